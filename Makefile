@@ -1,0 +1,40 @@
+# Two entry points, both idempotent and complete on a fresh machine:
+#   make demo   - the main job on the embedded defaults
+#   make test   - the test suite (real Docker)
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# The install step reruns whenever pyproject.toml changes.
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: demo test system venv images bench gc
+
+demo: images
+	$(VENV)/bin/agentevo demo
+
+test: images
+	$(PY) -m pytest
+
+bench: images
+	$(PY) bench/sandbox.py
+
+system:
+	bash scripts/ensure-system.sh
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	# CPU torch first, from the local wheel: an unpinned torch would pull gigabytes of CUDA.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+images: system venv
+	$(VENV)/bin/agentevo sandbox build
+
+gc: venv
+	$(VENV)/bin/agentevo sandbox gc

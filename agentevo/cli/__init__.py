@@ -1,0 +1,1 @@
+"""The ``agentevo`` command line."""

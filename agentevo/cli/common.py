@@ -1,0 +1,37 @@
+"""What every CLI command shares: the console, the loaded config, and error reporting."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import typer
+from rich.console import Console
+
+from agentevo.config import AgentevoConfig
+from agentevo.sandbox.errors import SandboxError
+
+console = Console(stderr=True)
+
+
+@dataclass
+class _State:
+    config: AgentevoConfig | None = None
+
+
+state = _State()
+
+
+def config() -> AgentevoConfig:
+    return state.config or AgentevoConfig()
+
+
+@contextlib.contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn expected failures into one red line and exit code 1 instead of a traceback."""
+    try:
+        yield
+    except SandboxError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None

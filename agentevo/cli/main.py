@@ -1,0 +1,38 @@
+"""``agentevo``: the command-line entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from agentevo.cli import demo, sandbox
+from agentevo.cli.common import console, state
+from agentevo.config import ConfigError, load_config
+
+app = typer.Typer(
+    help="agentevo: self-improving agents that run in hardened Docker sandboxes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(sandbox.app, name="sandbox")
+app.command("demo")(demo.demo)
+
+
+@app.callback()
+def main(
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="YAML config file (default: $AGENTEVO_CONFIG or ./agentevo.yaml)."
+    ),
+) -> None:
+    """Load the configuration once for every command."""
+    try:
+        state.config = load_config(config)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,89 @@
+"""The agentevo configuration: one pydantic model, loaded from YAML, overridden by environment.
+
+Precedence, strongest first: ``AGENTEVO_*`` environment variables (nested with ``__``, e.g.
+``AGENTEVO_SANDBOX__MEMORY=2g``), then the YAML file, then the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from agentevo.sandbox.config import SandboxConfig
+
+CONFIG_ENV = "AGENTEVO_CONFIG"
+DEFAULT_CONFIG_FILE = Path("agentevo.yaml")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded as one line that names the field."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agentevo"
+
+
+class AgentevoConfig(BaseSettings):
+    """Everything agentevo can be told. Every subsystem reads its own section."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTEVO_", env_nested_delimiter="__", extra="forbid")
+
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    archives_dir: Path = Field(Path("archives"), description="Where runs write their archives and results.")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="Wheelhouses, models, build locks.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML arrives as init kwargs; the environment must win over it.
+        return env_settings, init_settings
+
+
+def _one_line(exc: ValidationError, source: str) -> str:
+    problems = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{field}: {message}")
+    return f"invalid config ({source}): " + "; ".join(problems)
+
+
+def load_config(path: str | Path | None = None) -> AgentevoConfig:
+    """Load the config from ``path``, ``$AGENTEVO_CONFIG`` or ``./agentevo.yaml`` (when present).
+
+    Raises:
+        ConfigError: the file is missing, is not valid YAML, or a field is invalid.
+    """
+    chosen = path or os.environ.get(CONFIG_ENV) or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None)
+    data: dict[str, Any] = {}
+    source = "defaults and environment"
+    if chosen:
+        source = str(chosen)
+        try:
+            text = Path(chosen).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {chosen}: {exc.strerror}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"invalid config ({chosen}): not valid YAML{where}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"invalid config ({chosen}): the top level must be a mapping of sections")
+        data = loaded or {}
+    try:
+        return AgentevoConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, source)) from None

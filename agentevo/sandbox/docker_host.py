@@ -1,0 +1,109 @@
+"""Talking to the Docker engine: the client, the hardened container spec, and ownership labels."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import time
+import uuid
+
+import docker
+from docker.types import Ulimit
+
+from agentevo.sandbox.config import SandboxConfig
+from agentevo.sandbox.errors import DockerUnavailable, ImageMissing
+
+LABEL = "agentevo"
+LABEL_RUN = "agentevo.run"
+LABEL_OWNER = "agentevo.owner"
+LABEL_EXPIRES = "agentevo.expires"
+SUPERVISOR = "/opt/agentevo/sandboxd.py"
+
+
+@functools.lru_cache(maxsize=1)
+def docker_client() -> docker.DockerClient:
+    """A shared Docker client; raises DockerUnavailable with the fix when no engine answers."""
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - every failure here means the same thing to the user
+        raise DockerUnavailable(
+            f"no Docker engine answers ({exc.__class__.__name__}); "
+            "run `make test` or `bash scripts/ensure-system.sh` to install and start it"
+        ) from None
+    return client
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (guards against reused pids), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            # The command name may contain spaces; fields after the closing paren are fixed.
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def owner_id() -> str:
+    """host:pid:starttime of this process, written on every container it creates."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{process_start_time(pid)}"
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def resolve_image(config: SandboxConfig, client: docker.DockerClient) -> str:
+    """Map a recipe name to its content-hashed tag and check that the image exists."""
+    from agentevo.sandbox import images
+
+    tag = images.image_tag(config.image) if config.image in images.image_names() else config.image
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        raise ImageMissing(
+            f"sandbox image {tag} is not built; run `agentevo sandbox build` (or `make test`)"
+        ) from None
+    return tag
+
+
+def container_kwargs(config: SandboxConfig, image: str, run_id: str) -> dict:
+    """Arguments for ``containers.create``: the hardened profile, shaped by ``config``."""
+    owner_tmpfs = f"uid={config.uid},gid={config.gid}"
+    expires = int(time.time() + config.ttl_seconds)
+    return dict(
+        image=image,
+        command=["python3", "-u", SUPERVISOR, "--ttl", str(config.ttl_seconds)],
+        # docker-py sets StdinOnce with stdin_open: our exit closes the supervisor's input.
+        stdin_open=True,
+        tty=False,
+        init=True,
+        auto_remove=True,
+        detach=True,
+        labels={LABEL: "1", LABEL_RUN: run_id, LABEL_OWNER: owner_id(), LABEL_EXPIRES: str(expires)},
+        hostname="sandbox",
+        user=config.user,
+        working_dir="/workspace",
+        environment={"HOME": "/workspace", "LANG": "C.UTF-8"},
+        network_mode=config.network,
+        read_only=config.read_only_root,
+        tmpfs={
+            "/workspace": f"rw,exec,nosuid,nodev,size={config.workspace_size},{owner_tmpfs},mode=0755",
+            "/tmp": f"rw,nosuid,nodev,size={config.tmp_size},{owner_tmpfs},mode=0755",
+        },
+        cap_drop=["ALL"],
+        cap_add=config.cap_add or None,
+        security_opt=["no-new-privileges"] if config.no_new_privileges else [],
+        pids_limit=config.pids,
+        mem_limit=config.memory,
+        memswap_limit=config.memory,
+        nano_cpus=int(config.cpus * 1e9),
+        ulimits=[
+            Ulimit(name="fsize", soft=config.file_size_limit, hard=config.file_size_limit),
+            Ulimit(name="nofile", soft=config.open_files, hard=config.open_files),
+        ],
+        log_config={"type": "none", "config": {}},
+    )

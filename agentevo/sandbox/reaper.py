@@ -1,0 +1,45 @@
+"""Finds and removes agentevo containers that nobody owns any more."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import docker
+
+from agentevo.sandbox.docker_host import LABEL, LABEL_EXPIRES, LABEL_OWNER, docker_client, process_start_time
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process named by an owner label still runs (unknown hosts count as alive)."""
+    try:
+        host, pid, started = owner.rsplit(":", 2)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True
+    return process_start_time(int(pid)) == started
+
+
+def orphaned(labels: dict[str, str], now: float) -> bool:
+    """A container is orphaned when its owner is gone or its lifetime is over."""
+    expired = float(labels.get(LABEL_EXPIRES, "0") or 0) < now
+    return expired or not owner_alive(labels.get(LABEL_OWNER, ""))
+
+
+def reap(client: docker.DockerClient | None = None, *, everything: bool = False) -> list[str]:
+    """Remove orphaned agentevo containers (or all of them) and return their names."""
+    client = client or docker_client()
+    now = time.time()
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        if everything or orphaned(container.labels, now):
+            try:
+                container.remove(force=True)
+                removed.append(container.name)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: removal already in progress
+                    raise
+    return removed

@@ -1,0 +1,297 @@
+"""In-container supervisor: runs commands and moves files for the host over one stdio channel.
+
+This file is copied into every sandbox image as ``/opt/agentevo/sandboxd.py`` and runs there as the
+container's main process (under ``docker --init``), so it uses the standard library only. The host
+imports the framing helpers below from the same file, so both sides share one definition.
+
+Why a supervisor instead of one ``docker exec`` per command: an exec costs ~130 ms of engine
+round trips; a request over the already-attached stdio channel costs a few milliseconds. It also
+owns the two things ``docker exec`` gets wrong: timeouts kill the whole process group *inside*
+the container, and output is capped while it streams.
+
+Frames (both directions): a 4-byte big-endian header length, a JSON header, then ``size`` raw
+payload bytes when the header says so. Requests carry an ``id``; every response echoes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import io
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from typing import BinaryIO
+
+_HEADER = struct.Struct(">I")
+MAX_HEADER_BYTES = 1 << 20
+
+# Commands start with this environment plus what the host names for them: never the host's own.
+BASE_ENV = {
+    "PATH": "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/workspace",
+    "LANG": "C.UTF-8",
+    "TMPDIR": "/tmp",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+KILL_GRACE_SECONDS = 1.0
+# After the main process exits, leftover writers holding the pipe get this long before we stop reading.
+DRAIN_SECONDS = 0.5
+
+
+def encode_frame(header: dict, payload: bytes = b"") -> bytes:
+    """Serialise one frame; ``size`` is set from the payload."""
+    header = dict(header, size=len(payload))
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    return _HEADER.pack(len(raw)) + raw + payload
+
+
+def read_exact(stream: BinaryIO, n: int) -> bytes:
+    """Read exactly ``n`` bytes or raise EOFError."""
+    chunks, left = [], n
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            raise EOFError("channel closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(stream: BinaryIO) -> tuple[dict, bytes]:
+    """Read one frame from a blocking binary stream."""
+    (length,) = _HEADER.unpack(read_exact(stream, _HEADER.size))
+    if length > MAX_HEADER_BYTES:
+        raise ValueError(f"frame header of {length} bytes is too large")
+    header = json.loads(read_exact(stream, length))
+    payload = read_exact(stream, header.get("size", 0)) if header.get("size") else b""
+    return header, payload
+
+
+class CappedBuffer:
+    """Keeps the first and last ``limit/2`` bytes of a stream and counts what falls between."""
+
+    def __init__(self, limit: int) -> None:
+        self.head_limit = limit - limit // 2
+        self.tail_limit = limit // 2
+        self.head = bytearray()
+        self.tail: collections.deque[bytes] = collections.deque()
+        self.tail_len = 0
+        self.dropped = 0
+
+    def feed(self, data: bytes) -> None:
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if not data:
+            return
+        self.tail.append(data)
+        self.tail_len += len(data)
+        while self.tail_len > self.tail_limit:
+            excess = self.tail_len - self.tail_limit
+            first = self.tail[0]
+            if len(first) <= excess:
+                self.tail.popleft()
+                self.tail_len -= len(first)
+                self.dropped += len(first)
+            else:
+                self.tail[0] = first[excess:]
+                self.tail_len -= excess
+                self.dropped += excess
+
+    def parts(self) -> tuple[bytes, bytes]:
+        return bytes(self.head), b"".join(self.tail)
+
+
+def _kill_group(pgid: int) -> None:
+    # A fork bomb keeps adding members while we signal, so repeat until the group is empty.
+    for _ in range(50):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        time.sleep(0.01)
+
+
+def run_command(req: dict) -> tuple[dict, bytes]:
+    """Run one shell command in its own process group, capped in time and output."""
+    timeout = float(req.get("timeout") or 0)
+    cmd = req["cmd"]
+    inner = ["bash", "-c", cmd]
+    if timeout > 0:
+        inner = ["timeout", "-k", f"{KILL_GRACE_SECONDS}s", f"{timeout}s", *inner]
+    # Commands volunteer for the OOM killer first, so a memory hog never takes the supervisor down.
+    argv = ["/bin/sh", "-c", 'echo 1000 >/proc/self/oom_score_adj 2>/dev/null; exec "$@"', "sh", *inner]
+    env = dict(BASE_ENV)
+    env.update(req.get("env") or {})
+    buf = CappedBuffer(int(req.get("max_output_bytes") or 1_000_000))
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=req.get("cwd") or "/workspace",
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return {"ok": False, "error": f"cannot start command: {exc}", "kind": type(exc).__name__}, b""
+    deadline = start + timeout + KILL_GRACE_SECONDS + 0.5 if timeout > 0 else None
+    fd = proc.stdout.fileno()
+    fd_open = True
+    timed_out = False
+    drain_until = None
+    while True:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline and not timed_out:
+            timed_out = True
+            _kill_group(proc.pid)
+            drain_until = now + DRAIN_SECONDS
+        if drain_until is None and proc.poll() is not None:
+            # The command is done: whatever it left running in its group goes with it.
+            _kill_group(proc.pid)
+            drain_until = now + DRAIN_SECONDS
+        if drain_until is not None and (now >= drain_until or not fd_open):
+            break
+        wait = 0.05
+        if deadline is not None:
+            wait = max(0.0, min(wait, deadline - now))
+        if fd_open:
+            ready, _, _ = select.select([fd], [], [], wait)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    buf.feed(chunk)
+                else:
+                    fd_open = False
+        else:
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+    proc.stdout.close()
+    exit_code = proc.wait()
+    elapsed = time.monotonic() - start
+    if timeout > 0 and elapsed >= timeout and exit_code in (124, 137, -9):
+        timed_out = True
+    head, tail = buf.parts()
+    return (
+        {
+            "ok": True,
+            "exit_code": exit_code,
+            "timed_out": timed_out,
+            "dropped": buf.dropped,
+            "head_len": len(head),
+            "elapsed": elapsed,
+        },
+        head + tail,
+    )
+
+
+def _extract(tar: tarfile.TarFile, dest: str) -> None:
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+    else:  # Python builds without extraction filters; the sandbox itself still bounds the damage.
+        tar.extractall(dest)
+
+
+def handle(req: dict, payload: bytes) -> tuple[dict, bytes]:
+    """Dispatch one request; errors become error responses, never a dead supervisor."""
+    op = req.get("op")
+    try:
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}, b""
+        if op == "exec":
+            return run_command(req)
+        if op == "write_file":
+            path = req["path"]
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(payload)
+            os.chmod(path, int(req.get("mode", 0o644)))
+            return {"ok": True}, b""
+        if op == "read_file":
+            with open(req["path"], "rb") as fh:
+                return {"ok": True}, fh.read()
+        if op == "put_tar":
+            os.makedirs(req["dest"], exist_ok=True)
+            with tarfile.open(fileobj=io.BytesIO(payload), mode="r:*") as tar:
+                _extract(tar, req["dest"])
+            return {"ok": True}, b""
+        if op == "get_tar":
+            path = req["path"].rstrip("/") or "/"
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"no such file or directory: {path}")
+            out = io.BytesIO()
+            with tarfile.open(fileobj=out, mode="w") as tar:
+                tar.add(path, arcname=req.get("arcname") or os.path.basename(path) or ".")
+            return {"ok": True}, out.getvalue()
+        return {"ok": False, "error": f"unknown op {op!r}", "kind": "ValueError"}, b""
+    except Exception as exc:  # noqa: BLE001 - reported to the host, which raises it there
+        return {"ok": False, "error": str(exc), "kind": type(exc).__name__}, b""
+
+
+def _forbid_inspection() -> None:
+    # Commands run as our uid; without this they could open /proc/<our pid>/fd/1 and forge responses.
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except Exception:  # noqa: BLE001 - best effort on exotic libcs
+        pass
+
+
+def serve(inp: BinaryIO, out: BinaryIO, ttl: float) -> None:
+    """Answer requests until the host closes the channel or the time to live runs out."""
+    lock = threading.Lock()
+
+    def reply(req_id: int, header: dict, payload: bytes) -> None:
+        frame = encode_frame(dict(header, id=req_id), payload)
+        with lock:
+            out.write(frame)
+            out.flush()
+
+    def work(req: dict, payload: bytes) -> None:
+        header, body = handle(req, payload)
+        reply(req.get("id", 0), header, body)
+
+    if ttl > 0:
+        # Outlive no owner: past the TTL the container ends even if the host forgot it.
+        signal.signal(signal.SIGALRM, lambda *_: os._exit(3))
+        signal.alarm(int(ttl))
+    while True:
+        try:
+            req, payload = read_frame(inp)
+        except EOFError:
+            return
+        try:
+            threading.Thread(target=work, args=(req, payload), daemon=True).start()
+        except RuntimeError as exc:  # no thread left under the pids limit: answer inline
+            reply(req.get("id", 0), {"ok": False, "error": f"supervisor busy: {exc}", "kind": "BusyError"}, b"")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ttl", type=float, default=0, help="seconds before the sandbox ends itself")
+    args = parser.parse_args()
+    _forbid_inspection()
+    serve(sys.stdin.buffer, sys.stdout.buffer, args.ttl)
+    # Threads may still be running commands; leaving through os._exit kills them with us.
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
