@@ -55,6 +55,8 @@ def run(
     with clear_errors(), Sandbox.start(settings) as sb:
         result = sb.exec(line, cwd=workdir, env=variables, timeout=timeout)
     sys.stdout.write(result.output)
+    if result.output and not result.output.endswith("\n"):
+        sys.stdout.write("\n")
     sys.stdout.flush()
     notes = [f"exit code {result.exit_code}", f"{result.elapsed:.2f} s"]
     if result.timed_out:

@@ -80,7 +80,8 @@ def container_kwargs(config: SandboxConfig, image: str, run_id: str) -> dict:
         # docker-py sets StdinOnce with stdin_open: our exit closes the supervisor's input.
         stdin_open=True,
         tty=False,
-        init=True,
+        # The supervisor is PID 1 itself (it reaps orphans); see sandboxd.py for why not tini.
+        init=False,
         auto_remove=True,
         detach=True,
         labels={LABEL: "1", LABEL_RUN: run_id, LABEL_OWNER: owner_id(), LABEL_EXPIRES: str(expires)},

@@ -204,7 +204,8 @@ def image_tag(name: str, recipes: Path | None = None) -> str:
     folder = root / name
     if name == BASE_NAME or not (folder / "Dockerfile").is_file():
         raise ImageBuildError(
-            f"no sandbox image recipe named {name!r} in {root} (known: {', '.join(image_names(root)) or 'none'})"
+            f"no sandbox image recipe named {name!r} in {root} "
+            f"(known: {', '.join(image_names(root)) or 'none'})"
         )
     h = _Hasher("agentevo-image")
     h.add("builder", BUILDER_VERSION.encode())
@@ -313,7 +314,9 @@ def _scratch_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _build_base(client: docker.DockerClient, tag: str, recipes: Path, mirror: str, log: Callable[[str], None]) -> None:
+def _build_base(
+    client: docker.DockerClient, tag: str, recipes: Path, mirror: str, log: Callable[[str], None]
+) -> None:
     exe = _debootstrap_exe()
     packages = _read_packages(recipes)
     with _scratch_dir("agentevo-base-") as scratch:
@@ -325,17 +328,21 @@ def _build_base(client: docker.DockerClient, tag: str, recipes: Path, mirror: st
             cmd.append("--include=" + ",".join(packages))
         cmd += [DEBIAN_SUITE, str(rootfs), mirror]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_DEBOOTSTRAP_TIMEOUT_S)
+            proc = subprocess.run(
+                cmd, check=False, capture_output=True, text=True, timeout=_DEBOOTSTRAP_TIMEOUT_S
+            )
         except subprocess.TimeoutExpired:
-            raise ImageBuildError(f"debootstrap did not finish within {_DEBOOTSTRAP_TIMEOUT_S} s (mirror {mirror})") from None
+            raise ImageBuildError(
+                f"debootstrap did not finish within {_DEBOOTSTRAP_TIMEOUT_S} s (mirror {mirror})"
+            ) from None
         if proc.returncode != 0:
             detail = proc.stdout + proc.stderr
             # debootstrap's own log says which package or download failed; its stdout often does not.
             with contextlib.suppress(OSError):
                 detail += "\n" + (rootfs / "debootstrap" / "debootstrap.log").read_text(errors="replace")
             raise ImageBuildError(
-                f"debootstrap failed (exit {proc.returncode}, mirror {mirror}, packages {','.join(packages)}):\n"
-                + _tail(detail)
+                f"debootstrap failed (exit {proc.returncode}, mirror {mirror}, "
+                f"packages {','.join(packages)}):\n" + _tail(detail)
             )
         log(f"[agentevo] debootstrap took {time.monotonic() - t0:.1f} s")
 
@@ -357,14 +364,20 @@ def _slim_rootfs(rootfs: Path) -> None:
     That is what `apt-get clean` drops (downloaded .debs, package lists) plus man pages, info
     pages, translations and package docs. The copyright files stay: they are the licences.
     """
+
     def remove(path: Path) -> None:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         elif path.exists() or path.is_symlink():
             path.unlink()
 
-    for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*",
-                    "usr/share/man/*", "usr/share/info/*"):
+    for pattern in (
+        "var/cache/apt/archives/*.deb",
+        "var/cache/apt/*.bin",
+        "var/lib/apt/lists/*",
+        "usr/share/man/*",
+        "usr/share/info/*",
+    ):
         for path in rootfs.glob(pattern):
             remove(path)
     for path in rootfs.glob("usr/share/locale/*"):
@@ -380,7 +393,10 @@ def _slim_rootfs(rootfs: Path) -> None:
 def _import_rootfs(tag: str, rootfs: Path) -> None:
     docker_cli = shutil.which("docker")
     if not docker_cli:
-        raise ImageBuildError("the docker CLI is not installed (it imports the base rootfs); run `bash scripts/ensure-system.sh`")
+        raise ImageBuildError(
+            "the docker CLI is not installed (it imports the base rootfs); "
+            "run `bash scripts/ensure-system.sh`"
+        )
     # Streamed through a pipe: a rootfs tarball on disk would double the scratch space for nothing.
     with tempfile.TemporaryFile() as tar_err, tempfile.TemporaryFile() as imp_err:
         tar = subprocess.Popen(
@@ -389,7 +405,16 @@ def _import_rootfs(tag: str, rootfs: Path) -> None:
         assert tar.stdout is not None
         try:
             imp = subprocess.Popen(
-                [docker_cli, "import", "--change", "LABEL agentevo=1", "--change", "LABEL agentevo.image=base", "-", tag],
+                [
+                    docker_cli,
+                    "import",
+                    "--change",
+                    "LABEL agentevo=1",
+                    "--change",
+                    "LABEL agentevo.image=base",
+                    "-",
+                    tag,
+                ],
                 stdin=tar.stdout,
                 stdout=subprocess.DEVNULL,
                 stderr=imp_err,
@@ -402,12 +427,15 @@ def _import_rootfs(tag: str, rootfs: Path) -> None:
         except subprocess.TimeoutExpired:
             imp.kill()
             tar.kill()
-            raise ImageBuildError(f"docker import of the base rootfs did not finish within {_IMPORT_TIMEOUT_S} s") from None
+            raise ImageBuildError(
+                f"docker import of the base rootfs did not finish within {_IMPORT_TIMEOUT_S} s"
+            ) from None
         if tar_rc != 0 or imp_rc != 0:
             tar_err.seek(0)
             imp_err.seek(0)
             raise ImageBuildError(
-                f"importing the base rootfs as {tag} failed (tar exit {tar_rc}, docker import exit {imp_rc}):\n"
+                f"importing the base rootfs as {tag} failed "
+                f"(tar exit {tar_rc}, docker import exit {imp_rc}):\n"
                 + _tail(tar_err.read().decode(errors="replace") + imp_err.read().decode(errors="replace"))
             )
 
@@ -447,16 +475,29 @@ def _ensure_wheelhouse(requirements: Path, log: Callable[[str], None]) -> Path:
     # looks like a complete wheelhouse.
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
     try:
-        cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
-               "--only-binary=:all:", "--no-deps", "--python-version", WHEEL_PYTHON_VERSION,
-               "--implementation", WHEEL_IMPLEMENTATION]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--only-binary=:all:",
+            "--no-deps",
+            "--python-version",
+            WHEEL_PYTHON_VERSION,
+            "--implementation",
+            WHEEL_IMPLEMENTATION,
+        ]
         for platform in WHEEL_PLATFORMS:
             cmd += ["--platform", platform]
         cmd += ["-r", str(requirements), "-d", str(partial)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S)
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise ImageBuildError(f"pip download for {requirements} did not finish within {_PIP_TIMEOUT_S} s") from None
+            raise ImageBuildError(
+                f"pip download for {requirements} did not finish within {_PIP_TIMEOUT_S} s"
+            ) from None
         if proc.returncode != 0:
             output = proc.stdout + proc.stderr
             failed = _failed_requirement(output)
@@ -523,7 +564,9 @@ def _build_image(
             lines = _log_lines(exc.build_log)
             for line in lines:
                 log(line)
-            raise ImageBuildError(f"docker build of {tag} failed: {exc.msg}\n" + "\n".join(lines[-_ERROR_TAIL_LINES:])) from None
+            raise ImageBuildError(
+                f"docker build of {tag} failed: {exc.msg}\n" + "\n".join(lines[-_ERROR_TAIL_LINES:])
+            ) from None
         except docker.errors.APIError as exc:
             raise ImageBuildError(f"docker build of {tag} failed: {exc.explanation or exc}") from None
         log(f"[agentevo] docker build took {time.monotonic() - t0:.1f} s")

@@ -7,7 +7,7 @@ import time
 
 import docker
 
-from agentevo.sandbox.docker_host import LABEL, LABEL_EXPIRES, LABEL_OWNER, docker_client, process_start_time
+from agentevo.sandbox.docker_host import LABEL_EXPIRES, LABEL_OWNER, docker_client, process_start_time
 
 
 def owner_alive(owner: str) -> bool:
@@ -32,7 +32,8 @@ def reap(client: docker.DockerClient | None = None, *, everything: bool = False)
     client = client or docker_client()
     now = time.time()
     removed = []
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
+    # Only sandboxes carry an owner; image-build containers inherit the image's labels but not this one.
+    for container in client.containers.list(all=True, filters={"label": LABEL_OWNER}):
         if everything or orphaned(container.labels, now):
             try:
                 container.remove(force=True)

@@ -1,7 +1,9 @@
 """In-container supervisor: runs commands and moves files for the host over one stdio channel.
 
-This file is copied into every sandbox image as ``/opt/agentevo/sandboxd.py`` and runs there as the
-container's main process (under ``docker --init``), so it uses the standard library only. The host
+This file is copied into every sandbox image as ``/opt/agentevo/sandboxd.py`` and runs there as
+PID 1, so it uses the standard library only. Being PID 1 matters: the kernel never delivers
+SIGKILL or SIGSTOP from inside the container to a namespace's init, so agent code cannot kill the
+supervisor, and as the only holder of the container's stdio it is the only one who can speak. The host
 imports the framing helpers below from the same file, so both sides share one definition.
 
 Why a supervisor instead of one ``docker exec`` per command: an exec costs ~130 ms of engine
@@ -116,18 +118,52 @@ def _kill_group(pgid: int) -> None:
     for _ in range(50):
         try:
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        except PermissionError:
+        except (ProcessLookupError, PermissionError):
             return
         time.sleep(0.01)
 
 
-def run_command(req: dict) -> tuple[dict, bytes]:
+class Reaper:
+    """Collects every child's exit status, orphans included: the supervisor is PID 1."""
+
+    MAX_KEPT = 4096
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.statuses: dict[int, int] = {}
+        threading.Thread(target=self._run, name="reaper", daemon=True).start()
+
+    def spawned(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait(self, pid: int, timeout: float) -> int | None:
+        """The exit code of ``pid`` once it has exited, waiting at most ``timeout``; else None."""
+        with self.cond:
+            if pid not in self.statuses:
+                self.cond.wait_for(lambda: pid in self.statuses, timeout)
+            status = self.statuses.pop(pid, None)
+        return None if status is None else os.waitstatus_to_exitcode(status)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                with self.cond:
+                    self.cond.wait(0.5)
+                continue
+            with self.cond:
+                self.statuses[pid] = status
+                while len(self.statuses) > self.MAX_KEPT:  # orphans nobody asks about
+                    self.statuses.pop(next(iter(self.statuses)))
+                self.cond.notify_all()
+
+
+def run_command(req: dict, reaper: Reaper) -> tuple[dict, bytes]:
     """Run one shell command in its own process group, capped in time and output."""
     timeout = float(req.get("timeout") or 0)
-    cmd = req["cmd"]
-    inner = ["bash", "-c", cmd]
+    inner = ["bash", "-c", req["cmd"]]
     if timeout > 0:
         inner = ["timeout", "-k", f"{KILL_GRACE_SECONDS}s", f"{timeout}s", *inner]
     # Commands volunteer for the OOM killer first, so a memory hog never takes the supervisor down.
@@ -148,10 +184,12 @@ def run_command(req: dict) -> tuple[dict, bytes]:
         )
     except OSError as exc:
         return {"ok": False, "error": f"cannot start command: {exc}", "kind": type(exc).__name__}, b""
+    reaper.spawned()
     deadline = start + timeout + KILL_GRACE_SECONDS + 0.5 if timeout > 0 else None
     fd = proc.stdout.fileno()
     fd_open = True
     timed_out = False
+    exit_code = None
     drain_until = None
     while True:
         now = time.monotonic()
@@ -159,14 +197,16 @@ def run_command(req: dict) -> tuple[dict, bytes]:
             timed_out = True
             _kill_group(proc.pid)
             drain_until = now + DRAIN_SECONDS
-        if drain_until is None and proc.poll() is not None:
+        if exit_code is None:
+            exit_code = reaper.wait(proc.pid, 0)
+        if exit_code is not None and drain_until is None:
             # The command is done: whatever it left running in its group goes with it.
             _kill_group(proc.pid)
             drain_until = now + DRAIN_SECONDS
-        if drain_until is not None and (now >= drain_until or not fd_open):
+        if exit_code is not None and (now >= drain_until or not fd_open):
             break
         wait = 0.05
-        if deadline is not None:
+        if deadline is not None and not timed_out:
             wait = max(0.0, min(wait, deadline - now))
         if fd_open:
             ready, _, _ = select.select([fd], [], [], wait)
@@ -176,13 +216,10 @@ def run_command(req: dict) -> tuple[dict, bytes]:
                     buf.feed(chunk)
                 else:
                     fd_open = False
-        else:
-            try:
-                proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                pass
+        elif exit_code is None:
+            exit_code = reaper.wait(proc.pid, wait)
     proc.stdout.close()
-    exit_code = proc.wait()
+    proc.returncode = exit_code  # the reaper owns waiting; this keeps Popen from waiting again
     elapsed = time.monotonic() - start
     if timeout > 0 and elapsed >= timeout and exit_code in (124, 137, -9):
         timed_out = True
@@ -207,14 +244,14 @@ def _extract(tar: tarfile.TarFile, dest: str) -> None:
         tar.extractall(dest)
 
 
-def handle(req: dict, payload: bytes) -> tuple[dict, bytes]:
+def handle(req: dict, payload: bytes, reaper: Reaper) -> tuple[dict, bytes]:
     """Dispatch one request; errors become error responses, never a dead supervisor."""
     op = req.get("op")
     try:
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}, b""
         if op == "exec":
-            return run_command(req)
+            return run_command(req, reaper)
         if op == "write_file":
             path = req["path"]
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -243,19 +280,24 @@ def handle(req: dict, payload: bytes) -> tuple[dict, bytes]:
         return {"ok": False, "error": str(exc), "kind": type(exc).__name__}, b""
 
 
-def _forbid_inspection() -> None:
-    # Commands run as our uid; without this they could open /proc/<our pid>/fd/1 and forge responses.
+def _harden_self() -> None:
+    # Commands run as our uid: without this they could open /proc/1/fd/{0,1} to steal or forge frames.
     try:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
     except Exception:  # noqa: BLE001 - best effort on exotic libcs
         pass
+    # As PID 1 we only receive signals we handle. A no-op handler (not SIG_IGN, which children
+    # would inherit) keeps Ctrl-C-style signals from commands from ending the supervisor.
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda *_: None)
 
 
 def serve(inp: BinaryIO, out: BinaryIO, ttl: float) -> None:
     """Answer requests until the host closes the channel or the time to live runs out."""
     lock = threading.Lock()
+    reaper = Reaper()
 
     def reply(req_id: int, header: dict, payload: bytes) -> None:
         frame = encode_frame(dict(header, id=req_id), payload)
@@ -264,13 +306,14 @@ def serve(inp: BinaryIO, out: BinaryIO, ttl: float) -> None:
             out.flush()
 
     def work(req: dict, payload: bytes) -> None:
-        header, body = handle(req, payload)
+        header, body = handle(req, payload, reaper)
         reply(req.get("id", 0), header, body)
 
     if ttl > 0:
         # Outlive no owner: past the TTL the container ends even if the host forgot it.
-        signal.signal(signal.SIGALRM, lambda *_: os._exit(3))
-        signal.alarm(int(ttl))
+        timer = threading.Timer(ttl, os._exit, (3,))
+        timer.daemon = True
+        timer.start()
     while True:
         try:
             req, payload = read_frame(inp)
@@ -286,7 +329,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ttl", type=float, default=0, help="seconds before the sandbox ends itself")
     args = parser.parse_args()
-    _forbid_inspection()
+    _harden_self()
     serve(sys.stdin.buffer, sys.stdout.buffer, args.ttl)
     # Threads may still be running commands; leaving through os._exit kills them with us.
     sys.stdout.flush()

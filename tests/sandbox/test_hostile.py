@@ -17,15 +17,15 @@ def assert_healthy(sb: Sandbox) -> None:
 
 
 def count_processes(sb: Sandbox) -> int:
-    # tini, the supervisor, and the shell running this count; anything more survived an attack.
     return int(sb.exec("ps -e --no-headers | wc -l").output.strip())
 
 
 def test_fork_bomb_is_contained(hostile):
+    baseline = count_processes(hostile)
     result = hostile.exec(":(){ :|:& };:; sleep 2", timeout=8)
     assert result.exit_code != 0 or "Resource temporarily unavailable" in result.output
     assert_healthy(hostile)
-    assert count_processes(hostile) <= 5
+    assert count_processes(hostile) == baseline
 
 
 def test_memory_hog_is_killed_not_the_supervisor(hostile):
@@ -116,9 +116,10 @@ def test_no_network_egress(hostile):
 
 
 def test_cannot_write_outside_the_workspace(hostile):
-    result = hostile.exec("for p in /etc/x /usr/x /opt/venv/x /x /opt/agentevo/sandboxd.py; do touch $p 2>&1; done; "
-                          "touch /workspace/ok /tmp/ok && echo writable")
-    assert result.output.count("Read-only file system") == 5
+    targets = ["/etc/x", "/usr/x", "/opt/venv/x", "/x", "/opt/agentevo/sandboxd.py"]
+    result = hostile.exec(f"for p in {' '.join(targets)}; do touch $p 2>&1; done; touch /workspace/ok /tmp/ok && echo writable")
+    assert result.output.count("cannot touch") == len(targets)
+    assert result.output.count("Read-only file system") == len(targets) - 1  # the last one: not our file
     assert "writable" in result.output
 
 
@@ -155,30 +156,26 @@ def test_privilege_escalation_fails(hostile):
 
 
 def test_supervisor_cannot_be_forged_through_proc(hostile):
-    # Commands share the supervisor's uid; it is non-dumpable, so its stdout fd is out of reach.
-    result = hostile.exec("pid=$(pgrep -f sandboxd.py | head -1); echo fake > /proc/$pid/fd/1 && echo forged")
-    assert "forged" not in result.output
-    assert "Permission denied" in result.output
+    # Commands share the supervisor's uid; it is non-dumpable, so its stdio is out of their reach.
+    result = hostile.exec("ls -l /proc/1/fd/ 2>&1; echo fake > /proc/1/fd/1 && echo forged; head -c1 /proc/1/fd/0 && echo stole")
+    assert "forged" not in result.output and "stole" not in result.output
+    assert result.output.count("Permission denied") >= 2
     assert_healthy(hostile)
 
 
-def test_killing_the_supervisor_is_a_clear_error(sandbox_image):
-    sb = Sandbox.start(HOSTILE)
-    try:
-        with pytest.raises(SandboxDied, match="supervisor exited"):
-            sb.exec("kill -9 -1", timeout=10)
-        assert not sb.alive
-        with pytest.raises(SandboxDied):
-            sb.exec("echo hi")
-    finally:
-        sb.close()
+def test_supervisor_survives_kill_all_and_stop(hostile):
+    attack = "sleep 900 & sleep 1; kill -9 -1; kill -KILL 1; kill -STOP 1; kill -INT 1; kill -TERM 1; pgrep -xc sleep"
+    result = hostile.exec(attack, timeout=10)
+    assert result.output.strip().splitlines()[-1] == "0"  # kill -1 reached everything it could...
+    assert_healthy(hostile)  # ...but not the supervisor: PID 1 cannot be signalled from inside
 
 
-def test_hung_supervisor_hits_the_host_backstop(sandbox_image):
+def test_hung_sandbox_hits_the_host_backstop(docker, sandbox_image):
     sb = Sandbox.start(HOSTILE)
     try:
+        docker.containers.get(sb.name).pause()  # freeze everything inside, supervisor included
         with pytest.raises(SandboxDied, match="did not answer"):
-            sb.exec("kill -STOP $(pgrep -f sandboxd.py | head -1)", timeout=1)
+            sb.exec("echo never", timeout=1)
         assert not sb.alive
     finally:
         sb.close()

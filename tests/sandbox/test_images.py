@@ -1,0 +1,232 @@
+"""The sandbox image builder, against the real Docker engine.
+
+The first run builds the images (about a minute, needs the Debian and PyPI mirrors); later runs
+find them by their content-hash tags and take a few seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from agentevo.sandbox import images
+from agentevo.sandbox.docker_host import LABEL_EXPIRES, LABEL_OWNER, owner_id
+from agentevo.sandbox.images import (
+    ImageBuildError,
+    ensure_image,
+    image_exists,
+    image_names,
+    image_tag,
+    recipe_dir,
+)
+from agentevo.sandbox.reaper import orphaned
+
+
+def container_labels() -> dict[str, str]:
+    """Labels for the test container: the owner and expiry keep the sandbox reaper away while we run."""
+    return {
+        "agentevo": "1",
+        "agentevo.test": "images",
+        LABEL_OWNER: owner_id(),
+        LABEL_EXPIRES: str(int(time.time() + 600)),
+    }
+
+
+@pytest.fixture(scope="module")
+def client() -> docker.DockerClient:
+    return docker.from_env()
+
+
+@pytest.fixture(scope="module")
+def python_image(client: docker.DockerClient) -> str:
+    return ensure_image("python", client=client)
+
+
+@pytest.fixture(scope="module")
+def sandbox(client: docker.DockerClient, python_image: str) -> Iterator[docker.models.containers.Container]:
+    """One container started the way the sandbox runtime starts them: no network, read-only root, no caps."""
+    # Leftovers of a killed run; another live run's container has a live owner and stays.
+    for leftover in client.containers.list(all=True, filters={"label": "agentevo.test=images"}):
+        if orphaned(leftover.labels, time.time()):
+            with contextlib.suppress(docker.errors.NotFound):
+                leftover.remove(force=True)
+    container = None
+    try:
+        container = client.containers.run(
+            python_image,
+            ["sleep", "infinity"],
+            detach=True,
+            init=True,
+            network_mode="none",
+            read_only=True,
+            user="1000:1000",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            tmpfs={
+                "/workspace": "rw,exec,size=64m,uid=1000,gid=1000,mode=0755",
+                "/tmp": "rw,size=64m,uid=1000,gid=1000,mode=0755",
+            },
+            labels=container_labels(),
+        )
+        yield container
+    finally:
+        if container is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+
+
+def run(container: docker.models.containers.Container, *cmd: str) -> tuple[int, str]:
+    code, output = container.exec_run(list(cmd), demux=False)
+    return code, output.decode(errors="replace")
+
+
+def copy_recipes(tmp_path: Path) -> Path:
+    dst = tmp_path / "sandboxes"
+    shutil.copytree(recipe_dir(), dst)
+    return dst
+
+
+def test_recipe_dir_and_names() -> None:
+    assert recipe_dir() == Path(images.__file__).resolve().parents[2] / "sandboxes"
+    assert (recipe_dir() / "base" / "packages.txt").is_file()
+    names = image_names()
+    assert "python" in names
+    assert "base" not in names
+
+
+def test_tag_is_deterministic_content_hash(tmp_path: Path) -> None:
+    recipes = copy_recipes(tmp_path)
+    tag = image_tag("python", recipes)
+    assert re.fullmatch(r"agentevo-python:[0-9a-f]{12}", tag)
+    assert image_tag("python", recipes) == tag
+    assert image_tag("python") == tag  # same content, other folder: same tag
+    assert re.fullmatch(r"agentevo-base:[0-9a-f]{12}", images.base_tag(recipes))
+
+
+@pytest.mark.parametrize("relpath", ["python/Dockerfile", "python/requirements.txt", "base/packages.txt"])
+def test_tag_changes_with_any_recipe_file(tmp_path: Path, relpath: str) -> None:
+    recipes = copy_recipes(tmp_path)
+    before = image_tag("python", recipes)
+    base_before = images.base_tag(recipes)
+    path = recipes / relpath
+    original = path.read_bytes()
+    path.write_bytes(original + b"\n# changed\n")
+    assert image_tag("python", recipes) != before
+    assert (images.base_tag(recipes) != base_before) == relpath.startswith("base/")
+    path.write_bytes(original)
+    assert image_tag("python", recipes) == before
+
+
+def test_tag_changes_with_sandboxd_and_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = image_tag("python")
+    fake = tmp_path / "sandboxd.py"
+    fake.write_bytes(images._sandboxd_path().read_bytes() + b"\n# changed\n")
+    monkeypatch.setattr(images, "_sandboxd_path", lambda: fake)
+    assert image_tag("python") != before
+    assert images.base_tag(mirror="http://mirror.example/debian") != images.base_tag()
+
+
+def test_unknown_image_is_a_clear_error() -> None:
+    with pytest.raises(ImageBuildError, match="no sandbox image recipe named 'nope'"):
+        ensure_image("nope")
+    with pytest.raises(ImageBuildError):
+        image_tag("base")
+
+
+def test_no_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such.sock")
+    with pytest.raises(ImageBuildError, match="Docker engine not reachable.*ensure-system.sh"):
+        ensure_image("python")
+
+
+def test_mirror_comes_from_apt_config(tmp_path: Path) -> None:
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    assert images.debian_mirror(apt) == images.DEFAULT_MIRROR
+    (apt / "sources.list").write_text(
+        "# deb http://commented.example/debian bookworm main\n"
+        "deb [signed-by=/usr/share/keyrings/k.gpg] http://list.example/debian/ bookworm main\n"
+    )
+    assert images.debian_mirror(apt) == "http://list.example/debian"
+    (apt / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://security.example/debian-security\n"
+        "Suites: bookworm-security\nComponents: main\n\n"
+        "# a comment\nTypes: deb\nURIs: http://deb822.example/debian\n"
+        "Suites: bookworm bookworm-updates\nComponents: main\n"
+    )
+    assert images.debian_mirror(apt) == "http://deb822.example/debian"
+
+
+def test_pinned_requirements_are_complete() -> None:
+    lines = [line.strip() for line in (recipe_dir() / "python" / "requirements.txt").read_text().splitlines()]
+    pins = [line for line in lines if line and not line.startswith("#")]
+    assert all(re.fullmatch(r"[a-z0-9-]+==[\w.]+", pin) for pin in pins), pins
+    names = {pin.split("==")[0] for pin in pins}
+    assert {"pip", "langgraph", "langchain-core", "openai", "pydantic", "pydantic-core"} <= names
+
+
+def test_ensure_image_is_fast_when_up_to_date(client: docker.DockerClient, python_image: str) -> None:
+    assert image_exists(client, "python")
+    messages: list[str] = []
+    start = time.monotonic()
+    assert ensure_image("python", log=messages.append) == python_image
+    assert time.monotonic() - start < 5
+    assert messages == []  # nothing was built
+    labels = client.images.get(python_image).labels
+    assert labels["agentevo"] == "1"
+    assert client.images.get(images.base_tag()).labels["agentevo"] == "1"
+
+
+def test_packages_import_in_hardened_container(sandbox: docker.models.containers.Container) -> None:
+    code, out = run(
+        sandbox,
+        "/opt/venv/bin/python",
+        "-c",
+        "import langgraph, langchain_core, openai, pydantic; print('ok')",
+    )
+    assert (code, out.strip()) == (0, "ok"), out
+    code, out = run(sandbox, "python3", "-c", "import sys; print(sys.prefix, sys.version_info[:2])")
+    assert code == 0 and out.strip() == "/opt/venv (3, 11)", out
+
+
+def test_tools_exist(sandbox: docker.models.containers.Container) -> None:
+    code, out = run(sandbox, "bash", "-c", "git --version && ps -o pid= -p 1 && timeout 5 true && echo done")
+    assert code == 0 and "git version" in out and out.strip().endswith("done"), out
+
+
+def test_agent_user_and_filesystem(sandbox: docker.models.containers.Container) -> None:
+    code, out = run(sandbox, "bash", "-c", "id -u; id -g; id -un; getent passwd agent | cut -d: -f6; pwd")
+    assert code == 0 and out.split() == ["1000", "1000", "agent", "/workspace", "/workspace"], out
+    code, out = run(
+        sandbox,
+        "bash",
+        "-c",
+        "echo hi > /workspace/f && echo hi > /tmp/f && cat /opt/agentevo/sandboxd.py >/dev/null",
+    )
+    assert code == 0, out
+    code, out = run(sandbox, "bash", "-c", "touch /opt/venv/x")
+    assert code != 0 and "Read-only file system" in out, out
+    code, out = run(sandbox, "bash", "-c", "ls /usr/share/man | wc -l")
+    assert out.strip() == "0", out  # the base is slimmed
+
+
+def test_wheelhouse_is_not_in_the_image(client: docker.DockerClient, python_image: str) -> None:
+    steps = [layer["CreatedBy"] for layer in client.images.get(python_image).history()]
+    assert not any("wheels" in step for step in steps), steps
+
+
+def test_bad_pin_names_the_requirement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pydantic-core==0.0.0.404\n")
+    with pytest.raises(ImageBuildError, match=r"pydantic-core==0\.0\.0\.404"):
+        images._ensure_wheelhouse(requirements, log=lambda _: None)
+    # A failed download leaves nothing that could pass for a wheelhouse.
+    assert list((tmp_path / "cache" / "agentevo" / "wheelhouse").iterdir()) == []
