@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agentevo.llm.config import LLMConfig
 from agentevo.sandbox.config import SandboxConfig
 
 CONFIG_ENV = "AGENTEVO_CONFIG"
@@ -34,6 +35,7 @@ class AgentevoConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTEVO_", env_nested_delimiter="__", extra="forbid")
 
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
     archives_dir: Path = Field(Path("archives"), description="Where runs write their archives and results.")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Wheelhouses, models, build locks.")
 

@@ -12,7 +12,8 @@ from rich.console import Console
 from agentevo.config import AgentevoConfig
 from agentevo.sandbox.errors import SandboxError
 
-console = Console(stderr=True)
+# soft_wrap: an error or a path is one line a user can copy, never folded at the terminal width.
+console = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import docker
 from docker.types import Ulimit
 
 from agentevo.sandbox.config import SandboxConfig
-from agentevo.sandbox.errors import DockerUnavailable, ImageMissing
+from agentevo.sandbox.errors import DockerUnavailable
 
 LABEL = "agentevo"
 LABEL_RUN = "agentevo.run"
@@ -54,20 +54,6 @@ def owner_id() -> str:
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
-def resolve_image(config: SandboxConfig, client: docker.DockerClient) -> str:
-    """Map a recipe name to its content-hashed tag and check that the image exists."""
-    from agentevo.sandbox import images
-
-    tag = images.image_tag(config.image) if config.image in images.image_names() else config.image
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        raise ImageMissing(
-            f"sandbox image {tag} is not built; run `agentevo sandbox build` (or `make test`)"
-        ) from None
-    return tag
 
 
 def container_kwargs(config: SandboxConfig, image: str, run_id: str) -> dict:

@@ -30,6 +30,9 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from agentevo.sandbox.docker_host import docker_client
+from agentevo.sandbox.errors import ImageMissing, SandboxError
+
 __all__ = [
     "ImageBuildError",
     "base_tag",
@@ -39,6 +42,7 @@ __all__ = [
     "image_names",
     "image_tag",
     "recipe_dir",
+    "resolve_image",
 ]
 
 DEBIAN_SUITE = "bookworm"
@@ -65,7 +69,7 @@ _IMPORT_TIMEOUT_S = 10 * 60
 _BUILD_TIMEOUT_S = 30 * 60
 
 
-class ImageBuildError(RuntimeError):
+class ImageBuildError(SandboxError):
     """A sandbox image could not be built or checked; the message says what to do about it."""
 
 
@@ -256,18 +260,6 @@ def _file_lock(name: str, log: Callable[[str], None]) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _connect() -> docker.DockerClient:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - whatever the cause, the fix is the same
-        raise ImageBuildError(
-            f"Docker engine not reachable ({exc.__class__.__name__}: {exc}); "
-            "run `make test` or `bash scripts/ensure-system.sh` to install and start it"
-        ) from None
-    return client
 
 
 def _tail(text: str, lines: int = _ERROR_TAIL_LINES) -> str:
@@ -616,7 +608,7 @@ def ensure_image(
     """
     recipes = recipe_dir()
     tag = image_tag(name, recipes)
-    client = client if client is not None else _connect()
+    client = client if client is not None else docker_client()
     if not force and _tag_exists(client, tag):
         return tag
     with _file_lock(name, log):
@@ -629,4 +621,12 @@ def ensure_image(
             if force or not _tag_exists(client, base):
                 _build_base(client, base, recipes, mirror, log)
         _build_image(client, name, tag, base, recipes, log)
+    return tag
+
+
+def resolve_image(reference: str, client: docker.DockerClient) -> str:
+    """Map a recipe name (or a full image reference) to the tag to run, checking that it is built."""
+    tag = image_tag(reference) if reference in image_names() else reference
+    if not _tag_exists(client, tag):
+        raise ImageMissing(f"sandbox image {tag} is not built; run `agentevo sandbox build` (or `make test`)")
     return tag

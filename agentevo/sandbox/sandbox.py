@@ -18,7 +18,8 @@ from pydantic import BaseModel
 
 from agentevo.sandbox.channel import Channel
 from agentevo.sandbox.config import SandboxConfig
-from agentevo.sandbox.docker_host import container_kwargs, docker_client, new_run_id, resolve_image
+from agentevo.sandbox.docker_host import container_kwargs, docker_client, new_run_id
+from agentevo.sandbox.images import resolve_image
 from agentevo.sandbox.errors import SandboxDied, SandboxOperationError
 from agentevo.sandbox.sandboxd import KILL_GRACE_SECONDS
 
@@ -79,7 +80,7 @@ class Sandbox:
         config = config or SandboxConfig()
         client = client or docker_client()
         run_id = run_id or new_run_id()
-        image = resolve_image(config, client)
+        image = resolve_image(config.image, client)
         kwargs = container_kwargs(config, image, run_id)
         kwargs.pop("detach")
         container = client.containers.create(**kwargs)

@@ -1,0 +1,70 @@
+"""The `agentevo` command line, run as a user would (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def agentevo(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agentevo", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def test_help_explains_itself():
+    out = agentevo("--help").stdout
+    for word in ("sandbox", "demo", "--config"):
+        assert word in out
+    sandbox_help = agentevo("sandbox", "--help").stdout
+    for word in ("build", "run", "gc"):
+        assert word in sandbox_help
+
+
+def test_sandbox_run_prints_output_and_exit_code(sandbox_image):
+    done = agentevo("sandbox", "run", "--", "echo hello from $(id -un); exit 3")
+    assert done.returncode == 3
+    assert done.stdout == "hello from agent\n"
+    assert "exit code 3" in done.stderr
+
+
+def test_sandbox_run_argv_form_and_timeout(sandbox_image):
+    done = agentevo("sandbox", "run", "--", "python3", "-c", "print('a b')")
+    assert done.returncode == 0 and done.stdout == "a b\n"
+    slow = agentevo("sandbox", "run", "--timeout", "1", "--", "sleep 30")
+    assert slow.returncode == 124 and "timed out" in slow.stderr
+
+
+def test_sandbox_run_passes_only_named_env(sandbox_image, monkeypatch):
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "SECRET_TOKEN": "hunter2", "NAMED": "yes"}
+    env.update({k: v for k, v in __import__("os").environ.items() if k.startswith(("DOCKER", "XDG"))})
+    done = agentevo("sandbox", "run", "-e", "NAMED", "-e", "X=1", "--", "env", env=env)
+    assert "NAMED=yes" in done.stdout and "X=1" in done.stdout
+    assert "hunter2" not in done.stdout
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sandbox:\n  memory: lots\n")
+    done = agentevo("--config", str(bad), "sandbox", "gc")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sandbox.memory" in lines[0]
+
+
+def test_gc_reports(sandbox_image):
+    done = agentevo("sandbox", "gc")
+    assert done.returncode == 0 and "removed" in done.stderr
+
+
+def test_demo_runs_and_writes_results(sandbox_image, tmp_path):
+    env = dict(__import__("os").environ, AGENTEVO_ARCHIVES_DIR=str(tmp_path / "archives"))
+    done = agentevo("demo", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "6/6 passed" in done.stderr
+    results = list((tmp_path / "archives").glob("*/results.jsonl"))
+    assert len(results) == 1 and str(results[0]) in done.stderr.replace("\n", "")
+    rows = [json.loads(line) for line in results[0].read_text().splitlines()]
+    assert len(rows) == 6 and all(row["passed"] for row in rows)
+    run = json.loads((results[0].parent / "run.json").read_text())
+    assert run["passed"] == 6 and run["total"] == 6
