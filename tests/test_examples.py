@@ -1,0 +1,20 @@
+"""The examples are part of the public API's documentation: they must keep running."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_sandbox_basics_example(sandbox_image):
+    done = subprocess.run([sys.executable, str(EXAMPLES / "sandbox_basics.py")], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "hello from 3.11" in out
+    assert "timed out: True exit code: 124" in out
+    assert "9,998,000 bytes dropped" in out
+    assert "copied in" in out
+    assert "['job 0', 'job 1', 'job 2', 'job 3']" in out
