@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,12 +138,10 @@ def test_pinned_requirements_are_complete() -> None:
     assert {"pip", "langgraph", "langchain-core", "openai", "pydantic", "pydantic-core"} <= names
 
 
-def test_ensure_image_is_fast_when_up_to_date(client: docker.DockerClient, python_image: str) -> None:
+def test_ensure_image_is_a_no_op_when_up_to_date(client: docker.DockerClient, python_image: str) -> None:
     assert image_exists(client, "python")
     messages: list[str] = []
-    start = time.monotonic()
     assert ensure_image("python", log=messages.append) == python_image
-    assert time.monotonic() - start < 5
     assert messages == []  # nothing was built
     labels = client.images.get(python_image).labels
     assert labels["agentevo"] == "1"
