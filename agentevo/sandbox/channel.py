@@ -80,48 +80,81 @@ class Channel:
                 future.set_exception(SandboxDied(f"sandbox {self._name}: {reason}{suffix}"))
 
     def _read_loop(self) -> None:
-        raw = bytearray()  # docker-multiplexed bytes not yet split into streams
-        out = bytearray()  # supervisor stdout not yet split into frames
+        frames = _FrameAssembler(self._resolve)
+        stream, left = 0, 0  # the docker stream being read and the bytes left in its chunk
+        header = bytearray()
         try:
             while True:
-                chunk = self._sock.recv(1 << 18)
+                chunk = memoryview(self._sock.recv(1 << 20))
                 if not chunk:
                     break
-                raw += chunk
-                pos = 0
-                while len(raw) - pos >= _DOCKER_HEADER.size:
-                    stream, size = _DOCKER_HEADER.unpack_from(raw, pos)
-                    end = pos + _DOCKER_HEADER.size + size
-                    if len(raw) < end:
-                        break
-                    body = raw[pos + _DOCKER_HEADER.size : end]
+                while chunk:
+                    if left == 0:
+                        need = _DOCKER_HEADER.size - len(header)
+                        header += chunk[:need]
+                        chunk = chunk[need:]
+                        if len(header) == _DOCKER_HEADER.size:
+                            stream, left = _DOCKER_HEADER.unpack(header)
+                            header.clear()
+                        continue
+                    body, chunk = chunk[:left], chunk[left:]
+                    left -= len(body)
                     if stream == 2:
                         self.stderr_tail = (self.stderr_tail + bytes(body))[-_STDERR_KEPT:]
                     else:
-                        out += body
-                    pos = end
-                del raw[:pos]
-                self._dispatch(out)
+                        frames.feed(body)
         except OSError as exc:
             self._fail_all(f"channel read failed: {exc}")
             return
         self._fail_all("the sandbox supervisor exited (the container was killed, expired or removed)")
 
-    def _dispatch(self, out: bytearray) -> None:
-        pos = 0
-        while len(out) - pos >= _FRAME_HEADER.size:
-            (hlen,) = _FRAME_HEADER.unpack_from(out, pos)
-            head_end = pos + _FRAME_HEADER.size + hlen
-            if len(out) < head_end:
-                break
-            header = json.loads(bytes(out[pos + _FRAME_HEADER.size : head_end]))
-            end = head_end + header.get("size", 0)
-            if len(out) < end:
-                break
-            payload = bytes(out[head_end:end])
-            pos = end
-            with self._lock:
-                future = self._pending.pop(header.get("id"), None)
-            if future is not None and not future.done():
-                future.set_result((header, payload))
-        del out[:pos]
+    def _resolve(self, header: dict, payload: bytes) -> None:
+        with self._lock:
+            future = self._pending.pop(header.get("id"), None)
+        if future is not None and not future.done():
+            future.set_result((header, payload))
+
+
+class _FrameAssembler:
+    """Turns the supervisor's byte stream back into frames, copying each payload byte once."""
+
+    def __init__(self, on_frame) -> None:
+        self._on_frame = on_frame
+        self._head = bytearray()  # length prefix, then JSON header, while incomplete
+        self._header: dict | None = None
+        self._payload = bytearray()
+        self._filled = 0
+
+    def feed(self, data: memoryview) -> None:
+        while data:
+            if self._header is None:
+                data = self._feed_header(data)
+                continue
+            take = min(len(data), len(self._payload) - self._filled)
+            self._payload[self._filled : self._filled + take] = data[:take]
+            self._filled += take
+            data = data[take:]
+            if self._filled == len(self._payload):
+                self._emit()
+
+    def _feed_header(self, data: memoryview) -> memoryview:
+        if len(self._head) < _FRAME_HEADER.size:
+            need = _FRAME_HEADER.size - len(self._head)
+            self._head += data[:need]
+            return data[need:]
+        (hlen,) = _FRAME_HEADER.unpack_from(self._head)
+        need = _FRAME_HEADER.size + hlen - len(self._head)
+        self._head += data[:need]
+        if len(self._head) == _FRAME_HEADER.size + hlen:
+            self._header = json.loads(self._head[_FRAME_HEADER.size :])
+            self._head.clear()
+            self._payload = bytearray(self._header.get("size", 0))
+            self._filled = 0
+            if not self._payload:
+                self._emit()
+        return data[need:]
+
+    def _emit(self) -> None:
+        header, payload = self._header, self._payload
+        self._header, self._payload = None, bytearray()
+        self._on_frame(header, bytes(payload))
