@@ -7,6 +7,7 @@ import os
 import socket
 import time
 import uuid
+from pathlib import Path
 
 import docker
 from docker.types import Ulimit
@@ -19,6 +20,7 @@ LABEL_RUN = "agentevo.run"
 LABEL_OWNER = "agentevo.owner"
 LABEL_EXPIRES = "agentevo.expires"
 SUPERVISOR = "/opt/agentevo/sandboxd.py"
+GATEWAY_SOCKET_IN_SANDBOX = "/run/agentevo/gateway.sock"
 
 
 @functools.lru_cache(maxsize=1)
@@ -56,8 +58,13 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def container_kwargs(config: SandboxConfig, image: str, run_id: str) -> dict:
-    """Arguments for ``containers.create``: the hardened profile, shaped by ``config``."""
+def container_kwargs(config: SandboxConfig, image: str, run_id: str, gateway_socket: Path | None = None) -> dict:
+    """Arguments for ``containers.create``: the hardened profile, shaped by ``config``.
+
+    ``gateway_socket`` is the one host path a sandbox may see: the LLM gateway's Unix socket,
+    mounted at ``GATEWAY_SOCKET_IN_SANDBOX``.
+    """
+    volumes = {str(gateway_socket): {"bind": GATEWAY_SOCKET_IN_SANDBOX, "mode": "rw"}} if gateway_socket else {}
     owner_tmpfs = f"uid={config.uid},gid={config.gid}"
     expires = int(time.time() + config.ttl_seconds)
     return dict(
@@ -93,4 +100,5 @@ def container_kwargs(config: SandboxConfig, image: str, run_id: str) -> dict:
             Ulimit(name="nofile", soft=config.open_files, hard=config.open_files),
         ],
         log_config={"type": "none", "config": {}},
+        volumes=volumes,
     )

@@ -59,10 +59,13 @@ class Sandbox:
             print(sb.exec("python3 -c 'print(6*7)'").output)
     """
 
-    def __init__(self, container, channel: Channel, config: SandboxConfig, run_id: str) -> None:
+    def __init__(
+        self, container, channel: Channel, config: SandboxConfig, run_id: str, env: dict[str, str] | None = None
+    ) -> None:
         self.container = container
         self.config = config
         self.run_id = run_id
+        self.env = dict(env or {})
         self.started_at = time.time()
         self._channel = channel
         self._closed = False
@@ -75,20 +78,26 @@ class Sandbox:
         *,
         run_id: str | None = None,
         client: docker.DockerClient | None = None,
+        env: dict[str, str] | None = None,
+        gateway_socket: str | Path | None = None,
     ) -> Sandbox:
-        """Create, start and wait for a sandbox; the container is removed if anything fails."""
+        """Create, start and wait for a sandbox; the container is removed if anything fails.
+
+        ``env`` is given to every command (on top of ``config.pass_env``); ``gateway_socket`` is the
+        LLM gateway's Unix socket on the host, the only host path a sandbox can be given.
+        """
         config = config or SandboxConfig()
         client = client or docker_client()
         run_id = run_id or new_run_id()
         image = resolve_image(config.image, client)
-        kwargs = container_kwargs(config, image, run_id)
+        kwargs = container_kwargs(config, image, run_id, Path(gateway_socket) if gateway_socket else None)
         kwargs.pop("detach")
         container = client.containers.create(**kwargs)
         try:
             sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             container.start()
             channel = Channel(getattr(sock, "_sock", sock), container.name)
-            sandbox = cls(container, channel, config, run_id)
+            sandbox = cls(container, channel, config, run_id, env)
             sandbox._request({"op": "ping"}, timeout=START_TIMEOUT_SECONDS)
         except BaseException:
             _remove(container)
@@ -176,7 +185,7 @@ class Sandbox:
             "op": "exec",
             "cmd": cmd,
             "cwd": cwd,
-            "env": {**named, **(env or {})},
+            "env": {**named, **self.env, **(env or {})},
             "timeout": timeout,
             "max_output_bytes": max_output_bytes or self.config.max_output_bytes,
         }

@@ -1,0 +1,60 @@
+"""The trajectory store: every LLM call, one JSON line, in one append-only file per run."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class CallRecord(BaseModel):
+    """One LLM call as the gateway saw it. Memory distillation and fine-tuning read these."""
+
+    call_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    time: float = Field(default_factory=time.time)
+    run_id: str
+    agent_id: str | None = None
+    task_id: str | None = None
+    episode_id: str | None = None
+    model: str | None = None
+    request: dict[str, Any]
+    response: dict[str, Any] | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    status: int = 200
+    error: str | None = None
+
+
+class TrajectoryRecorder:
+    """Appends records to ``<run dir>/llm_calls.jsonl``.
+
+    Each record is one ``write`` on an ``O_APPEND`` descriptor under an exclusive ``flock``, so
+    several threads or processes can record into one run without interleaving lines.
+    """
+
+    FILENAME = "llm_calls.jsonl"
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / self.FILENAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, record: CallRecord) -> None:
+        line = (record.model_dump_json() + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def read(self) -> list[CallRecord]:
+        if not self.path.exists():
+            return []
+        return [CallRecord.model_validate(json.loads(line)) for line in self.path.read_text().splitlines() if line]
