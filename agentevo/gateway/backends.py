@@ -84,8 +84,8 @@ def _openai_tool_calls(message: AIMessage) -> list[dict[str, Any]]:
 class ChatModelBackend:
     """Serves any LangChain chat model (the embedded local model) as an OpenAI endpoint.
 
-    Requests that carry ``tools`` go through ``bind_tools_any``, so agents get OpenAI tool calls
-    even from a model that only writes text.
+    Requests that carry ``tools`` go through the model's ``bind_tools``; the local model's answers with
+    fenced actions, parsed back into tool calls, so agents get OpenAI tool calls from a text-only model.
     """
 
     def __init__(self, chat_model: BaseChatModel, model: str) -> None:
@@ -97,11 +97,7 @@ class ChatModelBackend:
             messages = convert_to_messages(body["messages"])
         except (ValueError, TypeError, KeyError) as exc:
             raise BackboneError(400, f"messages are not valid chat messages: {exc}", "invalid_request") from None
-        runnable = self.chat_model
-        if body.get("tools"):
-            from agentevo.llm.backbone import bind_tools_any
-
-            runnable = bind_tools_any(self.chat_model, body["tools"])
+        runnable = self.chat_model.bind_tools(body["tools"]) if body.get("tools") else self.chat_model
         options: dict[str, Any] = {}
         stop = body.get("stop")
         if stop:

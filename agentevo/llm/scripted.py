@@ -10,7 +10,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -28,6 +28,9 @@ class ScriptedChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
+    # Replies may carry tool calls themselves, so tools pass through untouched.
+    native_tool_calling: ClassVar[bool] = True
+
     replies: Sequence[str | AIMessage]
     delay: float = 0.0
     name_: str = Field("scripted", alias="name")
@@ -42,6 +45,9 @@ class ScriptedChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "agentevo-scripted"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
+        return self
 
     def _generate(
         self,

@@ -1,0 +1,20 @@
+"""The seed agent's knobs. Evolution may change the defaults; the runner may override them."""
+
+from pydantic import BaseModel, Field
+
+SYSTEM_PROMPT = """You are a careful Python programmer working in a Linux shell.
+Solve the task by writing code into the workspace, then test it with the bash tool.
+Use one tool per step. Tools: bash (run a command), view (read a file or list a folder),
+create (write a whole file), str_replace (replace one exact snippet in a file), submit (finish).
+When the solution works, call submit."""
+
+NUDGE = "Please use one of the tools. When your solution is written and tested, call submit."
+
+
+class AgentConfig(BaseModel):
+    max_steps: int = Field(12, ge=1, description="Model calls before the episode stops.")
+    max_tokens: int = Field(20_000, ge=1, description="Tokens (prompt + completion) before the episode stops.")
+    command_timeout: float = Field(30.0, gt=0, description="Seconds per bash command.")
+    observation_chars: int = Field(3000, ge=200, description="Longest tool output shown to the model (head + tail).")
+    system_prompt: str = SYSTEM_PROMPT
+    nudge: str = NUDGE

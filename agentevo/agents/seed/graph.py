@@ -1,0 +1,89 @@
+"""The agent loop: think (ask the model) -> act (run its tool calls) -> observe (decide what next)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langgraph.graph import END, START, StateGraph
+
+from .config import AgentConfig
+from .state import AgentState
+from .tools import make_tools
+from .workspace import Workspace
+
+
+def task_prompt(task: dict[str, Any]) -> str:
+    """The first user message: the instructions and which file must hold the answer."""
+    files = ", ".join(sorted(task.get("files") or {})) or "none"
+    return (
+        f"{task['instructions']}\n\nFiles already in the workspace: {files}.\n"
+        f"Put your solution in {task.get('solution_file', 'solution.py')}, test it with bash, then call submit."
+    )
+
+
+def build_agent(llm: BaseChatModel, workspace: Workspace, config: AgentConfig | None = None, checkpointer: Any = None):
+    """Compile the agent graph. ``llm`` needs ``bind_tools``; ``workspace`` is where the tools act."""
+    config = config or AgentConfig()
+    tools = {tool.name: tool for tool in make_tools(workspace, config)}
+    model = llm.bind_tools(list(tools.values()))
+
+    def think(state: AgentState) -> dict[str, Any]:
+        try:
+            reply = model.invoke([SystemMessage(config.system_prompt), *state["messages"]])
+        except Exception as exc:  # noqa: BLE001 - a refused or failed call ends the episode, recorded
+            return {"stop_reason": "llm_error", "error": f"{exc.__class__.__name__}: {exc}"[:2000]}
+        used = (reply.usage_metadata or {}).get("total_tokens", 0)
+        return {"messages": [reply], "steps": state.get("steps", 0) + 1, "tokens": state.get("tokens", 0) + used}
+
+    def act(state: AgentState) -> dict[str, Any]:
+        results, submitted = [], False
+        for call in state["messages"][-1].tool_calls:
+            tool = tools.get(call["name"])
+            if tool is None:
+                content = f"error: unknown tool {call['name']!r}; use one of {', '.join(tools)}"
+            else:
+                try:
+                    content = str(tool.invoke(call["args"]))
+                except Exception as exc:  # noqa: BLE001 - bad arguments are the model's to fix
+                    content = f"error: {exc}"
+                submitted = submitted or call["name"] == "submit"
+            results.append(ToolMessage(content, tool_call_id=call["id"], name=call["name"]))
+        return {"messages": results, "submitted": submitted}
+
+    def observe(state: AgentState) -> dict[str, Any]:
+        if state.get("submitted"):
+            return {"stop_reason": "submitted"}
+        if state.get("steps", 0) >= config.max_steps:
+            return {"stop_reason": "step_budget"}
+        if state.get("tokens", 0) >= config.max_tokens:
+            return {"stop_reason": "token_budget"}
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and not last.tool_calls:
+            return {"messages": [HumanMessage(config.nudge)]}
+        return {}
+
+    def after_think(state: AgentState) -> str:
+        if state.get("stop_reason"):
+            return END
+        return "act" if state["messages"][-1].tool_calls else "observe"
+
+    graph = StateGraph(AgentState)
+    graph.add_node("think", think)
+    graph.add_node("act", act)
+    graph.add_node("observe", observe)
+    graph.add_edge(START, "think")
+    graph.add_conditional_edges("think", after_think, ["act", "observe", END])
+    graph.add_edge("act", "observe")
+    graph.add_conditional_edges("observe", lambda s: END if s.get("stop_reason") else "think", ["think", END])
+    return graph.compile(checkpointer=checkpointer)
+
+
+def initial_state(task: dict[str, Any]) -> AgentState:
+    return {"messages": [HumanMessage(task_prompt(task))], "steps": 0, "tokens": 0, "submitted": False}
+
+
+def run_config(config: AgentConfig, thread_id: str) -> dict[str, Any]:
+    # Each step is three supersteps (think, act, observe); leave room for the last one.
+    return {"recursion_limit": 3 * config.max_steps + 5, "configurable": {"thread_id": thread_id}}
