@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agentevo.sandbox import Sandbox, SandboxConfig, images
-from agentevo.sandbox.docker_host import LABEL, LABEL_OWNER, docker_client, owner_id
+from agentevo.sandbox.docker_host import LABEL_OWNER, docker_client, owner_id
 
 # Tight limits so a hostile command hits its wall quickly and the machine stays healthy.
 HOSTILE = SandboxConfig(
@@ -38,8 +38,9 @@ def hostile(sandbox_image):
         yield sb
 
 
-def _ours(client) -> list:
-    return [c for c in client.containers.list(all=True, filters={"label": LABEL}) if c.labels.get(LABEL_OWNER) == owner_id()]
+def _ours(client) -> list[str]:
+    entries = client.api.containers(all=True, filters={"label": f"{LABEL_OWNER}={owner_id()}"})
+    return [entry["Names"][0].lstrip("/") for entry in entries]
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -51,7 +52,7 @@ def pytest_sessionfinish(session, exitstatus):
         time.sleep(0.2)
         leftovers = _ours(client)
     if leftovers:
-        names = ", ".join(c.name for c in leftovers)
+        names = ", ".join(leftovers)
         session.config.get_terminal_writer().line(f"LEAK: agentevo containers left behind: {names}", red=True)
         session.exitstatus = 1
     skipped = session.config.pluginmanager.get_plugin("terminalreporter").stats.get("skipped", [])

@@ -33,11 +33,13 @@ def reap(client: docker.DockerClient | None = None, *, everything: bool = False)
     now = time.time()
     removed = []
     # Only sandboxes carry an owner; image-build containers inherit the image's labels but not this one.
-    for container in client.containers.list(all=True, filters={"label": LABEL_OWNER}):
-        if everything or orphaned(container.labels, now):
+    # The low-level list returns labels without inspecting each container, so one vanishing meanwhile is harmless.
+    for entry in client.api.containers(all=True, filters={"label": LABEL_OWNER}):
+        name = entry["Names"][0].lstrip("/")
+        if everything or orphaned(entry["Labels"], now):
             try:
-                container.remove(force=True)
-                removed.append(container.name)
+                client.api.remove_container(entry["Id"], force=True)
+                removed.append(name)
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:

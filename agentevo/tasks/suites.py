@@ -1,0 +1,141 @@
+"""Suites of tasks, named by a spec string: ``builtin``, ``humaneval:PATH``, ``mbpp:PATH``, ...
+
+``load_suite(spec)`` is the one entry point. Every suite comes back in its natural, deterministic
+order (the built-in file's order, HumanEval and MBPP by task number, Exercism by folder name); the
+``split`` filter uses ``Task.split`` (a hash of the id, see ``agentevo.tasks.model.split_of``) and
+``limit`` keeps the first N tasks after filtering. Anything wrong with a spec or a data file raises
+``SuiteError`` with a message that names the problem.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from agentevo.tasks.model import Split, Task
+
+
+class SuiteError(ValueError):
+    """A suite cannot be loaded: unknown name, missing file, malformed data. The message says which."""
+
+
+# name -> (what PATH is, "module:function" of its loader). The loader takes the Path (None for builtin).
+SUITES: dict[str, tuple[str, str]] = {
+    "builtin": (
+        "the built-in suite shipped in the package (no PATH)",
+        "agentevo.tasks.builtin:load_builtin",
+    ),
+    "humaneval": (
+        "HumanEval: HumanEval.jsonl.gz (or .jsonl), or a folder that holds it",
+        "agentevo.tasks.humaneval:load_humaneval",
+    ),
+    "mbpp": (
+        "MBPP: mbpp.jsonl (full, 974 tasks) or sanitized-mbpp.json (sanitized, 427 tasks), "
+        "or a folder that holds mbpp.jsonl (full)",
+        "agentevo.tasks.mbpp:load_mbpp",
+    ),
+    "mbpp-sanitized": (
+        "sanitized MBPP: sanitized-mbpp.json, or a folder that holds it",
+        "agentevo.tasks.mbpp:load_mbpp_sanitized",
+    ),
+    "exercism": (
+        "Exercism-style exercises: a folder of exercise folders, or one exercise folder",
+        "agentevo.tasks.exercism:load_exercism",
+    ),
+}
+
+
+def describe_suites() -> str:
+    """One line per suite spec, for help texts and error messages."""
+    return "\n".join(
+        f"  {name}{'' if name == 'builtin' else ':PATH'}  - {what}" for name, (what, _) in SUITES.items()
+    )
+
+
+def parse_spec(spec: str) -> tuple[str, Path | None]:
+    """Split ``name[:PATH]`` into the suite name and its path (``~`` expanded); check both."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise SuiteError(f"empty suite spec; expected one of:\n{describe_suites()}")
+    name, sep, raw = spec.strip().partition(":")
+    name = name.strip().lower()
+    if name not in SUITES:
+        raise SuiteError(f"unknown suite {name!r} in spec {spec!r}; expected one of:\n{describe_suites()}")
+    if name == "builtin":
+        if raw.strip():
+            raise SuiteError(f"the builtin suite takes no path, got {spec!r}")
+        return name, None
+    if not sep or not raw.strip():
+        raise SuiteError(f"suite {name!r} needs a path: '{name}:PATH' where PATH is {SUITES[name][0]}")
+    path = Path(raw.strip()).expanduser()
+    if not path.exists():
+        raise SuiteError(f"suite {name!r}: {path} does not exist")
+    return name, path
+
+
+def load_suite(spec: str, *, split: Split | str | None = None, limit: int | None = None) -> list[Task]:
+    """The tasks of a suite, in its natural order, optionally one split only and at most ``limit`` of them."""
+    name, path = parse_spec(spec)
+    if split is not None:
+        try:
+            split = Split(split)
+        except ValueError:
+            raise SuiteError(f"unknown split {split!r}; expected one of {[s.value for s in Split]}") from None
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise SuiteError(f"limit must be a non-negative integer, got {limit!r}")
+    module_name, function_name = SUITES[name][1].split(":")
+    loader = getattr(importlib.import_module(module_name), function_name)
+    tasks: list[Task] = loader() if path is None else loader(path)
+    check_unique_ids(tasks, where=spec)
+    if split is not None:
+        tasks = [task for task in tasks if task.split == split]
+    return tasks if limit is None else tasks[:limit]
+
+
+def check_unique_ids(tasks: list[Task], *, where: str) -> None:
+    seen: set[str] = set()
+    for task in tasks:
+        if task.id in seen:
+            raise SuiteError(f"{where}: duplicate task id {task.id!r}")
+        seen.add(task.id)
+
+
+def find_file(path: Path, names: tuple[str, ...], *, suite: str) -> Path:
+    """``path`` itself when it is a file, else the first of ``names`` inside the folder ``path``."""
+    if path.is_file():
+        return path
+    for name in names:
+        if (path / name).is_file():
+            return path / name
+    raise SuiteError(f"suite {suite!r}: {path} holds none of {', '.join(names)}")
+
+
+def read_jsonl(path: Path, *, suite: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) for each non-blank line of a JSONL file, gzip-compressed or not."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    records = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as stream:
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise SuiteError(
+                        f"suite {suite!r}: {path}: malformed JSON on line {number}: {e.msg}"
+                    ) from None
+                if not isinstance(record, dict):
+                    raise SuiteError(f"suite {suite!r}: {path}: line {number} is not a JSON object")
+                records.append((number, record))
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise SuiteError(f"suite {suite!r}: cannot read {path}: {e}") from None
+    return records
+
+
+def require(record: dict[str, Any], fields: tuple[str, ...], *, where: str) -> None:
+    missing = [field for field in fields if field not in record]
+    if missing:
+        raise SuiteError(f"{where}: missing field(s) {', '.join(missing)}")
