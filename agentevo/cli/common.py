@@ -28,11 +28,22 @@ def config() -> AgentevoConfig:
     return state.config or AgentevoConfig()
 
 
+def expected_errors() -> tuple[type[Exception], ...]:
+    """Failures a user can act on from the message alone: shown as one line, not a traceback."""
+    from agentevo.llm.backbone import BackboneError
+    from agentevo.llm.local import LocalModelError
+    from agentevo.llm.model_store import ModelFetchError
+    from agentevo.llm.vllm_server import VLLMError
+    from agentevo.tasks import SuiteError
+
+    return SandboxError, BackboneError, ModelFetchError, LocalModelError, VLLMError, SuiteError
+
+
 @contextlib.contextmanager
 def clear_errors() -> Iterator[None]:
     """Turn expected failures into one red line and exit code 1 instead of a traceback."""
     try:
         yield
-    except SandboxError as exc:
+    except expected_errors() as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from agentevo.cli import demo, sandbox
+from agentevo.cli import demo, run, sandbox, serve
+from agentevo.cli import model
 from agentevo.cli.common import console, state
 from agentevo.config import ConfigError, load_config
 
@@ -17,7 +18,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(model.app, name="model")
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+app.command("run")(run.run)
+app.command("results")(run.results)
 
 
 @app.callback()

@@ -1,0 +1,46 @@
+"""``agentevo serve``: the configured backbone as an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import threading
+
+import typer
+
+from agentevo.cli.common import clear_errors, config, console
+from agentevo.runs import RunDir
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, help="TCP port; 0 picks a free one."),
+) -> None:
+    """Serve the configured backbone (`llm.backbone`) over HTTP and print its URL; Ctrl-C stops it.
+
+    For `local` and `openai` this is agentevo's own server (calls are recorded under the archives
+    folder); for `vllm` it is the vLLM server itself, with LoRA adapters loadable at runtime.
+    """
+    from agentevo.gateway import Gateway
+    from agentevo.gateway.launch import open_backend
+
+    settings = config()
+    if settings.llm.backbone == "vllm":
+        settings.llm.vllm.host, settings.llm.vllm.port = host, port or settings.llm.vllm.port
+    with clear_errors(), open_backend(settings) as backend:
+        server = getattr(getattr(backend, "chat_model", None), "vllm_server", None)
+        if server is not None:
+            url = server.base_url
+            note = "the vLLM server itself; load adapters with POST /v1/load_lora_adapter"
+            gateway = None
+        else:
+            run = RunDir(settings.archives_dir)
+            gateway = Gateway(backend, run_dir=run.path, run_id=run.run_id, open_access=True).start(host=host, port=port)
+            url, note = gateway.url, f"calls are recorded in {gateway.recorder.path}"
+        print(url, flush=True)
+        console.print(f"serving [bold]{settings.llm.backbone}[/] backbone `{settings.llm.model}` at {url} ({note})")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            console.print("stopping")
+        finally:
+            if gateway is not None:
+                gateway.stop()

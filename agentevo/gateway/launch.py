@@ -1,0 +1,37 @@
+"""From configuration to a running backbone the gateway can forward to."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from agentevo.config import AgentevoConfig
+from agentevo.gateway.backends import Backend, ChatModelBackend, HTTPBackend
+from agentevo.llm.backbone import BackboneError, make_chat_model
+
+
+@contextlib.contextmanager
+def open_backend(config: AgentevoConfig) -> Iterator[Backend]:
+    """The configured backbone, ready for the gateway, for as long as the block runs.
+
+    ``openai`` is forwarded as HTTP with the key added (requests pass through untouched); ``local``
+    and ``vllm`` are served through their chat models, whose tool calling is the fenced fallback.
+    """
+    llm = config.llm
+    if llm.backbone == "openai":
+        if not llm.base_url:
+            raise BackboneError("llm.base_url is required for the openai backbone")
+        key = os.environ.get(llm.api_key_env)
+        if not key:
+            raise BackboneError(f"llm.backbone is openai but ${llm.api_key_env} is not set")
+        backend: Backend = HTTPBackend(llm.base_url, llm.model, api_key=key, timeout=llm.timeout)
+        yield backend
+        return
+    chat_model = make_chat_model(llm, config.cache_dir)
+    try:
+        yield ChatModelBackend(chat_model, llm.model)
+    finally:
+        server = getattr(chat_model, "vllm_server", None)
+        if server is not None:
+            server.stop()

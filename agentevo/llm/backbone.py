@@ -1,0 +1,154 @@
+"""One way for the rest of agentevo to get its chat model: :func:`make_chat_model` from the ``llm`` config.
+
+Every backbone is a LangChain ``BaseChatModel``, so LangGraph uses any of them the same way. Tool calling goes
+through :func:`bind_tools_any`: native ``bind_tools`` where the backbone has it (``openai``), the plain-text
+fenced-action fallback where it does not (``local``).
+
+Adding a backbone: write ``_make_<name>(config, cache_dir, log) -> BaseChatModel`` and register it in
+``_FACTORIES`` (or call :func:`register_backbone` from the module that provides it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import Runnable
+
+from agentevo.llm.config import LLMConfig
+from agentevo.llm.fenced_tools import FencedToolModel, with_fenced_tools
+
+Log = Callable[[str], Any]
+Factory = Callable[[LLMConfig, Path, Log], BaseChatModel]
+
+
+class BackboneError(RuntimeError):
+    """The configured backbone cannot be built; the message names the setting to fix."""
+
+
+def _make_local(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
+    from agentevo.llm.local import LocalChatModel
+    from agentevo.llm.model_store import MANIFEST_NAME, ensure_embedded_model
+
+    model_dir = config.local.model_dir
+    if (
+        model_dir is not None
+        and (Path(model_dir) / "config.json").is_file()
+        and not (Path(model_dir) / MANIFEST_NAME).exists()
+    ):
+        path = Path(model_dir)  # a folder of the user's own (a merged fine-tune, ...): use it as it is
+    else:
+        path = ensure_embedded_model(cache_dir, log, model_dir=model_dir)
+    return LocalChatModel(
+        model_dir=path,
+        model=config.model,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        threads=config.local.threads,
+    )
+
+
+def _make_openai(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
+    api_key = os.environ.get(config.api_key_env)
+    if not api_key:
+        raise BackboneError(
+            f"llm.backbone is openai but ${config.api_key_env} is not set "
+            f"(llm.api_key_env names the environment variable that holds the API key)"
+        )
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        base_url=config.base_url,
+        api_key=api_key,
+        model=config.model,
+        timeout=config.timeout,
+        max_retries=config.max_retries,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+    )
+
+
+def _make_vllm(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
+    """Start (or reuse) the supervised vLLM server; it stops with this process if it owns it."""
+    from langchain_openai import ChatOpenAI
+
+    from agentevo.llm.model_store import ensure_embedded_model
+    from agentevo.llm.vllm_server import VLLMServer
+
+    model_dir = config.vllm.model or ensure_embedded_model(cache_dir, log)
+    server = VLLMServer(config.vllm, Path(model_dir), config.model, cache_dir)
+    server.start()
+
+    class VLLMChatModel(ChatOpenAI):
+        # Served without a tool-call parser: tools travel as fenced actions, like the local model's.
+        native_tool_calling: ClassVar[bool] = False
+        vllm_server: Any = None
+
+        def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any):
+            return with_fenced_tools(self, tools, tool_choice=tool_choice)
+
+    return VLLMChatModel(
+        base_url=server.base_url, api_key="EMPTY", model=config.model, timeout=config.timeout,
+        max_retries=config.max_retries, temperature=config.temperature, max_tokens=config.max_tokens,
+        vllm_server=server,
+    )
+
+
+_FACTORIES: dict[str, Factory] = {"local": _make_local, "openai": _make_openai, "vllm": _make_vllm}
+
+
+def register_backbone(name: str, factory: Factory) -> None:
+    """Provide (or replace) the factory for ``llm.backbone == name``."""
+    _FACTORIES[name] = factory
+
+
+def make_chat_model(config: LLMConfig, cache_dir: Path, *, log: Log = print) -> BaseChatModel:
+    """The chat model the ``llm`` config asks for.
+
+    ``local`` fetches and converts the embedded model first if needed (once; ``agentevo model fetch`` does it
+    ahead of time). Raises :class:`BackboneError` for a setting that cannot work (e.g. a missing API key).
+    """
+    factory = _FACTORIES.get(config.backbone)
+    if factory is None:
+        raise BackboneError(
+            f"unknown llm.backbone {config.backbone!r}; known: {', '.join(sorted(_FACTORIES))}"
+        )
+    return factory(config, Path(cache_dir), log)
+
+
+def supports_native_tools(model: Any) -> bool:
+    """Whether ``model.bind_tools`` is real tool calling (True for ChatOpenAI; False for the local model).
+
+    A model class can say so itself with a ``native_tool_calling`` class attribute; otherwise any class that
+    overrides ``BaseChatModel.bind_tools`` counts as native.
+    """
+    if isinstance(model, FencedToolModel):
+        return False
+    flag = getattr(type(model), "native_tool_calling", None)
+    if flag is not None:
+        return bool(flag)
+    if not isinstance(model, BaseChatModel):
+        return False
+    return type(model).bind_tools is not BaseChatModel.bind_tools
+
+
+def bind_tools_any(
+    model: BaseChatModel,
+    tools: Sequence[Any],
+    *,
+    tool_choice: str | None = None,
+    native: bool | None = None,
+    **kwargs: Any,
+) -> Runnable[LanguageModelInput, AIMessage]:
+    """Bind ``tools`` natively when the backbone can, through fenced action blocks otherwise.
+
+    ``native`` overrides the detection (e.g. False for an OpenAI-compatible server without a tool parser).
+    """
+    use_native = supports_native_tools(model) if native is None else native
+    if use_native:
+        return model.bind_tools(tools, tool_choice=tool_choice, **kwargs)
+    return with_fenced_tools(model, tools, tool_choice=tool_choice)
