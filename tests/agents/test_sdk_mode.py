@@ -63,3 +63,11 @@ def test_checkpoint_streaming_and_resume(sandbox_image, tmp_path):
     assert final["stop_reason"] == "submitted"
     assert nodes.count("think") == 4 and nodes.count("act") == 4
     assert len(list(saver.list(config))) > 5  # every superstep is inspectable
+
+
+def test_a_bare_code_block_is_saved_as_the_solution(sandbox_image):
+    replies = ["Here it is:\n```python\ndef add(a, b):\n    return a + b\n```", call("submit", 2)]
+    with Sandbox.start() as sb:
+        outcome = run_sdk(ADD_TASK, ScriptedChatModel(replies=replies), sb)
+        assert sb.read_file("/workspace/solution.py").decode() == "def add(a, b):\n    return a + b\n"
+    assert outcome.stop_reason == "submitted" and outcome.steps == 2

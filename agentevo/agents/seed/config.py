@@ -9,6 +9,7 @@ create (write a whole file), str_replace (replace one exact snippet in a file), 
 When the solution works, call submit."""
 
 NUDGE = "Please use one of the tools. When your solution is written and tested, call submit."
+SAVED_CODE = "I saved your code block to {path}. Test it with the bash tool, fix it if needed, then call submit."
 
 
 class AgentConfig(BaseModel):
@@ -18,3 +19,4 @@ class AgentConfig(BaseModel):
     observation_chars: int = Field(3000, ge=200, description="Longest tool output shown to the model (head + tail).")
     system_prompt: str = SYSTEM_PROMPT
     nudge: str = NUDGE
+    saved_code: str = SAVED_CODE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -12,6 +13,9 @@ from .config import AgentConfig
 from .state import AgentState
 from .tools import make_tools
 from .workspace import Workspace
+
+
+CODE_BLOCK = re.compile(r"```(?:python|py)\n(.*?)```", re.DOTALL)
 
 
 def task_prompt(task: dict[str, Any]) -> str:
@@ -61,6 +65,12 @@ def build_agent(llm: BaseChatModel, workspace: Workspace, config: AgentConfig | 
             return {"stop_reason": "token_budget"}
         last = state["messages"][-1]
         if isinstance(last, AIMessage) and not last.tool_calls:
+            # Small models often answer with a code block instead of a tool call: keep the code.
+            blocks = CODE_BLOCK.findall(str(last.content))
+            if blocks:
+                path = state.get("solution_file", "solution.py")
+                workspace.write(path, blocks[-1])
+                return {"messages": [HumanMessage(config.saved_code.format(path=path))]}
             return {"messages": [HumanMessage(config.nudge)]}
         return {}
 
@@ -81,7 +91,10 @@ def build_agent(llm: BaseChatModel, workspace: Workspace, config: AgentConfig | 
 
 
 def initial_state(task: dict[str, Any]) -> AgentState:
-    return {"messages": [HumanMessage(task_prompt(task))], "steps": 0, "tokens": 0, "submitted": False}
+    return {
+        "messages": [HumanMessage(task_prompt(task))], "steps": 0, "tokens": 0, "submitted": False,
+        "solution_file": task.get("solution_file", "solution.py"),
+    }
 
 
 def run_config(config: AgentConfig, thread_id: str) -> dict[str, Any]:

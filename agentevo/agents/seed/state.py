@@ -11,5 +11,6 @@ class AgentState(TypedDict, total=False):
     steps: int  # model calls so far
     tokens: int  # prompt + completion tokens so far
     submitted: bool
+    solution_file: str  # where the task wants the answer
     stop_reason: str  # submitted | step_budget | token_budget | llm_error
     error: str
