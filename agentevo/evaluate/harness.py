@@ -1,0 +1,429 @@
+"""In-sandbox test runner: runs a task's hidden tests against a submission and reports one signed line.
+
+The evaluator writes this file (from the host package, never from the agent's workspace) to
+``/tmp/agentevo-eval/harness.py`` in a fresh sandbox and runs it as
+``python3 -I -B harness.py SPEC_FILE``. It uses the standard library only.
+
+Trust model. Test code and the solution run as the same uid as this harness, so nothing they can
+reach may decide the verdict:
+
+* The spec (session nonce, tests) comes in a file that is read and unlinked before any test code
+  starts; from then on it exists only in this process, which is made non-dumpable first, so
+  same-uid code cannot read its memory, environment or file descriptors through ``/proc`` nor
+  ptrace it. (The exec API has no stdin; an environment variable would also reach the ``timeout``
+  and ``bash`` processes that start us, which stay dumpable, so the file is the safer carrier.)
+* Each test runs in a child ``python3 -I -B -c WRAPPER_SOURCE`` (the wrapper travels in argv from
+  this process's memory, not from a file the tests could edit), in its own session, with the test
+  on stdin and an extra pipe for the verdict. A test passes only if the child exits 0, wrote
+  exactly ``I`` + its per-test nonce on that pipe (the wrapper writes the nonce only after the test
+  snippet returned) and finished in time. Printing "PASS", exiting 0 early or editing files on disk
+  cannot produce that.
+* The result is one stdout line ``AGENTEVO-RESULT <session nonce> <json>``. The host accepts only
+  the line with its own session nonce, which test code never sees; fake lines are ignored, and a
+  killed harness means no result, never a pass.
+* Between tests every process that is not this harness, its ancestors or PID 1 is frozen and
+  killed, so nothing a test left running (even in a new session, even a fork bomb) reaches the
+  next test or the result line. Test children run at nice 10, below the harness, so the harness
+  always gets the CPU to enforce time limits.
+
+Residual risk, shared by every in-process harness (HumanEval's included): the solution runs in the
+same interpreter as the test snippet, so deliberately hostile code can still tamper with what the
+test sees (objects that compare equal to everything, patched library modules, or reading the
+nonce out of the wrapper's frames). The wrapper blocks the cheap versions: it holds private
+references to ``exec``/``compile``/``os.write``/``os._exit``, gives the test a snapshot of the
+builtins taken before the solution loads, and drops solution names that shadow builtins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+RESULT_PREFIX = "AGENTEVO-RESULT"
+TAIL_BYTES = 4096  # per child stream kept for feedback
+DETAILED_FAILURES = 3  # failing tests whose output tails go into the result line
+DRAIN_SECONDS = 0.2  # after a child exits, how long leftover writers may keep its pipes open
+IMPORT_OK = b"I"  # written by the wrapper on the verdict pipe once the solution has imported
+MAX_VERDICT_BYTES = 256
+
+# Statuses of one test, as reported in the result line.
+PASSED, FAILED, IMPORT_ERROR, TIMEOUT = "passed", "failed", "import_error", "timeout"
+NOT_RUN, ERROR = "not_run", "error"
+
+# The per-test child. It is passed with -c, so it exists only in argv and the child's memory.
+WRAPPER_SOURCE = r'''
+import os, sys
+def _agentevo_wrapper():
+    try:
+        os.nice(10)  # below the harness, so it always gets the CPU to enforce limits (no way back up)
+    except OSError:
+        pass
+    import builtins, json
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: other processes cannot read us
+    except Exception:
+        pass
+    _exec, _compile, _write, _exit = exec, compile, os.write, os._exit
+    _flush_out, _flush_err = sys.stdout.flush, sys.stderr.flush
+    chunks = []
+    while True:
+        chunk = os.read(0, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    spec = json.loads(b"".join(chunks))
+    nonce, fd = spec.pop("nonce").encode(), spec.pop("result_fd")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    safe_builtins = dict(builtins.__dict__)  # taken before any solution code runs
+
+    def flush():
+        for f in (_flush_out, _flush_err):
+            try:
+                f()
+            except BaseException:
+                pass
+
+    def report(exc):
+        # The traceback without the wrapper's and importlib's own frames.
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename.startswith(("<string>", "<frozen")):
+            tb = tb.tb_next
+        try:
+            import traceback  # only on failure: it is the wrapper's costliest import
+            _write(2, "".join(traceback.format_exception(type(exc), exc, tb)).encode("utf-8", "replace"))
+        except BaseException:
+            pass
+
+    path = spec["solution_path"]
+    sys.dont_write_bytecode = True
+    sys.path.append(os.path.dirname(path))  # helper modules beside the solution; stdlib still wins
+    try:
+        import importlib.util
+        module_spec = importlib.util.spec_from_file_location("solution", path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules["solution"] = module
+        module_spec.loader.exec_module(module)
+    except BaseException as exc:
+        report(exc)
+        flush()
+        _exit(3)
+    _write(fd, b"I")
+    try:
+        exported = {}
+        _exec(_compile("from solution import *", "<solution>", "exec"), exported)
+        namespace = {"__name__": "__agentevo_test__", "__builtins__": safe_builtins}
+        for name, value in exported.items():
+            if name.startswith("__") or (name in safe_builtins and name != spec.get("entry_point")):
+                continue  # a solution may not redefine len, set, __builtins__, ... for the tests
+            namespace[name] = value
+        if spec["setup"]:
+            _exec(_compile(spec["setup"], "<test_setup>", "exec"), namespace)
+        _exec(_compile(spec["test"], "<test>", "exec"), namespace)
+    except BaseException as exc:
+        report(exc)
+        flush()
+        _exit(1)
+    flush()
+    _write(fd, nonce)
+    _exit(0)
+_agentevo_wrapper()
+'''
+
+
+def _make_nondumpable() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except Exception:  # noqa: BLE001 - best effort on exotic libcs
+        pass
+
+
+class _Tail:
+    """The last ``limit`` bytes of a stream."""
+
+    def __init__(self, limit: int = TAIL_BYTES) -> None:
+        self.limit = limit
+        self.data = bytearray()
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self.data += chunk
+        if len(self.data) > self.limit:
+            del self.data[: len(self.data) - self.limit]
+
+    def text(self) -> str:
+        cut = "[...]\n" if self.total > len(self.data) else ""
+        return cut + self.data.decode("utf-8", errors="replace")
+
+
+def _kill_group(pgid: int) -> None:
+    for _ in range(20):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.005)
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getppid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _others(keep: set[int], *, zombies: bool = True) -> list[int]:
+    """Pids in /proc but not in ``keep``; without zombies (dead, waiting for PID 1) if asked."""
+    pids = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return pids
+    for name in names:
+        if not name.isdigit() or int(name) in keep:
+            continue
+        if not zombies:
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                        continue
+            except (OSError, IndexError):
+                continue
+        pids.append(int(name))
+    return pids
+
+
+def sweep_strays(keep: set[int], ancestors: set[int]) -> int:
+    """Kill every process but ``keep``. Returns how many were found.
+
+    ``kill(-1, SIGSTOP)`` first freezes every process we may signal in one atomic pass (a fork in
+    flight is either caught or aborted), so a fork bomb cannot refill the slots we free; then the
+    strays are killed and our ancestors (frozen too) continued.
+    """
+    if not _others(keep):
+        return 0
+    found: set[int] = set()
+    try:
+        os.kill(-1, signal.SIGSTOP)
+    except OSError:
+        pass
+    try:
+        for _ in range(50):
+            left = _others(keep, zombies=False)
+            if not left:
+                break
+            found.update(left)
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.002)
+    finally:
+        for pid in ancestors:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
+    return len(found)
+
+
+def run_test(child_spec: dict, *, timeout: float, cwd: str, env: dict[str, str], sweep=lambda: 0) -> dict:
+    """Run one test snippet in a fresh child and judge it. See the module docstring for the rules."""
+    nonce = os.urandom(16).hex()
+    verdict_r, verdict_w = os.pipe()
+    payload = json.dumps({**child_spec, "nonce": nonce, "result_fd": verdict_w}).encode()
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", "-c", WRAPPER_SOURCE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(verdict_w,),
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        os.close(verdict_r)
+        os.close(verdict_w)
+        return {"status": ERROR, "seconds": 0.0, "stdout": "", "stderr": f"cannot start the test: {exc}"}
+    os.close(verdict_w)
+    out, err, verdict = _Tail(), _Tail(), bytearray()
+    readers = {proc.stdout.fileno(): out, proc.stderr.fileno(): err, verdict_r: None}
+    stdin_fd = proc.stdin.fileno()
+    os.set_blocking(stdin_fd, False)
+    pending = memoryview(payload)
+    deadline = started + timeout
+    timed_out = False
+    exited_at = None
+    while True:
+        now = time.monotonic()
+        if exited_at is None and proc.poll() is not None:
+            exited_at = now
+            _kill_group(proc.pid)  # whatever it left in its group goes with it
+            if readers:  # something outside its group still holds its pipes: end it now
+                sweep()
+        if exited_at is None and now >= deadline:
+            timed_out = True
+            _kill_group(proc.pid)
+            try:
+                proc.kill()
+                proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            exited_at = now
+            sweep()
+        if exited_at is not None and (not readers or now - exited_at >= DRAIN_SECONDS):
+            break
+        if not readers:  # every pipe closed but the child not yet reaped
+            try:
+                proc.wait(max(0.0, min(0.05, deadline - now)))
+            except subprocess.TimeoutExpired:
+                pass
+            continue
+        wait = 0.05 if exited_at is not None else max(0.0, min(0.05, deadline - now))
+        writers = [stdin_fd] if pending is not None else []
+        try:
+            ready_r, ready_w, _ = select.select(list(readers), writers, [], wait)
+        except InterruptedError:
+            continue
+        if ready_w:
+            try:
+                sent = os.write(stdin_fd, pending[: 1 << 16])
+                pending = pending[sent:]
+            except BlockingIOError:
+                pass
+            except OSError:  # the child is gone or closed its stdin
+                pending = memoryview(b"")
+            if not len(pending):
+                proc.stdin.close()
+                pending = None
+        for fd in ready_r:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                del readers[fd]
+                continue
+            sink = readers[fd]
+            if sink is None:
+                if len(verdict) <= MAX_VERDICT_BYTES:
+                    verdict += chunk[: MAX_VERDICT_BYTES + 1]
+            else:
+                sink.feed(chunk)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            pipe.close()
+        except OSError:
+            pass
+    os.close(verdict_r)
+    elapsed = time.monotonic() - started
+    rc = proc.returncode
+    if not timed_out and rc == 0 and bytes(verdict) == IMPORT_OK + nonce.encode():
+        status = PASSED
+    elif timed_out:
+        status = TIMEOUT
+    elif not verdict.startswith(IMPORT_OK):
+        status = IMPORT_ERROR  # the solution never finished importing (or the child died first)
+    else:
+        status = FAILED
+    seconds = round(elapsed, 4)
+    return {"status": status, "seconds": seconds, "rc": rc, "stdout": out.text(), "stderr": err.text()}
+
+
+def _solution_state(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 16):
+                if chunk.strip():
+                    return "ok"
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return "missing"
+    except OSError:
+        return "unreadable"
+    return "empty"
+
+
+def main(argv: list[str]) -> int:
+    _make_nondumpable()
+    spec_path = argv[1]
+    with open(spec_path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    os.unlink(spec_path)  # before any test code runs: afterwards the spec lives only in our memory
+    session = spec["session_nonce"]
+    solution_path = spec["solution_path"]
+    tests = spec["tests"]
+    ancestors = _ancestors()
+    keep = {os.getpid(), 1} | ancestors
+    sweep_strays(keep, ancestors)  # a fresh sandbox has nothing to kill; this is belt and braces
+    state = _solution_state(solution_path)
+    results: list[dict] = []
+    if state == "ok":
+        started = time.monotonic()
+        deadline = started + float(spec["total_timeout"])
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/workspace"),
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp",
+        }
+        cwd = os.path.dirname(solution_path) or "/"
+        def sweep() -> int:
+            return sweep_strays(keep, ancestors)
+
+        skip = None  # once the solution failed to import, or the time limit is spent, the rest are not run
+        for test in tests:
+            left = min(float(spec["per_test_timeout"]), deadline - time.monotonic())
+            if skip is not None:
+                results.append({"status": skip, "seconds": 0.0, "skipped": True})
+                continue
+            if left <= 0:
+                results.append({"status": NOT_RUN, "seconds": 0.0})
+                continue
+            child = {
+                "solution_path": solution_path,
+                "setup": spec.get("test_setup") or "",
+                "test": test,
+                "entry_point": spec.get("entry_point"),
+            }
+            outcome = run_test(child, timeout=left, cwd=cwd, env=env, sweep=sweep)
+            sweep_strays(keep, ancestors)
+            if outcome["status"] == IMPORT_ERROR:
+                skip = IMPORT_ERROR
+            elif outcome["status"] == TIMEOUT:
+                skip = NOT_RUN  # it used the whole limit (per test = all tests), or what was left of it
+            results.append(outcome)
+    detailed = 0
+    for outcome in results:  # keep the line short: output tails only for the first few failures
+        if outcome["status"] == PASSED or detailed >= DETAILED_FAILURES or "stdout" not in outcome:
+            outcome.pop("stdout", None)
+            outcome.pop("stderr", None)
+        else:
+            detailed += 1
+    report = {"v": 1, "solution": state, "tests": results}
+    line = f"{RESULT_PREFIX} {session} {json.dumps(report, separators=(',', ':'))}\n"
+    sys.stdout.write(line)
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
