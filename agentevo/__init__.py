@@ -3,18 +3,37 @@
 The public API is re-exported here; see ``examples/`` for short programs that use it.
 """
 
+from agentevo.agents import EpisodeOutcome, run_isolated, run_sdk, seed_agent_dir
+from agentevo.agents.seed import AgentConfig
 from agentevo.config import AgentevoConfig, ConfigError, load_config
+from agentevo.evaluate import EvalResult, Evaluator, ResultsStore
+from agentevo.gateway import Budget, Gateway
+from agentevo.llm.backbone import make_chat_model
 from agentevo.sandbox import AsyncSandbox, ExecResult, Sandbox, SandboxConfig, SandboxPool
+from agentevo.tasks import Task, load_suite
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentConfig",
     "AgentevoConfig",
     "AsyncSandbox",
+    "Budget",
     "ConfigError",
+    "EpisodeOutcome",
+    "EvalResult",
+    "Evaluator",
     "ExecResult",
+    "Gateway",
+    "ResultsStore",
     "Sandbox",
     "SandboxConfig",
     "SandboxPool",
+    "Task",
     "load_config",
+    "load_suite",
+    "make_chat_model",
+    "run_isolated",
+    "run_sdk",
+    "seed_agent_dir",
 ]

@@ -5,6 +5,7 @@ This is what ``agentevo run`` does and what evolution calls to score a candidate
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -15,7 +16,7 @@ from agentevo.agents.seed import AgentConfig
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.evaluator import Evaluator
 from agentevo.evaluate.results import ErrorKind, ResultRow, ResultsStore
-from agentevo.gateway import Gateway
+from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.launch import open_backend
 from agentevo.runs import RunDir
 from agentevo.tasks import Task
@@ -61,13 +62,18 @@ def run_suite(
     parallel: int = 2,
     agent_config: AgentConfig | None = None,
     on_result: Callable[[ResultRow], None] = lambda row: None,
+    backend: Backend | None = None,
 ) -> list[ResultRow]:
-    """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``."""
+    """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``.
+
+    ``backend`` replaces the configured backbone (a scripted model for tests and benchmarks).
+    """
     store = ResultsStore(run.path / RESULTS_DB)
     evaluator = Evaluator(config.sandbox)
     run.describe(agent_id=agent_id, agent_dir=str(agent_dir), tasks=len(tasks), attempts=attempts, started=time.time())
     rows: list[ResultRow] = []
-    with open_backend(config) as backend, Gateway(backend, run_dir=run.path, run_id=run.run_id) as gateway:
+    backends = contextlib.nullcontext(backend) if backend else open_backend(config)
+    with backends as served, Gateway(served, run_dir=run.path, run_id=run.run_id) as gateway:
 
         def episode(task: Task, attempt: int) -> ResultRow:
             outcome = run_isolated(

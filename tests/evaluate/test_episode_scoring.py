@@ -3,7 +3,6 @@ then the evaluator. Each is scored by the hidden tests and reported with its err
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 
 import pytest
@@ -55,15 +54,15 @@ def test_agent_exiting_without_submit_is_no_submit(tmp_path, sandbox_image):
     assert row.error_kind == ErrorKind.no_submit and not row.passed
 
 
-def test_run_suite_records_rows_and_pass_at_k(tmp_path, sandbox_image, monkeypatch):
+def test_run_suite_records_rows_and_pass_at_k(tmp_path, sandbox_image):
     """A scripted model answers every built-in task with the same code block: control flow, not skill."""
     tasks = load_suite("builtin", limit=3)
     replies = ["```python\ndef add(a, b):\n    return a + b\n```", call("submit", 9)]
     config = AgentevoConfig(archives_dir=tmp_path)
-    monkeypatch.setattr("agentevo.evaluate.suite_run.open_backend", lambda cfg: _scripted_backend(replies))
     run = RunDir(tmp_path)
     seen = []
-    rows = run_suite(config, tasks, agent_dir=seed_agent_dir(), run=run, attempts=2, parallel=2, on_result=seen.append)
+    backend = ChatModelBackend(ScriptedChatModel(replies=replies), "scripted")
+    rows = run_suite(config, tasks, agent_dir=seed_agent_dir(), run=run, attempts=2, parallel=2, on_result=seen.append, backend=backend)
     assert len(rows) == len(seen) == 6
     store = ResultsStore(run.path / RESULTS_DB)
     by_task = {r.task_id: r for r in store.rows()}
@@ -71,10 +70,3 @@ def test_run_suite_records_rows_and_pass_at_k(tmp_path, sandbox_image, monkeypat
     assert store.pass_at_k(run.run_id, 1) == pytest.approx(1 / 3)
     assert (run.path / "llm_calls.jsonl").exists() and len(list((run.path / "checkpoints").glob("*.sqlite"))) == 6
 
-
-def _scripted_backend(replies):
-    @contextlib.contextmanager
-    def backend():
-        yield ChatModelBackend(ScriptedChatModel(replies=replies), "scripted")
-
-    return backend()

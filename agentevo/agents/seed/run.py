@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import time
 
 from .config import AgentConfig
 from .graph import build_agent, initial_state, run_config
@@ -42,10 +43,13 @@ def main() -> None:
     graph = build_agent(GatewayChatModel.from_env(), LocalWorkspace(args.workspace), config, _checkpointer(args.checkpoint))
     cfg = run_config(config, args.thread_id)
     state: dict = {}
+    last = time.perf_counter()
     for update in graph.stream(initial_state(task), cfg, stream_mode="updates"):
+        now = time.perf_counter()
         for node, change in update.items():
             state.update({k: v for k, v in (change or {}).items() if k != "messages"})
-            print(f"[{node}] steps={state.get('steps', 0)} tokens={state.get('tokens', 0)}", flush=True)
+            print(f"[{node}] steps={state.get('steps', 0)} tokens={state.get('tokens', 0)} seconds={now - last:.3f}", flush=True)
+        last = now
     summary = {k: state.get(k) for k in ("stop_reason", "steps", "tokens", "error")}
     print("AGENTEVO-AGENT " + json.dumps(summary), flush=True)
 

@@ -1,0 +1,149 @@
+"""Episodes per minute, evaluator throughput, and the framework's share of episode wall time.
+
+    .venv/bin/python bench/eval.py [--quick] [--json-out PATH]
+
+Episodes run in isolated mode exactly as ``agentevo run`` does (seed agent in a sandbox, LLM through
+the gateway, hidden tests in a fresh sandbox), once with a scripted model (the framework alone) and
+once with the embedded model. Each episode's wall time is split into:
+
+* LLM: the gateway's recorded latency of the episode's calls (queueing for the model included);
+* tools: the agent's own ``act`` node durations (its bash/file commands inside the sandbox);
+* framework: everything else (sandbox start, copying files, starting the agent, the gateway hop).
+
+The evaluator is measured on its own: canonical solutions of the built-in suite at 1, 2 and 4 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agentevo.agents import run_isolated, seed_agent_dir  # noqa: E402
+from agentevo.agents.seed import AgentConfig  # noqa: E402
+from agentevo.config import AgentevoConfig  # noqa: E402
+from agentevo.evaluate import Evaluator  # noqa: E402
+from agentevo.evaluate.suite_run import score_episode  # noqa: E402
+from agentevo.gateway import ChatModelBackend, Gateway, TrajectoryRecorder  # noqa: E402
+from agentevo.gateway.launch import open_backend  # noqa: E402
+from agentevo.llm.scripted import ScriptedChatModel  # noqa: E402
+from agentevo.tasks import load_suite  # noqa: E402
+
+ACT_LINE = re.compile(r"^\[act\] .* seconds=([0-9.]+)$", re.MULTILINE)
+SCRIPTED_REPLIES = ["```python\ndef solve(*args):\n    return None\n```", "done"]
+TARGET_OVERHEAD_SHARE = 0.05
+
+
+def run_episodes(backend, tasks, parallel: int, agent_config: AgentConfig, evaluator: Evaluator) -> dict:
+    """Run ``tasks`` as isolated episodes, ``parallel`` at once, and split their wall time."""
+    with tempfile.TemporaryDirectory() as tmp, Gateway(backend, run_dir=Path(tmp), run_id="bench-eval") as gateway:
+
+        def one(task):
+            outcome = run_isolated(task, seed_agent_dir(), gateway, agent_config=agent_config, episode_id=task.id.replace("/", "-"))
+            row = score_episode(task, outcome, evaluator, run_id="bench", agent_id="seed", attempt=0)
+            return outcome, row
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(parallel) as pool:
+            done = list(pool.map(one, tasks))
+        wall = time.perf_counter() - started
+        llm_by_episode: dict[str, float] = {}
+        for record in TrajectoryRecorder(Path(tmp)).read():
+            llm_by_episode[record.episode_id] = llm_by_episode.get(record.episode_id, 0.0) + record.latency_ms / 1000
+    episode_s = sum(o.seconds for o, _ in done)
+    llm_s = sum(llm_by_episode.values())
+    tools_s = sum(float(x) for o, _ in done for x in ACT_LINE.findall(o.log_tail))
+    eval_s = sum(r.seconds - o.seconds for o, r in done)
+    overhead_s = episode_s - llm_s - tools_s
+    return {
+        "parallel": parallel, "episodes": len(done), "wall_s": wall, "episodes_per_min": 60 * len(done) / wall,
+        "passed": sum(r.passed for _, r in done), "episode_s": episode_s, "llm_s": llm_s, "tools_s": tools_s,
+        "framework_s": overhead_s, "eval_s": eval_s, "framework_s_per_episode": overhead_s / len(done),
+        "llm_share": llm_s / episode_s, "tools_share": tools_s / episode_s, "framework_share": overhead_s / episode_s,
+    }
+
+
+def evaluator_throughput(tasks, parallel: int) -> dict:
+    evaluator = Evaluator()
+    times: list[float] = []
+
+    def one(task):
+        t0 = time.perf_counter()
+        result = evaluator.evaluate_solution(task, task.canonical_solution)
+        times.append(time.perf_counter() - t0)
+        return result.passed
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        passed = sum(pool.map(one, tasks))
+    wall = time.perf_counter() - started
+    return {"parallel": parallel, "evaluations": len(tasks), "passed": passed, "wall_s": wall,
+            "evals_per_min": 60 * len(tasks) / wall, "p50_s": statistics.median(times)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    suite = load_suite("builtin")
+    evaluator = Evaluator()
+    report: dict = {"mode": "quick" if args.quick else "full", "load_start": os.getloadavg(), "scripted": [], "embedded": [], "evaluator": []}
+
+    scripted_tasks = suite[: 4 if args.quick else 8]
+    for parallel in (1, 2, 4):
+        backend = ChatModelBackend(ScriptedChatModel(replies=SCRIPTED_REPLIES), "scripted")
+        report["scripted"].append(run_episodes(backend, scripted_tasks, parallel, AgentConfig(max_steps=2), evaluator))
+
+    embedded_tasks = suite[: 2 if args.quick else 4]
+    with open_backend(AgentevoConfig()) as backend:
+        for parallel in (1,) if args.quick else (1, 2):
+            report["embedded"].append(run_episodes(backend, embedded_tasks, parallel, AgentConfig(max_steps=3), evaluator))
+
+    eval_tasks = suite if not args.quick else suite[:12]
+    for parallel in (1, 2, 4):
+        report["evaluator"].append(evaluator_throughput(eval_tasks, parallel))
+    report["load_end"] = os.getloadavg()
+    embedded_share = max(r["framework_share"] for r in report["embedded"])
+    report["target"] = {"framework_share_below": TARGET_OVERHEAD_SHARE, "embedded_worst_share": embedded_share,
+                        "met": embedded_share < TARGET_OVERHEAD_SHARE}
+    print_tables(report)
+    out = args.json_out or Path(__file__).parent / "results" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    print(f"written to {out}")
+
+
+def print_tables(report: dict) -> None:
+    console = Console()
+    table = Table("model", "parallel", "episodes", "wall s", "episodes/min", "LLM", "tools", "framework", "framework s/episode",
+                  title="episodes (isolated mode, seed agent, built-in suite)")
+    for model in ("scripted", "embedded"):
+        for r in report[model]:
+            table.add_row(model, str(r["parallel"]), str(r["episodes"]), f"{r['wall_s']:.1f}", f"{r['episodes_per_min']:.1f}",
+                          f"{r['llm_share']:.1%}", f"{r['tools_share']:.1%}", f"{r['framework_share']:.1%}", f"{r['framework_s_per_episode']:.2f}")
+    console.print(table)
+    table = Table("parallel", "evaluations", "passed", "wall s", "evals/min", "p50 s", title="evaluator (canonical built-in solutions)")
+    for r in report["evaluator"]:
+        table.add_row(str(r["parallel"]), str(r["evaluations"]), str(r["passed"]), f"{r['wall_s']:.1f}", f"{r['evals_per_min']:.1f}", f"{r['p50_s']:.2f}")
+    console.print(table)
+    t = report["target"]
+    console.print(f"target: framework share < {t['framework_share_below']:.0%} of episode wall time with the embedded model: "
+                  f"worst {t['embedded_worst_share']:.1%} -> {'met' if t['met'] else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
