@@ -18,6 +18,7 @@ test: images model vllm
 bench: images model vllm
 	$(PY) bench/sandbox.py
 	$(PY) bench/llm.py
+	$(PY) bench/eval.py
 
 system:
 	bash scripts/ensure-system.sh
