@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
 from agentevo.sandbox import Sandbox, SandboxConfig, images
 from agentevo.sandbox.docker_host import LABEL_OWNER, docker_client, owner_id
+
+# HumanEval and MBPP live beside the checkout (../shared/benchdata), never in it; a user may point elsewhere.
+BENCHDATA = Path(os.environ.get("AGENTEVO_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"))
 
 # Tight limits so a hostile command hits its wall quickly and the machine stays healthy.
 HOSTILE = SandboxConfig(

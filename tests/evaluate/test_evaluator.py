@@ -19,8 +19,7 @@ from agentevo.evaluate import ErrorKind, Evaluator, workspace_files
 from agentevo.evaluate.harness import RESULT_PREFIX
 from agentevo.sandbox import SandboxConfig, SandboxPool
 from agentevo.tasks.model import Task
-
-BENCHDATA = Path(__file__).resolve().parents[2].parent / "shared" / "benchdata"
+from tests.conftest import BENCHDATA
 
 ADD = Task(
     id="test/add",

@@ -25,8 +25,9 @@ import pytest
 from agentevo.tasks.builtin import load_builtin
 from agentevo.tasks.model import Split, Task, split_of
 from agentevo.tasks.suites import SUITES, SuiteError, load_suite
+from tests.conftest import BENCHDATA
 
-BENCH = Path(__file__).resolve().parents[2].parent / "shared" / "benchdata"
+BENCH = BENCHDATA
 HUMANEVAL = BENCH / "humaneval"
 MBPP = BENCH / "mbpp"
 EXERCISM = Path(__file__).resolve().parent / "data" / "exercism"
