@@ -70,3 +70,6 @@ def test_demo_runs_the_real_model_in_isolated_mode(sandbox_image, tmp_path):
     assert sum(c["prompt_tokens"] + c["completion_tokens"] for c in calls) == row["tokens"]
     assert (run_dir / "results.sqlite").exists() and list((run_dir / "checkpoints").glob("*.sqlite"))
     assert "pass@1" in done.stderr and str(run_dir / "results.sqlite") in done.stderr
+    table = agentevo("results", run_dir.name, env=env)
+    assert table.returncode == 0 and row["task_id"] in table.stderr and "pass@1" in table.stderr
+    assert agentevo("results", "no-such-run", env=env).returncode == 2
