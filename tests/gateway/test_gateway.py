@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 import httpx
-import pytest
 
 from agentevo.gateway import Budget, CallRecord, ChatModelBackend, Gateway, HTTPBackend, TrajectoryRecorder
 from agentevo.llm.scripted import ScriptedChatModel

@@ -37,21 +37,21 @@ def group_alive(pgid: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def agentevo_cache_dir() -> Path:
+def cache_dir() -> Path:
     return AgentevoConfig().cache_dir
 
 
 @pytest.fixture(scope="session")
-def vllm_model_dir(agentevo_cache_dir: Path) -> Path:
+def model_dir(cache_dir: Path) -> Path:
     from agentevo.llm.model_store import ensure_embedded_model
 
-    return ensure_embedded_model(agentevo_cache_dir)
+    return ensure_embedded_model(cache_dir)
 
 
 @pytest.fixture(scope="session")
-def vllm_server(vllm_model_dir: Path, agentevo_cache_dir: Path) -> Iterator[VLLMServer]:
+def vllm_server(model_dir: Path, cache_dir: Path) -> Iterator[VLLMServer]:
     server = VLLMServer(
-        vllm_test_config(free_port()), vllm_model_dir, EMBEDDED_MODEL_NAME, agentevo_cache_dir
+        vllm_test_config(free_port()), model_dir, EMBEDDED_MODEL_NAME, cache_dir
     )
     server.start()
     assert server.owned and server.pid is not None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,28 +18,16 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import Field
 
-from agentevo.config import load_config
 from agentevo.llm.backbone import BackboneError, bind_tools_any, make_chat_model, supports_native_tools
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LLMConfig
 from agentevo.llm.fenced_tools import ERROR_KEY, FencedToolModel, with_fenced_tools
 from agentevo.llm.local import LocalChatModel, LocalModelError, load_local_model
-from agentevo.llm.model_store import ensure_embedded_model
 
 
 @tool
 def add(a: int, b: int) -> int:
     """Add two integers and return the sum."""
     return a + b
-
-
-@pytest.fixture(scope="session")
-def cache_dir() -> Path:
-    return load_config().cache_dir
-
-
-@pytest.fixture(scope="session")
-def model_dir(cache_dir) -> Path:
-    return ensure_embedded_model(cache_dir)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from agentevo.config import load_config
 from agentevo.llm.model_store import (
     MANIFEST_NAME,
     ModelFetchError,
@@ -22,16 +21,6 @@ from agentevo.llm.model_store import (
     ensure_embedded_model,
     read_manifest,
 )
-
-
-@pytest.fixture(scope="session")
-def cache_dir() -> Path:
-    return load_config().cache_dir
-
-
-@pytest.fixture(scope="session")
-def model_dir(cache_dir) -> Path:
-    return ensure_embedded_model(cache_dir)
 
 
 def copy_model(src: Path, dest: Path, *, link_weights: bool = True) -> Path:

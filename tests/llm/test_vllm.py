@@ -109,10 +109,10 @@ def test_chat_through_the_vllm_backbone(vllm_server: VLLMServer) -> None:
 
 
 def test_second_server_on_the_same_port_reuses_the_running_one(
-    vllm_server: VLLMServer, vllm_model_dir: Path, agentevo_cache_dir: Path
+    vllm_server: VLLMServer, model_dir: Path, cache_dir: Path
 ) -> None:
     t0 = time.monotonic()
-    with VLLMServer(vllm_server.config, vllm_model_dir, EMBEDDED_MODEL_NAME, agentevo_cache_dir) as second:
+    with VLLMServer(vllm_server.config, model_dir, EMBEDDED_MODEL_NAME, cache_dir) as second:
         assert time.monotonic() - t0 < 5, "reusing must not start a new server"
         assert not second.owned and second.pid is None
         assert second.base_url == vllm_server.base_url
@@ -124,11 +124,11 @@ def test_second_server_on_the_same_port_reuses_the_running_one(
 
 
 def test_two_starters_racing_for_one_port_share_one_server(
-    vllm_server: VLLMServer, vllm_model_dir: Path, agentevo_cache_dir: Path
+    vllm_server: VLLMServer, model_dir: Path, cache_dir: Path
 ) -> None:
     # `vllm_server` only so that its startup is not counted here; this race starts a second server.
     config = vllm_test_config(free_port())
-    starters = [VLLMServer(config, vllm_model_dir, EMBEDDED_MODEL_NAME, agentevo_cache_dir) for _ in range(2)]
+    starters = [VLLMServer(config, model_dir, EMBEDDED_MODEL_NAME, cache_dir) for _ in range(2)]
     errors: list[Exception] = []
 
     def start(server: VLLMServer) -> None:
@@ -157,9 +157,9 @@ def test_two_starters_racing_for_one_port_share_one_server(
 
 
 def test_a_server_for_another_model_on_the_port_is_an_error(
-    vllm_server: VLLMServer, vllm_model_dir: Path, agentevo_cache_dir: Path
+    vllm_server: VLLMServer, model_dir: Path, cache_dir: Path
 ) -> None:
-    other = VLLMServer(vllm_server.config, vllm_model_dir, "some-other-model", agentevo_cache_dir)
+    other = VLLMServer(vllm_server.config, model_dir, "some-other-model", cache_dir)
     with pytest.raises(VLLMError, match="serves .*smollm2-135m-instruct.*not 'some-other-model'"):
         other.start()
     assert other.pid is None and vllm_server.health()
@@ -169,10 +169,10 @@ def test_a_server_for_another_model_on_the_port_is_an_error(
 
 
 def test_runtime_lora_adapter_changes_behaviour(
-    vllm_server: VLLMServer, vllm_model_dir: Path, tmp_path: Path
+    vllm_server: VLLMServer, model_dir: Path, tmp_path: Path
 ) -> None:
     t0 = time.monotonic()
-    adapter = train_adapter(vllm_model_dir, tmp_path / "v1")  # the server is idle meanwhile
+    adapter = train_adapter(model_dir, tmp_path / "v1")  # the server is idle meanwhile
     train_s = time.monotonic() - t0
     assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
 
@@ -216,7 +216,7 @@ def test_runtime_lora_adapter_changes_behaviour(
 
 
 def test_adapters_the_server_cannot_use_are_refused_with_its_reason(
-    vllm_server: VLLMServer, vllm_model_dir: Path, tmp_path: Path
+    vllm_server: VLLMServer, model_dir: Path, tmp_path: Path
 ) -> None:
     no_config = tmp_path / "empty"
     no_config.mkdir()
@@ -243,9 +243,9 @@ def test_adapters_the_server_cannot_use_are_refused_with_its_reason(
 # ---------------------------------------------------------------------------------------------------- bad input
 
 
-def test_unreachable_port_is_a_clear_error_quickly(vllm_model_dir: Path, agentevo_cache_dir: Path) -> None:
+def test_unreachable_port_is_a_clear_error_quickly(model_dir: Path, cache_dir: Path) -> None:
     server = VLLMServer(
-        vllm_test_config(free_port()), vllm_model_dir, EMBEDDED_MODEL_NAME, agentevo_cache_dir
+        vllm_test_config(free_port()), model_dir, EMBEDDED_MODEL_NAME, cache_dir
     )
     t0 = time.monotonic()
     assert not server.health()
@@ -257,7 +257,7 @@ def test_unreachable_port_is_a_clear_error_quickly(vllm_model_dir: Path, agentev
 
 
 def test_port_taken_by_something_else_is_a_clear_error(
-    vllm_model_dir: Path, agentevo_cache_dir: Path
+    model_dir: Path, cache_dir: Path
 ) -> None:
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -268,7 +268,7 @@ def test_port_taken_by_something_else_is_a_clear_error(
     thread.start()
     try:
         port = squatter.server_address[1]
-        server = VLLMServer(vllm_test_config(port), vllm_model_dir, EMBEDDED_MODEL_NAME, agentevo_cache_dir)
+        server = VLLMServer(vllm_test_config(port), model_dir, EMBEDDED_MODEL_NAME, cache_dir)
         t0 = time.monotonic()
         with pytest.raises(VLLMError, match=f"port 127.0.0.1:{port} is in use by something that is not"):
             server.start()
@@ -280,21 +280,21 @@ def test_port_taken_by_something_else_is_a_clear_error(
         thread.join(timeout=5)
 
 
-def test_missing_model_folder_is_refused_before_spawning(agentevo_cache_dir: Path, tmp_path: Path) -> None:
-    server = VLLMServer(vllm_test_config(free_port()), tmp_path / "no-such-model", "m", agentevo_cache_dir)
+def test_missing_model_folder_is_refused_before_spawning(cache_dir: Path, tmp_path: Path) -> None:
+    server = VLLMServer(vllm_test_config(free_port()), tmp_path / "no-such-model", "m", cache_dir)
     with pytest.raises(VLLMError, match="model folder .*no-such-model does not exist"):
         server.start()
     assert server.pid is None
 
 
 def test_server_dying_during_start_reports_its_log_tail(
-    vllm_server: VLLMServer, agentevo_cache_dir: Path, tmp_path: Path
+    vllm_server: VLLMServer, cache_dir: Path, tmp_path: Path
 ) -> None:
     # `vllm_server` only so that the install and the model are in place; this starts a second vLLM process.
     not_a_model = tmp_path / "not-a-model"  # exists, but holds no config.json
     not_a_model.mkdir()
     port = free_port()
-    server = VLLMServer(vllm_test_config(port), not_a_model, "m", agentevo_cache_dir)
+    server = VLLMServer(vllm_test_config(port), not_a_model, "m", cache_dir)
     t0 = time.monotonic()
     with pytest.raises(VLLMError) as caught:
         server.start(timeout=240)
@@ -307,7 +307,7 @@ def test_server_dying_during_start_reports_its_log_tail(
 
 
 def test_vllm_backbone_from_config_reuses_the_server_and_calls_tools(
-    vllm_server: VLLMServer, agentevo_cache_dir: Path
+    vllm_server: VLLMServer, cache_dir: Path
 ) -> None:
     from langchain_core.tools import tool
 
@@ -320,7 +320,7 @@ def test_vllm_backbone_from_config_reuses_the_server_and_calls_tools(
         return a + b
 
     config = LLMConfig(backbone="vllm", vllm=vllm_server.config)
-    model = make_chat_model(config, agentevo_cache_dir)
+    model = make_chat_model(config, cache_dir)
     assert model.vllm_server.owned is False  # the session's server was reused, not a second one spawned
     reply = model.bind_tools([add]).invoke("Use the add tool to add 3 and 4.")
     assert reply.tool_calls and reply.tool_calls[0]["name"] == "add"
