@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
 .PHONY: demo test system venv images model vllm bench gc
 
-demo: images model
+demo: images model vllm
 	$(VENV)/bin/agentevo demo
 
 test: images model vllm

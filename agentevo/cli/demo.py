@@ -26,7 +26,7 @@ def demo(
     with clear_errors():
         with console.status("checking the sandbox image (first build takes ~2 min)"):
             images.ensure_image(settings.sandbox.image, log=lambda line: console.print(line, highlight=False))
-        if settings.llm.backbone == "local":
+        if settings.llm.backbone != "openai":  # local, vllm and auto all serve the embedded model
             with console.status("checking the embedded model (first fetch takes ~1 min)"):
                 ensure_embedded_model(settings.cache_dir, log=lambda line: console.print(line, highlight=False))
     run_cli.run(agent="seed", suite="builtin", split="all", limit=limit, backbone=None, parallel=parallel,

@@ -17,7 +17,7 @@ def run(
     suite: str = typer.Option("builtin", help="builtin | humaneval:PATH | mbpp:PATH | exercism:PATH"),
     split: Optional[str] = typer.Option("test", help="train | validation | test | all"),
     limit: Optional[int] = typer.Option(None, help="Run only the first N tasks of the split."),
-    backbone: Optional[str] = typer.Option(None, help="local | vllm | openai (default: from config)."),
+    backbone: Optional[str] = typer.Option(None, help="auto | local | vllm | openai (default: from config; auto = vLLM when installed and parallel > 1)."),
     parallel: int = typer.Option(2, min=1, help="Episodes at once."),
     attempts: int = typer.Option(1, min=1, help="Attempts per task (for pass@k)."),
     max_steps: Optional[int] = typer.Option(None, help="Model calls per episode (default: the agent's)."),

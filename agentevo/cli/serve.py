@@ -25,6 +25,7 @@ def serve(
     settings = config()
     if settings.llm.backbone == "vllm":
         settings.llm.vllm.host, settings.llm.vllm.port = host, port or settings.llm.vllm.port
+    # `auto` serves in-process here: a server for a few callers does not pay for vLLM's start.
     with clear_errors(), open_backend(settings) as backend:
         server = getattr(getattr(backend, "chat_model", None), "vllm_server", None)
         if server is not None:

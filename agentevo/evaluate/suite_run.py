@@ -72,7 +72,7 @@ def run_suite(
     evaluator = Evaluator(config.sandbox)
     run.describe(agent_id=agent_id, agent_dir=str(agent_dir), tasks=len(tasks), attempts=attempts, started=time.time())
     rows: list[ResultRow] = []
-    backends = contextlib.nullcontext(backend) if backend else open_backend(config)
+    backends = contextlib.nullcontext(backend) if backend else open_backend(config, concurrent=parallel > 1)
     with backends as served, Gateway(served, run_dir=run.path, run_id=run.run_id) as gateway:
 
         def episode(task: Task, attempt: int) -> ResultRow:

@@ -12,11 +12,12 @@ from agentevo.llm.backbone import BackboneError, make_chat_model
 
 
 @contextlib.contextmanager
-def open_backend(config: AgentevoConfig) -> Iterator[Backend]:
+def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterator[Backend]:
     """The configured backbone, ready for the gateway, for as long as the block runs.
 
     ``openai`` is forwarded as HTTP with the key added (requests pass through untouched); ``local``
     and ``vllm`` are served through their chat models, whose tool calling is the fenced fallback.
+    ``concurrent`` says several episodes will call at once, which lets ``auto`` choose vLLM.
     """
     llm = config.llm
     if llm.backbone == "openai":
@@ -28,7 +29,7 @@ def open_backend(config: AgentevoConfig) -> Iterator[Backend]:
         backend: Backend = HTTPBackend(llm.base_url, llm.model, api_key=key, timeout=llm.timeout)
         yield backend
         return
-    chat_model = make_chat_model(llm, config.cache_dir)
+    chat_model = make_chat_model(llm, config.cache_dir, concurrent=concurrent)
     try:
         yield ChatModelBackend(chat_model, llm.model)
     finally:

@@ -106,12 +106,23 @@ def register_backbone(name: str, factory: Factory) -> None:
     _FACTORIES[name] = factory
 
 
-def make_chat_model(config: LLMConfig, cache_dir: Path, *, log: Log = print) -> BaseChatModel:
+def resolve_backbone(config: LLMConfig, cache_dir: Path, *, concurrent: bool = False) -> LLMConfig:
+    """``config`` with ``auto`` replaced by the backend to use (see ``LLMConfig``)."""
+    if config.backbone != "auto":
+        return config
+    from agentevo.llm.vllm_server import vllm_installed
+
+    use_vllm = concurrent and vllm_installed(config.vllm, Path(cache_dir))
+    return config.model_copy(update={"backbone": "vllm" if use_vllm else "local"})
+
+
+def make_chat_model(config: LLMConfig, cache_dir: Path, *, log: Log = print, concurrent: bool = False) -> BaseChatModel:
     """The chat model the ``llm`` config asks for.
 
     ``local`` fetches and converts the embedded model first if needed (once; ``agentevo model fetch`` does it
     ahead of time). Raises :class:`BackboneError` for a setting that cannot work (e.g. a missing API key).
     """
+    config = resolve_backbone(config, cache_dir, concurrent=concurrent)
     factory = _FACTORIES.get(config.backbone)
     if factory is None:
         raise BackboneError(

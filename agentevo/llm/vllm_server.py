@@ -39,6 +39,12 @@ LOG_TAIL_LINES = 30
 Log = Callable[[str], Any]
 
 
+def vllm_installed(config: VLLMBackboneConfig, cache_dir: Path) -> bool:
+    """Whether vLLM's own virtualenv is ready (``scripts/ensure-vllm.sh`` has completed there)."""
+    venv = Path(config.venv) if config.venv else Path(cache_dir) / "vllm-venv"
+    return (venv / STAMP_NAME).is_file()
+
+
 class VLLMError(RuntimeError):
     """vLLM could not be installed, started, reached or asked to do something."""
 

@@ -325,3 +325,16 @@ def test_vllm_backbone_from_config_reuses_the_server_and_calls_tools(
     reply = model.bind_tools([add]).invoke("Use the add tool to add 3 and 4.")
     assert reply.tool_calls and reply.tool_calls[0]["name"] == "add"
     assert reply.usage_metadata["output_tokens"] > 0
+
+
+def test_auto_picks_vllm_only_for_concurrent_work_when_installed(vllm_server: VLLMServer, cache_dir: Path, tmp_path: Path) -> None:
+    from agentevo.llm.backbone import resolve_backbone
+    from agentevo.llm.config import LLMConfig, VLLMBackboneConfig
+
+    auto = LLMConfig()
+    assert auto.backbone == "auto"
+    assert resolve_backbone(auto, cache_dir, concurrent=True).backbone == "vllm"  # make test installed it
+    assert resolve_backbone(auto, cache_dir, concurrent=False).backbone == "local"
+    missing = LLMConfig(vllm=VLLMBackboneConfig(venv=tmp_path / "no-venv"))
+    assert resolve_backbone(missing, cache_dir, concurrent=True).backbone == "local"
+    assert resolve_backbone(LLMConfig(backbone="local"), cache_dir, concurrent=True).backbone == "local"
