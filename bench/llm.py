@@ -23,7 +23,6 @@ import platform
 import select
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from stats import stats  # bench/ is sys.path[0] when run as a script
 from rich.table import Table
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -96,30 +96,6 @@ OVERHEAD_BODY = {
 }
 
 log = Console(stderr=True)
-
-
-# -- statistics ---------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (as numpy's default); works for any n >= 1."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def stats(samples_ms: list[float]) -> dict:
-    """n, p50, p90, mean, min, max of millisecond samples."""
-    return {
-        "n": len(samples_ms),
-        "p50": percentile(samples_ms, 0.5),
-        "p90": percentile(samples_ms, 0.9),
-        "mean": statistics.fmean(samples_ms),
-        "min": min(samples_ms),
-        "max": max(samples_ms),
-    }
 
 
 def loadavg() -> list[float]:

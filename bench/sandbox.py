@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.console import Console
+from stats import stats  # bench/ is sys.path[0] when run as a script
 from rich.table import Table
 
 from agentevo.sandbox import Sandbox, SandboxConfig, SandboxPool, images
@@ -44,30 +44,6 @@ FOOTNOTE_CP = (
 FOOTNOTE_POOL = "There is no raw pool: the pool rows compare with the raw cold start (docker run + exec)."
 
 log = Console(stderr=True)
-
-
-# -- statistics ---------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (as numpy's default); works for any n >= 1."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def stats(samples_ms: list[float]) -> dict:
-    """n, p50, p90, mean, min, max of millisecond samples."""
-    return {
-        "n": len(samples_ms),
-        "p50": percentile(samples_ms, 0.5),
-        "p90": percentile(samples_ms, 0.9),
-        "mean": statistics.fmean(samples_ms),
-        "min": min(samples_ms),
-        "max": max(samples_ms),
-    }
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
