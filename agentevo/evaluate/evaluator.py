@@ -120,11 +120,6 @@ class Evaluator:
         """``evaluate`` for asyncio code (runs in a worker thread)."""
         return await asyncio.to_thread(self.evaluate, task, workspace)
 
-    async def evaluate_solution_async(self, task: Task, solution_source: str) -> EvalResult:
-        return await asyncio.to_thread(self.evaluate_solution, task, solution_source)
-
-    # -- internals -------------------------------------------------------------------------------
-
     def _run(
         self, task: Task, sandbox: Sandbox, files: Files, solution_file: str, started: float
     ) -> EvalResult:

@@ -142,10 +142,6 @@ class ResultsStore:
         with self._lock:
             self._conn.execute(_INSERT, values)
 
-    def add_many(self, rows: list[ResultRow]) -> None:
-        for row in rows:
-            self.add(row)
-
     def rows(self, run_id: str | None = None, agent_id: str | None = None) -> list[ResultRow]:
         """Rows, optionally of one run and/or one agent, ordered by run, agent, task and attempt."""
         where, args = [], []

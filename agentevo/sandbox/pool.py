@@ -79,9 +79,6 @@ class SandboxPool:
         """``acquire`` for asyncio code."""
         return AsyncSandbox(await asyncio.to_thread(self.acquire))
 
-    def ready_count(self) -> int:
-        return self._ready.qsize()
-
     def wait_ready(self, timeout: float = 60.0) -> bool:
         """Block until the pool is full (or ``timeout``); True when it is."""
         deadline = time.monotonic() + timeout

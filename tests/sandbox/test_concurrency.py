@@ -44,3 +44,17 @@ def test_concurrent_commands_in_one_sandbox_overlap(sandbox_image):
     loop_start = asyncio.run(main())
     # Serialised, six one-second sleeps would each see up to 6 s of queueing; overlapped, each is ~1 s.
     assert max(loop_start) < 3
+
+
+def test_pool_serves_asyncio_code(sandbox_image):
+    from agentevo.sandbox import SandboxPool
+
+    async def main(pool: SandboxPool) -> list[str]:
+        async def one(i: int) -> str:
+            async with await pool.acquire_async() as sb:
+                return (await sb.exec(f"echo {i}")).output.strip()
+
+        return await asyncio.gather(*(one(i) for i in range(3)))
+
+    with SandboxPool(size=2) as pool:
+        assert asyncio.run(main(pool)) == ["0", "1", "2"]
