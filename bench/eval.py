@@ -16,7 +16,6 @@ The evaluator is measured on its own: canonical solutions of the built-in suite 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -40,6 +39,7 @@ from agentevo.gateway import ChatModelBackend, Gateway, TrajectoryRecorder  # no
 from agentevo.gateway.launch import open_backend  # noqa: E402
 from agentevo.llm.scripted import ScriptedChatModel  # noqa: E402
 from agentevo.tasks import load_suite  # noqa: E402
+from stats import write_report  # noqa: E402  (bench/ is sys.path[0] when run as a script)
 
 ACT_LINE = re.compile(r"^\[act\] .* seconds=([0-9.]+)$", re.MULTILINE)
 SCRIPTED_REPLIES = ["```python\ndef solve(*args):\n    return None\n```", "done"]
@@ -120,11 +120,7 @@ def main() -> None:
     report["target"] = {"framework_share_below": TARGET_OVERHEAD_SHARE, "embedded_worst_share": embedded_share,
                         "met": embedded_share < TARGET_OVERHEAD_SHARE}
     print_tables(report)
-    out = args.json_out or Path(__file__).parent / "results" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
-    print(f"written to {out}")
+    write_report(report, "eval", args.json_out)
 
 
 def print_tables(report: dict) -> None:

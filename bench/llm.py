@@ -36,10 +36,9 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from stats import stats  # bench/ is sys.path[0] when run as a script
+from stats import RESULTS_DIR, stats, write_report  # bench/ is sys.path[0] when run as a script
 from rich.table import Table
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 FULL = dict(max_tokens=48, overhead_n=300, overhead_warmup=30)
 QUICK = dict(max_tokens=16, overhead_n=100, overhead_warmup=10)
@@ -498,32 +497,31 @@ def bench_overhead(n: int, warmup: int, profile: bool) -> tuple[list[dict], dict
 # -- report -------------------------------------------------------------------------------------
 
 
-def compare(throughput: dict, default: str) -> tuple[list[dict], dict]:
-    """Fastest backend at each concurrency, and the verdict on the default backbone."""
+def compare(throughput: dict, pick: Callable[[int], str]) -> tuple[list[dict], dict]:
+    """Fastest backend at each concurrency, and whether the default backbone picks it.
+
+    ``pick(c)`` is the backend the default configuration uses for ``c`` requests at once.
+    """
     if not throughput:
-        return [], {"default": default, "met": None, "text": "no backend was measured"}
+        return [], {"met": None, "text": "no backend was measured"}
     per_level = []
     for i, c in enumerate(CONCURRENCY):
         rates = {name: r["levels"][i]["tokens_per_s"] for name, r in throughput.items()}
-        best = max(rates, key=rates.get)
-        level = {"concurrency": c, "tokens_per_s": rates, "fastest": best}
-        if default in rates:
-            level["fastest_vs_default"] = round(rates[best] / rates[default], 2)
+        best, chosen = max(rates, key=rates.get), pick(c)
+        level = {"concurrency": c, "tokens_per_s": rates, "fastest": best, "default_picks": chosen}
+        if chosen in rates:
+            level["fastest_vs_default"] = round(rates[best] / rates[chosen], 2)
         per_level.append(level)
-    if len(throughput) < 2 or default not in throughput:
-        return per_level, {"default": default, "met": None, "text": "both backends are needed for a verdict"}
-    winners = Counter(level["fastest"] for level in per_level)
-    met = winners[default] == len(per_level)
-    if met:
-        text = f"`{default}` (the default) is the fastest at every concurrency: keep it"
-    else:
-        best, _ = winners.most_common(1)[0]
-        ratios = ", ".join(f"{lv['fastest_vs_default']:.1f}x at {lv['concurrency']}" for lv in per_level
-                           if lv["fastest"] == best)
-        text = (f"`{best}` beats the default `{default}` ({ratios}): on this machine `{best}` should be the "
-                f"default backbone")
-    target = "the default backbone is the fastest"
-    return per_level, {"default": default, "met": met, "target": target, "text": text}
+    if len(throughput) < 2:
+        return per_level, {"met": None, "text": "both backends are needed for a verdict"}
+    # One request at a time, in-process wins overall: vLLM's 20-30 s start pays back only after ~2,000 tokens.
+    concurrent = [lv for lv in per_level if lv["concurrency"] > 1]
+    met = all(lv["fastest"] == lv["default_picks"] for lv in concurrent)
+    picks = ", ".join(f"{lv['default_picks']} at {lv['concurrency']}" for lv in per_level)
+    text = f"the default backbone picks {picks}; " + (
+        "that is the fastest for every concurrent load" if met else "it misses the fastest for concurrent loads"
+    )
+    return per_level, {"met": met, "target": "the default backbone picks the fastest backend", "text": text}
 
 
 def agreement(throughput: dict) -> dict | None:
@@ -587,6 +585,7 @@ def machine_info() -> dict:
 def run(quick: bool, backends: list[str], profile: bool) -> dict:
     """Every measurement, in order, and the report built from them."""
     from agentevo.config import load_config
+    from agentevo.llm.backbone import resolve_backbone
     from agentevo.llm.config import LLMConfig
     from agentevo.llm.model_store import ensure_embedded_model
 
@@ -603,8 +602,12 @@ def run(quick: bool, backends: list[str], profile: bool) -> dict:
         throughput[name] = runner(config, model_dir, n["max_tokens"])
     log.print("gateway overhead ...")
     overhead, profiles = bench_overhead(n["overhead_n"], n["overhead_warmup"], profile)
-    default = LLMConfig().backbone
-    comparison, verdict = compare(throughput, default)
+    default = LLMConfig()
+
+    def pick(concurrency: int) -> str:
+        return resolve_backbone(default, config.cache_dir, concurrent=concurrency > 1).backbone
+
+    comparison, verdict = compare(throughput, pick)
     return {
         "mode": "quick" if quick else "full",
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -614,7 +617,7 @@ def run(quick: bool, backends: list[str], profile: bool) -> dict:
                      "concurrency": list(CONCURRENCY), "overhead_n": n["overhead_n"],
                      "overhead_warmup": n["overhead_warmup"], "model": config.llm.model,
                      "model_dir": str(model_dir),
-                     "default_backbone": default},
+                     "default_backbone": default.backbone},
         "throughput": throughput,
         "comparison": comparison,
         "default_backbone": verdict,
@@ -649,12 +652,7 @@ def main() -> int:
     if report["throughput"]:
         console.print(render_throughput(report))
     console.print(render_overhead(report))
-    text = json.dumps(report, indent=2)
-    print(text)
-    path = args.json_out or RESULTS_DIR / f"llm-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-    print(f"JSON written to {path}")
+    write_report(report, "llm", args.json_out)
     missed = [r["measurement"] for r in report["overhead"] if not r["met"]]
     if report["default_backbone"]["met"] is False:
         missed.append("default backbone is the fastest")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -21,13 +20,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.console import Console
-from stats import stats  # bench/ is sys.path[0] when run as a script
+from stats import stats, write_report  # bench/ is sys.path[0] when run as a script
 from rich.table import Table
 
 from agentevo.sandbox import Sandbox, SandboxConfig, SandboxPool, images
 from agentevo.sandbox.docker_host import LABEL_RUN, container_kwargs, docker_client, new_run_id
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # A short TTL: the expires label (and the supervisor's own timer) end anything a crash leaves behind.
 CONFIG = SandboxConfig(ttl_seconds=600)
 POOL_SIZE = 2
@@ -377,12 +375,7 @@ def main() -> int:
     args = parser.parse_args()
     report = run(args.quick)
     Console(width=160).print(render(report))
-    text = json.dumps(report, indent=2)
-    print(text)
-    path = args.json_out or RESULTS_DIR / f"sandbox-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-    print(f"JSON written to {path}")
+    write_report(report, "sandbox", args.json_out)
     return 0 if all(r["met"] is not False for r in report["results"]) else 1
 
 

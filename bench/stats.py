@@ -1,8 +1,13 @@
-"""Statistics shared by the benchmark scripts."""
+"""What the benchmark scripts share: statistics and how a report is printed and kept."""
 
 from __future__ import annotations
 
+import json
 import statistics
+import time
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # git-ignored
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -24,3 +29,14 @@ def stats(samples_ms: list[float]) -> dict:
         "min": min(samples_ms),
         "max": max(samples_ms),
     }
+
+
+def write_report(report: dict, name: str, json_out: Path | None = None) -> Path:
+    """Print ``report`` as JSON and keep it in ``json_out`` or ``bench/results/<name>-<time>.json``."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    path = json_out or RESULTS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    print(f"JSON written to {path}")
+    return path
