@@ -465,20 +465,16 @@ def _report(capsys, label: str, results: list, wall: float) -> None:
         )
 
 
-def test_humaneval_canonical_solutions_all_pass(evaluator, humaneval, capsys):
-    results, wall = _evaluate_all(evaluator, [(t, t.canonical_solution) for t in humaneval])
-    _report(capsys, "HumanEval canonical", results, wall)
+@pytest.mark.parametrize(
+    "suite,label,count", [("humaneval", "HumanEval canonical", 164), ("mbpp", "MBPP sanitized canonical", 427)]
+)
+def test_canonical_solutions_all_pass(evaluator, request, capsys, suite, label, count):
+    tasks = request.getfixturevalue(suite)
+    results, wall = _evaluate_all(evaluator, [(t, t.canonical_solution) for t in tasks])
+    _report(capsys, label, results, wall)
     failed = [(r.task_id, r.error_kind, r.feedback[:200]) for r in results if not r.passed]
     assert not failed
-    assert sum(r.passed for r in results) == 164
-
-
-def test_mbpp_canonical_solutions_all_pass(evaluator, mbpp, capsys):
-    results, wall = _evaluate_all(evaluator, [(t, t.canonical_solution) for t in mbpp])
-    _report(capsys, "MBPP sanitized canonical", results, wall)
-    failed = [(r.task_id, r.error_kind, r.feedback[:200]) for r in results if not r.passed]
-    assert not failed
-    assert sum(r.passed for r in results) == 427
+    assert sum(r.passed for r in results) == count
 
 
 def test_empty_solutions_all_fail(evaluator, humaneval, mbpp):
