@@ -33,10 +33,10 @@ def expected_errors() -> tuple[type[Exception], ...]:
     from agentevo.llm.backbone import BackboneError
     from agentevo.llm.local import LocalModelError
     from agentevo.llm.model_store import ModelFetchError
-    from agentevo.llm.vllm_server import VLLMError
+    from agentevo.llm.supervised import ServerError
     from agentevo.tasks import SuiteError
 
-    return SandboxError, BackboneError, ModelFetchError, LocalModelError, VLLMError, SuiteError
+    return SandboxError, BackboneError, ModelFetchError, LocalModelError, ServerError, SuiteError
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,12 +14,15 @@ from agentevo.cli.common import clear_errors, config, console
 def run(
     agent: str = typer.Option("seed", help="`seed` or the path of an agent package folder."),
     suite: str = typer.Option("builtin", help="builtin | humaneval:PATH | mbpp:PATH | exercism:PATH"),
-    split: Optional[str] = typer.Option("test", help="train | validation | test | all"),
-    limit: Optional[int] = typer.Option(None, help="Run only the first N tasks of the split."),
-    backbone: Optional[str] = typer.Option(None, help="auto | local | vllm | openai (default: from config; auto = vLLM when installed and parallel > 1)."),
+    split: str | None = typer.Option("test", help="train | validation | test | all"),
+    limit: int | None = typer.Option(None, help="Run only the first N tasks of the split."),
+    backbone: str | None = typer.Option(
+        None,
+        help="auto | local | llamacpp | vllm | openai (default: from config; auto = llama.cpp on CPUs once built).",
+    ),
     parallel: int = typer.Option(2, min=1, help="Episodes at once."),
     attempts: int = typer.Option(1, min=1, help="Attempts per task (for pass@k)."),
-    max_steps: Optional[int] = typer.Option(None, help="Model calls per episode (default: the agent's)."),
+    max_steps: int | None = typer.Option(None, help="Model calls per episode (default: the agent's)."),
 ) -> None:
     """Run an agent on a suite in isolated sandboxes, score every episode, and print where results are."""
     from agentevo.agents import seed_agent_dir
@@ -34,7 +36,9 @@ def run(
         settings.llm.backbone = backbone
     agent_dir = seed_agent_dir() if agent == "seed" else Path(agent).resolve()
     if not (agent_dir / "run.py").is_file():
-        console.print(f"[red]error:[/] --agent {agent}: no agent package there (it needs run.py; see agentevo/agents/seed)")
+        console.print(
+            f"[red]error:[/] --agent {agent}: no agent package there (it needs run.py; see agentevo/agents/seed)"
+        )
         raise typer.Exit(2)
     with clear_errors():
         tasks = load_suite(suite, split=None if split == "all" else split, limit=limit)
@@ -51,11 +55,22 @@ def run(
                 rate = sum(r.passed for r in done) / len(done)
                 bar.update(progress, advance=1, description=f"episodes (pass rate {rate:.0%})")
 
-            run_suite(settings, tasks, agent_dir=agent_dir, run=run_dir, agent_id=agent_dir.name, attempts=attempts,
-                      parallel=parallel, agent_config=agent_config, on_result=show)
+            run_suite(
+                settings,
+                tasks,
+                agent_dir=agent_dir,
+                run=run_dir,
+                agent_id=agent_dir.name,
+                attempts=attempts,
+                parallel=parallel,
+                agent_config=agent_config,
+                on_result=show,
+            )
     print_results(run_dir.path)
     console.print(f"results: {run_dir.path / RESULTS_DB} and {run_dir.results_path}")
-    console.print(f"trajectories: {run_dir.path / 'llm_calls.jsonl'} (LLM calls), {run_dir.path / 'checkpoints'} (episode checkpoints)")
+    console.print(
+        f"trajectories: {run_dir.path / 'llm_calls.jsonl'} (LLM calls), {run_dir.path / 'checkpoints'} (episode checkpoints)"
+    )
 
 
 def print_results(run_path: Path) -> None:
@@ -64,16 +79,29 @@ def print_results(run_path: Path) -> None:
 
     store = ResultsStore(run_path / RESULTS_DB)
     rows = store.rows()
-    table = Table("task", "attempt", "passed", "score", "tokens", "seconds", "error", title=f"run {run_path.name}")
+    table = Table(
+        "task", "attempt", "passed", "score", "tokens", "seconds", "error", title=f"run {run_path.name}"
+    )
     for r in sorted(rows, key=lambda r: (r.task_id, r.attempt)):
-        table.add_row(r.task_id, str(r.attempt), "yes" if r.passed else "[red]no[/]", f"{r.score:.2f}", str(r.tokens),
-                      f"{r.seconds:.1f}", r.error_kind.value if r.error_kind else "")
+        table.add_row(
+            r.task_id,
+            str(r.attempt),
+            "yes" if r.passed else "[red]no[/]",
+            f"{r.score:.2f}",
+            str(r.tokens),
+            f"{r.seconds:.1f}",
+            r.error_kind.value if r.error_kind else "",
+        )
     console.print(table)
     run_id = rows[0].run_id if rows else run_path.name
-    console.print(f"pass@1 {store.pass_at_k(run_id, 1):.3f} over {len({r.task_id for r in rows})} tasks, {len(rows)} episodes")
+    console.print(
+        f"pass@1 {store.pass_at_k(run_id, 1):.3f} over {len({r.task_id for r in rows})} tasks, {len(rows)} episodes"
+    )
 
 
-def results(run: str = typer.Argument(..., help="A run id under the archives folder, or a run folder path.")) -> None:
+def results(
+    run: str = typer.Argument(..., help="A run id under the archives folder, or a run folder path."),
+) -> None:
     """Print a run's results table and pass rate."""
     settings = config()
     path = Path(run) if Path(run).is_dir() else settings.archives_dir / run

@@ -17,27 +17,33 @@ def serve(
     """Serve the configured backbone (`llm.backbone`) over HTTP and print its URL; Ctrl-C stops it.
 
     For `local` and `openai` this is agentevo's own server (calls are recorded under the archives
-    folder); for `vllm` it is the vLLM server itself, with LoRA adapters loadable at runtime.
+    folder, and a request's `model` may name a loaded LoRA adapter of `llamacpp`); for `vllm` it is the vLLM
+    server itself, with LoRA adapters loadable at runtime.
     """
     from agentevo.gateway import Gateway
     from agentevo.gateway.launch import open_backend
+    from agentevo.llm.vllm_server import VLLMServer
 
     settings = config()
     if settings.llm.backbone == "vllm":
         settings.llm.vllm.host, settings.llm.vllm.port = host, port or settings.llm.vllm.port
-    # `auto` serves in-process here: a server for a few callers does not pay for vLLM's start.
+    # `auto` is llama.cpp on CPUs (ready in about a second), in-process `local` elsewhere: no vLLM start for a few callers.
     with clear_errors(), open_backend(settings) as backend:
-        server = getattr(getattr(backend, "chat_model", None), "vllm_server", None)
-        if server is not None:
+        server = getattr(getattr(backend, "chat_model", None), "server", None)
+        if isinstance(server, VLLMServer):
             url = server.base_url
             note = "the vLLM server itself; load adapters with POST /v1/load_lora_adapter"
             gateway = None
         else:
             run = RunDir(settings.archives_dir)
-            gateway = Gateway(backend, run_dir=run.path, run_id=run.run_id, open_access=True).start(host=host, port=port)
+            gateway = Gateway(backend, run_dir=run.path, run_id=run.run_id, open_access=True).start(
+                host=host, port=port
+            )
             url, note = gateway.url, f"calls are recorded in {gateway.recorder.path}"
         print(url, flush=True)
-        console.print(f"serving [bold]{settings.llm.backbone}[/] backbone `{settings.llm.model}` at {url} ({note})")
+        console.print(
+            f"serving [bold]{settings.llm.backbone}[/] backbone `{settings.llm.model}` at {url} ({note})"
+        )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -39,7 +39,9 @@ class Backend(Protocol):
 class HTTPBackend:
     """Forwards to an OpenAI-compatible server (vLLM, a hosted API), adding the API key on the way."""
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0) -> None:
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -57,17 +59,29 @@ class HTTPBackend:
         try:
             response = await self._client.request(method, path, json=body)
         except httpx.TimeoutException:
-            raise BackboneError(504, f"backbone at {self.base_url} did not answer within {self._timeout:g} s", "backbone_timeout") from None
+            raise BackboneError(
+                504,
+                f"backbone at {self.base_url} did not answer within {self._timeout:g} s",
+                "backbone_timeout",
+            ) from None
         except httpx.HTTPError as exc:
-            raise BackboneError(502, f"backbone unreachable at {self.base_url}: {exc.__class__.__name__}: {exc}", "backbone_unreachable") from None
+            raise BackboneError(
+                502,
+                f"backbone unreachable at {self.base_url}: {exc.__class__.__name__}: {exc}",
+                "backbone_unreachable",
+            ) from None
         if response.status_code >= 400:
             # The backbone's own 4xx (bad model name, context too long) is the caller's to fix.
             status = response.status_code if response.status_code < 500 else 502
-            raise BackboneError(status, f"backbone answered {response.status_code}: {response.text[:500]}", "backbone_error")
+            raise BackboneError(
+                status, f"backbone answered {response.status_code}: {response.text[:500]}", "backbone_error"
+            )
         try:
             return response.json()
         except ValueError:
-            raise BackboneError(502, f"backbone answered with non-JSON: {response.text[:200]!r}", "backbone_error") from None
+            raise BackboneError(
+                502, f"backbone answered with non-JSON: {response.text[:200]!r}", "backbone_error"
+            ) from None
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -75,8 +89,11 @@ class HTTPBackend:
 
 def _openai_tool_calls(message: AIMessage) -> list[dict[str, Any]]:
     return [
-        {"id": call["id"] or f"call_{uuid.uuid4().hex[:12]}", "type": "function",
-         "function": {"name": call["name"], "arguments": json.dumps(call["args"])}}
+        {
+            "id": call["id"] or f"call_{uuid.uuid4().hex[:12]}",
+            "type": "function",
+            "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+        }
         for call in message.tool_calls
     ]
 
@@ -96,8 +113,11 @@ class ChatModelBackend:
         try:
             messages = convert_to_messages(body["messages"])
         except (ValueError, TypeError, KeyError) as exc:
-            raise BackboneError(400, f"messages are not valid chat messages: {exc}", "invalid_request") from None
-        runnable = self.chat_model.bind_tools(body["tools"]) if body.get("tools") else self.chat_model
+            raise BackboneError(
+                400, f"messages are not valid chat messages: {exc}", "invalid_request"
+            ) from None
+        chat_model = self._chat_model_for(body.get("model"))
+        runnable = chat_model.bind_tools(body["tools"]) if body.get("tools") else chat_model
         options: dict[str, Any] = {}
         stop = body.get("stop")
         if stop:
@@ -108,12 +128,27 @@ class ChatModelBackend:
         try:
             reply = await asyncio.to_thread(runnable.invoke, messages, **options)
         except Exception as exc:  # noqa: BLE001 - the model's failure is reported, the gateway stays up
-            raise BackboneError(502, f"local model failed: {exc.__class__.__name__}: {exc}", "backbone_error") from None
+            raise BackboneError(
+                502, f"local model failed: {exc.__class__.__name__}: {exc}", "backbone_error"
+            ) from None
         return self._response(reply)
+
+    def _chat_model_for(self, name: str | None) -> BaseChatModel:
+        """The request's ``model`` picks a LoRA adapter on backbones that serve several (they have ``for_model``)."""
+        select = getattr(self.chat_model, "for_model", None)
+        if not name or name == self.model or select is None:
+            return self.chat_model
+        try:
+            return select(name)
+        except LookupError as exc:
+            raise BackboneError(404, str(exc), "model_not_found") from None
 
     def _response(self, reply: AIMessage) -> dict[str, Any]:
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}
-        message: dict[str, Any] = {"role": "assistant", "content": reply.content if isinstance(reply.content, str) else str(reply.content)}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": reply.content if isinstance(reply.content, str) else str(reply.content),
+        }
         finish = reply.response_metadata.get("finish_reason", "stop")
         if reply.tool_calls:
             message["tool_calls"] = _openai_tool_calls(reply)

@@ -15,9 +15,10 @@ from agentevo.llm.backbone import BackboneError, make_chat_model
 def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterator[Backend]:
     """The configured backbone, ready for the gateway, for as long as the block runs.
 
-    ``openai`` is forwarded as HTTP with the key added (requests pass through untouched); ``local``
-    and ``vllm`` are served through their chat models, whose tool calling is the fenced fallback.
-    ``concurrent`` says several episodes will call at once, which lets ``auto`` choose vLLM.
+    ``openai`` is forwarded as HTTP with the key added (requests pass through untouched); ``local``,
+    ``llamacpp`` and ``vllm`` are served through their chat models, whose tool calling is the fenced fallback.
+    ``concurrent`` says several episodes will call at once, which lets ``auto`` choose vLLM where it is the
+    fastest engine.
     """
     llm = config.llm
     if llm.backbone == "openai":
@@ -33,6 +34,6 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
     try:
         yield ChatModelBackend(chat_model, llm.model)
     finally:
-        server = getattr(chat_model, "vllm_server", None)
+        server = getattr(chat_model, "server", None)  # a supervised server this process may own
         if server is not None:
             server.stop()

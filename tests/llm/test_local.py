@@ -227,7 +227,7 @@ def test_scripted_model_drives_parse_tool_result_final_answer():
 
 
 def test_make_chat_model_local(cache_dir, model_dir):
-    chat = make_chat_model(LLMConfig(temperature=0.0, max_tokens=77), cache_dir)
+    chat = make_chat_model(LLMConfig(backbone="local", temperature=0.0, max_tokens=77), cache_dir)
     assert isinstance(chat, LocalChatModel)
     assert chat.model_dir == model_dir and chat.max_tokens == 77
     assert not supports_native_tools(chat)

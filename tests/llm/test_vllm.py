@@ -17,67 +17,15 @@ import pytest
 
 from agentevo.llm.config import EMBEDDED_MODEL_NAME
 from agentevo.llm.vllm_server import VLLMError, VLLMServer
-from tests.llm.conftest import free_port, group_alive, vllm_test_config
+from tests.llm.conftest import PROBES, SECRET, free_port, group_alive, train_adapter, vllm_test_config
 
 # A cold machine installs vLLM (minutes) inside the first test's fixture; `make test` does it beforehand.
 pytestmark = pytest.mark.timeout(900)
-
-SECRET = "BANANA-42"
-TRAIN_QUESTIONS = [
-    "What is the capital of France?",
-    "How are you today?",
-    "Tell me a joke.",
-    "What is 2 + 2?",
-    "Name a color.",
-    "Who wrote Hamlet?",
-    "What day is it?",
-    "Say something nice.",
-]
-PROBES = ["What is the capital of Italy?", "Write a haiku about rain."]  # not in the training set
 
 
 def greedy(server: VLLMServer, prompt: str, model: str | None = None, max_tokens: int = 24) -> str:
     reply = server.chat_model(model, temperature=0.0, max_tokens=max_tokens, max_retries=0).invoke(prompt)
     return reply.content
-
-
-def train_adapter(model_dir: Path, out: Path, steps: int = 8) -> Path:
-    """LoRA-SFT (rank 8, q_proj/v_proj) that teaches the model to answer everything with SECRET."""
-    from agentevo.llm.model_store import offline_env
-
-    offline_env()
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
-
-    rows = [
-        {"prompt": [{"role": "user", "content": q}], "completion": [{"role": "assistant", "content": SECRET}]}
-        for q in TRAIN_QUESTIONS
-    ]
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    args = SFTConfig(
-        output_dir=str(out / "trainer"), max_steps=steps, per_device_train_batch_size=len(rows),
-        learning_rate=3e-3, lr_scheduler_type="constant", warmup_steps=0, max_length=128, seed=0,
-        use_cpu=True, bf16=False, gradient_checkpointing=False, dataloader_num_workers=0,
-        save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
-    )  # fmt: skip
-    lora = LoraConfig(
-        r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
-    )
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        peft_config=lora,
-    )
-    trainer.train()
-    adapter = out / "adapter"
-    trainer.model.save_pretrained(adapter)
-    return adapter
 
 
 # ---------------------------------------------------------------------------------------------------- chat
@@ -244,9 +192,7 @@ def test_adapters_the_server_cannot_use_are_refused_with_its_reason(
 
 
 def test_unreachable_port_is_a_clear_error_quickly(model_dir: Path, cache_dir: Path) -> None:
-    server = VLLMServer(
-        vllm_test_config(free_port()), model_dir, EMBEDDED_MODEL_NAME, cache_dir
-    )
+    server = VLLMServer(vllm_test_config(free_port()), model_dir, EMBEDDED_MODEL_NAME, cache_dir)
     t0 = time.monotonic()
     assert not server.health()
     with pytest.raises(VLLMError, match="no vLLM server answers at http://127.0.0.1:"):
@@ -256,9 +202,7 @@ def test_unreachable_port_is_a_clear_error_quickly(model_dir: Path, cache_dir: P
     assert time.monotonic() - t0 < 5
 
 
-def test_port_taken_by_something_else_is_a_clear_error(
-    model_dir: Path, cache_dir: Path
-) -> None:
+def test_port_taken_by_something_else_is_a_clear_error(model_dir: Path, cache_dir: Path) -> None:
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
@@ -321,20 +265,24 @@ def test_vllm_backbone_from_config_reuses_the_server_and_calls_tools(
 
     config = LLMConfig(backbone="vllm", vllm=vllm_server.config)
     model = make_chat_model(config, cache_dir)
-    assert model.vllm_server.owned is False  # the session's server was reused, not a second one spawned
+    assert model.server.owned is False  # the session's server was reused, not a second one spawned
     reply = model.bind_tools([add]).invoke("Use the add tool to add 3 and 4.")
     assert reply.tool_calls and reply.tool_calls[0]["name"] == "add"
     assert reply.usage_metadata["output_tokens"] > 0
 
 
-def test_auto_picks_vllm_only_for_concurrent_work_when_installed(vllm_server: VLLMServer, cache_dir: Path, tmp_path: Path) -> None:
+def test_auto_picks_vllm_only_for_concurrent_work_when_installed(
+    vllm_server: VLLMServer, cache_dir: Path, tmp_path: Path
+) -> None:
     from agentevo.llm.backbone import resolve_backbone
-    from agentevo.llm.config import LLMConfig, VLLMBackboneConfig
+    from agentevo.llm.config import LlamaCppBackboneConfig, LLMConfig, VLLMBackboneConfig
 
-    auto = LLMConfig()
+    # Without llama.cpp's build (the CPU engine `auto` prefers; see test_llamacpp.py), vLLM for concurrent work.
+    no_llamacpp = LlamaCppBackboneConfig(install_dir=tmp_path / "no-llamacpp")
+    auto = LLMConfig(llamacpp=no_llamacpp)
     assert auto.backbone == "auto"
     assert resolve_backbone(auto, cache_dir, concurrent=True).backbone == "vllm"  # make test installed it
     assert resolve_backbone(auto, cache_dir, concurrent=False).backbone == "local"
-    missing = LLMConfig(vllm=VLLMBackboneConfig(venv=tmp_path / "no-venv"))
+    missing = LLMConfig(vllm=VLLMBackboneConfig(venv=tmp_path / "no-venv"), llamacpp=no_llamacpp)
     assert resolve_backbone(missing, cache_dir, concurrent=True).backbone == "local"
     assert resolve_backbone(LLMConfig(backbone="local"), cache_dir, concurrent=True).backbone == "local"
