@@ -19,7 +19,8 @@ Flow of ``Evaluator.evaluate``:
 4. The host accepts only the ``AGENTEVO-RESULT <session nonce>`` line: no line (the harness was
    killed) is ``no_result``, never a pass. The sandbox is closed whatever happens.
 
-Scoring: ``score = tests passed / tests``; ``passed`` only when every test passed.
+Scoring: ``score = tests passed / tests``; ``passed`` only when every test passed. A submission that
+interfered with the judging process (``tampering``) scores 0 whatever its other tests did.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ BACKSTOP_SECONDS = 5.0
 MAX_OUTPUT_BYTES = 4 << 20
 FEEDBACK_CHARS = 1500
 HARNESS_SOURCE = Path(harness.__file__).read_bytes()
+# The judge's and the solution host's sources travel in the spec, so the harness holds them in memory.
+JUDGE_SOURCES = {
+    name: (Path(harness.__file__).parent / f"{name.rpartition('.')[2]}.py").read_text()
+    for name in (harness.CROSSING_MODULE, harness.JUDGE_MODULE, harness.SOLUTION_MODULE)
+}
 
 Workspace = bytes | Path | str | dict[str, str | bytes]
 Files = dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
@@ -129,8 +135,10 @@ class Evaluator:
         total_timeout = task.time_limit + STARTUP_ALLOWANCE_SECONDS * len(task.tests)
         spec = {
             "session_nonce": session,
+            "modules": JUDGE_SOURCES,
             "solution_path": f"{SUBMISSION_DIR}/{solution_file}",
             "entry_point": task.entry_point,
+            "compare_objects": task.compare_objects,
             "test_setup": task.test_setup,
             "tests": task.tests,
             "per_test_timeout": task.time_limit,
@@ -169,7 +177,7 @@ def _find_report(output: str, session: str, total: int) -> dict | None:
     if len(lines) != 1:
         return None
     try:
-        report = json.loads(lines[0][len(prefix):])
+        report = json.loads(lines[0][len(prefix) :])
     except ValueError:
         return None
     if not isinstance(report, dict) or report.get("solution") not in ("ok", "missing", "empty", "unreadable"):
@@ -197,14 +205,26 @@ def _scored(task: Task, started: float, tests: list[dict]) -> EvalResult:
     statuses = [o.status for o in outcomes]
     passed = statuses.count(harness.PASSED)
     total = len(outcomes)
+    if harness.TAMPERING in statuses:
+        number = statuses.index(harness.TAMPERING) + 1
+        return _verdict(
+            task, started, ErrorKind.tampering,
+            f"test {number}: the submission interfered with the process that judges the tests "
+            "(a forged or malformed reply, or a signal to it); the attempt scores 0",
+            tests=outcomes,
+        )  # fmt: skip
     if passed == total:
         kind, feedback = None, f"all {total} tests passed"
     elif harness.IMPORT_ERROR in statuses:
         kind = ErrorKind.import_error
         first = next(t for t in tests if t.get("status") == harness.IMPORT_ERROR)
         tail = "\n".join((first.get("stderr") or "").strip().splitlines()[-12:])
-        feedback = f"{task.solution_file} failed to import:\n{tail}" if tail else (
-            f"{task.solution_file} failed to import (its process ended with exit code {first.get('rc')})"
+        feedback = (
+            f"{task.solution_file} failed to import:\n{tail}"
+            if tail
+            else (
+                f"{task.solution_file} failed to import (its process ended with exit code {first.get('rc')})"
+            )
         )
     else:
         timed = harness.TIMEOUT in statuses or harness.NOT_RUN in statuses
@@ -230,10 +250,13 @@ def _scored(task: Task, started: float, tests: list[dict]) -> EvalResult:
     )  # fmt: skip
 
 
-def _verdict(task: Task, started: float, kind: ErrorKind, feedback: str) -> EvalResult:
+def _verdict(
+    task: Task, started: float, kind: ErrorKind, feedback: str, tests: list[TestOutcome] | None = None
+) -> EvalResult:
     return EvalResult(
         task_id=task.id, passed=False, score=0.0, tests_passed=0, tests_total=len(task.tests),
         error_kind=kind, feedback=feedback[:FEEDBACK_CHARS], elapsed=time.monotonic() - started,
+        tests=tests or [],
     )  # fmt: skip
 
 
@@ -316,7 +339,7 @@ def _tar_files(data: bytes, solution_file: str) -> dict[str, tuple[bytes, int]]:
     if solution_file not in regular and top and top in dirs and "/" not in top:
         prefix = top + "/"
         if all(n.startswith(prefix) for n in regular):
-            regular = {n[len(prefix):]: v for n, v in regular.items()}
+            regular = {n[len(prefix) :]: v for n, v in regular.items()}
     return regular
 
 

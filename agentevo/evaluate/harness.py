@@ -12,12 +12,12 @@ reach may decide the verdict:
   same-uid code cannot read its memory, environment or file descriptors through ``/proc`` nor
   ptrace it. (The exec API has no stdin; an environment variable would also reach the ``timeout``
   and ``bash`` processes that start us, which stay dumpable, so the file is the safer carrier.)
-* Each test runs in a child ``python3 -I -B -c WRAPPER_SOURCE`` (the wrapper travels in argv from
-  this process's memory, not from a file the tests could edit), in its own session, with the test
-  on stdin and an extra pipe for the verdict. A test passes only if the child exits 0, wrote
-  exactly ``I`` + its per-test nonce on that pipe (the wrapper writes the nonce only after the test
-  snippet returned) and finished in time. Printing "PASS", exiting 0 early or editing files on disk
-  cannot produce that.
+* Each test runs in a judge child ``python3 -I -B -c BOOTSTRAP`` (the bootstrap travels in argv
+  from this process's memory, not from a file the tests could edit), in its own session, with its
+  sources and the test on stdin and an extra pipe for the verdict. A test passes only if the judge
+  exits 0, wrote exactly ``I`` + its per-test nonce on that pipe (it writes the nonce only after the
+  test snippet returned) and finished in time. Printing "PASS", exiting 0 early or editing files on
+  disk cannot produce that.
 * The result is one stdout line ``AGENTEVO-RESULT <session nonce> <json>``. The host accepts only
   the line with its own session nonce, which test code never sees; fake lines are ignored, and a
   killed harness means no result, never a pass.
@@ -26,12 +26,13 @@ reach may decide the verdict:
   next test or the result line. Test children run at nice 10, below the harness, so the harness
   always gets the CPU to enforce time limits.
 
-Residual risk, shared by every in-process harness (HumanEval's included): the solution runs in the
-same interpreter as the test snippet, so deliberately hostile code can still tamper with what the
-test sees (objects that compare equal to everything, patched library modules, or reading the
-nonce out of the wrapper's frames). The wrapper blocks the cheap versions: it holds private
-references to ``exec``/``compile``/``os.write``/``os._exit``, gives the test a snapshot of the
-builtins taken before the solution loads, and drops solution names that shadow builtins.
+No shared interpreter. The test code runs in a *judge* process and the submission in a process of
+its own, started by the judge (``judge.py``, ``solution_host.py``); calls cross between them as plain
+data (``crossing.py``), so no object of the submission's making meets an ``==`` or an ``assert``,
+and its code can reach neither the judge's frames, builtins, ``sys.modules`` nor ``unittest``. Both
+processes start from sources this harness holds in memory (they came in the spec), so editing files
+in the sandbox changes neither. A judge that finds the solution's side interfering (a forged or
+malformed reply, a signal to the judge) reports ``tampering``, which scores the attempt zero.
 """
 
 from __future__ import annotations
@@ -48,94 +49,55 @@ RESULT_PREFIX = "AGENTEVO-RESULT"
 TAIL_BYTES = 4096  # per child stream kept for feedback
 DETAILED_FAILURES = 3  # failing tests whose output tails go into the result line
 DRAIN_SECONDS = 0.2  # after a child exits, how long leftover writers may keep its pipes open
-IMPORT_OK = b"I"  # written by the wrapper on the verdict pipe once the solution has imported
+IMPORT_OK = b"I"  # written by the judge on the verdict pipe once the solution has imported
 MAX_VERDICT_BYTES = 256
 
 # Statuses of one test, as reported in the result line.
 PASSED, FAILED, IMPORT_ERROR, TIMEOUT = "passed", "failed", "import_error", "timeout"
-NOT_RUN, ERROR = "not_run", "error"
+NOT_RUN, ERROR, TAMPERING = "not_run", "error", "tampering"
 
-# The per-test child. It is passed with -c, so it exists only in argv and the child's memory.
-WRAPPER_SOURCE = r'''
-import os, sys
-def _agentevo_wrapper():
+TAMPERED = b"T"  # written by the judge on the verdict pipe when the solution interfered with it
+JUDGE_MODULE = "agentevo.evaluate.judge"
+CROSSING_MODULE = "agentevo.evaluate.crossing"
+SOLUTION_MODULE = "agentevo.evaluate.solution_host"
+
+# Starts the judge and the solution's process alike: reads one length-prefixed JSON payload from the
+# file descriptor in argv[1], creates its modules from source (never from disk) and runs ``main``.
+# It travels with -c, so it exists only in argv and the process's memory.
+BOOTSTRAP = r"""
+import json, os, sys, types
+def _agentevo_boot():
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: same-uid code cannot read or trace us
+    except Exception:
+        pass
     try:
         os.nice(10)  # below the harness, so it always gets the CPU to enforce limits (no way back up)
     except OSError:
         pass
-    import builtins, json
-    try:
-        import ctypes
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: other processes cannot read us
-    except Exception:
-        pass
-    _exec, _compile, _write, _exit = exec, compile, os.write, os._exit
-    _flush_out, _flush_err = sys.stdout.flush, sys.stderr.flush
-    chunks = []
-    while True:
-        chunk = os.read(0, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    spec = json.loads(b"".join(chunks))
-    nonce, fd = spec.pop("nonce").encode(), spec.pop("result_fd")
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    safe_builtins = dict(builtins.__dict__)  # taken before any solution code runs
-
-    def flush():
-        for f in (_flush_out, _flush_err):
-            try:
-                f()
-            except BaseException:
-                pass
-
-    def report(exc):
-        # The traceback without the wrapper's and importlib's own frames.
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename.startswith(("<string>", "<frozen")):
-            tb = tb.tb_next
-        try:
-            import traceback  # only on failure: it is the wrapper's costliest import
-            _write(2, "".join(traceback.format_exception(type(exc), exc, tb)).encode("utf-8", "replace"))
-        except BaseException:
-            pass
-
-    path = spec["solution_path"]
-    sys.dont_write_bytecode = True
-    sys.path.append(os.path.dirname(path))  # helper modules beside the solution; stdlib still wins
-    try:
-        import importlib.util
-        module_spec = importlib.util.spec_from_file_location("solution", path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules["solution"] = module
-        module_spec.loader.exec_module(module)
-    except BaseException as exc:
-        report(exc)
-        flush()
-        _exit(3)
-    _write(fd, b"I")
-    try:
-        exported = {}
-        _exec(_compile("from solution import *", "<solution>", "exec"), exported)
-        namespace = {"__name__": "__agentevo_test__", "__builtins__": safe_builtins}
-        for name, value in exported.items():
-            if name.startswith("__") or (name in safe_builtins and name != spec.get("entry_point")):
-                continue  # a solution may not redefine len, set, __builtins__, ... for the tests
-            namespace[name] = value
-        if spec["setup"]:
-            _exec(_compile(spec["setup"], "<test_setup>", "exec"), namespace)
-        _exec(_compile(spec["test"], "<test>", "exec"), namespace)
-    except BaseException as exc:
-        report(exc)
-        flush()
-        _exit(1)
-    flush()
-    _write(fd, nonce)
-    _exit(0)
-_agentevo_wrapper()
-'''
+    fd = int(sys.argv[1])
+    def read(size):
+        data = bytearray()
+        while len(data) < size:
+            chunk = os.read(fd, size - len(data))
+            if not chunk:
+                os._exit(70)
+            data += chunk
+        return bytes(data)
+    payload = json.loads(read(int.from_bytes(read(4), "big")))
+    for name in ("agentevo", "agentevo.evaluate"):
+        package = types.ModuleType(name)
+        package.__path__ = []
+        sys.modules[name] = package
+    for name, source in payload["modules"].items():
+        module = types.ModuleType(name)
+        module.__file__ = "<" + name + ">"
+        sys.modules[name] = module
+        exec(compile(source, module.__file__, "exec"), module.__dict__)
+    sys.modules[payload["main"]].main(payload, fd)
+_agentevo_boot()
+"""
 
 
 def _make_nondumpable() -> None:
@@ -143,7 +105,7 @@ def _make_nondumpable() -> None:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except Exception:  # noqa: BLE001 - best effort on exotic libcs
+    except Exception:  # noqa: BLE001, S110 - best effort on exotic libcs
         pass
 
 
@@ -243,15 +205,21 @@ def sweep_strays(keep: set[int], ancestors: set[int]) -> int:
     return len(found)
 
 
-def run_test(child_spec: dict, *, timeout: float, cwd: str, env: dict[str, str], sweep=lambda: 0) -> dict:
-    """Run one test snippet in a fresh child and judge it. See the module docstring for the rules."""
+def run_test(child: dict, *, timeout: float, cwd: str, env: dict[str, str], sweep=lambda: 0) -> dict:
+    """Run one test in a fresh judge and read its verdict. See the module docstring for the rules.
+
+    ``child`` is the judge's payload: ``modules``, ``solution_modules``, ``boot`` and ``spec`` (the
+    test); this adds the per-test nonce and the verdict pipe.
+    """
     nonce = os.urandom(16).hex()
     verdict_r, verdict_w = os.pipe()
-    payload = json.dumps({**child_spec, "nonce": nonce, "result_fd": verdict_w}).encode()
+    spec = {**child["spec"], "nonce": nonce, "verdict_fd": verdict_w}
+    body = json.dumps({**child, "main": JUDGE_MODULE, "spec": spec}).encode()
+    payload = len(body).to_bytes(4, "big") + body
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-c", WRAPPER_SOURCE],
+            [sys.executable, "-I", "-B", "-c", BOOTSTRAP, "0"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -271,7 +239,7 @@ def run_test(child_spec: dict, *, timeout: float, cwd: str, env: dict[str, str],
     os.set_blocking(stdin_fd, False)
     pending = memoryview(payload)
     deadline = started + timeout
-    timed_out = False
+    timed_out = stopped = False
     exited_at = None
     while True:
         now = time.monotonic()
@@ -282,6 +250,7 @@ def run_test(child_spec: dict, *, timeout: float, cwd: str, env: dict[str, str],
                 sweep()
         if exited_at is None and now >= deadline:
             timed_out = True
+            stopped = _stopped(proc.pid)
             _kill_group(proc.pid)
             try:
                 proc.kill()
@@ -339,6 +308,8 @@ def run_test(child_spec: dict, *, timeout: float, cwd: str, env: dict[str, str],
     rc = proc.returncode
     if not timed_out and rc == 0 and bytes(verdict) == IMPORT_OK + nonce.encode():
         status = PASSED
+    elif TAMPERED in verdict or stopped or (rc is not None and rc < 0 and not timed_out):
+        status = TAMPERING  # the judge said so, or something froze or killed it: not the harness
     elif timed_out:
         status = TIMEOUT
     elif not verdict.startswith(IMPORT_OK):
@@ -347,6 +318,15 @@ def run_test(child_spec: dict, *, timeout: float, cwd: str, env: dict[str, str],
         status = FAILED
     seconds = round(elapsed, 4)
     return {"status": status, "seconds": seconds, "rc": rc, "stdout": out.text(), "stderr": err.text()}
+
+
+def _stopped(pid: int) -> bool:
+    """Whether ``pid`` is frozen by a signal (SIGSTOP from the solution's side), not merely slow."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return False
 
 
 def _solution_state(path: str) -> str:
@@ -369,6 +349,7 @@ def main(argv: list[str]) -> int:
         spec = json.load(fh)
     os.unlink(spec_path)  # before any test code runs: afterwards the spec lives only in our memory
     session = spec["session_nonce"]
+    modules = spec["modules"]  # the judge's and the solution host's sources, from the host package
     solution_path = spec["solution_path"]
     tests = spec["tests"]
     ancestors = _ancestors()
@@ -386,6 +367,7 @@ def main(argv: list[str]) -> int:
             "TMPDIR": "/tmp",
         }
         cwd = os.path.dirname(solution_path) or "/"
+
         def sweep() -> int:
             return sweep_strays(keep, ancestors)
 
@@ -399,17 +381,25 @@ def main(argv: list[str]) -> int:
                 results.append({"status": NOT_RUN, "seconds": 0.0})
                 continue
             child = {
-                "solution_path": solution_path,
-                "setup": spec.get("test_setup") or "",
-                "test": test,
-                "entry_point": spec.get("entry_point"),
+                "modules": {name: modules[name] for name in (CROSSING_MODULE, JUDGE_MODULE)},
+                "solution_modules": {name: modules[name] for name in (CROSSING_MODULE, SOLUTION_MODULE)},
+                "boot": BOOTSTRAP,
+                "spec": {
+                    "solution_path": solution_path,
+                    "setup": spec.get("test_setup") or "",
+                    "test": test,
+                    "entry_point": spec.get("entry_point"),
+                    "compare_objects": spec.get("compare_objects") is True,
+                },
             }
             outcome = run_test(child, timeout=left, cwd=cwd, env=env, sweep=sweep)
             sweep_strays(keep, ancestors)
             if outcome["status"] == IMPORT_ERROR:
                 skip = IMPORT_ERROR
-            elif outcome["status"] == TIMEOUT:
-                skip = NOT_RUN  # it used the whole limit (per test = all tests), or what was left of it
+            elif outcome["status"] in (TIMEOUT, TAMPERING):
+                skip = (
+                    NOT_RUN  # it used the whole limit (per test = all tests), or interfered: the rest is moot
+                )
             results.append(outcome)
     detailed = 0
     for outcome in results:  # keep the line short: output tails only for the first few failures

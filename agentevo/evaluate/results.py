@@ -28,6 +28,7 @@ class ErrorKind(str, Enum):
     tests_failed = "tests_failed"  # it imports, but at least one test raised
     timeout = "timeout"  # a test (or the whole run) exceeded the task's time limit; also an agent timeout
     no_result = "no_result"  # the test harness gave no trustworthy result (killed, e.g. by the solution)
+    tampering = "tampering"  # the solution interfered with the judging process: scores 0, never select it
     # Agent runner: how the episode ended.
     no_submit = "no_submit"  # the agent stopped without calling submit
     step_budget = "step_budget"  # it ran out of steps (LLM calls)

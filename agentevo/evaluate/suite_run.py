@@ -37,7 +37,9 @@ def episode_error_kind(outcome: EpisodeOutcome) -> ErrorKind | None:
     }.get(outcome.stop_reason, ErrorKind.no_submit)
 
 
-def score_episode(task: Task, outcome: EpisodeOutcome, evaluator: Evaluator, *, run_id: str, agent_id: str, attempt: int) -> ResultRow:
+def score_episode(
+    task: Task, outcome: EpisodeOutcome, evaluator: Evaluator, *, run_id: str, agent_id: str, attempt: int
+) -> ResultRow:
     """Evaluate the final workspace: the hidden tests decide ``passed`` and ``score``, submitted or not.
 
     ``error_kind`` says why an episode ended other than by submission (budget, crash, timeout), else
@@ -45,9 +47,16 @@ def score_episode(task: Task, outcome: EpisodeOutcome, evaluator: Evaluator, *, 
     """
     verdict = evaluator.evaluate(task, outcome.workspace_tar)
     return ResultRow(
-        run_id=run_id, agent_id=agent_id, task_id=task.id, suite=task.suite, attempt=attempt,
-        passed=verdict.passed, score=verdict.score, tokens=outcome.tokens,
-        seconds=outcome.seconds + verdict.elapsed, error_kind=episode_error_kind(outcome) or verdict.error_kind,
+        run_id=run_id,
+        agent_id=agent_id,
+        task_id=task.id,
+        suite=task.suite,
+        attempt=attempt,
+        passed=verdict.passed,
+        score=verdict.score,
+        tokens=outcome.tokens,
+        seconds=outcome.seconds + verdict.elapsed,
+        error_kind=episode_error_kind(outcome) or verdict.error_kind,
     )
 
 
@@ -70,20 +79,32 @@ def run_suite(
     """
     store = ResultsStore(run.path / RESULTS_DB)
     evaluator = Evaluator(config.sandbox)
-    run.describe(agent_id=agent_id, agent_dir=str(agent_dir), tasks=len(tasks), attempts=attempts, started=time.time())
+    run.describe(
+        agent_id=agent_id, agent_dir=str(agent_dir), tasks=len(tasks), attempts=attempts, started=time.time()
+    )
     rows: list[ResultRow] = []
     backends = contextlib.nullcontext(backend) if backend else open_backend(config, concurrent=parallel > 1)
     with backends as served, Gateway(served, run_dir=run.path, run_id=run.run_id) as gateway:
 
         def episode(task: Task, attempt: int) -> ResultRow:
             outcome = run_isolated(
-                task, agent_dir, gateway, sandbox_config=config.sandbox, agent_config=agent_config, agent_id=agent_id,
-                episode_id=f"{task.id.replace('/', '-')}-{attempt}", checkpoint_dir=run.path / "checkpoints",
+                task,
+                agent_dir,
+                gateway,
+                sandbox_config=config.sandbox,
+                agent_config=agent_config,
+                agent_id=agent_id,
+                episode_id=f"{task.id.replace('/', '-')}-{attempt}",
+                checkpoint_dir=run.path / "checkpoints",
             )
-            return score_episode(task, outcome, evaluator, run_id=run.run_id, agent_id=agent_id, attempt=attempt)
+            return score_episode(
+                task, outcome, evaluator, run_id=run.run_id, agent_id=agent_id, attempt=attempt
+            )
 
         with ThreadPoolExecutor(max_workers=parallel) as workers:
-            futures = [workers.submit(episode, task, attempt) for task in tasks for attempt in range(attempts)]
+            futures = [
+                workers.submit(episode, task, attempt) for task in tasks for attempt in range(attempts)
+            ]
             for future in as_completed(futures):
                 row = future.result()
                 store.add(row)

@@ -203,6 +203,7 @@ def exercise_task(folder: Path) -> Task:
             solution_file=stub.name,
             test_setup=setup,
             tests=[f"_run_unittest({case!r}, {method!r})" for case, method in cases],
+            compare_objects=True,  # class exercises compare instances by their own __eq__
             difficulty=3,
             canonical_solution=_read(example) if example else None,
             metadata=metadata,

@@ -46,9 +46,16 @@ class Task(BaseModel):
     entry_point: str | None = Field(None, description="The function the tests call, when there is one.")
     test_setup: str = Field("", description="Hidden code run before every test (imports, helpers).")
     tests: list[str] = Field(min_length=1, description="Hidden test snippets, each run on its own.")
+    compare_objects: bool = Field(
+        False,
+        description="Whether the tests may compare, hash or test the truth of objects of the solution's own "
+        "classes by the solution's own methods (class exercises). Otherwise results must be plain data.",
+    )
     time_limit: float = Field(30.0, gt=0, description="Seconds for all hidden tests together.")
     difficulty: int = Field(1, ge=1, le=5)
-    canonical_solution: str | None = Field(None, description="A known-good solution file, for checking the task itself.")
+    canonical_solution: str | None = Field(
+        None, description="A known-good solution file, for checking the task itself."
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -57,4 +64,6 @@ class Task(BaseModel):
 
     def public_view(self) -> dict[str, Any]:
         """What an agent may see: never the tests, the setup or the canonical solution."""
-        return self.model_dump(include={"id", "suite", "instructions", "files", "solution_file", "entry_point", "difficulty"})
+        return self.model_dump(
+            include={"id", "suite", "instructions", "files", "solution_file", "entry_point", "difficulty"}
+        )

@@ -278,10 +278,10 @@ def test_gaming_attempt_does_not_pass(evaluator, name):
     assert result.error_kind is not None
     if name in ("shadow-builtins", "export-own-builtins"):  # the sorted() test must not have been fooled
         assert result.tests[3].status == "failed"
-    if name.startswith(("kill-parent", "kill-everything")):
+    if name == "kill-everything":  # the harness went too: no trustworthy line, never a pass
         assert result.error_kind == ErrorKind.no_result and "without a result" in result.feedback
-    if name == "stop-parent":
-        assert result.error_kind == ErrorKind.timeout
+    if name.startswith(("kill-parent", "stop-parent")):  # the parent is the judge: caught interfering
+        assert result.error_kind == ErrorKind.tampering and result.score == 0.0
 
 
 def test_correct_solution_that_also_prints_fake_lines_still_scores_on_the_tests(evaluator):
@@ -307,25 +307,27 @@ def _probe():
                 continue
             if b"session_nonce" in data or b"per_test_timeout" in data:
                 leaks.append(f"spec in /proc/{pid}/{what}")
-    harness = os.getppid()  # the test runs in a child of the harness
+    judge = os.getppid()  # the solution runs in a child of the judge, itself a child of the harness
+    harness = int(open(f"/proc/{judge}/stat").read().rsplit(")", 1)[1].split()[1])
     assert b"harness.py" in open(f"/proc/{harness}/cmdline", "rb").read()
-    for what in ("environ", "mem", "maps"):
+    for pid in (judge, harness):
+        for what in ("environ", "mem", "maps"):
+            try:
+                open(f"/proc/{pid}/{what}", "rb").close()
+                leaks.append(f"{pid} {what} readable")
+            except OSError:
+                pass
         try:
-            open(f"/proc/{harness}/{what}", "rb").close()
-            leaks.append(f"harness {what} readable")
+            os.listdir(f"/proc/{pid}/fd")
+            leaks.append(f"{pid} fds listable")
         except OSError:
             pass
-    try:
-        os.listdir(f"/proc/{harness}/fd")
-        leaks.append("harness fds listable")
-    except OSError:
-        pass
-    for fd in range(0, 8):
-        try:
-            os.close(os.open(f"/proc/{harness}/fd/{fd}", os.O_WRONLY))
-            leaks.append(f"harness fd {fd} writable")
-        except OSError:
-            pass
+        for fd in range(0, 8):
+            try:
+                os.close(os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY))
+                leaks.append(f"{pid} fd {fd} writable")
+            except OSError:
+                pass
     return leaks
 
 LEAKS = _probe()
@@ -337,8 +339,8 @@ def add(a, b):
 
 
 def test_tests_cannot_see_the_spec_or_the_harness_internals(evaluator):
-    # This solution is only right if, from inside a test, nothing of the spec or the harness's
-    # memory and file descriptors is reachable: passing here means the probe found no leak.
+    # This solution is only right if, from the solution's process, nothing of the spec or of the judge's
+    # and the harness's memory and file descriptors is reachable: passing means the probe found no leak.
     result = evaluator.evaluate_solution(ADD, PROBE)
     assert result.passed, result.feedback
 

@@ -1,0 +1,204 @@
+"""The solution's side of a test: imports the submission and answers the judge's requests.
+
+Runs in its own process, started by the judge (``judge.py``) for one test, with the submission's
+folder as its working directory. It is untrusted territory: the submission may rewrite any of this at
+import time, and that buys it nothing, because all the judge accepts from here is plain data (see
+``crossing.py``), and a reply no honest host would send is recorded as tampering.
+"""
+
+import operator
+import os
+import sys
+import types
+
+from agentevo.evaluate.crossing import (
+    EXCEPTION_CLASS,
+    LIST,
+    MODULE,
+    RECEIVER_OBJECT,
+    SENDER_OBJECT,
+    CrossingError,
+    Peer,
+    ProtocolError,
+    exception_bases,
+    write_traceback,
+)
+
+IMPORT_FAILED_EXIT = 3
+
+
+def _reflected(op):
+    return lambda obj, other: op(other, obj)
+
+
+UNARY = {
+    "str": str, "repr": repr, "bool": bool, "len": len, "hash": hash, "int": int, "float": float,
+    "complex": complex, "index": operator.index, "iter": iter, "neg": operator.neg, "pos": operator.pos,
+    "abs": abs, "invert": operator.invert,
+}  # fmt: skip
+ARITHMETIC = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
+    "floordiv": operator.floordiv, "mod": operator.mod, "pow": operator.pow, "matmul": operator.matmul,
+    "lshift": operator.lshift, "rshift": operator.rshift, "and": operator.and_, "or": operator.or_,
+    "xor": operator.xor,
+}  # fmt: skip
+BINARY = {
+    **ARITHMETIC,
+    **{"r" + name: _reflected(op) for name, op in ARITHMETIC.items()},
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
+    "ge": operator.ge, "getitem": operator.getitem, "delitem": operator.delitem, "contains": operator.contains,
+}  # fmt: skip
+TERNARY = {"setitem": operator.setitem}
+MUTABLE = (list, dict, set, bytearray)
+
+
+class Callback:
+    """A function of the judge's (the test passed it as an argument): callable, and nothing else."""
+
+    __slots__ = ("_number", "_peer")
+
+    def __init__(self, peer: "SolutionPeer", number: int) -> None:
+        self._peer, self._number = peer, number
+
+    def __call__(self, *args, **kwargs):
+        reply = self._peer.request("call", obj=[RECEIVER_OBJECT, self._number], args=self._peer.encode(list(args)),
+                                   kwargs=self._peer.encode(kwargs))  # fmt: skip
+        return self._peer.result(reply)
+
+
+class SolutionPeer(Peer):
+    """Serves the judge's requests on the submission's objects."""
+
+    def __init__(self, read_fd: int, write_fd: int, module: types.ModuleType) -> None:
+        super().__init__(read_fd, write_fd)
+        self.module = module
+        self.callbacks: dict[int, Callback] = {}
+
+    def share(self, obj: object) -> object:
+        if isinstance(obj, Callback):
+            return [RECEIVER_OBJECT, obj._number]
+        number = self.number(obj)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            return [EXCEPTION_CLASS, number, exception_bases(obj)]
+        if isinstance(obj, types.ModuleType):
+            return [MODULE, number, str(obj.__name__)]
+        return [SENDER_OBJECT, number]
+
+    def receive(self, form: list) -> object:
+        if form[0] != SENDER_OBJECT or len(form) != 2 or type(form[1]) is not int:
+            raise ProtocolError(f"the judge sent a {form[0]!r} handle")
+        return self.callbacks.setdefault(form[1], Callback(self, form[1]))
+
+    def result(self, reply: dict) -> object:
+        """The value of a callback's reply, or its exception raised here."""
+        if "v" in reply:
+            return self.decode(reply["v"])
+        if "c" in reply:
+            raise CrossingError(str(reply["c"]))
+        raise RuntimeError(f"the test's function raised {reply.get('x', {}).get('msg', '')}")
+
+    def serve(self, message: dict) -> dict:
+        op = message.get("op")
+        if op == "exports":
+            pairs = [[LIST, name, self._export(value)] for name, value in exports(self.module)]
+            return {"v": [LIST, self.share(self.module), [LIST, *pairs]]}
+        target = self.decode(message.get("obj"))
+        try:
+            return self._serve(op, target, message)
+        except (CrossingError, ProtocolError):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the solution's own exception, SystemExit too: it crosses
+            return {"x": self.exception_form(exc)}
+
+    def _export(self, value: object) -> object:
+        try:
+            return self.encode(value)
+        except CrossingError:  # a cyclic or huge module-level value: the test gets a handle to it
+            return self.share(value)
+
+    def _serve(self, op: str, target: object, message: dict) -> dict:
+        if op == "call":
+            return self._call(target, message)
+        if op == "getattr":
+            return {"v": self.encode(getattr(target, str(message["name"])))}
+        if op == "setattr":
+            setattr(target, str(message["name"]), self.decode(message["value"]))
+            return {"v": None}
+        if op == "delattr":
+            delattr(target, str(message["name"]))
+            return {"v": None}
+        if op == "take":
+            return self._take(target, int(message["n"]))
+        if op == "op":
+            return {"v": self.encode(self._operate(target, str(message["name"]), message["args"]))}
+        raise ProtocolError(f"unknown request {op!r}")
+
+    def _operate(self, target: object, name: str, args: object) -> object:
+        values = self.decode(args)
+        table = UNARY if len(values) == 0 else BINARY if len(values) == 1 else TERNARY
+        if name not in table:
+            raise ProtocolError(f"unknown operation {name!r}")
+        return table[name](target, *values)
+
+    def _call(self, target: object, message: dict) -> dict:
+        raw_args = message["args"]
+        args, kwargs = self.decode(raw_args), self.decode(message["kwargs"])
+        result = target(*args, **kwargs)
+        reply: dict = {"v": self.encode(result)}
+        changed = []  # arguments the call mutated in place: the judge's copies are updated to match
+        for index, (raw, arg) in enumerate(zip(raw_args[1:], args)):
+            if type(arg) in MUTABLE and (now := self.encode(arg)) != raw:
+                changed.append([index, now])
+        if changed:
+            reply["a"] = changed
+        return reply
+
+    def _take(self, iterator: object, count: int) -> dict:
+        items, done, error = [], False, None
+        for _ in range(max(1, min(count, 4096))):
+            try:
+                items.append(next(iterator))
+            except StopIteration:
+                done = True
+                break
+            except BaseException as exc:  # noqa: BLE001 - it crosses after the items before it
+                error = exc
+                break
+        reply: dict = {"v": self.encode(items), "done": done}
+        if error is not None:
+            reply["x"] = self.exception_form(error)
+        return reply
+
+
+def exports(module: types.ModuleType) -> list[tuple[str, object]]:
+    """What ``from solution import *`` gives: ``__all__`` when it is a list of names, else public names."""
+    names = getattr(module, "__all__", None)
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        names = [n for n in vars(module) if not n.startswith("_")]
+    return [(name, getattr(module, name)) for name in names if hasattr(module, name)]
+
+
+def _import(path: str) -> types.ModuleType:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("solution", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["solution"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(payload: dict, read_fd: int) -> None:
+    """Import the solution, tell the judge what it exports, then answer until the judge is done."""
+    write_fd = int(sys.argv[2])
+    path = payload["spec"]["solution_path"]
+    os.chdir(os.path.dirname(path) or "/")
+    sys.dont_write_bytecode = True
+    sys.path.append(os.path.dirname(path))  # helper modules beside the solution; the stdlib still wins
+    try:
+        module = _import(path)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit at import is an import failure too
+        write_traceback(exc)
+        os._exit(IMPORT_FAILED_EXIT)
+    SolutionPeer(read_fd, write_fd, module).serve_forever()
+    os._exit(0)
