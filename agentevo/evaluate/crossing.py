@@ -27,7 +27,7 @@ import traceback
 
 MAX_FRAME_BYTES = 32 << 20
 MAX_NODES = 2_000_000
-MAX_DEPTH = 400
+MAX_DEPTH = 200  # three Python frames a level, well inside the recursion limit
 HEADER_BYTES = 4
 
 # Tags of non-scalar values.

@@ -146,13 +146,13 @@ class RemoteObject:
         if self._peer.compare_objects and (other is None or isinstance(other, RemoteObject)):
             return self._op(name) if other is None else self._op(name, other)
         try:
-            shown = repr(self)[:80]
+            shown = repr(self)[:60]
         except BaseException:  # noqa: BLE001 - only for the message; tampering is already on record
             shown = "?"
-        against = "" if other is None else f" against {type(other).__name__} {repr(other)[:80]}"
+        against = "" if other is None else f" with {type(other).__name__} {repr(other)[:40]}"
         raise CrossingError(
-            f"the solution gave an object ({shown}) with no plain-data form, so {what}{against} cannot be "
-            f"judged here; return plain data ({PLAIN_HINT})"
+            f"{shown} has no plain-data form, so {what}{against} cannot be judged; return plain data "
+            f"({PLAIN_HINT})"
         )
 
     def _compare(self, name: str, other: object) -> object:

@@ -1,0 +1,309 @@
+"""No shared interpreter between a solution and its verdict: hostile submissions against real tasks of every
+suite kind (built-in, HumanEval, MBPP, Exercism), each evaluated in a real sandbox. None may score."""
+
+from __future__ import annotations
+
+import ast
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from agentevo.evaluate import ErrorKind, Evaluator
+from agentevo.evaluate.results import ResultRow, ResultsStore
+from agentevo.sandbox import SandboxConfig, SandboxPool
+from agentevo.tasks.model import Task
+from agentevo.tasks.suites import load_suite
+from tests.conftest import BENCHDATA
+
+EXERCISES = Path(__file__).parents[1] / "tasks" / "data" / "exercism"
+
+
+@pytest.fixture(scope="module")
+def evaluator(sandbox_image):
+    with SandboxPool(SandboxConfig(pool_size=4)) as pool:
+        yield Evaluator(pool=pool)
+
+
+@pytest.fixture(scope="module")
+def real_tasks() -> list[Task]:
+    """Two tasks of each kind; their canonical solutions pass (checked below), so a 0 is the attack's."""
+    builtin = {t.id: t for t in load_suite("builtin")}
+    humaneval = load_suite(f"humaneval:{BENCHDATA / 'humaneval'}")
+    mbpp = load_suite(f"mbpp-sanitized:{BENCHDATA / 'mbpp' / 'sanitized-mbpp.json'}")
+    exercism = load_suite(f"exercism:{EXERCISES}")
+    return [
+        builtin["builtin/add"], builtin["builtin/square"], humaneval[0], humaneval[2], mbpp[0], mbpp[5],
+        *exercism,
+    ]  # fmt: skip
+
+
+def public_names(task: Task) -> list[str]:
+    """The names a task's tests use: its entry point, and what its starting stub defines."""
+    names = [task.entry_point] if task.entry_point and task.entry_point.isidentifier() else []
+    stub = task.files.get(task.solution_file, "")
+    for node in ast.parse(stub).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name not in names:
+            names.append(node.name)
+    return names
+
+
+def attack(prelude: str, task: Task) -> str:
+    """``prelude`` must define ``ENTRY``; every public name of the task (and any other) becomes it."""
+    bound = "".join(f"{name} = ENTRY\n" for name in public_names(task))
+    return f"{prelude}\n{bound}\ndef __getattr__(name):\n    return ENTRY\n"
+
+
+ANYTHING = '''
+class Anything:
+    """Equal to everything, hashes like anything, truthy, callable, every attribute is itself."""
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __lt__(self, other): return True
+    __le__ = __gt__ = __ge__ = __lt__
+    def __hash__(self): return 0
+    def __bool__(self): return True
+    def __call__(self, *a, **k): return self
+    def __getattr__(self, name): return self
+    def __len__(self): return 1
+    def __contains__(self, item): return True
+    def __iter__(self): return iter([self])
+    def __getitem__(self, key): return self
+'''
+NO_OP = "def ENTRY(*args, **kwargs):\n    return None\n"
+
+ATTACKS = {
+    "rigged-comparison": ANYTHING + "ENTRY = Anything()\n",
+    "rigged-hashing": (
+        "class Key:\n"
+        "    def __hash__(self): return hash(True)\n"
+        "    def __eq__(self, other): return True\n"
+        "def ENTRY(*args, **kwargs):\n"
+        "    return {Key(): Key()}\n"
+    ),
+    "rigged-truthiness": (
+        "class Truth:\n"
+        "    def __bool__(self): return True\n"
+        "    def __eq__(self, other): return Truth()\n"
+        "    __ne__ = __eq__\n"
+        "def ENTRY(*args, **kwargs):\n"
+        "    return Truth()\n"
+    ),
+    "builtin-subclasses": (
+        "class S(str):\n"
+        "    def __eq__(self, other): return True\n"
+        "    def __ne__(self, other): return False\n"
+        "    __hash__ = str.__hash__\n"
+        "class L(list):\n"
+        "    def __eq__(self, other): return True\n"
+        "class D(dict):\n"
+        "    def __eq__(self, other): return True\n"
+        "def ENTRY(*args, **kwargs):\n"
+        "    return [S('rigged'), L([S('x')]), D(k=S('v'))][len(args) % 3]\n"
+    ),
+    "patch-test-framework": (
+        "import unittest\n"
+        "for _name in dir(unittest.TestCase):\n"
+        "    if _name.startswith(('assert', 'fail')):\n"
+        "        setattr(unittest.TestCase, _name, lambda *a, **k: None)\n"
+        "unittest.TestResult.addFailure = unittest.TestResult.addError = lambda *a, **k: None\n" + NO_OP
+    ),
+    "patch-builtins": (
+        "import builtins\n"
+        "class _Never(BaseException): pass\n"
+        "builtins.AssertionError = _Never\n"
+        "builtins.isinstance = lambda *a: True\n"
+        "builtins.len = lambda x: 3\n"
+        "builtins.sorted = lambda *a, **k: [1, 2]\n"
+        "builtins.abs = lambda x: 0\n" + NO_OP
+    ),
+    "patch-sys-modules": (
+        "import sys, types\n"
+        "fake = types.ModuleType('unittest')\n"
+        "class TestCase:\n"
+        "    def __getattr__(self, name): return lambda *a, **k: None\n"
+        "fake.TestCase = TestCase\n"
+        "fake.TestResult = TestCase\n"
+        "fake.TestSuite = lambda tests: TestCase()\n"
+        "for name in ('unittest', 'math', 'builtins', 'json'):\n"
+        "    sys.modules[name] = fake\n" + NO_OP
+    ),
+    "rebind-caller-frames": (
+        "import sys\n"
+        "def _rebind():\n"
+        "    frame = sys._getframe(1)\n"
+        "    while frame is not None:\n"
+        "        for name in ('check', '_run_unittest', 'candidate', 'AssertionError'):\n"
+        "            frame.f_globals[name] = lambda *a, **k: None\n"
+        "        frame.f_globals['__builtins__'] = {'__import__': __import__}\n"
+        "        frame = frame.f_back\n"
+        "_rebind()\n"
+        "def ENTRY(*args, **kwargs):\n"
+        "    _rebind()\n"
+        "    return None\n"
+    ),
+    "exit-in-call": "import os\ndef ENTRY(*args, **kwargs):\n    os._exit(0)\n",
+    "replace-exit-hooks": (
+        "import atexit, os, sys\n"
+        "_exit = os._exit\n"
+        "os._exit = sys.exit = lambda *a: _exit(0)\n"
+        "sys.excepthook = lambda *a: _exit(0)\n"
+        "atexit.register(lambda: _exit(0))\n"
+        "def ENTRY(*args, **kwargs):\n"
+        "    raise SystemExit(0)\n"
+    ),
+    "write-guessed-fds": (
+        "import json, os\n"
+        "def _spray():\n"
+        "    reply = json.dumps({'r': 1, 'v': True}).encode()\n"
+        "    frames = [b'I' + b'0' * 32, len(reply).to_bytes(4, 'big') + reply, b'T', b'passed\\n']\n"
+        "    for fd in range(0, 64):\n"
+        "        for data in frames:\n"
+        "            try:\n"
+        "                os.write(fd, data)\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "def ENTRY(*args, **kwargs):\n"
+        "    _spray()\n"
+        "    return None\n"
+    ),
+    # Invented: answer the judge with a well-formed but forged reply before the real one.
+    "forge-protocol-reply": (
+        "import json, os, stat, sys\n"
+        "def ENTRY(*args, **kwargs):\n"
+        "    out = int(sys.argv[2])  # the solution host's own reply pipe\n"
+        "    for sequence in range(1, 6):\n"
+        "        body = json.dumps({'r': sequence, 'v': True}).encode()\n"
+        "        os.write(out, len(body).to_bytes(4, 'big') + body)\n"
+        "    return None\n"
+    ),
+    # Invented: freeze the judge, then read its memory for the per-test nonce.
+    "freeze-and-read-the-judge": (
+        "import os, signal\n"
+        "def ENTRY(*args, **kwargs):\n"
+        "    judge = os.getppid()\n"
+        "    for what in ('mem', 'environ', 'fd/3'):\n"
+        "        try:\n"
+        "            open(f'/proc/{judge}/{what}', 'rb').read(16)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    os.kill(judge, signal.SIGSTOP)\n"
+        "    return None\n"
+    ),
+}
+TAMPERING = {"forge-protocol-reply", "freeze-and-read-the-judge"}
+
+
+def test_canonical_solutions_of_the_chosen_tasks_pass(evaluator, real_tasks):
+    assert len({t.suite for t in real_tasks}) == 4
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda t: evaluator.evaluate_solution(t, t.canonical_solution), real_tasks))
+    assert [r.task_id for r in results if not r.passed] == []
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_attack_scores_zero_on_every_suite_kind(evaluator, real_tasks, name):
+    def one(task: Task):
+        timed = task.model_copy(update={"time_limit": min(task.time_limit, 5.0)})
+        return evaluator.evaluate_solution(timed, attack(ATTACKS[name], task))
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, real_tasks))
+    scored = {
+        r.task_id: (r.score, r.error_kind, r.feedback[:160]) for r in results if r.score > 0 or r.passed
+    }
+    assert scored == {}, f"{name} scored"
+    if name in TAMPERING:
+        assert {r.error_kind for r in results} == {ErrorKind.tampering}, [r.feedback for r in results]
+
+
+def test_what_cannot_cross_is_a_failed_test_with_a_reason(evaluator):
+    task = Task(
+        id="test/crossing", suite="test", instructions="-", entry_point="f", time_limit=20.0,
+        tests=["assert list(f()) == [1]", "assert f() == 1", "assert f() == [1]"],
+    )  # fmt: skip
+    endless = evaluator.evaluate_solution(task, "def f():\n    while True:\n        yield 1\n")
+    assert endless.error_kind == ErrorKind.tests_failed and endless.tests[0].status == "failed"
+    assert "endless iterator cannot cross" in endless.tests[0].error
+    opaque = evaluator.evaluate_solution(task, "class Box:\n    pass\ndef f():\n    return Box()\n")
+    assert all(t.status == "failed" for t in opaque.tests)
+    assert "Box object" in opaque.tests[1].error and "no plain-data form" in opaque.tests[1].error
+    assert "return plain data" in opaque.tests[1].error
+    cyclic = evaluator.evaluate_solution(task, "def f():\n    x = [1]\n    x.append(x)\n    return x\n")
+    assert "contains itself" in cyclic.tests[2].error
+
+
+def test_calls_keep_python_semantics_across_the_boundary(evaluator):
+    task = Task(
+        id="test/semantics", suite="test", instructions="-", entry_point="f", time_limit=20.0,
+        tests=[
+            "xs = [3, 1, 2]\nf.sort_in_place(xs)\nassert xs == [1, 2, 3]",  # in-place mutation comes back
+            "assert apply(lambda v: v * 2, 21) == 42",  # the test's function is called back
+            "try:\n    f.fail()\nexcept ValueError as exc:\n    assert exc.args == ('no',)\nelse:\n    raise AssertionError",
+            "from solution import Oops\ntry:\n    f.oops()\nexcept Oops:\n    pass\nelse:\n    raise AssertionError",
+            "assert list(f.squares(4)) == [0, 1, 4, 9] and next(iter(f.squares(2))) == 0",
+            "assert type(f.counts('aab')) is dict and f.counts('aab') == {'a': 2, 'b': 1}",
+            "t = f.Tree(1)\nt.left = f.Tree(2)\nassert f.depth(t) == 2",  # objects stay in the solution's process
+        ],
+    )  # fmt: skip
+    source = (
+        "import collections\n"
+        "class Oops(KeyError):\n    pass\n"
+        "class f:\n"
+        "    sort_in_place = staticmethod(lambda xs: xs.sort())\n"
+        "    fail = staticmethod(lambda: (_ for _ in ()).throw(ValueError('no')))\n"
+        "    squares = staticmethod(lambda n: (i * i for i in range(n)))\n"
+        "    counts = staticmethod(collections.Counter)\n"
+        "    class Tree:\n"
+        "        def __init__(self, v):\n"
+        "            self.v, self.left = v, None\n"
+        "    @staticmethod\n"
+        "    def oops():\n"
+        "        raise Oops('k')\n"
+        "    @staticmethod\n"
+        "    def depth(t):\n"
+        "        return 0 if t is None else 1 + f.depth(t.left)\n"
+        "def apply(fn, x):\n"
+        "    return fn(x)\n"
+    )
+    result = evaluator.evaluate_solution(task, source)
+    assert result.passed, result.feedback
+    assert [t.status for t in result.tests] == ["passed"] * 7
+
+
+def test_class_exercises_may_compare_the_solutions_own_objects(evaluator):
+    source = (
+        "class Money:\n"
+        "    def __init__(self, cents):\n"
+        "        self.cents = cents\n"
+        "    def __eq__(self, other):\n"
+        "        return isinstance(other, Money) and other.cents == self.cents\n"
+        "    def __hash__(self):\n"
+        "        return hash(self.cents)\n"
+    )
+    tests = [
+        "assert Money(5) == Money(5)",
+        "assert Money(5) != Money(6)",
+        "assert len({Money(1), Money(1)}) == 1",
+    ]
+    task = Task(id="test/objects", suite="test", instructions="-", tests=tests, time_limit=10.0)
+    strict = evaluator.evaluate_solution(task, source)
+    assert strict.score == 0.0 and "no plain-data form" in strict.tests[0].error
+    allowed = evaluator.evaluate_solution(task.model_copy(update={"compare_objects": True}), source)
+    assert allowed.passed, allowed.feedback
+
+
+def test_tampering_is_kept_in_the_results(tmp_path, evaluator, real_tasks):
+    task = real_tasks[0]
+    verdict = evaluator.evaluate_solution(task, attack(ATTACKS["forge-protocol-reply"], task))
+    assert verdict.error_kind == ErrorKind.tampering and verdict.score == 0.0
+    assert "interfered" in verdict.feedback
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        store.add(
+            ResultRow(
+                run_id="r", agent_id="child", task_id=task.id, passed=False, error_kind=verdict.error_kind
+            )
+        )
+        rows = store.rows("r")
+        assert [row.error_kind for row in rows] == [ErrorKind.tampering]
+        assert store.summary("r")["child"].error_kinds == {"tampering": 1}
