@@ -1,7 +1,7 @@
 """Scoring: hidden tests run in a fresh sandbox (``Evaluator``), results and pass@k in SQLite."""
 
 from agentevo.evaluate.evaluator import EvalResult, Evaluator, TestOutcome, workspace_files
-from agentevo.evaluate.results import AgentSummary, ErrorKind, ResultRow, ResultsStore, pass_at_k
+from agentevo.evaluate.results import AgentSummary, ErrorKind, ResultRow, ResultsStore, SpoiledTry, pass_at_k
 
 __all__ = [
     "AgentSummary",
@@ -10,6 +10,7 @@ __all__ = [
     "Evaluator",
     "ResultRow",
     "ResultsStore",
+    "SpoiledTry",
     "TestOutcome",
     "pass_at_k",
     "workspace_files",

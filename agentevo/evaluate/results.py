@@ -11,16 +11,17 @@ import math
 import sqlite3
 import threading
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorKind(str, Enum):
     """Why an attempt did not pass. The first group is decided by the evaluator, the second by the
-    agent runner, the last two by the infrastructure."""
+    agent runner, the last by the infrastructure (see ``is_infrastructure``)."""
 
     # Evaluator: what the hidden tests found.
     no_solution = "no_solution"  # the solution file is missing or empty (deleted workspace included)
@@ -34,12 +35,25 @@ class ErrorKind(str, Enum):
     step_budget = "step_budget"  # it ran out of steps (LLM calls)
     token_budget = "token_budget"  # it ran out of tokens
     agent_crash = "agent_crash"  # the agent's own code crashed
-    # Infrastructure.
+    # Infrastructure: the machine's fault, never the agent's. Such attempts are retried, and excluded from scores.
     sandbox_error = "sandbox_error"  # the evaluation sandbox failed (Docker error, sandbox died)
+    backbone_error = "backbone_error"  # the LLM backbone died, was restarted or stopped answering mid-episode
+    gateway_error = "gateway_error"  # the LLM gateway itself failed while serving the episode
+    docker_error = "docker_error"  # the Docker engine failed the episode's own sandbox
+
+    @property
+    def is_infrastructure(self) -> bool:
+        """True when the attempt says nothing about the agent: scores and selection must leave it out."""
+        return self in _INFRASTRUCTURE
+
+
+_INFRASTRUCTURE = frozenset(
+    {ErrorKind.sandbox_error, ErrorKind.backbone_error, ErrorKind.gateway_error, ErrorKind.docker_error}
+)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ResultRow(BaseModel):
@@ -59,19 +73,51 @@ class ResultRow(BaseModel):
     error_kind: ErrorKind | None = None
     created: datetime = Field(default_factory=_now)
 
+    @property
+    def scored(self) -> bool:
+        """Whether the row measures the agent (False when the infrastructure spoiled it)."""
+        return self.error_kind is None or not self.error_kind.is_infrastructure
+
+
+class SpoiledTry(BaseModel):
+    """One try of an attempt that the infrastructure spoiled and that was therefore run again.
+
+    The attempt's final row is in ``results``; these say how often, and why, it had to be retried.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    agent_id: str
+    task_id: str
+    attempt: int = Field(0, ge=0)
+    try_index: int = Field(
+        0, ge=0, description="0 for the first try of the attempt, 1 for its first retry, ..."
+    )
+    error_kind: ErrorKind
+    detail: str = ""
+    created: datetime = Field(default_factory=_now)
+
 
 class AgentSummary(BaseModel):
     """One agent's results within one run."""
 
     agent_id: str
-    tasks: int
-    attempts: int
+    tasks: int = Field(description="Tasks with at least one scored attempt.")
+    attempts: int = Field(description="Scored attempts (not spoiled by the infrastructure).")
     tasks_passed: int = Field(description="Tasks with at least one passing attempt.")
     pass_at_1: float
     mean_score: float
     tokens: int
     seconds: float
     error_kinds: dict[str, int] = Field(default_factory=dict)
+    infrastructure_failures: int = Field(
+        0,
+        description="Attempts the infrastructure spoiled on every try: left out of pass@1 and the mean score.",
+    )
+    retried: dict[str, int] = Field(
+        default_factory=dict, description="Tries spoiled by the infrastructure and run again, by error kind."
+    )
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -96,6 +142,11 @@ def _estimate(rows: list[ResultRow], k: int) -> float:
     return pass_at_k(len(rows), sum(r.passed for r in rows), k)
 
 
+def _scored(rows: list[ResultRow]) -> list[ResultRow]:
+    """The rows that measure the agent; those the infrastructure spoiled are reported, never scored."""
+    return [r for r in rows if r.scored]
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     run_id     TEXT    NOT NULL,
@@ -112,12 +163,37 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run_id, agent_id, task_id, attempt)
 );
 CREATE INDEX IF NOT EXISTS results_run_agent_task ON results (run_id, agent_id, task_id);
+CREATE TABLE IF NOT EXISTS spoiled_tries (
+    run_id     TEXT    NOT NULL,
+    agent_id   TEXT    NOT NULL,
+    task_id    TEXT    NOT NULL,
+    attempt    INTEGER NOT NULL,
+    try_index  INTEGER NOT NULL,
+    error_kind TEXT    NOT NULL,
+    detail     TEXT    NOT NULL,
+    created    TEXT    NOT NULL,
+    PRIMARY KEY (run_id, agent_id, task_id, attempt, try_index)
+);
 """
 _COLUMNS = (
     "run_id", "agent_id", "task_id", "suite", "attempt", "passed", "score", "tokens", "seconds", "error_kind",
     "created",
 )  # fmt: skip
 _INSERT = f"INSERT OR REPLACE INTO results ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_SPOILED_COLUMNS = (
+    "run_id",
+    "agent_id",
+    "task_id",
+    "attempt",
+    "try_index",
+    "error_kind",
+    "detail",
+    "created",
+)
+_INSERT_SPOILED = (
+    f"INSERT OR REPLACE INTO spoiled_tries ({', '.join(_SPOILED_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_SPOILED_COLUMNS))})"
+)
 
 
 class ResultsStore:
@@ -163,6 +239,26 @@ class ResultsStore:
             for values in fetched
         ]
 
+    def add_spoiled(self, spoiled: SpoiledTry) -> None:
+        """Record a try the infrastructure spoiled (the attempt is run again; its final row goes to ``add``)."""
+        values = (
+            spoiled.run_id, spoiled.agent_id, spoiled.task_id, spoiled.attempt, spoiled.try_index,
+            spoiled.error_kind.value, spoiled.detail, spoiled.created.isoformat(),
+        )  # fmt: skip
+        with self._lock:
+            self._conn.execute(_INSERT_SPOILED, values)
+
+    def spoiled(self, run_id: str | None = None) -> list[SpoiledTry]:
+        """Spoiled tries, optionally of one run, in order."""
+        sql = f"SELECT {', '.join(_SPOILED_COLUMNS)} FROM spoiled_tries"
+        args = [] if run_id is None else [run_id]
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+        sql += " ORDER BY run_id, agent_id, task_id, attempt, try_index"
+        with self._lock:
+            fetched = self._conn.execute(sql, args).fetchall()
+        return [SpoiledTry(**dict(zip(_SPOILED_COLUMNS, values))) for values in fetched]
+
     def run_ids(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT DISTINCT run_id FROM results ORDER BY run_id")]
@@ -171,34 +267,42 @@ class ResultsStore:
         """pass@k of a run: the unbiased estimator averaged over tasks (see ``pass_at_k``).
 
         With ``agent_id=None`` and several agents in the run, each (agent, task) pair counts as one
-        task. A task with fewer than ``k`` attempts counts as pass@n. No rows: 0.0.
+        task. A task with fewer than ``k`` attempts counts as pass@n. Attempts the infrastructure
+        spoiled are left out (a task with no other attempt leaves the denominator). No rows: 0.0.
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        groups = self._groups(self.rows(run_id, agent_id))
+        groups = self._groups(_scored(self.rows(run_id, agent_id)))
         if not groups:
             return 0.0
         return sum(_estimate(g, k) for g in groups.values()) / len(groups)
 
     def summary(self, run_id: str) -> dict[str, AgentSummary]:
-        """Per agent of the run: tasks, attempts, pass@1, mean score, tokens, seconds, error kinds."""
+        """Per agent of the run: scored tasks and attempts, pass@1, mean score, cost, error kinds, and
+        apart from those, what the infrastructure spoiled (attempts lost, tries retried)."""
         by_agent: dict[str, list[ResultRow]] = defaultdict(list)
         for row in self.rows(run_id):
             by_agent[row.agent_id].append(row)
+        retried: dict[str, Counter[str]] = defaultdict(Counter)
+        for spoiled in self.spoiled(run_id):
+            retried[spoiled.agent_id][spoiled.error_kind.value] += 1
         out = {}
         for agent_id, rows in sorted(by_agent.items()):
-            groups = self._groups(rows)
+            scored = _scored(rows)
+            groups = self._groups(scored)
             kinds = Counter(r.error_kind.value for r in rows if r.error_kind is not None)
             out[agent_id] = AgentSummary(
                 agent_id=agent_id,
                 tasks=len(groups),
-                attempts=len(rows),
+                attempts=len(scored),
                 tasks_passed=sum(any(r.passed for r in g) for g in groups.values()),
-                pass_at_1=sum(_estimate(g, 1) for g in groups.values()) / len(groups),
-                mean_score=sum(r.score for r in rows) / len(rows),
+                pass_at_1=sum(_estimate(g, 1) for g in groups.values()) / max(len(groups), 1),
+                mean_score=sum(r.score for r in scored) / max(len(scored), 1),
                 tokens=sum(r.tokens for r in rows),
                 seconds=sum(r.seconds for r in rows),
                 error_kinds=dict(sorted(kinds.items())),
+                infrastructure_failures=len(rows) - len(scored),
+                retried=dict(sorted(retried[agent_id].items())),
             )
         return out
 
@@ -213,7 +317,7 @@ class ResultsStore:
         with self._lock:
             self._conn.close()
 
-    def __enter__(self) -> ResultsStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,0 +1,69 @@
+"""Fault attribution in the results: attempts the infrastructure spoiled are reported, never scored."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentevo.evaluate import ErrorKind, ResultRow, ResultsStore, SpoiledTry
+
+INFRA = [ErrorKind.sandbox_error, ErrorKind.backbone_error, ErrorKind.gateway_error, ErrorKind.docker_error]
+
+
+def row(task: str, attempt: int, passed: bool, kind: ErrorKind | None = None) -> ResultRow:
+    return ResultRow(run_id="r1", agent_id="a", task_id=task, suite="s", attempt=attempt, passed=passed,
+                     score=1.0 if passed else 0.0, error_kind=kind)  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        yield store
+
+
+def test_infrastructure_kinds_are_named_as_such():
+    assert {k for k in ErrorKind if k.is_infrastructure} == set(INFRA)
+    assert not ErrorKind.agent_crash.is_infrastructure and not ErrorKind.tests_failed.is_infrastructure
+
+
+@pytest.mark.parametrize("kind", INFRA)
+def test_spoiled_attempts_leave_the_denominators(store, kind):
+    store.add(row("t1", 0, True))
+    store.add(row("t1", 1, False, kind))  # would halve t1's pass@1 if it counted
+    store.add(row("t2", 0, False, kind))  # t2 has no scored attempt: it leaves the denominator
+    store.add(row("t3", 0, False, ErrorKind.agent_crash))  # the agent's own crash counts against it
+    assert store.pass_at_k("r1", 1) == pytest.approx((1.0 + 0.0) / 2)
+    summary = store.summary("r1")["a"]
+    assert (summary.tasks, summary.attempts, summary.tasks_passed) == (2, 2, 1)
+    assert summary.pass_at_1 == pytest.approx(0.5) and summary.mean_score == pytest.approx(0.5)
+    assert summary.infrastructure_failures == 2
+    assert summary.error_kinds == dict(sorted({kind.value: 2, "agent_crash": 1}.items()))
+
+
+def test_only_spoiled_attempts_score_nothing_rather_than_zero_division(store):
+    store.add(row("t1", 0, False, ErrorKind.backbone_error))
+    assert store.pass_at_k("r1", 1) == 0.0
+    summary = store.summary("r1")["a"]
+    assert (summary.tasks, summary.attempts, summary.pass_at_1, summary.infrastructure_failures) == (
+        0,
+        0,
+        0.0,
+        1,
+    )
+
+
+def test_retried_tries_are_recorded_and_summarised(store):
+    store.add_spoiled(SpoiledTry(run_id="r1", agent_id="a", task_id="t1", error_kind=ErrorKind.backbone_error,
+                                 detail="backbone restarted while answering"))  # fmt: skip
+    store.add_spoiled(SpoiledTry(run_id="r1", agent_id="a", task_id="t1", try_index=1,
+                                 error_kind=ErrorKind.docker_error, detail="engine restarted"))  # fmt: skip
+    store.add(row("t1", 0, True))  # the third try passed, and is the one that counts
+    (first, second) = store.spoiled("r1")
+    assert (first.try_index, first.error_kind, first.detail) == (
+        0,
+        ErrorKind.backbone_error,
+        "backbone restarted while answering",
+    )
+    assert second.error_kind is ErrorKind.docker_error and store.spoiled("other") == []
+    summary = store.summary("r1")["a"]
+    assert summary.retried == {"backbone_error": 1, "docker_error": 1}
+    assert (summary.pass_at_1, summary.infrastructure_failures) == (1.0, 0)
