@@ -3,29 +3,98 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import threading
 import time
 import uuid
-from typing import Any, Protocol
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, Protocol, TypeVar
 
 import httpx
+import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, convert_to_messages
 
+from agentevo.llm.supervised import ServerError
+
+T = TypeVar("T")
+
+
+class Fault(str, Enum):
+    """Why the gateway could not answer a call; the value is the error ``type`` clients see.
+
+    The caller's faults are the agent's to fix; the others belong to the infrastructure and must never count
+    against the agent. Only faults the agent cannot provoke are infrastructure faults.
+    """
+
+    # The caller's.
+    unauthorized = "unauthorized"
+    invalid_request = "invalid_request"
+    request_too_large = "request_too_large"
+    model_not_found = "model_not_found"
+    budget_exceeded = "budget_exceeded"
+    # The backbone's.
+    backbone_unreachable = "backbone_unreachable"  # connection refused or reset: dead, or restarting
+    backbone_timeout = "backbone_timeout"  # no answer within llm.timeout
+    backbone_restarted = "backbone_restarted"  # the watchdog found it dead or hung while it was answering
+    backbone_error = "backbone_error"  # it answered 5xx or nonsense, or the in-process model raised
+    backbone_down = "backbone_down"  # it stayed down: the watchdog gave up, or it did not come back in time
+    # The gateway's.
+    gateway_error = "gateway_error"  # a bug in the gateway or a backend adapter
+    gateway_closing = "gateway_closing"  # the run ended (or was interrupted) while the call was in flight
+
+    @property
+    def retryable(self) -> bool:
+        """Worth sending again after a pause: the backbone may be back by then."""
+        return self in _RETRYABLE
+
+    @property
+    def infrastructure(self) -> bool:
+        """Not the caller's doing: an episode that ends on it is retried and never scored against the agent."""
+        return self in _INFRASTRUCTURE
+
+
+_RETRYABLE = frozenset(
+    {Fault.backbone_unreachable, Fault.backbone_timeout, Fault.backbone_restarted, Fault.backbone_error}
+)
+_INFRASTRUCTURE = _RETRYABLE | {Fault.backbone_down, Fault.gateway_error, Fault.gateway_closing}
+
 
 class BackboneError(Exception):
-    """The backbone failed; ``status`` is the HTTP status the gateway answers with."""
+    """The backbone failed; ``status`` is the HTTP status the gateway answers with, ``kind`` says whose fault."""
 
-    def __init__(self, status: int, message: str, kind: str) -> None:
+    def __init__(self, status: int, message: str, kind: Fault) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind.retryable
+
+
+class BackboneHealth(Protocol):
+    """What the gateway needs from a backbone's watchdog (``agentevo.llm.watchdog.BackboneWatchdog``)."""
+
+    @property
+    def ready(self) -> bool:
+        """True while the backbone is up (not being restarted, not given up on)."""
+
+    @property
+    def failure(self) -> str | None:
+        """Why the watchdog gave up on the backbone (it will not come back in this run), else None."""
+
+    def on_fault(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the watchdog's thread) each time the backbone is found dead or hung."""
 
 
 class Backend(Protocol):
     """An OpenAI chat-completions endpoint, seen from the gateway."""
 
     model: str
+    health: BackboneHealth | None  # a supervised backbone's watchdog; None where nothing watches it
 
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         """Answer a chat.completions request body with a chat.completion response body."""
@@ -44,6 +113,7 @@ class HTTPBackend:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.health: BackboneHealth | None = None  # a remote API: nobody here can restart it
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
         self._timeout = timeout
@@ -62,25 +132,28 @@ class HTTPBackend:
             raise BackboneError(
                 504,
                 f"backbone at {self.base_url} did not answer within {self._timeout:g} s",
-                "backbone_timeout",
+                Fault.backbone_timeout,
             ) from None
         except httpx.HTTPError as exc:
             raise BackboneError(
                 502,
                 f"backbone unreachable at {self.base_url}: {exc.__class__.__name__}: {exc}",
-                "backbone_unreachable",
+                Fault.backbone_unreachable,
             ) from None
         if response.status_code >= 400:
             # The backbone's own 4xx (bad model name, context too long) is the caller's to fix.
-            status = response.status_code if response.status_code < 500 else 502
+            if response.status_code < 500:
+                status, kind = response.status_code, Fault.invalid_request
+            else:
+                status, kind = 502, Fault.backbone_error
             raise BackboneError(
-                status, f"backbone answered {response.status_code}: {response.text[:500]}", "backbone_error"
+                status, f"backbone answered {response.status_code}: {response.text[:500]}", kind
             )
         try:
             return response.json()
         except ValueError:
             raise BackboneError(
-                502, f"backbone answered with non-JSON: {response.text[:200]!r}", "backbone_error"
+                502, f"backbone answered with non-JSON: {response.text[:200]!r}", Fault.backbone_error
             ) from None
 
     async def aclose(self) -> None:
@@ -98,23 +171,70 @@ def _openai_tool_calls(message: AIMessage) -> list[dict[str, Any]]:
     ]
 
 
+async def in_daemon_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Await blocking ``fn`` run in a thread of its own that the event loop never waits for.
+
+    Unlike ``asyncio.to_thread`` (the loop's default executor, which the loop joins when it closes), a call
+    abandoned because the backbone restarted or the gateway closed finishes or fails by itself, and its late
+    answer is dropped: it can never be scheduled onto a closed loop or keep the gateway from closing.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(outcome: Callable[[], object]) -> None:
+        if not future.done():  # cancelled: nobody waits for this answer any more
+            outcome()
+
+    def work() -> None:
+        try:
+            outcome = functools.partial(future.set_result, fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            outcome = functools.partial(future.set_exception, exc)
+        try:
+            loop.call_soon_threadsafe(deliver, outcome)
+        except RuntimeError:
+            pass  # the loop is closed: the gateway stopped and the answer has no reader
+
+    threading.Thread(target=work, name="agentevo-backbone-call", daemon=True).start()
+    return await future
+
+
+def _model_fault(exc: Exception) -> BackboneError:
+    """A chat model's exception as the gateway answers it: the caller's 4xx, or the backbone's fault."""
+    if isinstance(exc, openai.APITimeoutError):
+        return BackboneError(504, f"the backbone did not answer in time: {exc}", Fault.backbone_timeout)
+    if isinstance(exc, openai.APIConnectionError | ServerError | httpx.TransportError):
+        return BackboneError(
+            502, f"backbone unreachable: {exc.__class__.__name__}: {exc}", Fault.backbone_unreachable
+        )
+    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
+        return BackboneError(
+            exc.status_code, f"the backbone refused the request: {exc}", Fault.invalid_request
+        )
+    return BackboneError(502, f"local model failed: {exc.__class__.__name__}: {exc}", Fault.backbone_error)
+
+
 class ChatModelBackend:
     """Serves any LangChain chat model (the embedded local model) as an OpenAI endpoint.
 
     Requests that carry ``tools`` go through the model's ``bind_tools``; the local model's answers with
     fenced actions, parsed back into tool calls, so agents get OpenAI tool calls from a text-only model.
+    ``health`` is the watchdog of the server behind the model, when agentevo supervises one.
     """
 
-    def __init__(self, chat_model: BaseChatModel, model: str) -> None:
+    def __init__(
+        self, chat_model: BaseChatModel, model: str, *, health: BackboneHealth | None = None
+    ) -> None:
         self.chat_model = chat_model
         self.model = model
+        self.health = health
 
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             messages = convert_to_messages(body["messages"])
         except (ValueError, TypeError, KeyError) as exc:
             raise BackboneError(
-                400, f"messages are not valid chat messages: {exc}", "invalid_request"
+                400, f"messages are not valid chat messages: {exc}", Fault.invalid_request
             ) from None
         chat_model = self._chat_model_for(body.get("model"))
         runnable = chat_model.bind_tools(body["tools"]) if body.get("tools") else chat_model
@@ -126,11 +246,9 @@ class ChatModelBackend:
         if limit:
             options["max_tokens"] = int(limit)
         try:
-            reply = await asyncio.to_thread(runnable.invoke, messages, **options)
+            reply = await in_daemon_thread(runnable.invoke, messages, **options)
         except Exception as exc:  # noqa: BLE001 - the model's failure is reported, the gateway stays up
-            raise BackboneError(
-                502, f"local model failed: {exc.__class__.__name__}: {exc}", "backbone_error"
-            ) from None
+            raise _model_fault(exc) from None
         return self._response(reply)
 
     def _chat_model_for(self, name: str | None) -> BaseChatModel:
@@ -141,7 +259,7 @@ class ChatModelBackend:
         try:
             return select(name)
         except LookupError as exc:
-            raise BackboneError(404, str(exc), "model_not_found") from None
+            raise BackboneError(404, str(exc), Fault.model_not_found) from None
 
     def _response(self, reply: AIMessage) -> dict[str, Any]:
         usage = reply.usage_metadata or {"input_tokens": 0, "output_tokens": 0}

@@ -22,6 +22,12 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     errors: int = 0
+    retries: int = Field(
+        0, description="Tries sent again after a retryable backbone fault (not extra calls)."
+    )
+    infrastructure_errors: int = Field(
+        0, description="Calls answered with an infrastructure fault after retries."
+    )
     started: float = Field(default_factory=time.time)
 
     @property

@@ -30,6 +30,9 @@ class CallRecord(BaseModel):
     latency_ms: float = 0.0
     status: int = 200
     error: str | None = None
+    retried: list[str] = Field(
+        default_factory=list, description="Why each earlier try of this call failed and was sent again."
+    )
 
 
 class TrajectoryRecorder:
@@ -57,4 +60,6 @@ class TrajectoryRecorder:
     def read(self) -> list[CallRecord]:
         if not self.path.exists():
             return []
-        return [CallRecord.model_validate(json.loads(line)) for line in self.path.read_text().splitlines() if line]
+        return [
+            CallRecord.model_validate(json.loads(line)) for line in self.path.read_text().splitlines() if line
+        ]

@@ -16,22 +16,29 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from agentevo.gateway.backends import Backend, BackboneError
+from agentevo.gateway.backends import BackboneError, BackboneHealth, Backend, Fault
 from agentevo.gateway.budget import Budget, Usage
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
-
+from agentevo.gateway.retry import RequestRetry, call_with_retries
 from agentevo.sandbox.docker_host import GATEWAY_SOCKET_IN_SANDBOX as CONTAINER_SOCKET
 
 TOKEN_ENV = "AGENTEVO_GATEWAY_TOKEN"
 SOCKET_ENV = "AGENTEVO_GATEWAY_SOCKET"
-TAG_HEADERS = {"agent_id": "x-agentevo-agent", "task_id": "x-agentevo-task", "episode_id": "x-agentevo-episode"}
+TAG_HEADERS = {
+    "agent_id": "x-agentevo-agent",
+    "task_id": "x-agentevo-task",
+    "episode_id": "x-agentevo-episode",
+}
+DRAIN_S = 2.0  # at stop, how long calls in flight may finish on their own before they are cut off
+CUT_OFF_S = 5.0  # then how long cut-off calls get to be answered and recorded
+READY_POLL_S = 0.1
 
 
 class EpisodeAccess(BaseModel):
@@ -44,15 +51,28 @@ class EpisodeAccess(BaseModel):
     episode_id: str | None = None
     budget: Budget = Field(default_factory=Budget)
     usage: Usage = Field(default_factory=Usage)
+    fault: Fault | None = Field(
+        None, description="The last infrastructure fault this episode was answered with."
+    )
+    fault_detail: str | None = None
 
     def env(self) -> dict[str, str]:
         return {SOCKET_ENV: CONTAINER_SOCKET, TOKEN_ENV: self.token}
 
+    def deadline(self) -> float | None:
+        """When the episode's wall-clock budget runs out (``time.time()``), if it has one."""
+        if self.budget.max_seconds is None:
+            return None
+        return self.usage.started + self.budget.max_seconds
 
-def _error(status: int, message: str, kind: str, retry: bool = False) -> JSONResponse:
-    # `x-should-retry: false` stops OpenAI SDK clients from retrying what cannot succeed.
-    headers = {} if retry else {"x-should-retry": "false"}
-    return JSONResponse({"error": {"message": message, "type": kind, "code": kind}}, status_code=status, headers=headers)
+
+def _error(status: int, message: str, kind: Fault) -> JSONResponse:
+    # `x-should-retry: false` stops OpenAI SDK clients from retrying: the gateway has already retried what it could.
+    return JSONResponse(
+        {"error": {"message": message, "type": kind.value, "code": kind.value}},
+        status_code=status,
+        headers={"x-should-retry": "false"},
+    )
 
 
 class Gateway:
@@ -75,6 +95,7 @@ class Gateway:
         socket_path: Path | None = None,
         max_request_bytes: int = 1 << 20,
         open_access: bool = False,
+        retry: RequestRetry | None = None,
     ) -> None:
         self.backend = backend
         self.run_id = run_id
@@ -87,9 +108,16 @@ class Gateway:
         self.open_access = open_access
         self.socket_path = socket_path or Path(tempfile.mkdtemp(prefix="agentevo-gw-")) / "gateway.sock"
         self.episodes: dict[str, EpisodeAccess] = {}
+        self.retry = retry or RequestRetry()
         self.app = self._build_app()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+        self._in_flight = 0  # calls admitted and not yet answered; changed on the server's loop only
+        self._interrupts: set[asyncio.Future[Fault]] = set()  # one per call waiting on the backend
+        if backend.health is not None:
+            backend.health.on_fault(lambda: self._interrupt(Fault.backbone_restarted))
 
     # -- episodes --------------------------------------------------------------------------
 
@@ -102,8 +130,12 @@ class Gateway:
         budget: Budget | None = None,
     ) -> EpisodeAccess:
         access = EpisodeAccess(
-            token=secrets.token_urlsafe(24), run_id=self.run_id, agent_id=agent_id, task_id=task_id,
-            episode_id=episode_id, budget=budget or Budget(),
+            token=secrets.token_urlsafe(24),
+            run_id=self.run_id,
+            agent_id=agent_id,
+            task_id=task_id,
+            episode_id=episode_id,
+            budget=budget or Budget(),
         )
         self.episodes[access.token] = access
         return access
@@ -125,7 +157,7 @@ class Gateway:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def start(self, *, host: str | None = None, port: int | None = None, timeout: float = 30.0) -> Gateway:
+    def start(self, *, host: str | None = None, port: int | None = None, timeout: float = 30.0) -> Self:
         """Serve in a background thread: on ``socket_path``, or on host:port when given."""
         if host is not None:
             config = uvicorn.Config(self.app, host=host, port=port or 0, log_level="warning", lifespan="off")
@@ -134,12 +166,16 @@ class Gateway:
             self.socket_path.unlink(missing_ok=True)
             config = uvicorn.Config(self.app, uds=str(self.socket_path), log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="agentevo-gateway", daemon=True)
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._serve(),), name="agentevo-gateway", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway did not start (socket {self.socket_path}, host {host}, port {port})")
+                raise RuntimeError(
+                    f"the gateway did not start (socket {self.socket_path}, host {host}, port {port})"
+                )
             time.sleep(0.02)
         if host is None:
             os.chmod(self.socket_path, 0o666)  # sandboxes run as an unprivileged uid
@@ -151,15 +187,53 @@ class Gateway:
         sock = self._server.servers[0].sockets[0].getsockname()
         return f"http://{sock[0]}:{sock[1]}/v1"
 
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        assert self._server is not None
+        await self._server.serve()
+
     def stop(self) -> None:
+        """Close without losing a record: refuse new calls, let calls in flight finish for ``DRAIN_S``, cut off
+        the rest (answered and recorded as ``gateway_closing``), and only then stop serving."""
         if self._server is not None:
+            self._closing = True
+            if not self._drained(DRAIN_S):
+                self._interrupt(Fault.gateway_closing)
+                self._drained(CUT_OFF_S)
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.write_ledger()
         self.socket_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> Gateway:
+    @property
+    def alive(self) -> bool:
+        """Whether the gateway is serving (False once stopped, or if its server thread died)."""
+        return self._thread is not None and self._thread.is_alive() and not self._closing
+
+    def _drained(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self._in_flight
+
+    def _interrupt(self, fault: Fault) -> None:
+        """Cut off every call waiting on the backend with ``fault`` (from any thread): they fail fast, instead
+        of waiting minutes for an answer that will never come from a dead or restarted backbone."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._interrupt_now, fault)
+        except RuntimeError:
+            pass  # the loop closed meanwhile: nothing is in flight
+
+    def _interrupt_now(self, fault: Fault) -> None:
+        for waiter in list(self._interrupts):
+            if not waiter.done():
+                waiter.set_result(fault)
+
+    def __enter__(self) -> Self:
         return self.start() if self._server is None else self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -179,26 +253,40 @@ class Gateway:
     async def _read_body(self, request: Request) -> dict[str, Any] | JSONResponse:
         declared = int(request.headers.get("content-length") or 0)
         if declared > self.max_request_bytes:
-            return _error(413, f"request of {declared} bytes exceeds the gateway limit of {self.max_request_bytes}", "request_too_large")
+            return _error(
+                413,
+                f"request of {declared} bytes exceeds the gateway limit of {self.max_request_bytes}",
+                Fault.request_too_large,
+            )
         raw = bytearray()
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > self.max_request_bytes:
-                return _error(413, f"request exceeds the gateway limit of {self.max_request_bytes} bytes", "request_too_large")
+                return _error(
+                    413,
+                    f"request exceeds the gateway limit of {self.max_request_bytes} bytes",
+                    Fault.request_too_large,
+                )
         try:
             body = json.loads(raw)
         except ValueError as exc:
-            return _error(400, f"request body is not JSON: {exc}", "invalid_request")
+            return _error(400, f"request body is not JSON: {exc}", Fault.invalid_request)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
-            return _error(400, "request needs a non-empty `messages` list", "invalid_request")
+            return _error(400, "request needs a non-empty `messages` list", Fault.invalid_request)
         if body.get("stream"):
-            return _error(400, "streaming is not supported through the gateway; send stream=false", "invalid_request")
+            return _error(
+                400,
+                "streaming is not supported through the gateway; send stream=false",
+                Fault.invalid_request,
+            )
         return body
 
     async def _chat(self, request: Request) -> JSONResponse:
         episode = self._identify(request)
         if episode is None:
-            return _error(401, "missing or revoked gateway token (AGENTEVO_GATEWAY_TOKEN)", "unauthorized")
+            return _error(
+                401, "missing or revoked gateway token (AGENTEVO_GATEWAY_TOKEN)", Fault.unauthorized
+            )
         body = await self._read_body(request)
         if isinstance(body, JSONResponse):
             return body
@@ -206,35 +294,115 @@ class Gateway:
         record = CallRecord(
             run_id=self.run_id, agent_id=episode.agent_id, task_id=episode.task_id,
             episode_id=episode.episode_id, model=body["model"], request=body,
+        )  # fmt: skip
+        refusal = episode.usage.exceeded(episode.budget, "episode") or self.usage.exceeded(
+            self.run_budget, "run"
         )
-        refusal = episode.usage.exceeded(episode.budget, "episode") or self.usage.exceeded(self.run_budget, "run")
         if refusal:
             record.status, record.error = 429, refusal
             self.recorder.append(record)
-            return _error(429, refusal, "budget_exceeded")
+            return _error(429, refusal, Fault.budget_exceeded)
         # Admission counts the call at once, so concurrent calls cannot all slip under the limit.
         for usage in (episode.usage, self.usage):
             usage.calls += 1
+        self._in_flight += 1
+        try:
+            return self._answer(episode, record, *await self._forward(episode, record))
+        finally:
+            self._in_flight -= 1
+
+    async def _forward(
+        self, episode: EpisodeAccess, record: CallRecord
+    ) -> tuple[dict[str, Any] | None, BackboneError | None]:
+        """The backend's answer to the call, or the error it ended on once retries were used up."""
+
+        def note_retry(error: BackboneError) -> None:
+            record.retried.append(f"{error.kind.value}: {error}")
+            for usage in (episode.usage, self.usage):
+                usage.retries += 1
+
         started = time.perf_counter()
         try:
-            response: dict[str, Any] | None = await self.backend.chat(body)
-            status, error = 200, None
+            response = await call_with_retries(
+                self._try_once, record.request, self.retry, deadline=episode.deadline(), on_retry=note_retry
+            )
+            error = None
         except BackboneError as exc:
-            response, status, error, kind = None, exc.status, str(exc), exc.kind
+            response, error = None, exc
         except Exception as exc:  # noqa: BLE001 - a bug in a backend must still be answered and recorded
-            response, status, error, kind = None, 500, f"gateway error: {exc.__class__.__name__}: {exc}", "gateway_error"
+            response = None
+            error = BackboneError(500, f"gateway error: {exc.__class__.__name__}: {exc}", Fault.gateway_error)
         record.latency_ms = (time.perf_counter() - started) * 1000
+        return response, error
+
+    async def _try_once(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One try at the backend, cut short when the watchdog finds the backbone dead or the gateway closes."""
+        health = self.backend.health
+        if health is not None:
+            await self._until_ready(health)
+        self._raise_if_closing()
+        waiter: asyncio.Future[Fault] = asyncio.get_running_loop().create_future()
+        self._interrupts.add(waiter)
+        call = asyncio.ensure_future(self.backend.chat(body))
+        try:
+            await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._interrupts.discard(waiter)
+        if call.done():
+            return call.result()
+        call.cancel()
+        fault = waiter.result()
+        if fault is Fault.gateway_closing:
+            self._raise_if_closing()
+        raise BackboneError(503, "the backbone died or hung while answering and is being restarted", fault)
+
+    async def _until_ready(self, health: BackboneHealth) -> None:
+        """Wait (bounded) while the backbone is being restarted; fail at once if it will not come back."""
+        deadline = time.monotonic() + self.retry.ready_timeout
+        while not health.ready:
+            if health.failure is not None:
+                raise BackboneError(503, health.failure, Fault.backbone_down)
+            self._raise_if_closing()
+            if time.monotonic() >= deadline:
+                raise BackboneError(
+                    503,
+                    f"the backbone was not back within {self.retry.ready_timeout:.0f} s of a restart "
+                    "(gateway retry ready_timeout)",
+                    Fault.backbone_down,
+                )
+            await asyncio.sleep(READY_POLL_S)
+
+    def _raise_if_closing(self) -> None:
+        if self._closing:
+            raise BackboneError(
+                503, "the gateway is closing: the run ended or was interrupted", Fault.gateway_closing
+            )
+
+    def _answer(
+        self,
+        episode: EpisodeAccess,
+        record: CallRecord,
+        response: dict[str, Any] | None,
+        error: BackboneError | None,
+    ) -> JSONResponse:
+        """Charge, record (synchronously: a record can never wait on an executor that is shutting down), reply."""
         counts = (response or {}).get("usage") or {}
         record.prompt_tokens = int(counts.get("prompt_tokens") or 0)
         record.completion_tokens = int(counts.get("completion_tokens") or 0)
+        infrastructure = error is not None and error.kind.infrastructure
         for usage in (episode.usage, self.usage):
             usage.prompt_tokens += record.prompt_tokens
             usage.completion_tokens += record.completion_tokens
             usage.errors += int(error is not None)
-        record.response, record.status, record.error = response, status, error
-        await asyncio.to_thread(self.recorder.append, record)
+            usage.infrastructure_errors += int(infrastructure)
+        if infrastructure:
+            episode.fault, episode.fault_detail = error.kind, str(error)
+        record.response = response
+        record.status = 200 if error is None else error.status
+        record.error = None if error is None else str(error)
+        self.recorder.append(record)
         if error is not None:
-            return _error(status, error, kind)
+            return _error(error.status, str(error), error.kind)
         return JSONResponse(response)
 
     def _build_app(self) -> FastAPI:
@@ -247,12 +415,16 @@ class Gateway:
         @app.get("/v1/models")
         async def models(request: Request) -> JSONResponse:
             if self._identify(request) is None:
-                return _error(401, "missing or revoked gateway token (AGENTEVO_GATEWAY_TOKEN)", "unauthorized")
+                return _error(
+                    401, "missing or revoked gateway token (AGENTEVO_GATEWAY_TOKEN)", Fault.unauthorized
+                )
             try:
                 names = await self.backend.models()
             except BackboneError as exc:
                 return _error(exc.status, str(exc), exc.kind)
-            return JSONResponse({"object": "list", "data": [{"id": name, "object": "model"} for name in names]})
+            return JSONResponse(
+                {"object": "list", "data": [{"id": name, "object": "model"} for name in names]}
+            )
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> JSONResponse:
