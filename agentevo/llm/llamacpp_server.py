@@ -179,6 +179,9 @@ class LlamaCppServer(SupervisedServer):
             "-c", str(cfg.ctx_per_slot * cfg.parallel),
             "-t", str(cfg.threads or os.cpu_count() or 1),
             "--jinja",  # the model's own chat template, as transformers applies it
+            # No weight repacking: on CPUs with AMX (Sapphire Rapids and later, seen in VMs) the native build's AMX
+            # buffers crash the first decode (SIGSEGV in ggml_backend_amx_mul_mat); Q4_1 has no other repacking.
+            "--no-repack",
             "--no-webui",
         ]  # fmt: skip
         for path in self._lora_files.values():

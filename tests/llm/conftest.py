@@ -36,7 +36,9 @@ def vllm_test_config(port: int) -> VLLMBackboneConfig:
 
 def llamacpp_test_config(port: int, **kw: object) -> LlamaCppBackboneConfig:
     """Small settings for tests: two slots of 2048 tokens."""
-    return LlamaCppBackboneConfig(port=port, parallel=2, ctx_per_slot=2048, startup_timeout=120, **kw)
+    return LlamaCppBackboneConfig(
+        **{"port": port, "parallel": 2, "ctx_per_slot": 2048, "startup_timeout": 120, **kw}
+    )
 
 
 def group_alive(pgid: int) -> bool:

@@ -6,6 +6,7 @@ where a test needs its own (they are ready in about a second).
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -213,7 +214,7 @@ def test_lora_adapter_switches_answers_through_the_gateway(
             server.load_adapter("banana-v1", trained_adapter)
             assert server.pid == pid
             with pytest.raises(LlamaCppError, match="already loaded from .*new name"):
-                server.load_adapter("banana-v1", tmp_path)
+                server.load_adapter("banana-v1", shutil.copytree(trained_adapter, tmp_path / "v2"))
 
             server.unload_adapter("banana-v1")
             assert server.list_models() == [EMBEDDED_MODEL_NAME]
