@@ -1,6 +1,6 @@
 """Episodes per minute, evaluator throughput, and the framework's share of episode wall time.
 
-    .venv/bin/python bench/eval.py [--quick] [--json-out PATH]
+    .venv/bin/python bench/eval.py [--quick] [--json-out PATH] [--evaluator-only] [--baseline-ref REF]
 
 Episodes run in isolated mode exactly as ``agentevo run`` does (seed agent in a sandbox, LLM through
 the gateway, hidden tests in a fresh sandbox), once with a scripted model (the framework alone) and
@@ -11,14 +11,18 @@ once with the embedded model. Each episode's wall time is split into:
 * framework: everything else (sandbox start, copying files, starting the agent, the gateway hop).
 
 The evaluator is measured on its own: canonical solutions of the built-in suite at 1, 2 and 4 threads.
+With ``--baseline-ref REF`` the evaluator of git revision REF (e.g. the commit before a change to it) is
+measured too, in a temporary worktree, in the same run, so the two figures share the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +32,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+# --code-root ROOT imports agentevo from another checkout (the baseline's worktree); it must act before the imports.
+CODE_ROOT = next((sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--code-root"), str(REPO))
+sys.path.insert(0, CODE_ROOT)
 
 from agentevo.agents import run_isolated, seed_agent_dir  # noqa: E402
 from agentevo.agents.seed import AgentConfig  # noqa: E402
@@ -93,34 +100,57 @@ def evaluator_throughput(tasks, parallel: int) -> dict:
             "evals_per_min": 60 * len(tasks) / wall, "p50_s": statistics.median(times)}
 
 
+def baseline_throughput(ref: str, quick: bool) -> list[dict]:
+    """The evaluator of git revision ``ref``, measured by this script in a temporary worktree."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree, out = Path(tmp) / "baseline", Path(tmp) / "baseline.json"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), ref], check=True, capture_output=True)
+        try:
+            command = [sys.executable, __file__, "--evaluator-only", "--code-root", str(tree), "--json-out", str(out)]
+            subprocess.run(command + (["--quick"] if quick else []), check=True, capture_output=True)
+            return json.loads(out.read_text())["evaluator"]
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--evaluator-only", action="store_true", help="skip the episodes; measure the evaluator")
+    parser.add_argument("--baseline-ref", help="also measure the evaluator of this git revision, same run")
+    parser.add_argument("--code-root", help=argparse.SUPPRESS)
     args = parser.parse_args()
     suite = load_suite("builtin")
-    evaluator = Evaluator()
     report: dict = {"mode": "quick" if args.quick else "full", "load_start": os.getloadavg(), "scripted": [], "embedded": [], "evaluator": []}
+    if not args.evaluator_only:
+        run_all_episodes(report, suite, args.quick)
+    eval_tasks = suite if not args.quick else suite[:12]
+    for parallel in (1, 2, 4):
+        report["evaluator"].append(evaluator_throughput(eval_tasks, parallel))
+    if args.baseline_ref:
+        report["baseline"] = {"ref": args.baseline_ref, "evaluator": baseline_throughput(args.baseline_ref, args.quick)}
+    report["load_end"] = os.getloadavg()
+    print_tables(report)
+    write_report(report, "eval", args.json_out)
 
-    scripted_tasks = suite[: 4 if args.quick else 8]
+
+def run_all_episodes(report: dict, suite, quick: bool) -> None:
+    """Episodes with the scripted and the embedded model, and the framework-share target."""
+    evaluator = Evaluator()
+
+    scripted_tasks = suite[: 4 if quick else 8]
     for parallel in (1, 2, 4):
         backend = ChatModelBackend(ScriptedChatModel(replies=SCRIPTED_REPLIES), "scripted")
         report["scripted"].append(run_episodes(backend, scripted_tasks, parallel, AgentConfig(max_steps=2), evaluator))
 
-    embedded_tasks = suite[: 2 if args.quick else 4]
+    embedded_tasks = suite[: 2 if quick else 4]
     with open_backend(AgentevoConfig()) as backend:
-        for parallel in (1,) if args.quick else (1, 2):
+        for parallel in (1,) if quick else (1, 2):
             report["embedded"].append(run_episodes(backend, embedded_tasks, parallel, AgentConfig(max_steps=3), evaluator))
-
-    eval_tasks = suite if not args.quick else suite[:12]
-    for parallel in (1, 2, 4):
-        report["evaluator"].append(evaluator_throughput(eval_tasks, parallel))
-    report["load_end"] = os.getloadavg()
     embedded_share = max(r["framework_share"] for r in report["embedded"])
     report["target"] = {"framework_share_below": TARGET_OVERHEAD_SHARE, "embedded_worst_share": embedded_share,
                         "met": embedded_share < TARGET_OVERHEAD_SHARE}
-    print_tables(report)
-    write_report(report, "eval", args.json_out)
 
 
 def print_tables(report: dict) -> None:
@@ -131,11 +161,19 @@ def print_tables(report: dict) -> None:
         for r in report[model]:
             table.add_row(model, str(r["parallel"]), str(r["episodes"]), f"{r['wall_s']:.1f}", f"{r['episodes_per_min']:.1f}",
                           f"{r['llm_share']:.1%}", f"{r['tools_share']:.1%}", f"{r['framework_share']:.1%}", f"{r['framework_s_per_episode']:.2f}")
+    if report["scripted"]:
+        console.print(table)
+    table = Table("code", "parallel", "evaluations", "passed", "wall s", "evals/min", "p50 s", title="evaluator (canonical built-in solutions)")
+    runs = [("this checkout", report["evaluator"])]
+    if "baseline" in report:
+        runs.append((report["baseline"]["ref"], report["baseline"]["evaluator"]))
+    for code, rows in runs:
+        for r in rows:
+            table.add_row(code, str(r["parallel"]), str(r["evaluations"]), str(r["passed"]), f"{r['wall_s']:.1f}",
+                          f"{r['evals_per_min']:.1f}", f"{r['p50_s']:.2f}")
     console.print(table)
-    table = Table("parallel", "evaluations", "passed", "wall s", "evals/min", "p50 s", title="evaluator (canonical built-in solutions)")
-    for r in report["evaluator"]:
-        table.add_row(str(r["parallel"]), str(r["evaluations"]), str(r["passed"]), f"{r['wall_s']:.1f}", f"{r['evals_per_min']:.1f}", f"{r['p50_s']:.2f}")
-    console.print(table)
+    if "target" not in report:
+        return
     t = report["target"]
     console.print(f"target: framework share < {t['framework_share_below']:.0%} of episode wall time with the embedded model: "
                   f"worst {t['embedded_worst_share']:.1%} -> {'met' if t['met'] else 'NOT met'}")

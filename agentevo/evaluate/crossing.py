@@ -23,7 +23,6 @@ its source to the last two from memory, so nothing on the sandbox's disk can cha
 
 import json
 import os
-import traceback
 
 MAX_FRAME_BYTES = 32 << 20
 MAX_NODES = 2_000_000
@@ -34,6 +33,7 @@ HEADER_BYTES = 4
 LIST, TUPLE, DICT, SET, FROZENSET = "l", "t", "d", "s", "fs"
 BYTES, BYTEARRAY, COMPLEX, RANGE = "b", "ba", "c", "r"
 SENDER_OBJECT, RECEIVER_OBJECT = "h", "o"
+KEEP, KEPT = "k", "K"  # a large flat argument sent once and kept by the solution, then referred to
 EXCEPTION_CLASS, MODULE = "E", "m"
 
 
@@ -102,6 +102,8 @@ def read_frame(fd: int) -> object:
 
 def write_traceback(exc: BaseException) -> None:
     """``exc``'s traceback on stderr, without the frames of this machinery (they say nothing to the agent)."""
+    import traceback  # only on failure: it is the costliest import here
+
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(("<agentevo", "<frozen")):
         tb = tb.tb_next
@@ -113,6 +115,14 @@ def write_traceback(exc: BaseException) -> None:
 
 
 # -- values ---------------------------------------------------------------------------------------
+
+
+def is_flat(value: object) -> bool:
+    """A list, tuple, set or dict of JSON scalars only: a shallow copy of it is a full snapshot."""
+    items = value.items() if type(value) is dict else value
+    if type(value) is dict:
+        return all(type(k) in _SCALARS and type(v) in _SCALARS for k, v in items)
+    return type(value) in (list, tuple, set, frozenset) and all(type(item) in _SCALARS for item in items)
 
 
 def exception_bases(cls: type) -> list[str]:
@@ -176,6 +186,11 @@ class Encoder:
         return self.handle(value)
 
     def _container(self, value, depth: int, active: set[int]) -> list:
+        if type(value) in (list, tuple) and all(type(item) in _SCALARS for item in value):
+            self.nodes += len(value)  # the common case, a flat list of numbers or strings: no recursion
+            if self.nodes > MAX_NODES:
+                raise CrossingError(f"the value has more than {MAX_NODES} parts")
+            return [LIST if type(value) is list else TUPLE, *value]
         if id(value) in active:
             raise CrossingError(f"the {type(value).__name__} contains itself; a cycle cannot cross")
         active.add(id(value))
@@ -192,6 +207,7 @@ class Encoder:
             active.discard(id(value))
 
 
+_SCALARS = frozenset((int, float, str, bool, type(None)))
 _SEQUENCES = ((LIST, list), (TUPLE, tuple), (SET, set), (FROZENSET, frozenset))
 
 
@@ -199,12 +215,14 @@ class Decoder:
     """Rebuilds plain data from a peer's JSON form, strictly: anything unexpected is a ProtocolError.
 
     ``sender_object(tag_array)`` turns the sender's handle forms (``h``, ``E``, ``m``) into local
-    proxies; ``own_object(n)`` finds this side's object ``n``.
+    proxies; ``own_object(n)`` finds this side's object ``n``; ``keeper`` (the solution's side only)
+    keeps and finds large arguments the judge sends once (``k``/``K``).
     """
 
-    def __init__(self, sender_object, own_object) -> None:
+    def __init__(self, sender_object, own_object, keeper=None) -> None:
         self.sender_object = sender_object
         self.own_object = own_object
+        self.keeper = keeper
         self.nodes = 0
 
     def decode(self, data: object) -> object:
@@ -226,6 +244,11 @@ class Decoder:
             raise ProtocolError(f"a malformed {data[0]!r} value: {exc}") from None
 
     def _tagged(self, tag: str, body: list, depth: int) -> object:
+        if tag in (LIST, TUPLE) and all(type(item) in _SCALARS for item in body):
+            self.nodes += len(body)  # a flat list of JSON scalars is plain data as it is
+            if self.nodes > MAX_NODES:
+                raise CrossingError("a value with too many parts was sent")
+            return body if tag == LIST else tuple(body)
         if tag == LIST:
             return [self._value(item, depth + 1) for item in body]
         if tag == TUPLE:
@@ -254,6 +277,12 @@ class Decoder:
             return self.own_object(_int(number))
         if tag in (SENDER_OBJECT, EXCEPTION_CLASS, MODULE):
             return self.sender_object([tag, *body])
+        if tag in (KEEP, KEPT) and self.keeper is not None:
+            if tag == KEPT:
+                (number,) = body
+                return self.keeper.kept_value(_int(number))
+            number, data = body
+            return self.keeper.keep(_int(number), self._value(data, depth + 1))
         raise ProtocolError(f"an unknown value tag {tag!r}")
 
 
@@ -291,6 +320,7 @@ class Peer:
         self.sequence = 0
         self.objects: dict[int, object] = {}  # number -> own object the peer holds a handle to
         self.numbers: dict[int, int] = {}  # id(own object) -> number
+        self.keeper = None  # see Decoder
 
     # -- values
 
@@ -298,7 +328,7 @@ class Peer:
         return Encoder(self.share).encode(value)
 
     def decode(self, data: object) -> object:
-        return Decoder(self.receive, self.own).decode(data)
+        return Decoder(self.receive, self.own, self.keeper).decode(data)
 
     def number(self, obj: object) -> int:
         """This side's number for ``obj``, given out once and kept (the peer may refer to it later)."""

@@ -37,7 +37,9 @@ malformed reply, a signal to the judge) reports ``tampering``, which scores the 
 
 from __future__ import annotations
 
+import binascii
 import json
+import marshal
 import os
 import select
 import signal
@@ -65,13 +67,9 @@ SOLUTION_MODULE = "agentevo.evaluate.solution_host"
 # file descriptor in argv[1], creates its modules from source (never from disk) and runs ``main``.
 # It travels with -c, so it exists only in argv and the process's memory.
 BOOTSTRAP = r"""
-import json, os, sys, types
+import json, marshal, os, sys, types
+from binascii import a2b_base64
 def _agentevo_boot():
-    try:
-        import ctypes
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: same-uid code cannot read or trace us
-    except Exception:
-        pass
     try:
         os.nice(10)  # below the harness, so it always gets the CPU to enforce limits (no way back up)
     except OSError:
@@ -86,18 +84,32 @@ def _agentevo_boot():
             data += chunk
         return bytes(data)
     payload = json.loads(read(int.from_bytes(read(4), "big")))
+    if payload.get("nondumpable"):  # the judge: no process of the solution's exists yet
+        try:
+            import ctypes
+            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: same-uid code cannot read or trace us
+        except Exception:
+            pass
     for name in ("agentevo", "agentevo.evaluate"):
         package = types.ModuleType(name)
         package.__path__ = []
         sys.modules[name] = package
-    for name, source in payload["modules"].items():
+    for name, code in payload["modules"].items():
         module = types.ModuleType(name)
         module.__file__ = "<" + name + ">"
         sys.modules[name] = module
-        exec(compile(source, module.__file__, "exec"), module.__dict__)
+        exec(marshal.loads(a2b_base64(code)), module.__dict__)
     sys.modules[payload["main"]].main(payload, fd)
 _agentevo_boot()
 """
+
+
+def compiled(sources: dict[str, str]) -> dict[str, str]:
+    """Each module's code object, compiled once here and sent as base64 marshal data (trusted: ours)."""
+    return {
+        name: binascii.b2a_base64(marshal.dumps(compile(source, f"<{name}>", "exec")), newline=False).decode()
+        for name, source in sources.items()
+    }
 
 
 def _make_nondumpable() -> None:
@@ -214,7 +226,7 @@ def run_test(child: dict, *, timeout: float, cwd: str, env: dict[str, str], swee
     nonce = os.urandom(16).hex()
     verdict_r, verdict_w = os.pipe()
     spec = {**child["spec"], "nonce": nonce, "verdict_fd": verdict_w}
-    body = json.dumps({**child, "main": JUDGE_MODULE, "spec": spec}).encode()
+    body = json.dumps({**child, "main": JUDGE_MODULE, "nondumpable": True, "spec": spec}).encode()
     payload = len(body).to_bytes(4, "big") + body
     started = time.monotonic()
     try:
@@ -349,7 +361,7 @@ def main(argv: list[str]) -> int:
         spec = json.load(fh)
     os.unlink(spec_path)  # before any test code runs: afterwards the spec lives only in our memory
     session = spec["session_nonce"]
-    modules = spec["modules"]  # the judge's and the solution host's sources, from the host package
+    modules = compiled(spec["modules"])  # the judge's and the solution host's sources, from the host package
     solution_path = spec["solution_path"]
     tests = spec["tests"]
     ancestors = _ancestors()

@@ -27,6 +27,9 @@ import types
 
 from agentevo.evaluate.crossing import (
     EXCEPTION_CLASS,
+    KEEP,
+    KEPT,
+    LIST,
     MODULE,
     RECEIVER_OBJECT,
     SENDER_OBJECT,
@@ -35,6 +38,7 @@ from agentevo.evaluate.crossing import (
     PeerGone,
     ProtocolError,
     exception_bases,
+    is_flat,
     write_frame,
     write_traceback,
 )
@@ -42,6 +46,7 @@ from agentevo.evaluate.crossing import (
 IMPORTED, TAMPERED = b"I", b"T"
 FAILED_EXIT, IMPORT_FAILED_EXIT, TAMPERED_EXIT = 1, 3, 4
 MAX_ITEMS = 1_000_000  # from one iterator of the solution's
+KEEP_MIN_ITEMS = 1024  # a flat argument this long is sent once per test while it stays unchanged
 FIRST_BATCH, LAST_BATCH = 1, 1024  # iterator items per round trip, doubling
 PLAIN_HINT = "numbers, strings, bytes, lists, tuples, dicts, sets, None or bools"
 
@@ -236,6 +241,7 @@ class JudgePeer(Peer):
         self.remotes: dict[int, object] = {}
         self.tampering: str | None = None
         self.compare_objects = False  # whether two of the solution's objects may compare by its own __eq__
+        self.sent: dict[int, tuple[object, object, int]] = {}  # id(large argument) -> (it, snapshot, number)
 
     # -- values crossing
 
@@ -321,10 +327,26 @@ class JudgePeer(Peer):
         raise ProtocolError("a reply with no value, no exception and no reason")
 
     def call(self, target: RemoteObject, args: tuple, kwargs: dict) -> object:
-        reply = self.exchange("call", target, args=self.encode(list(args)), kwargs=self.encode(kwargs))
+        sent = [LIST, *(self._argument(arg) for arg in args)]
+        reply = self.exchange("call", target, args=sent, kwargs=self.encode(kwargs))
         for index, data in reply.get("a", []):  # arguments the solution mutated in place
             _update_in_place(args[index], self.decode(data))
         return self.value(reply)
+
+    def _argument(self, arg: object) -> object:
+        """A large flat argument goes once; while unchanged, later calls refer to the solution's copy."""
+        if (
+            type(arg) not in (list, tuple, dict, set, frozenset)
+            or len(arg) < KEEP_MIN_ITEMS
+            or not is_flat(arg)
+        ):
+            return self.encode(arg)
+        entry = self.sent.get(id(arg))
+        if entry is not None and entry[0] is arg and entry[1] == arg:
+            return [KEPT, entry[2]]
+        number = len(self.sent) + 1
+        self.sent[id(arg)] = (arg, type(arg)(arg), number)  # a shallow copy is a full snapshot of flat data
+        return [KEEP, number, self.encode(arg)]
 
     def serve(self, message: dict) -> dict:
         """The solution may call back a function the test gave it, and do nothing else here."""

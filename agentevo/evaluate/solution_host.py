@@ -13,6 +13,8 @@ import types
 
 from agentevo.evaluate.crossing import (
     EXCEPTION_CLASS,
+    KEEP,
+    KEPT,
     LIST,
     MODULE,
     RECEIVER_OBJECT,
@@ -73,6 +75,17 @@ class SolutionPeer(Peer):
         super().__init__(read_fd, write_fd)
         self.module = module
         self.callbacks: dict[int, Callback] = {}
+        self.keeper = self
+        self.kept: dict[int, tuple[object, object]] = {}  # number -> (the judge's large argument, snapshot)
+
+    def keep(self, number: int, value: object) -> object:
+        self.kept[number] = (value, type(value)(value))
+        return value
+
+    def kept_value(self, number: int) -> object:
+        if number not in self.kept:
+            raise ProtocolError(f"a reference to argument {number}, which was never sent")
+        return self.kept[number][0]
 
     def share(self, obj: object) -> object:
         if isinstance(obj, Callback):
@@ -147,11 +160,20 @@ class SolutionPeer(Peer):
         reply: dict = {"v": self.encode(result)}
         changed = []  # arguments the call mutated in place: the judge's copies are updated to match
         for index, (raw, arg) in enumerate(zip(raw_args[1:], args)):
-            if type(arg) in MUTABLE and (now := self.encode(arg)) != raw:
-                changed.append([index, now])
+            if type(arg) in MUTABLE and self._mutated(raw, arg):
+                changed.append([index, self.encode(arg)])
         if changed:
             reply["a"] = changed
         return reply
+
+    def _mutated(self, raw: object, arg: object) -> bool:
+        if type(raw) is list and raw[:1] in ([KEEP], [KEPT]):
+            number = raw[1]
+            if self.kept[number][1] == arg:
+                return False
+            self.kept[number] = (arg, type(arg)(arg))
+            return True
+        return self.encode(arg) != raw
 
     def _take(self, iterator: object, count: int) -> dict:
         items, done, error = [], False, None

@@ -244,6 +244,9 @@ def test_calls_keep_python_semantics_across_the_boundary(evaluator):
             "assert list(f.squares(4)) == [0, 1, 4, 9] and next(iter(f.squares(2))) == 0",
             "assert type(f.counts('aab')) is dict and f.counts('aab') == {'a': 2, 'b': 1}",
             "t = f.Tree(1)\nt.left = f.Tree(2)\nassert f.depth(t) == 2",  # objects stay in the solution's process
+            # A large argument goes once while unchanged; changes on either side are seen by the other.
+            "big = list(range(5000, 0, -1))\nassert all(f.first(big) == 5000 for _ in range(50))\n"
+            "big.append(-1)\nassert f.last(big) == -1\nf.sort_in_place(big)\nassert big[0] == -1 and f.first(big) == -1",
         ],
     )  # fmt: skip
     source = (
@@ -254,6 +257,8 @@ def test_calls_keep_python_semantics_across_the_boundary(evaluator):
         "    fail = staticmethod(lambda: (_ for _ in ()).throw(ValueError('no')))\n"
         "    squares = staticmethod(lambda n: (i * i for i in range(n)))\n"
         "    counts = staticmethod(collections.Counter)\n"
+        "    first = staticmethod(lambda xs: xs[0])\n"
+        "    last = staticmethod(lambda xs: xs[-1])\n"
         "    class Tree:\n"
         "        def __init__(self, v):\n"
         "            self.v, self.left = v, None\n"
@@ -268,7 +273,7 @@ def test_calls_keep_python_semantics_across_the_boundary(evaluator):
     )
     result = evaluator.evaluate_solution(task, source)
     assert result.passed, result.feedback
-    assert [t.status for t in result.tests] == ["passed"] * 7
+    assert [t.status for t in result.tests] == ["passed"] * 8
 
 
 def test_class_exercises_may_compare_the_solutions_own_objects(evaluator):
