@@ -70,7 +70,7 @@ class LlamaCppBackboneConfig(BaseModel):
     ctx_per_slot: int = Field(
         4096, ge=256, description="Context tokens each slot holds (-c is this x parallel)."
     )
-    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores).")
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: one fewer than the cores).")
     startup_timeout: float = Field(120.0, gt=0)
     extra_args: list[str] = Field(default_factory=list)
 
