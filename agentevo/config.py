@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agentevo.llm.config import LLMConfig
@@ -29,6 +29,37 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agentevo"
 
 
+class ResilienceConfig(BaseModel):
+    """How a run survives its infrastructure: what is retried, how often, and how a backbone is watched.
+
+    Whatever the infrastructure spoils (a backbone that died or hung, a Docker engine that failed, an evaluation
+    sandbox that broke, the gateway) is retried, and never scored against the agent.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempt_retries: int = Field(
+        2, ge=0, description="Times an episode or evaluation spoiled by the infrastructure is run again."
+    )
+    request_retries: int = Field(
+        3, ge=0, description="Times the gateway sends a model call again after the backbone failed it."
+    )
+    backbone_restarts: int = Field(
+        3, ge=0, description="Restarts of a supervised backbone per run; then it gives up."
+    )
+    health_interval: float = Field(
+        1.0, gt=0, description="Seconds between two health checks of the backbone."
+    )
+    health_deadline: float = Field(
+        15.0, gt=0, description="Seconds the backbone may fail its health check before it is restarted."
+    )
+    docker_wait: float = Field(
+        120.0,
+        gt=0,
+        description="How long a retry waits for a Docker engine that stopped answering to return.",
+    )
+
+
 class AgentevoConfig(BaseSettings):
     """Everything agentevo can be told. Every subsystem reads its own section."""
 
@@ -36,8 +67,11 @@ class AgentevoConfig(BaseSettings):
 
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     archives_dir: Path = Field(Path("archives"), description="Where runs write their archives and results.")
-    cache_dir: Path = Field(default_factory=default_cache_dir, description="Wheelhouses, models, build locks.")
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir, description="Wheelhouses, models, build locks."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -67,7 +101,9 @@ def load_config(path: str | Path | None = None) -> AgentevoConfig:
     Raises:
         ConfigError: the file is missing, is not valid YAML, or a field is invalid.
     """
-    chosen = path or os.environ.get(CONFIG_ENV) or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None)
+    chosen = (
+        path or os.environ.get(CONFIG_ENV) or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None)
+    )
     data: dict[str, Any] = {}
     source = "defaults and environment"
     if chosen:

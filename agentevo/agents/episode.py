@@ -15,15 +15,18 @@ import json
 import tarfile
 import time
 import uuid
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+import requests
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
 from agentevo.agents.seed import AgentConfig, build_agent, initial_state, run_config
-from agentevo.gateway import Budget, Gateway
-from agentevo.sandbox import Sandbox, SandboxConfig
+from agentevo.gateway import Budget, EpisodeAccess, Fault, Gateway
+from agentevo.sandbox import DockerUnavailable, Sandbox, SandboxConfig, SandboxDied
 from agentevo.tasks import Task
 
 AGENT_DIR_IN_SANDBOX = "/tmp/agentpkg/agent"
@@ -37,12 +40,62 @@ def seed_agent_dir() -> Path:
     return Path(__file__).resolve().parent / "seed"
 
 
+class StopReason(str, Enum):
+    """How an episode ended. The agent may report only the first group; the host decides the rest."""
+
+    # The agent's own account (checked against the gateway's counts).
+    submitted = "submitted"
+    step_budget = "step_budget"
+    token_budget = "token_budget"
+    llm_error = "llm_error"  # a model call failed for a reason of the agent's making (a bad request)
+    stopped = "stopped"  # it stopped without submitting, for a reason of its own
+    # Decided by the host.
+    agent_crash = "agent_crash"  # its code crashed or printed no result
+    timeout = "timeout"  # it overran the episode's time limit
+    backbone_error = "backbone_error"  # the backbone failed under it (after the gateway's retries)
+    gateway_error = "gateway_error"  # the gateway failed or closed under it
+    docker_error = "docker_error"  # the Docker engine failed its sandbox
+
+    @property
+    def infrastructure(self) -> bool:
+        """The machine's fault, not the agent's: the episode is run again and never scored."""
+        return self in (StopReason.backbone_error, StopReason.gateway_error, StopReason.docker_error)
+
+
+# What an agent may say about itself: never an infrastructure reason (that would hide its failures from scores).
+_REPORTABLE = frozenset(
+    {
+        StopReason.submitted,
+        StopReason.step_budget,
+        StopReason.token_budget,
+        StopReason.llm_error,
+        StopReason.stopped,
+    }
+)
+# Docker engine failures, as the sandbox runtime and the docker SDK raise them.
+DOCKER_FAULTS = (
+    DockerUnavailable,
+    SandboxDied,
+    docker.errors.DockerException,
+    requests.exceptions.RequestException,
+)
+
+
+def reported_reason(value: object) -> StopReason:
+    """The stop reason an agent reported, as far as an agent may report one (anything else: ``stopped``)."""
+    try:
+        reason = StopReason(value)
+    except ValueError:
+        return StopReason.stopped
+    return reason if reason in _REPORTABLE else StopReason.stopped
+
+
 class EpisodeOutcome(BaseModel):
     """What an episode produced. ``tokens`` and ``calls`` come from the gateway in isolated mode."""
 
     task_id: str
     mode: str
-    stop_reason: str  # submitted | step_budget | token_budget | llm_error | agent_crash | timeout
+    stop_reason: StopReason
     steps: int = 0
     tokens: int = 0
     calls: int = 0
@@ -51,9 +104,11 @@ class EpisodeOutcome(BaseModel):
     log_tail: str = ""
     workspace_tar: bytes = Field(b"", exclude=True, repr=False)
 
+    retries: int = Field(0, description="Model calls the gateway had to send again after a backbone fault.")
+
     @property
     def submitted(self) -> bool:
-        return self.stop_reason == "submitted"
+        return self.stop_reason is StopReason.submitted
 
 
 class SandboxWorkspace:
@@ -104,18 +159,56 @@ def run_sdk(
     graph = build_agent(llm, SandboxWorkspace(sandbox), config, checkpointer)
     state = graph.invoke(initial_state(task.public_view()), run_config(config, thread_id or uuid.uuid4().hex))
     return EpisodeOutcome(
-        task_id=task.id, mode="sdk", stop_reason=state.get("stop_reason", "agent_crash"), steps=state.get("steps", 0),
-        tokens=state.get("tokens", 0), calls=state.get("steps", 0), seconds=time.monotonic() - started,
-        error=state.get("error"), workspace_tar=sandbox.get_tar("/workspace"),
+        task_id=task.id,
+        mode="sdk",
+        stop_reason=reported_reason(state.get("stop_reason")),
+        steps=state.get("steps", 0),
+        tokens=state.get("tokens", 0),
+        calls=state.get("steps", 0),
+        seconds=time.monotonic() - started,
+        error=state.get("error"),
+        workspace_tar=sandbox.get_tar("/workspace"),
     )
 
 
-def _stop_reason(reported: dict[str, Any], refused: str | None, timed_out: bool) -> str:
+def _stop_reason(reported: dict[str, Any], access: EpisodeAccess, timed_out: bool) -> StopReason:
+    """The host's verdict on how the episode ended: the gateway's account outranks the agent's."""
+    claimed = (
+        reported_reason(reported["stop_reason"]) if reported.get("stop_reason") else StopReason.agent_crash
+    )
+    if claimed is StopReason.submitted:
+        return claimed  # it finished, whatever the machine did meanwhile
+    fault = _infrastructure_fault(access, timed_out)
+    if fault is not None:
+        return fault
     if timed_out:
-        return "timeout"
-    if refused:  # the gateway's refusal outranks whatever the agent says happened
-        return "step_budget" if "calls" in refused else "token_budget"
-    return reported.get("stop_reason") or "agent_crash"
+        return StopReason.timeout
+    if claimed is StopReason.llm_error:  # a refusal by the gateway outranks whatever the agent says happened
+        return _refusal(access) or StopReason.agent_crash
+    return claimed
+
+
+def _refusal(access: EpisodeAccess) -> StopReason | None:
+    """Which of its budgets the gateway refused the episode's calls for, if any."""
+    budget, usage = access.budget, access.usage
+    if budget.max_calls is not None and usage.calls >= budget.max_calls:
+        return StopReason.step_budget
+    if budget.max_tokens is not None and usage.tokens >= budget.max_tokens:
+        return StopReason.token_budget
+    if usage.exceeded(budget, "episode"):
+        return StopReason.timeout
+    return None
+
+
+def _infrastructure_fault(access: EpisodeAccess, timed_out: bool) -> StopReason | None:
+    """Whether the machine spoiled the episode: the gateway answered it with an infrastructure fault, or it ran
+    out of time while its calls were being retried across a backbone restart."""
+    if access.fault is not None:
+        closing = access.fault in (Fault.gateway_error, Fault.gateway_closing)
+        return StopReason.gateway_error if closing else StopReason.backbone_error
+    if timed_out and access.usage.retries:
+        return StopReason.backbone_error
+    return None
 
 
 def run_isolated(
@@ -137,12 +230,16 @@ def run_isolated(
     config = agent_config or AgentConfig()
     episode_id = episode_id or uuid.uuid4().hex[:12]
     access = gateway.open_episode(
-        agent_id=agent_id, task_id=task.id, episode_id=episode_id,
+        agent_id=agent_id,
+        task_id=task.id,
+        episode_id=episode_id,
         budget=Budget(max_calls=config.max_steps, max_tokens=config.max_tokens, max_seconds=time_limit),
     )
     started = time.monotonic()
     try:
-        with Sandbox.start(sandbox_config, run_id=gateway.run_id, gateway_socket=gateway.socket_path, env=access.env()) as sb:
+        with Sandbox.start(
+            sandbox_config, run_id=gateway.run_id, gateway_socket=gateway.socket_path, env=access.env()
+        ) as sb:
             _put_files(sb, task.files)
             sb.put_dir(agent_dir, AGENT_DIR_IN_SANDBOX)
             sb.write_file(TASK_FILE_IN_SANDBOX, json.dumps(task.public_view()))
@@ -155,22 +252,32 @@ def run_isolated(
             workspace = sb.get_tar("/workspace")
             if checkpoint_dir is not None:
                 _save_checkpoint(sb, checkpoint_dir / f"{episode_id}.sqlite")
+    except DOCKER_FAULTS as exc:
+        return EpisodeOutcome(
+            task_id=task.id, mode="isolated", stop_reason=StopReason.docker_error, tokens=access.usage.tokens,
+            calls=access.usage.calls, retries=access.usage.retries, seconds=time.monotonic() - started,
+            error=f"the episode's sandbox failed: {exc.__class__.__name__}: {exc}",
+        )  # fmt: skip
     finally:
         usage = gateway.close_episode(access)
-    refused = usage.exceeded(access.budget, "episode") if reported.get("stop_reason") == "llm_error" else None
+    stop_reason = _stop_reason(reported, access, result.timed_out)
+    if not gateway.alive and not stop_reason.infrastructure:
+        stop_reason = StopReason.gateway_error
+    error = access.fault_detail if stop_reason.infrastructure else None
     return EpisodeOutcome(
-        task_id=task.id, mode="isolated", stop_reason=_stop_reason(reported, refused, result.timed_out),
-        steps=int(reported.get("steps") or 0), tokens=usage.tokens, calls=usage.calls,
-        seconds=time.monotonic() - started, error=reported.get("error") or (None if reported else "the agent printed no result"),
+        task_id=task.id, mode="isolated", stop_reason=stop_reason,
+        steps=int(reported.get("steps") or 0), tokens=usage.tokens, calls=usage.calls, retries=usage.retries,
+        seconds=time.monotonic() - started,
+        error=error or reported.get("error") or (None if reported else "the agent printed no result"),
         log_tail=result.output[-4000:], workspace_tar=workspace,
-    )
+    )  # fmt: skip
 
 
 def _last_report(output: str) -> dict[str, Any]:
     for line in reversed(output.splitlines()):
         if line.startswith(RESULT_PREFIX):
             try:
-                report = json.loads(line[len(RESULT_PREFIX):])
+                report = json.loads(line[len(RESULT_PREFIX) :])
             except ValueError:
                 return {}
             return report if isinstance(report, dict) else {}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -9,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agentevo.cli.common import clear_errors, config, console
+
+INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
 
 
 def run(
@@ -27,7 +33,7 @@ def run(
     """Run an agent on a suite in isolated sandboxes, score every episode, and print where results are."""
     from agentevo.agents import seed_agent_dir
     from agentevo.agents.seed import AgentConfig
-    from agentevo.evaluate.suite_run import RESULTS_DB, run_suite
+    from agentevo.evaluate.suite_run import RESULTS_DB, RunInterrupted, run_suite
     from agentevo.runs import RunDir
     from agentevo.tasks.suites import load_suite
 
@@ -40,7 +46,7 @@ def run(
             f"[red]error:[/] --agent {agent}: no agent package there (it needs run.py; see agentevo/agents/seed)"
         )
         raise typer.Exit(2)
-    with clear_errors():
+    with clear_errors(), _interruptible(run_dir_hint=settings.archives_dir):
         tasks = load_suite(suite, split=None if split == "all" else split, limit=limit)
         run_dir = RunDir(settings.archives_dir)
         run_dir.describe(command="agentevo run", suite=suite, split=split, backbone=settings.llm.backbone)
@@ -55,22 +61,79 @@ def run(
                 rate = sum(r.passed for r in done) / len(done)
                 bar.update(progress, advance=1, description=f"episodes (pass rate {rate:.0%})")
 
-            run_suite(
-                settings,
-                tasks,
-                agent_dir=agent_dir,
-                run=run_dir,
-                agent_id=agent_dir.name,
-                attempts=attempts,
-                parallel=parallel,
-                agent_config=agent_config,
-                on_result=show,
-            )
+            try:
+                run_suite(
+                    settings,
+                    tasks,
+                    agent_dir=agent_dir,
+                    run=run_dir,
+                    agent_id=agent_dir.name,
+                    attempts=attempts,
+                    parallel=parallel,
+                    agent_config=agent_config,
+                    on_result=show,
+                )
+            except RunInterrupted as stop:
+                bar.stop()
+                console.print(
+                    f"[yellow]interrupted:[/] {stop}: {run_dir.path / RESULTS_DB} and {run_dir.results_path}"
+                )
+                raise typer.Exit(INTERRUPTED) from None
     print_results(run_dir.path)
+    failure = print_infrastructure(run_dir.path)
     console.print(f"results: {run_dir.path / RESULTS_DB} and {run_dir.results_path}")
     console.print(
         f"trajectories: {run_dir.path / 'llm_calls.jsonl'} (LLM calls), {run_dir.path / 'checkpoints'} (episode checkpoints)"
     )
+    if failure:
+        console.print(f"[red]error:[/] {failure}", highlight=False)
+        raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _interruptible(run_dir_hint: Path) -> Iterator[None]:
+    """Ctrl-C outside the episodes (while loading or starting a backbone): one line and exit code 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/] (runs so far are under {run_dir_hint})")
+        raise typer.Exit(INTERRUPTED) from None
+
+
+def print_infrastructure(run_path: Path) -> str | None:
+    """What the infrastructure cost the run: tries spoiled and retried (by kind), attempts left unscored, model
+    calls the gateway retried, backbone restarts. Returns why the backbone was given up on, if it was."""
+    from agentevo.evaluate.results import ResultsStore
+    from agentevo.evaluate.suite_run import RESULTS_DB
+
+    described = _read_json(run_path / "run.json")
+    ledger = _read_json(run_path / "ledger.json")
+    retried: Counter[str] = Counter()
+    unscored = 0
+    with ResultsStore(run_path / RESULTS_DB) as store:
+        for summary in store.summary(described.get("run_id", run_path.name)).values():
+            retried.update(summary.retried)
+            unscored += summary.infrastructure_failures
+    call_retries = int(ledger.get("run", {}).get("retries") or 0)
+    restarts = int(described.get("backbone_restarts") or 0)
+    if not (retried or unscored or call_retries or restarts):
+        console.print("infrastructure: no faults")
+        return None
+    why = ", ".join(f"{kind} x{count}" for kind, count in sorted(retried.items())) or "none"
+    console.print(
+        f"infrastructure: {sum(retried.values())} episode tries retried ({why}); {unscored} attempts spoiled on "
+        f"every try (left out of pass@1); {call_retries} model calls retried by the gateway; "
+        f"{restarts} backbone restarts",
+        highlight=False,
+    )
+    return described.get("backbone_failure")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def print_results(run_path: Path) -> None:
@@ -94,8 +157,10 @@ def print_results(run_path: Path) -> None:
         )
     console.print(table)
     run_id = rows[0].run_id if rows else run_path.name
+    scored = [r for r in rows if r.scored]
     console.print(
-        f"pass@1 {store.pass_at_k(run_id, 1):.3f} over {len({r.task_id for r in rows})} tasks, {len(rows)} episodes"
+        f"pass@1 {store.pass_at_k(run_id, 1):.3f} over {len({r.task_id for r in scored})} tasks, "
+        f"{len(scored)} episodes (left out, spoiled by the infrastructure: {len(rows) - len(scored)})"
     )
 
 

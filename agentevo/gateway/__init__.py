@@ -1,6 +1,6 @@
 """The LLM gateway: the only way sandboxed agents reach a model, metered and recorded."""
 
-from agentevo.gateway.backends import BackboneError, Backend, ChatModelBackend, HTTPBackend
+from agentevo.gateway.backends import BackboneError, Backend, ChatModelBackend, Fault, HTTPBackend
 from agentevo.gateway.budget import Budget, Usage
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
 from agentevo.gateway.server import CONTAINER_SOCKET, EpisodeAccess, Gateway
@@ -13,6 +13,7 @@ __all__ = [
     "CallRecord",
     "ChatModelBackend",
     "EpisodeAccess",
+    "Fault",
     "Gateway",
     "HTTPBackend",
     "TrajectoryRecorder",

@@ -78,6 +78,9 @@ class BackboneError(Exception):
 class BackboneHealth(Protocol):
     """What the gateway needs from a backbone's watchdog (``agentevo.llm.watchdog.BackboneWatchdog``)."""
 
+    restarts: int  # how often the backbone was brought back in this run
+    restart_seconds: list[float]  # how long each restart took, fault seen to healthy
+
     @property
     def ready(self) -> bool:
         """True while the backbone is up (not being restarted, not given up on)."""

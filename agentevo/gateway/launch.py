@@ -6,9 +6,23 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from agentevo.config import AgentevoConfig
+from agentevo.config import AgentevoConfig, ResilienceConfig
 from agentevo.gateway.backends import Backend, ChatModelBackend, HTTPBackend
+from agentevo.gateway.retry import RequestRetry
 from agentevo.llm.backbone import BackboneError, make_chat_model
+from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig
+
+
+def watchdog_config(resilience: ResilienceConfig) -> WatchdogConfig:
+    return WatchdogConfig(
+        interval=resilience.health_interval,
+        deadline=resilience.health_deadline,
+        max_restarts=resilience.backbone_restarts,
+    )
+
+
+def request_retry(resilience: ResilienceConfig) -> RequestRetry:
+    return RequestRetry(retries=resilience.request_retries)
 
 
 @contextlib.contextmanager
@@ -18,7 +32,8 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
     ``openai`` is forwarded as HTTP with the key added (requests pass through untouched); ``local``,
     ``llamacpp`` and ``vllm`` are served through their chat models, whose tool calling is the fenced fallback.
     ``concurrent`` says several episodes will call at once, which lets ``auto`` choose vLLM where it is the
-    fastest engine.
+    fastest engine. A supervised server (``llamacpp``, ``vllm``) is watched and restarted when it dies or hangs
+    (``resilience`` settings); the backend's ``health`` is its watchdog.
     """
     llm = config.llm
     if llm.backbone == "openai":
@@ -31,9 +46,12 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
         yield backend
         return
     chat_model = make_chat_model(llm, config.cache_dir, concurrent=concurrent)
-    try:
+    server = getattr(chat_model, "server", None)  # a supervised server this process may own
+    if server is None:
         yield ChatModelBackend(chat_model, llm.model)
+        return
+    try:
+        with BackboneWatchdog(server, watchdog_config(config.resilience)) as watchdog:
+            yield ChatModelBackend(chat_model, llm.model, health=watchdog)
     finally:
-        server = getattr(chat_model, "server", None)  # a supervised server this process may own
-        if server is not None:
-            server.stop()
+        server.stop()  # after the watchdog stopped watching, or the stop would look like a fault
