@@ -102,7 +102,8 @@ def _interruptible(run_dir_hint: Path) -> Iterator[None]:
 
 def print_infrastructure(run_path: Path) -> str | None:
     """What the infrastructure cost the run: tries spoiled and retried (by kind), attempts left unscored, model
-    calls the gateway retried, backbone restarts. Returns why the backbone was given up on, if it was."""
+    calls the gateway retried, backbone restarts. Returns the error the run ends on when attempts could not be
+    scored (the backbone was given up on, or the infrastructure failed some attempt on every try)."""
     from agentevo.evaluate.results import ResultsStore
     from agentevo.evaluate.suite_run import RESULTS_DB
 
@@ -110,10 +111,12 @@ def print_infrastructure(run_path: Path) -> str | None:
     ledger = _read_json(run_path / "ledger.json")
     retried: Counter[str] = Counter()
     unscored = 0
+    run_id = described.get("run_id", run_path.name)
     with ResultsStore(run_path / RESULTS_DB) as store:
-        for summary in store.summary(described.get("run_id", run_path.name)).values():
+        for summary in store.summary(run_id).values():
             retried.update(summary.retried)
             unscored += summary.infrastructure_failures
+        last = [s for s in store.spoiled(run_id) if not s.retried]
     call_retries = int(ledger.get("run", {}).get("retries") or 0)
     restarts = int(described.get("backbone_restarts") or 0)
     if not (retried or unscored or call_retries or restarts):
@@ -126,7 +129,16 @@ def print_infrastructure(run_path: Path) -> str | None:
         f"{restarts} backbone restarts",
         highlight=False,
     )
-    return described.get("backbone_failure")
+    if described.get("backbone_failure"):
+        return described["backbone_failure"]
+    if unscored:
+        return (
+            f"{unscored} attempts could not be scored: the infrastructure failed them on every try "
+            f"(resilience.attempt_retries); the last failure: {last[-1].error_kind.value}: {last[-1].detail}"
+            if last
+            else f"{unscored} attempts could not be scored: the infrastructure failed them on every try"
+        )
+    return None
 
 
 def _read_json(path: Path) -> dict:

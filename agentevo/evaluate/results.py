@@ -80,9 +80,10 @@ class ResultRow(BaseModel):
 
 
 class SpoiledTry(BaseModel):
-    """One try of an attempt that the infrastructure spoiled and that was therefore run again.
+    """One try of an attempt that the infrastructure spoiled, with what went wrong.
 
-    The attempt's final row is in ``results``; these say how often, and why, it had to be retried.
+    Each was run again (``retried``), except the last try of an attempt spoiled on every try, whose row in
+    ``results`` carries the infrastructure error kind.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -96,6 +97,7 @@ class SpoiledTry(BaseModel):
     )
     error_kind: ErrorKind
     detail: str = ""
+    retried: bool = True
     created: datetime = Field(default_factory=_now)
 
 
@@ -171,6 +173,7 @@ CREATE TABLE IF NOT EXISTS spoiled_tries (
     try_index  INTEGER NOT NULL,
     error_kind TEXT    NOT NULL,
     detail     TEXT    NOT NULL,
+    retried    INTEGER NOT NULL,
     created    TEXT    NOT NULL,
     PRIMARY KEY (run_id, agent_id, task_id, attempt, try_index)
 );
@@ -181,15 +184,8 @@ _COLUMNS = (
 )  # fmt: skip
 _INSERT = f"INSERT OR REPLACE INTO results ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _SPOILED_COLUMNS = (
-    "run_id",
-    "agent_id",
-    "task_id",
-    "attempt",
-    "try_index",
-    "error_kind",
-    "detail",
-    "created",
-)
+    "run_id", "agent_id", "task_id", "attempt", "try_index", "error_kind", "detail", "retried", "created",
+)  # fmt: skip
 _INSERT_SPOILED = (
     f"INSERT OR REPLACE INTO spoiled_tries ({', '.join(_SPOILED_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_SPOILED_COLUMNS))})"
@@ -243,7 +239,7 @@ class ResultsStore:
         """Record a try the infrastructure spoiled (the attempt is run again; its final row goes to ``add``)."""
         values = (
             spoiled.run_id, spoiled.agent_id, spoiled.task_id, spoiled.attempt, spoiled.try_index,
-            spoiled.error_kind.value, spoiled.detail, spoiled.created.isoformat(),
+            spoiled.error_kind.value, spoiled.detail, int(spoiled.retried), spoiled.created.isoformat(),
         )  # fmt: skip
         with self._lock:
             self._conn.execute(_INSERT_SPOILED, values)
@@ -257,7 +253,10 @@ class ResultsStore:
         sql += " ORDER BY run_id, agent_id, task_id, attempt, try_index"
         with self._lock:
             fetched = self._conn.execute(sql, args).fetchall()
-        return [SpoiledTry(**dict(zip(_SPOILED_COLUMNS, values))) for values in fetched]
+        return [
+            SpoiledTry(**{**dict(zip(_SPOILED_COLUMNS, values)), "retried": bool(values[7])})  # type: ignore[arg-type]
+            for values in fetched
+        ]
 
     def run_ids(self) -> list[str]:
         with self._lock:
@@ -285,7 +284,7 @@ class ResultsStore:
             by_agent[row.agent_id].append(row)
         retried: dict[str, Counter[str]] = defaultdict(Counter)
         for spoiled in self.spoiled(run_id):
-            retried[spoiled.agent_id][spoiled.error_kind.value] += 1
+            retried[spoiled.agent_id][spoiled.error_kind.value] += spoiled.retried
         out = {}
         for agent_id, rows in sorted(by_agent.items()):
             scored = _scored(rows)

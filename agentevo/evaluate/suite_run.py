@@ -114,7 +114,7 @@ def wait_for_docker(timeout: float) -> bool:
 
 
 class _Tries:
-    """The tries of one attempt: each one the infrastructure spoiled is recorded before the next is allowed."""
+    """The tries of one attempt: every one the infrastructure spoiled is recorded, and retried up to the limit."""
 
     def __init__(
         self, store: ResultsStore, run_id: str, agent_id: str, task: Task, attempt: int, limit: int
@@ -129,18 +129,17 @@ class _Tries:
         self.limit = limit
         self.spoiled = 0
 
-    @property
-    def left(self) -> bool:
-        return self.spoiled < self.limit
-
-    def record(self, kind: ErrorKind, detail: str) -> None:
+    def record(self, kind: ErrorKind, detail: str, *, retry: bool = True) -> bool:
+        """Note a spoiled try; True when it is to be tried again (else it was the last, and its row says so)."""
+        retried = retry and self.spoiled < self.limit
         self.store.add_spoiled(
             SpoiledTry(
                 run_id=self.run_id, agent_id=self.agent_id, task_id=self.task.id, attempt=self.attempt,
-                try_index=self.spoiled, error_kind=kind, detail=detail[:2000],
+                try_index=self.spoiled, error_kind=kind, detail=detail[:2000], retried=retried,
             )
         )  # fmt: skip
         self.spoiled += 1
+        return retried
 
 
 class _SuiteRun:
@@ -165,31 +164,26 @@ class _SuiteRun:
 
     def attempt(self, task: Task, attempt: int) -> ResultRow | None:
         """The attempt's final row: tried again while the infrastructure spoils it (None once stopping)."""
-        tries = _Tries(
-            self.store, self.run.run_id, self.agent_id, task, attempt, self.config.resilience.attempt_retries
-        )
+        limit = self.config.resilience.attempt_retries
+        tries = _Tries(self.store, self.run.run_id, self.agent_id, task, attempt, limit)
         while not self.stopping.is_set():
             given_up = self._backbone_failure()
             if given_up is not None:  # no episode can succeed any more: say so, without starting one
+                tries.record(ErrorKind.backbone_error, given_up, retry=False)
                 return self._spoiled_row(task, attempt, StopReason.backbone_error, given_up)
             outcome = self._episode(task, attempt)
             if self.stopping.is_set():
                 return None
             if not outcome.stop_reason.infrastructure:
+                verdict = self._evaluate(task, outcome, tries)
                 return _row(
-                    task,
-                    outcome,
-                    self._evaluate(task, outcome, tries),
-                    run_id=self.run.run_id,
-                    agent_id=self.agent_id,
-                    attempt=attempt,
+                    task, outcome, verdict, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
                 )
-            if not tries.left:
+            kind = _KINDS[outcome.stop_reason]
+            if not tries.record(kind, outcome.error or outcome.stop_reason.value):
                 return _row(
                     task, outcome, None, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
                 )
-            kind = _KINDS[outcome.stop_reason]
-            tries.record(kind, outcome.error or outcome.stop_reason.value)
             self._wait_for_recovery(kind)
         return None
 
@@ -208,8 +202,9 @@ class _SuiteRun:
     def _evaluate(self, task: Task, outcome: EpisodeOutcome, tries: _Tries) -> EvalResult:
         """The evaluator's verdict; an evaluation the infrastructure spoiled is run again on the same workspace."""
         verdict = self.evaluator.evaluate(task, outcome.workspace_tar)
-        while verdict.error_kind is not None and verdict.error_kind.is_infrastructure and tries.left:
-            tries.record(verdict.error_kind, verdict.feedback)
+        while verdict.error_kind is not None and verdict.error_kind.is_infrastructure:
+            if not tries.record(verdict.error_kind, verdict.feedback):
+                break
             self._wait_for_recovery(verdict.error_kind)
             verdict = self.evaluator.evaluate(task, outcome.workspace_tar)
         return verdict

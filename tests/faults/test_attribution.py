@@ -57,13 +57,17 @@ def test_retried_tries_are_recorded_and_summarised(store):
     store.add_spoiled(SpoiledTry(run_id="r1", agent_id="a", task_id="t1", try_index=1,
                                  error_kind=ErrorKind.docker_error, detail="engine restarted"))  # fmt: skip
     store.add(row("t1", 0, True))  # the third try passed, and is the one that counts
-    (first, second) = store.spoiled("r1")
+    store.add_spoiled(SpoiledTry(run_id="r1", agent_id="a", task_id="t2", error_kind=ErrorKind.docker_error,
+                                 detail="engine gone", retried=False))  # fmt: skip
+    store.add(row("t2", 0, False, ErrorKind.docker_error))  # spoiled on its only allowed try
+    (first, second, last) = store.spoiled("r1")
     assert (first.try_index, first.error_kind, first.detail) == (
         0,
         ErrorKind.backbone_error,
         "backbone restarted while answering",
     )
-    assert second.error_kind is ErrorKind.docker_error and store.spoiled("other") == []
+    assert second.error_kind is ErrorKind.docker_error and second.retried and store.spoiled("other") == []
+    assert not last.retried and last.detail == "engine gone"
     summary = store.summary("r1")["a"]
-    assert summary.retried == {"backbone_error": 1, "docker_error": 1}
-    assert (summary.pass_at_1, summary.infrastructure_failures) == (1.0, 0)
+    assert summary.retried == {"backbone_error": 1, "docker_error": 1}  # the last try of t2 was not retried
+    assert (summary.pass_at_1, summary.infrastructure_failures) == (1.0, 1)
