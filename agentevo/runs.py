@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agentevo.files import write_json_atomic
 from agentevo.sandbox.docker_host import new_run_id
 
 
@@ -32,9 +32,7 @@ class RunDir:
         target = self.path / "run.json"
         current = json.loads(target.read_text()) if target.exists() else {"run_id": self.run_id}
         current.update(fields)
-        tmp = target.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(current, indent=2, default=str))
-        os.replace(tmp, target)
+        write_json_atomic(target, current)
 
     def append(self, row: BaseModel | dict[str, Any]) -> None:
         """Append one result row; a single write per row keeps concurrent readers whole."""
