@@ -47,8 +47,8 @@ vllm:
 	bash scripts/ensure-vllm.sh
 
 # llama.cpp's server, the fast CPU engine: built once from the llama-cpp-python sdist (~10 min on 2 cores).
-llamacpp:
-	bash scripts/ensure-llamacpp.sh
+llamacpp: venv
+	bash scripts/ensure-llamacpp.sh "$${XDG_CACHE_HOME:-$$HOME/.cache}/agentevo/llamacpp" $(PY)
 
 gc: venv
 	$(VENV)/bin/agentevo sandbox gc

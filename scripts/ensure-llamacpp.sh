@@ -4,16 +4,17 @@
 # newer glibc), so this builds the server from the llama.cpp sources vendored in the llama-cpp-python sdist
 # (PyPI only, nothing else downloaded), once (~10 min on 2 cores), and caches it.
 #
-#   scripts/ensure-llamacpp.sh [DIR]
+#   scripts/ensure-llamacpp.sh [DIR] [PYTHON]
 #
 # DIR defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/agentevo/llamacpp and ends up holding bin/llama-server,
 # convert_hf_to_gguf.py, convert_lora_to_gguf.py and the packages they import (conversion/, gguf-py/).
+# PYTHON (default python3) is the one whose pip downloads the sdist: the project's .venv has pip for sure.
 # Idempotent: a stamp file records what was built, and a second run with it in place is a no-op.
 set -euo pipefail
 
 VERSION="${AGENTEVO_LLAMACPP_PY_VERSION:-0.3.36}"   # llama-cpp-python sdist whose vendored llama.cpp we build
-PYTHON="${AGENTEVO_LLAMACPP_PYTHON:-python3}"
 DIR="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/agentevo/llamacpp}"
+PYTHON="${2:-python3}"
 JOBS="${AGENTEVO_LLAMACPP_JOBS:-$(nproc)}"
 
 log() { echo "[agentevo] $*" >&2; }
