@@ -15,7 +15,6 @@ import json
 import tarfile
 import time
 import uuid
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,14 @@ import requests
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
+from agentevo import contract
 from agentevo.agents.seed import AgentConfig, build_agent, initial_state, run_config
+from agentevo.contract import AgentResult, EpisodeArgs, ResultStatus, StopReason, reported_reason
 from agentevo.gateway import Budget, EpisodeAccess, Fault, Gateway
 from agentevo.sandbox import DockerUnavailable, Sandbox, SandboxConfig, SandboxDied
 from agentevo.tasks import Task
 
-AGENT_DIR_IN_SANDBOX = "/tmp/agentpkg/agent"
-TASK_FILE_IN_SANDBOX = "/tmp/agent-task.json"
-CHECKPOINT_IN_SANDBOX = "/tmp/agent-checkpoint.sqlite"
-RESULT_PREFIX = "AGENTEVO-AGENT "
+CONTRACT_SOURCE = Path(contract.__file__).read_bytes()  # the agent reads this copy; the host keeps its own
 
 
 def seed_agent_dir() -> Path:
@@ -40,38 +38,6 @@ def seed_agent_dir() -> Path:
     return Path(__file__).resolve().parent / "seed"
 
 
-class StopReason(str, Enum):
-    """How an episode ended. The agent may report only the first group; the host decides the rest."""
-
-    # The agent's own account (checked against the gateway's counts).
-    submitted = "submitted"
-    step_budget = "step_budget"
-    token_budget = "token_budget"
-    llm_error = "llm_error"  # a model call failed for a reason of the agent's making (a bad request)
-    stopped = "stopped"  # it stopped without submitting, for a reason of its own
-    # Decided by the host.
-    agent_crash = "agent_crash"  # its code crashed or printed no result
-    timeout = "timeout"  # it overran the episode's time limit
-    backbone_error = "backbone_error"  # the backbone failed under it (after the gateway's retries)
-    gateway_error = "gateway_error"  # the gateway failed or closed under it
-    docker_error = "docker_error"  # the Docker engine failed its sandbox
-
-    @property
-    def infrastructure(self) -> bool:
-        """The machine's fault, not the agent's: the episode is run again and never scored."""
-        return self in (StopReason.backbone_error, StopReason.gateway_error, StopReason.docker_error)
-
-
-# What an agent may say about itself: never an infrastructure reason (that would hide its failures from scores).
-_REPORTABLE = frozenset(
-    {
-        StopReason.submitted,
-        StopReason.step_budget,
-        StopReason.token_budget,
-        StopReason.llm_error,
-        StopReason.stopped,
-    }
-)
 # Docker engine failures, as the sandbox runtime and the docker SDK raise them.
 DOCKER_FAULTS = (
     DockerUnavailable,
@@ -79,15 +45,6 @@ DOCKER_FAULTS = (
     docker.errors.DockerException,
     requests.exceptions.RequestException,
 )
-
-
-def reported_reason(value: object) -> StopReason:
-    """The stop reason an agent reported, as far as an agent may report one (anything else: ``stopped``)."""
-    try:
-        reason = StopReason(value)
-    except ValueError:
-        return StopReason.stopped
-    return reason if reason in _REPORTABLE else StopReason.stopped
 
 
 class EpisodeOutcome(BaseModel):
@@ -105,6 +62,10 @@ class EpisodeOutcome(BaseModel):
     workspace_tar: bytes = Field(b"", exclude=True, repr=False)
 
     retries: int = Field(0, description="Model calls the gateway had to send again after a backbone fault.")
+    result: ResultStatus = Field(
+        ResultStatus.ok, description="What the host found of the agent's result line."
+    )
+    exit_code: int | None = Field(None, description="The agent process's exit code (isolated mode).")
 
     @property
     def submitted(self) -> bool:
@@ -171,11 +132,9 @@ def run_sdk(
     )
 
 
-def _stop_reason(reported: dict[str, Any], access: EpisodeAccess, timed_out: bool) -> StopReason:
+def _stop_reason(reported: AgentResult, access: EpisodeAccess, timed_out: bool) -> StopReason:
     """The host's verdict on how the episode ended: the gateway's account outranks the agent's."""
-    claimed = (
-        reported_reason(reported["stop_reason"]) if reported.get("stop_reason") else StopReason.agent_crash
-    )
+    claimed = reported.stop_reason if reported.status is ResultStatus.ok else StopReason.agent_crash
     if claimed is StopReason.submitted:
         return claimed  # it finished, whatever the machine did meanwhile
     fault = _infrastructure_fault(access, timed_out)
@@ -241,15 +200,15 @@ def run_isolated(
             sandbox_config, run_id=gateway.run_id, gateway_socket=gateway.socket_path, env=access.env()
         ) as sb:
             _put_files(sb, task.files)
-            sb.put_dir(agent_dir, AGENT_DIR_IN_SANDBOX)
-            sb.write_file(TASK_FILE_IN_SANDBOX, json.dumps(task.public_view()))
-            command = (
-                f"cd /tmp/agentpkg && python -m agent.run --task {TASK_FILE_IN_SANDBOX} --thread-id {episode_id} "
-                f"--checkpoint {CHECKPOINT_IN_SANDBOX} --max-steps {config.max_steps} --max-tokens {config.max_tokens}"
+            sb.put_dir(agent_dir, contract.AGENT_DIR)
+            sb.write_file(contract.CONTRACT_COPY, CONTRACT_SOURCE)
+            sb.write_file(contract.TASK_FILE, json.dumps(task.public_view()))
+            args = EpisodeArgs(episode=episode_id, max_steps=config.max_steps, max_tokens=config.max_tokens)
+            result = sb.exec(
+                contract.command(args), cwd=contract.WORKSPACE, timeout=time_limit, max_output_bytes=256_000
             )
-            result = sb.exec(command, cwd="/workspace", timeout=time_limit, max_output_bytes=256_000)
-            reported = _last_report(result.output)
-            workspace = sb.get_tar("/workspace")
+            reported = contract.read_result(result.output, episode_id)
+            workspace = sb.get_tar(contract.WORKSPACE)
             if checkpoint_dir is not None:
                 _save_checkpoint(sb, checkpoint_dir / f"{episode_id}.sqlite")
     except DOCKER_FAULTS as exc:
@@ -266,27 +225,23 @@ def run_isolated(
     error = access.fault_detail if stop_reason.infrastructure else None
     return EpisodeOutcome(
         task_id=task.id, mode="isolated", stop_reason=stop_reason,
-        steps=int(reported.get("steps") or 0), tokens=usage.tokens, calls=usage.calls, retries=usage.retries,
-        seconds=time.monotonic() - started,
-        error=error or reported.get("error") or (None if reported else "the agent printed no result"),
-        log_tail=result.output[-4000:], workspace_tar=workspace,
+        steps=reported.steps, tokens=usage.tokens, calls=usage.calls, retries=usage.retries,
+        seconds=time.monotonic() - started, error=error or reported.error or _no_result(reported.status),
+        log_tail=result.output[-4000:], workspace_tar=workspace, result=reported.status, exit_code=result.exit_code,
     )  # fmt: skip
 
 
-def _last_report(output: str) -> dict[str, Any]:
-    for line in reversed(output.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            try:
-                report = json.loads(line[len(RESULT_PREFIX) :])
-            except ValueError:
-                return {}
-            return report if isinstance(report, dict) else {}
-    return {}
+def _no_result(status: ResultStatus) -> str | None:
+    return {
+        ResultStatus.missing: "the agent printed no result line",
+        ResultStatus.foreign: "the agent printed result lines for other episodes only",
+        ResultStatus.malformed: "the agent's result line is not the contract's JSON",
+    }.get(status)
 
 
 def _save_checkpoint(sandbox: Sandbox, target: Path) -> None:
     try:
-        data = sandbox.read_file(CHECKPOINT_IN_SANDBOX)
+        data = sandbox.read_file(contract.CHECKPOINT_FILE)
     except Exception:  # noqa: BLE001 - an agent without a checkpointer still has a result
         return
     target.parent.mkdir(parents=True, exist_ok=True)

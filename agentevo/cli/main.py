@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from agentevo.cli import archive, demo, run, sandbox, serve
+from agentevo.cli import agent, archive, demo, run, sandbox, serve
 from agentevo.cli import model
 from agentevo.cli.common import console, state
 from agentevo.config import ConfigError, load_config
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(model.app, name="model")
 app.add_typer(archive.app, name="archive")
+app.add_typer(agent.app, name="agent")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("run")(run.run)

@@ -23,14 +23,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from agentevo import contract
 from agentevo.gateway.backends import BackboneError, BackboneHealth, Backend, Fault
 from agentevo.gateway.budget import Budget, Usage
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
 from agentevo.gateway.retry import RequestRetry, call_with_retries
 from agentevo.sandbox.docker_host import GATEWAY_SOCKET_IN_SANDBOX as CONTAINER_SOCKET
 
-TOKEN_ENV = "AGENTEVO_GATEWAY_TOKEN"
-SOCKET_ENV = "AGENTEVO_GATEWAY_SOCKET"
+TOKEN_ENV, SOCKET_ENV = contract.TOKEN_ENV, contract.SOCKET_ENV
 TAG_HEADERS = {
     "agent_id": "x-agentevo-agent",
     "task_id": "x-agentevo-task",

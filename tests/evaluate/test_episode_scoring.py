@@ -47,9 +47,10 @@ def test_hostile_agent_behaviour_is_scored_correctly(name, tmp_path, sandbox_ima
 def test_agent_exiting_without_submit_is_no_submit(tmp_path, sandbox_image):
     agent = tmp_path / "agent"
     shutil.copytree(seed_agent_dir(), agent)
-    (agent / "run.py").write_text('print(\'AGENTEVO-AGENT {"stop_reason": "gave_up", "steps": 0}\')\n')
+    line = 'AGENTEVO-AGENT {"v": 1, "episode": "quit-1", "stop_reason": "gave_up", "steps": 0, "tokens": 0}'
+    (agent / "run.py").write_text(f"print({line!r})\n")
     with Gateway(ChatModelBackend(ScriptedChatModel(replies=SOLVE_ADD), "scripted"), run_dir=tmp_path, run_id="h") as gateway:
-        outcome = run_isolated(ADD_TASK, agent, gateway)
+        outcome = run_isolated(ADD_TASK, agent, gateway, episode_id="quit-1")
     row = score_episode(ADD_TASK, outcome, Evaluator(), run_id="h", agent_id="quitter", attempt=0)
     assert row.error_kind == ErrorKind.no_submit and not row.passed
 

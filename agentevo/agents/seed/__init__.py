@@ -8,4 +8,12 @@ from .config import AgentConfig
 from .graph import build_agent, initial_state, run_config, task_prompt
 from .workspace import LocalWorkspace, Workspace
 
-__all__ = ["AgentConfig", "LocalWorkspace", "Workspace", "build_agent", "initial_state", "run_config", "task_prompt"]
+__all__ = [
+    "AgentConfig",
+    "LocalWorkspace",
+    "Workspace",
+    "build_agent",
+    "initial_state",
+    "run_config",
+    "task_prompt",
+]

@@ -9,11 +9,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 
+from agentevo.contract import StopReason
+
 from .config import AgentConfig
 from .state import AgentState
 from .tools import make_tools
 from .workspace import Workspace
-
 
 CODE_BLOCK = re.compile(r"```(?:python|py)\n(.*?)```", re.DOTALL)
 
@@ -27,7 +28,9 @@ def task_prompt(task: dict[str, Any]) -> str:
     )
 
 
-def build_agent(llm: BaseChatModel, workspace: Workspace, config: AgentConfig | None = None, checkpointer: Any = None):
+def build_agent(
+    llm: BaseChatModel, workspace: Workspace, config: AgentConfig | None = None, checkpointer: Any = None
+):
     """Compile the agent graph. ``llm`` needs ``bind_tools``; ``workspace`` is where the tools act."""
     config = config or AgentConfig()
     tools = {tool.name: tool for tool in make_tools(workspace, config)}
@@ -37,9 +40,16 @@ def build_agent(llm: BaseChatModel, workspace: Workspace, config: AgentConfig | 
         try:
             reply = model.invoke([SystemMessage(config.system_prompt), *state["messages"]])
         except Exception as exc:  # noqa: BLE001 - a refused or failed call ends the episode, recorded
-            return {"stop_reason": "llm_error", "error": f"{exc.__class__.__name__}: {exc}"[:2000]}
+            return {
+                "stop_reason": StopReason.llm_error.value,
+                "error": f"{exc.__class__.__name__}: {exc}"[:2000],
+            }
         used = (reply.usage_metadata or {}).get("total_tokens", 0)
-        return {"messages": [reply], "steps": state.get("steps", 0) + 1, "tokens": state.get("tokens", 0) + used}
+        return {
+            "messages": [reply],
+            "steps": state.get("steps", 0) + 1,
+            "tokens": state.get("tokens", 0) + used,
+        }
 
     def act(state: AgentState) -> dict[str, Any]:
         results, submitted = [], False
@@ -58,11 +68,11 @@ def build_agent(llm: BaseChatModel, workspace: Workspace, config: AgentConfig | 
 
     def observe(state: AgentState) -> dict[str, Any]:
         if state.get("submitted"):
-            return {"stop_reason": "submitted"}
+            return {"stop_reason": StopReason.submitted.value}
         if state.get("steps", 0) >= config.max_steps:
-            return {"stop_reason": "step_budget"}
+            return {"stop_reason": StopReason.step_budget.value}
         if state.get("tokens", 0) >= config.max_tokens:
-            return {"stop_reason": "token_budget"}
+            return {"stop_reason": StopReason.token_budget.value}
         last = state["messages"][-1]
         if isinstance(last, AIMessage) and not last.tool_calls:
             # Small models often answer with a code block instead of a tool call: keep the code.
@@ -92,7 +102,10 @@ def build_agent(llm: BaseChatModel, workspace: Workspace, config: AgentConfig | 
 
 def initial_state(task: dict[str, Any]) -> AgentState:
     return {
-        "messages": [HumanMessage(task_prompt(task))], "steps": 0, "tokens": 0, "submitted": False,
+        "messages": [HumanMessage(task_prompt(task))],
+        "steps": 0,
+        "tokens": 0,
+        "submitted": False,
         "solution_file": task.get("solution_file", "solution.py"),
     }
 

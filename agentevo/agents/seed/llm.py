@@ -16,7 +16,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from agentevo import contract
 
 
 class GatewayChatModel(BaseChatModel):
@@ -27,16 +29,20 @@ class GatewayChatModel(BaseChatModel):
     model: str = ""
     max_tokens: int = 512
     timeout: float = 300.0
-    tools: list[dict[str, Any]] = []
+    tools: list[dict[str, Any]] = Field(default_factory=list)
     _client: openai.OpenAI = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
         http = httpx.Client(transport=httpx.HTTPTransport(uds=self.socket_path), timeout=self.timeout)
-        self._client = openai.OpenAI(base_url="http://gateway/v1", api_key=self.token, http_client=http, max_retries=0)
+        self._client = openai.OpenAI(
+            base_url=contract.GATEWAY_BASE_URL, api_key=self.token, http_client=http, max_retries=0
+        )
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> GatewayChatModel:
-        return cls(socket_path=os.environ["AGENTEVO_GATEWAY_SOCKET"], token=os.environ["AGENTEVO_GATEWAY_TOKEN"], **kwargs)
+        return cls(
+            socket_path=os.environ[contract.SOCKET_ENV], token=os.environ[contract.TOKEN_ENV], **kwargs
+        )
 
     @property
     def _llm_type(self) -> str:
@@ -45,8 +51,18 @@ class GatewayChatModel(BaseChatModel):
     def bind_tools(self, tools: list[Any], **kwargs: Any) -> GatewayChatModel:
         return self.model_copy(update={"tools": [convert_to_openai_tool(t) for t in tools]})
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        request: dict[str, Any] = {"model": self.model, "messages": convert_to_openai_messages(messages), "max_tokens": self.max_tokens}
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": convert_to_openai_messages(messages),
+            "max_tokens": self.max_tokens,
+        }
         if self.tools:
             request["tools"] = self.tools
         if stop:
@@ -62,7 +78,8 @@ class GatewayChatModel(BaseChatModel):
             content=choice.content or "",
             tool_calls=calls,
             usage_metadata={
-                "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+                "input_tokens": usage.prompt_tokens,
+                "output_tokens": usage.completion_tokens,
                 "total_tokens": usage.total_tokens,
             },
             response_metadata={"model_name": reply.model, "finish_reason": reply.choices[0].finish_reason},

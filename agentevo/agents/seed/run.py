@@ -1,17 +1,16 @@
 """Isolated mode: run one episode inside the sandbox, talking to the LLM only through the gateway.
 
-    python -m agent.run --task /tmp/agent-task.json [--max-steps N] [--max-tokens N]
-
-Streams one line per graph step and ends with ``AGENTEVO-AGENT <json>`` (the agent's own account;
+The entry point of the agent contract (``agentevo.contract``): ``python -m agent.run --episode ID ...``.
+Streams one line per graph step and ends with the contract's result line (the agent's own account;
 the host trusts only the gateway's counts and the evaluator's verdict).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sqlite3
 import time
+
+from agentevo import contract
 
 from .config import AgentConfig
 from .graph import build_agent, initial_state, run_config
@@ -28,30 +27,29 @@ def _checkpointer(path: str):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--workspace", default="/workspace")
-    parser.add_argument("--checkpoint", default="/tmp/agent-checkpoint.sqlite")
-    parser.add_argument("--thread-id", default="episode")
-    parser.add_argument("--max-steps", type=int)
-    parser.add_argument("--max-tokens", type=int)
-    args = parser.parse_args()
-    overrides = {k: v for k, v in {"max_steps": args.max_steps, "max_tokens": args.max_tokens}.items() if v}
-    config = AgentConfig(**overrides)
-    with open(args.task) as fh:
-        task = json.load(fh)
-    graph = build_agent(GatewayChatModel.from_env(), LocalWorkspace(args.workspace), config, _checkpointer(args.checkpoint))
-    cfg = run_config(config, args.thread_id)
+    args = contract.parse_args()
+    config = AgentConfig(max_steps=args.max_steps, max_tokens=args.max_tokens)
+    task = contract.read_task(args.task)
+    graph = build_agent(
+        GatewayChatModel.from_env(), LocalWorkspace(args.workspace), config, _checkpointer(args.checkpoint)
+    )
+    cfg = run_config(config, args.episode)
     state: dict = {}
     last = time.perf_counter()
     for update in graph.stream(initial_state(task), cfg, stream_mode="updates"):
         now = time.perf_counter()
         for node, change in update.items():
             state.update({k: v for k, v in (change or {}).items() if k != "messages"})
-            print(f"[{node}] steps={state.get('steps', 0)} tokens={state.get('tokens', 0)} seconds={now - last:.3f}", flush=True)
+            print(
+                f"[{node}] steps={state.get('steps', 0)} tokens={state.get('tokens', 0)} seconds={now - last:.3f}",
+                flush=True,
+            )
         last = now
-    summary = {k: state.get(k) for k in ("stop_reason", "steps", "tokens", "error")}
-    print("AGENTEVO-AGENT " + json.dumps(summary), flush=True)
+    line = contract.result_line(
+        args.episode, state.get("stop_reason") or "stopped", state.get("steps", 0), state.get("tokens", 0),
+        state.get("error"),
+    )  # fmt: skip
+    print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -12,5 +12,5 @@ class AgentState(TypedDict, total=False):
     tokens: int  # prompt + completion tokens so far
     submitted: bool
     solution_file: str  # where the task wants the answer
-    stop_reason: str  # submitted | step_budget | token_budget | llm_error
+    stop_reason: str  # a reportable agentevo.contract.StopReason value
     error: str

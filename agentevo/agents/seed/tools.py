@@ -24,14 +24,19 @@ def make_tools(workspace: Workspace, config: AgentConfig) -> list[BaseTool]:
 
     def view(path: str) -> str:
         """Show a file with line numbers, or list a folder."""
-        code, listing = workspace.run(f"test -d {_quote(path)} && ls -la {_quote(path)}", config.command_timeout)
+        code, listing = workspace.run(
+            f"test -d {_quote(path)} && ls -la {_quote(path)}", config.command_timeout
+        )
         if code == 0:
             return clip(listing, config.observation_chars)
         try:
             lines = workspace.read(path).splitlines()
         except Exception as exc:  # noqa: BLE001 - the model reads the error and adapts
             return f"error: cannot read {path}: {exc}"
-        return clip("\n".join(f"{n:4d} {line}" for n, line in enumerate(lines, 1)) or "(empty file)", config.observation_chars)
+        return clip(
+            "\n".join(f"{n:4d} {line}" for n, line in enumerate(lines, 1)) or "(empty file)",
+            config.observation_chars,
+        )
 
     def create(path: str, content: str) -> str:
         """Write content to a file, replacing it if it exists."""

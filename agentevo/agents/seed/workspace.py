@@ -35,8 +35,12 @@ class LocalWorkspace:
 
     def run(self, command: str, timeout: float) -> tuple[int, str]:
         proc = subprocess.Popen(
-            ["bash", "-c", command], cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            ["bash", "-c", command],
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             out, _ = proc.communicate(timeout=timeout)

@@ -1,0 +1,26 @@
+"""``agentevo agent``: whether an agent folder honours the agent contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from agentevo.cli.common import clear_errors, config, console
+
+app = typer.Typer(help="Agents and the agent contract (docs/agent-contract.md).", no_args_is_help=True)
+
+
+@app.command()
+def check(path: Path = typer.Argument(..., help="The agent package folder.")) -> None:
+    """Import the agent, run one smoke episode with a scripted model, and print each failure with its reason."""
+    from agentevo.agents.check import check_agent
+
+    with clear_errors(), console.status(f"checking {path} (import, then one smoke episode in a sandbox)"):
+        report = check_agent(path, sandbox_config=config().sandbox)
+    for finding in report.failures:
+        console.print(f"[red]FAIL[/] {finding.failure.value}: {finding.reason}", highlight=False)
+    if not report.passed:
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/] {path} honours the agent contract (smoke episode: {report.stop_reason}, "
+                  f"{report.seconds:.1f} s)", highlight=False)  # fmt: skip

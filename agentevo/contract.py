@@ -1,0 +1,203 @@
+"""The agent contract: how the host runs an agent in a sandbox, and what an agent must honour. Version 1.
+
+Standard library only. The host imports this module; a copy of it is placed in every agent sandbox as
+``agentevo/contract.py`` beside the agent package, so an agent reads the same constants. What the host
+reads back (the result line) it parses with its own copy: an agent that edits its copy changes nothing
+on the host's side.
+
+An agent is a Python package named ``agent`` (a folder with ``__init__.py``) whose module ``agent.run``
+is the entry point. For one episode the host:
+
+1. copies the package to ``AGENT_DIR`` and the task's public view (``TASK_FIELDS``) as JSON to ``TASK_FILE``,
+   and the task's starting files into ``WORKSPACE``;
+2. sets ``SOCKET_ENV`` (the gateway's Unix socket, an OpenAI-compatible API at ``GATEWAY_BASE_URL``) and
+   ``TOKEN_ENV`` (this episode's API key) in the environment; there is no network and no other key;
+3. runs :func:`command` in ``WORKSPACE``;
+4. reads the last line of output that starts with ``RESULT_PREFIX`` and names this episode
+   (:func:`read_result`), and scores whatever the agent left in ``WORKSPACE``.
+
+The agent should print exactly one :func:`result_line` when it stops. Its account of ``steps`` and
+``tokens`` is informative; the gateway's counts are the ones charged, and the verdict is the evaluator's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from dataclasses import dataclass
+from enum import Enum
+
+VERSION = 1
+PACKAGE_ROOT = (
+    "/tmp/agentpkg"  # on sys.path when the entry runs: holds ``agent/`` and ``agentevo/contract.py``
+)
+AGENT_PACKAGE = "agent"
+AGENT_DIR = f"{PACKAGE_ROOT}/{AGENT_PACKAGE}"
+ENTRY_MODULE = f"{AGENT_PACKAGE}.run"
+CONTRACT_COPY = f"{PACKAGE_ROOT}/agentevo/contract.py"
+TASK_FILE = "/tmp/agent-task.json"
+CHECKPOINT_FILE = "/tmp/agent-checkpoint.sqlite"
+WORKSPACE = "/workspace"
+RESULT_PREFIX = "AGENTEVO-AGENT "
+SOCKET_ENV = "AGENTEVO_GATEWAY_SOCKET"
+TOKEN_ENV = "AGENTEVO_GATEWAY_TOKEN"
+GATEWAY_BASE_URL = "http://gateway/v1"  # any host name: requests go over the socket
+TASK_FIELDS = ("id", "suite", "instructions", "files", "solution_file", "entry_point", "difficulty")
+
+
+class StopReason(str, Enum):
+    """How an episode ended. The agent may report only the first group; the host decides the rest."""
+
+    # The agent's own account (checked against the gateway's counts).
+    submitted = "submitted"
+    step_budget = "step_budget"
+    token_budget = "token_budget"
+    llm_error = "llm_error"  # a model call failed for a reason of the agent's making (a bad request)
+    stopped = "stopped"  # it stopped without submitting, for a reason of its own
+    # Decided by the host.
+    agent_crash = "agent_crash"  # its code crashed or printed no result
+    timeout = "timeout"  # it overran the episode's time limit
+    backbone_error = "backbone_error"  # the backbone failed under it (after the gateway's retries)
+    gateway_error = "gateway_error"  # the gateway failed or closed under it
+    docker_error = "docker_error"  # the Docker engine failed its sandbox
+
+    @property
+    def infrastructure(self) -> bool:
+        """The machine's fault, not the agent's: the episode is run again and never scored."""
+        return self in (StopReason.backbone_error, StopReason.gateway_error, StopReason.docker_error)
+
+    @property
+    def reportable(self) -> bool:
+        """Whether an agent may claim it (never an infrastructure reason: that would hide its failures)."""
+        return self in _REPORTABLE
+
+
+_REPORTABLE = frozenset(
+    {
+        StopReason.submitted,
+        StopReason.step_budget,
+        StopReason.token_budget,
+        StopReason.llm_error,
+        StopReason.stopped,
+    }
+)
+
+
+class ResultStatus(str, Enum):
+    """What the host found of the agent's result line."""
+
+    ok = "ok"
+    missing = "missing"  # no result line at all
+    foreign = "foreign"  # result lines, but only for other episodes (forged or copied)
+    malformed = "malformed"  # a line for this episode that is not the contract's JSON
+
+
+@dataclass(frozen=True)
+class EpisodeArgs:
+    """The entry point's arguments."""
+
+    episode: str
+    max_steps: int
+    max_tokens: int
+    task: str = TASK_FILE
+    workspace: str = WORKSPACE
+    checkpoint: str = CHECKPOINT_FILE
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    """The agent's account of its episode, as the host read it."""
+
+    status: ResultStatus
+    stop_reason: StopReason = StopReason.agent_crash
+    steps: int = 0
+    tokens: int = 0
+    error: str | None = None
+
+
+def command(args: EpisodeArgs) -> str:
+    """The shell command the host runs (in ``WORKSPACE``) for one episode."""
+    argv = [
+        "python", "-m", ENTRY_MODULE, "--task", args.task, "--workspace", args.workspace,
+        "--checkpoint", args.checkpoint, "--episode", args.episode,
+        "--max-steps", str(args.max_steps), "--max-tokens", str(args.max_tokens),
+    ]  # fmt: skip
+    return f"cd {shlex.quote(PACKAGE_ROOT)} && " + " ".join(shlex.quote(a) for a in argv)
+
+
+def parse_args(argv: list[str] | None = None) -> EpisodeArgs:
+    """For the agent's entry point: the arguments :func:`command` passes."""
+    parser = argparse.ArgumentParser(description=f"an agentevo agent (contract v{VERSION})")
+    parser.add_argument("--task", default=TASK_FILE)
+    parser.add_argument("--workspace", default=WORKSPACE)
+    parser.add_argument("--checkpoint", default=CHECKPOINT_FILE)
+    parser.add_argument("--episode", required=True)
+    parser.add_argument("--max-steps", type=int, required=True)
+    parser.add_argument("--max-tokens", type=int, required=True)
+    ns = parser.parse_args(argv)
+    return EpisodeArgs(
+        episode=ns.episode, max_steps=ns.max_steps, max_tokens=ns.max_tokens, task=ns.task,
+        workspace=ns.workspace, checkpoint=ns.checkpoint,
+    )  # fmt: skip
+
+
+def read_task(path: str = TASK_FILE) -> dict:
+    """The task's public view, as the host wrote it."""
+    with open(path, encoding="utf-8") as fh:
+        task = json.load(fh)
+    missing = [name for name in ("id", "instructions") if name not in task]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: not a contract v{VERSION} task file")
+    return task
+
+
+def result_line(
+    episode: str, stop_reason: StopReason | str, steps: int, tokens: int, error: str | None = None
+) -> str:
+    """The line an agent prints when it stops."""
+    reason = StopReason(stop_reason)
+    data = {"v": VERSION, "episode": episode, "stop_reason": reason.value, "steps": steps, "tokens": tokens}
+    if error:
+        data["error"] = error[:2000]
+    return RESULT_PREFIX + json.dumps(data)
+
+
+def read_result(output: str, episode: str) -> AgentResult:
+    """The last result line for ``episode`` in ``output``; lines for other episodes are ignored."""
+    status = ResultStatus.missing
+    for line in reversed(output.splitlines()):
+        if not line.startswith(RESULT_PREFIX):
+            continue
+        try:
+            data = json.loads(line[len(RESULT_PREFIX) :])
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or data.get("episode") != episode:
+            status = (
+                ResultStatus.malformed if data is None or not isinstance(data, dict) else ResultStatus.foreign
+            )
+            continue
+        return _result(data)
+    return AgentResult(status=status)
+
+
+def _result(data: dict) -> AgentResult:
+    try:
+        steps, tokens = int(data.get("steps") or 0), int(data.get("tokens") or 0)
+    except (ValueError, TypeError):
+        return AgentResult(status=ResultStatus.malformed)
+    error = data.get("error")
+    return AgentResult(
+        status=ResultStatus.ok, stop_reason=reported_reason(data.get("stop_reason")),
+        steps=max(steps, 0), tokens=max(tokens, 0), error=str(error)[:2000] if error else None,
+    )  # fmt: skip
+
+
+def reported_reason(value: object) -> StopReason:
+    """The stop reason an agent reported, as far as an agent may report one (anything else: ``stopped``)."""
+    try:
+        reason = StopReason(value)
+    except ValueError:
+        return StopReason.stopped
+    return reason if reason.reportable else StopReason.stopped
