@@ -21,6 +21,7 @@ from langchain_core.runnables import Runnable
 
 from agentevo.llm.config import LLMConfig
 from agentevo.llm.fenced_tools import FencedToolModel, with_fenced_tools
+from agentevo.progress import progress
 
 Log = Callable[[str], Any]
 Factory = Callable[[LLMConfig, Path, Log], BaseChatModel]
@@ -129,7 +130,7 @@ def resolve_backbone(config: LLMConfig, cache_dir: Path, *, concurrent: bool = F
 
 
 def make_chat_model(
-    config: LLMConfig, cache_dir: Path, *, log: Log = print, concurrent: bool = False
+    config: LLMConfig, cache_dir: Path, *, log: Log = progress, concurrent: bool = False
 ) -> BaseChatModel:
     """The chat model the ``llm`` config asks for.
 

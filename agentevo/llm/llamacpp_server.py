@@ -26,6 +26,7 @@ from filelock import FileLock
 
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig
 from agentevo.llm.supervised import Log, ServerError, SupervisedServer, read_adapter_config, run_installer
+from agentevo.progress import progress
 
 ENSURE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensure-llamacpp.sh"
 STAMP_NAME = ".agentevo-llamacpp-stamp"
@@ -47,7 +48,7 @@ def llamacpp_installed(config: LlamaCppBackboneConfig, cache_dir: Path) -> bool:
     return (folder / STAMP_NAME).is_file() and (folder / "bin" / "llama-server").is_file()
 
 
-def ensure_llamacpp(config: LlamaCppBackboneConfig, cache_dir: Path, log: Log = print) -> Path:
+def ensure_llamacpp(config: LlamaCppBackboneConfig, cache_dir: Path, log: Log = progress) -> Path:
     """Build the server if needed (minutes, once; instant afterwards). Returns the install folder."""
     folder = install_dir(config, cache_dir)
     if not llamacpp_installed(config, cache_dir):
@@ -86,7 +87,7 @@ def _run_converter(tools: Path, args: list[str], out: Path, log: Log, what: str)
     return out
 
 
-def ensure_model_gguf(config: LlamaCppBackboneConfig, cache_dir: Path, log: Log = print) -> Path:
+def ensure_model_gguf(config: LlamaCppBackboneConfig, cache_dir: Path, log: Log = progress) -> Path:
     """The GGUF file to serve: ``config.model``, the wheel's Q4_1 file, or f16/q8_0 converted once (~12 s)."""
     from agentevo.llm.model_store import ensure_embedded_model, ensure_wheel_gguf, read_manifest
 
@@ -110,7 +111,7 @@ def ensure_model_gguf(config: LlamaCppBackboneConfig, cache_dir: Path, log: Log 
 
 
 def convert_lora(
-    config: LlamaCppBackboneConfig, cache_dir: Path, adapter: Path, name: str, log: Log = print
+    config: LlamaCppBackboneConfig, cache_dir: Path, adapter: Path, name: str, log: Log = progress
 ) -> Path:
     """A peft LoRA folder as a GGUF LoRA (~10 s, cached by the adapter's weights), in a file named ``<name>.gguf``.
 
@@ -156,7 +157,7 @@ class LlamaCppServer(SupervisedServer):
     error = LlamaCppError
 
     def __init__(
-        self, config: LlamaCppBackboneConfig, served_name: str, cache_dir: Path, *, log: Log = print
+        self, config: LlamaCppBackboneConfig, served_name: str, cache_dir: Path, *, log: Log = progress
     ):
         super().__init__(config, served_name, cache_dir, log=log)
         self.binary = install_dir(config, self.cache_dir) / "bin" / "llama-server"

