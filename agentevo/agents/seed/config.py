@@ -1,12 +1,12 @@
 """The seed agent's knobs. Evolution may change the defaults; the runner may override them."""
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 
-SYSTEM_PROMPT = """You are a careful Python programmer working in a Linux shell.
-Solve the task by writing code into the workspace, then test it with the bash tool.
-Use one tool per step. Tools: bash (run a command), view (read a file or list a folder),
-create (write a whole file), str_replace (replace one exact snippet in a file), submit (finish).
-When the solution works, call submit."""
+PROMPTS = Path(__file__).resolve().parent / "prompts"
+# A declared text surface: the reflect operator may rewrite it; the agent reads it at import.
+SYSTEM_PROMPT = (PROMPTS / "system.md").read_text().strip()
 
 NUDGE = "Please use one of the tools. When your solution is written and tested, call submit."
 SAVED_CODE = (
