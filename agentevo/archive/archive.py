@@ -23,6 +23,9 @@ from agentevo.archive.repo import AgentRepo
 from agentevo.files import write_json_atomic
 
 REPO_DIR, DB_NAME, VIEW_NAME = "agents.git", "results.sqlite", "nodes.json"
+ARCHIVE_REF = (
+    "archive:"  # ``archive:RUN:NODE`` names a node of a run's archive wherever an agent folder is asked for
+)
 
 
 class ArchiveError(ValueError):
@@ -149,3 +152,14 @@ class Archive:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def export_ref(ref: str, archives_dir: Path, dest: Path) -> tuple[str, Path]:
+    """Export the node ``archive:RUN:NODE`` (RUN a run id under ``archives_dir`` or a run folder) into ``dest``;
+    returns the node id and the folder."""
+    run, _, node_id = ref.removeprefix(ARCHIVE_REF).rpartition(":")
+    if not run or not node_id:
+        raise ArchiveError(f"{ref!r} is not archive:RUN:NODE (e.g. archive:20261201-101500-abc123:n3)")
+    run_dir = Path(run) if Path(run).is_dir() else Path(archives_dir) / run
+    with Archive.open(run_dir) as archive:
+        return node_id, archive.export(node_id, dest)

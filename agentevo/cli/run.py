@@ -18,7 +18,10 @@ INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
 
 
 def run(
-    agent: str = typer.Option("seed", help="`seed` or the path of an agent package folder."),
+    agent: str = typer.Option(
+        "seed",
+        help="`seed`, the path of an agent package folder, or `archive:RUN:NODE` (a node of a run's archive).",
+    ),
     suite: str = typer.Option("builtin", help="builtin | humaneval:PATH | mbpp:PATH | exercism:PATH"),
     split: str | None = typer.Option("test", help="train | validation | test | all"),
     limit: int | None = typer.Option(None, help="Run only the first N tasks of the split."),
@@ -33,14 +36,25 @@ def run(
     """Run an agent on a suite in isolated sandboxes, score every episode, and print where results are."""
     from agentevo.agents import seed_agent_dir
     from agentevo.agents.seed import AgentConfig
+    from agentevo.archive import ARCHIVE_REF, ArchiveError, export_ref
     from agentevo.evaluate.suite_run import RESULTS_DB, RunInterrupted, run_suite
-    from agentevo.runs import RunDir
+    from agentevo.runs import RunDir, run_manifest
     from agentevo.tasks.suites import load_suite
 
     settings = config()
     if backbone:
         settings.llm.backbone = backbone
-    agent_dir = seed_agent_dir() if agent == "seed" else Path(agent).resolve()
+    run_dir = RunDir(settings.archives_dir)
+    agent_id = "seed"
+    if agent.startswith(ARCHIVE_REF):
+        try:
+            agent_id, agent_dir = export_ref(agent, settings.archives_dir, run_dir.path / "agent")
+        except ArchiveError as exc:
+            console.print(f"[red]error:[/] --agent {agent}: {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    else:
+        agent_dir = seed_agent_dir() if agent == "seed" else Path(agent).resolve()
+        agent_id = agent_dir.name
     if not (agent_dir / "run.py").is_file():
         console.print(
             f"[red]error:[/] --agent {agent}: no agent package there (it needs run.py; see agentevo/agents/seed)"
@@ -48,8 +62,10 @@ def run(
         raise typer.Exit(2)
     with clear_errors(), _interruptible(run_dir_hint=settings.archives_dir):
         tasks = load_suite(suite, split=None if split == "all" else split, limit=limit)
-        run_dir = RunDir(settings.archives_dir)
-        run_dir.describe(command="agentevo run", suite=suite, split=split, backbone=settings.llm.backbone)
+        run_dir.describe(
+            command="agentevo run", agent=agent, suite=suite, split=split, limit=limit, attempts=attempts,
+            max_steps=max_steps, backbone=settings.llm.backbone, **run_manifest(settings),
+        )  # fmt: skip
         agent_config = AgentConfig(max_steps=max_steps) if max_steps else None
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console) as bar:
@@ -67,7 +83,7 @@ def run(
                     tasks,
                     agent_dir=agent_dir,
                     run=run_dir,
-                    agent_id=agent_dir.name,
+                    agent_id=agent_id,
                     attempts=attempts,
                     parallel=parallel,
                     agent_config=agent_config,
