@@ -42,7 +42,10 @@ class ResilienceConfig(BaseModel):
         2, ge=0, description="Times an episode or evaluation spoiled by the infrastructure is run again."
     )
     request_retries: int = Field(
-        3, ge=0, description="Times the gateway sends a model call again after the backbone failed it."
+        6,
+        ge=0,
+        description="Times the gateway sends a model call again after the backbone failed it (pauses of 0.25 s "
+        "doubling to 4 s: about 12 s in all, long enough for the watchdog to notice a hung backbone).",
     )
     backbone_restarts: int = Field(
         3, ge=0, description="Restarts of a supervised backbone per run; then it gives up."
@@ -51,7 +54,7 @@ class ResilienceConfig(BaseModel):
         1.0, gt=0, description="Seconds between two health checks of the backbone."
     )
     health_deadline: float = Field(
-        15.0, gt=0, description="Seconds the backbone may fail its health check before it is restarted."
+        10.0, gt=0, description="Seconds the backbone may fail its health check before it is restarted."
     )
     docker_wait: float = Field(
         120.0,

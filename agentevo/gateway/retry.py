@@ -22,7 +22,7 @@ T = TypeVar("T")
 class RequestRetry(BaseModel):
     """Retries of one gateway call after a retryable backbone fault (``Fault.retryable``)."""
 
-    retries: int = Field(3, ge=0, description="Tries after the first; 0 answers the first failure as it is.")
+    retries: int = Field(6, ge=0, description="Tries after the first; 0 answers the first failure as it is.")
     first_wait: float = Field(0.25, ge=0, description="Seconds before the first retry; doubles each time.")
     max_wait: float = Field(4.0, ge=0, description="Longest pause between two tries.")
     ready_timeout: float = Field(
