@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agentevo.evolve.config import EvolveConfig
 from agentevo.llm.config import LLMConfig
 from agentevo.sandbox.config import SandboxConfig
 
@@ -71,6 +72,7 @@ class AgentevoConfig(BaseSettings):
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
+    evolve: EvolveConfig = Field(default_factory=EvolveConfig)
     archives_dir: Path = Field(Path("archives"), description="Where runs write their archives and results.")
     cache_dir: Path = Field(
         default_factory=default_cache_dir, description="Wheelhouses, models, build locks."

@@ -73,12 +73,11 @@ class Archive:
             }  # fmt: skip
             return self._record(Event(kind=EventKind.node_added, node=node_id, data=data))
 
-    def record_gate(self, node_id: str, passed: bool, reason: str = "") -> Node:
+    def record_gate(self, node_id: str, passed: bool, reason: str = "", failure: str | None = None) -> Node:
         with self._lock:
             self._node(node_id)
-            event = Event(
-                kind=EventKind.gate_decided, node=node_id, data={"passed": passed, "reason": reason}
-            )
+            data = {"passed": passed, "reason": reason, "failure": failure}
+            event = Event(kind=EventKind.gate_decided, node=node_id, data=data)
             return self._record(event)
 
     def record_score(self, node_id: str, stage: str, score: StageScore) -> Node:

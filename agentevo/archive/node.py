@@ -20,6 +20,7 @@ class Gate(BaseModel):
 
     passed: bool
     reason: str = ""
+    failure: str | None = Field(None, description="The refusing gate's kind (evolution's GateFailure value).")
 
 
 class StageScore(BaseModel):

@@ -1,0 +1,254 @@
+"""The evolution loop: an asynchronous scheduler of gate, evaluation and expansion jobs on K workers.
+
+There is no generation barrier: whenever a worker is free the scheduler decides the next job from the archive's
+event log and the result rows alone (gate an ungated node, evaluate a node due for a stage, else expand a parent
+the policy picks). Because nothing else holds state, ``--resume`` after ``kill -9`` redoes exactly the work that
+was in flight: a node is admitted by one event after its commit, a stage score by one event after its rows.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from agentevo.agents.seed import AgentConfig
+from agentevo.archive import Archive
+from agentevo.config import AgentevoConfig
+from agentevo.evaluate.results import ResultsStore
+from agentevo.evaluate.suite_run import RESULTS_DB
+from agentevo.evolve.budget import Budgets, StopCause
+from agentevo.evolve.config import EvolveConfig
+from agentevo.evolve.evidence import failures
+from agentevo.evolve.gates import Checker, decide
+from agentevo.evolve.operators import Operator, Parent
+from agentevo.evolve.policies import HGM, NoParent, make_policy
+from agentevo.evolve.stages import evaluate_stage, next_stage, partition
+from agentevo.evolve.stats import NodeStats, archive_stats
+from agentevo.gateway import Backend
+from agentevo.runs import RunDir
+from agentevo.tasks import Task
+
+JOB_TRIES = 2  # a gate or evaluation that raised this often stops the run (its error is reported)
+TICK_S = 0.5
+
+
+class JobKind(str, Enum):
+    gate = "gate"
+    evaluate = "evaluate"
+    expand = "expand"
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: JobKind
+    node: str  # the node to gate or evaluate, or the parent to expand
+    stage: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.node}" + (
+            f" stage {self.stage}" if self.kind is JobKind.evaluate else ""
+        )
+
+
+class Status(BaseModel):
+    """A snapshot for the live display and the final summary."""
+
+    run_id: str
+    run_dir: Path
+    nodes: int = 0
+    admitted: int = 0
+    rejected: dict[str, int] = Field(default_factory=dict)
+    best: str | None = None
+    best_score: float = 0.0
+    running: list[str] = Field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+    expansions_failed: int = 0
+    cause: StopCause | None = None
+    error: str | None = None
+
+
+class Evolution:
+    """One run of the loop over an archive; ``run()`` returns when a budget is spent or nothing is left."""
+
+    def __init__(
+        self, config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, archive: Archive, *, tasks: list[Task],
+        operator: Operator, backend: Backend, checker: Checker | None,
+        on_tick: Callable[[Status], None] = lambda status: None,
+    ) -> None:  # fmt: skip
+        self.config, self.evolve, self.run_dir, self.archive = config, evolve, run, archive
+        self.operator, self.backend, self.checker, self.on_tick = operator, backend, checker, on_tick
+        self.stage_tasks = partition(tasks, evolve.stages)
+        self.tasks = {t.id: t for t in tasks}
+        self.policy = make_policy(evolve.policy)
+        self.budgets = Budgets(
+            run.path, nodes=evolve.max_nodes, tokens=evolve.max_tokens, seconds=evolve.max_seconds
+        )
+        self.store = ResultsStore(run.path / RESULTS_DB)
+        self.work = run.path / "work"
+        self.work.mkdir(exist_ok=True)
+        self.in_flight: dict[Future[None], Job] = {}
+        self.tries: Counter[Job] = Counter()
+        self.expansions_failed = 0
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    # -- the scheduler
+
+    def run(self) -> Status:
+        cause: StopCause | None = None
+        pool = ThreadPoolExecutor(max_workers=self.evolve.workers, thread_name_prefix="evolve")
+        try:
+            while True:
+                cause = cause or self.budgets.spent() or self._failing()
+                while cause is None and len(self.in_flight) < self.evolve.workers:
+                    job = self._next_job()
+                    if job is None:
+                        break
+                    self.in_flight[pool.submit(self._do, job)] = job
+                if not self.in_flight:
+                    break
+                done, _ = wait(self.in_flight, timeout=TICK_S, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._finished(self.in_flight.pop(future), future)
+                self.on_tick(self.status())
+        finally:
+            pool.shutdown(wait=not self.in_flight, cancel_futures=True)
+        status = self.status()
+        status.cause = cause or (
+            StopCause.nodes if status.nodes >= self.evolve.max_nodes else StopCause.finished
+        )
+        self.store.close()
+        return status
+
+    def _next_job(self) -> Job | None:
+        """Gates first, then due evaluations, then an expansion (budget and policy permitting)."""
+        busy = {job.node for job in self.in_flight.values() if job.kind is not JobKind.expand}
+        nodes = self.archive.nodes()
+        for node in nodes:
+            if node.id in busy:
+                continue
+            if node.gate is None:
+                return Job(JobKind.gate, node.id)
+            if node.gate.passed and (stage := next_stage(node, self.evolve.stages)) is not None:
+                return Job(JobKind.evaluate, node.id, stage)
+        pending = sum(job.kind is JobKind.expand for job in self.in_flight.values())
+        if not self.budgets.may_expand(len(nodes), pending):
+            return None
+        stats = archive_stats(self.archive, self.store, self.run_dir.run_id)
+        if isinstance(self.policy, HGM):
+            job = self._hgm_evaluation(stats, pending, busy)
+            if job is not None:
+                return job
+        try:
+            # Seeded by the archive's state, so a resumed run makes the choice the killed one would have.
+            parent = self.policy.choose(stats, random.Random(f"{self.evolve.seed}/{len(nodes)}/{pending}"))
+        except NoParent:
+            return None
+        return Job(JobKind.expand, parent)
+
+    def _hgm_evaluation(self, stats: list[NodeStats], pending: int, busy: set[str]) -> Job | None:
+        """HGM's rule: while the tree is large for the evaluations so far, evaluate instead of expanding: the
+        next stage (threshold or not) of the node whose own Beta(1 + s, 1 + f) draw is highest."""
+        task_evals = sum(n.evals for n in stats)
+        if self.policy.expand(task_evals, len(stats), pending):
+            return None
+        nodes = {n.id: n for n in self.archive.nodes()}
+        open_ = [
+            (s, i) for s in stats if s.admitted and s.id not in busy
+            for i in [next((k for k, st in enumerate(self.evolve.stages) if st.name not in nodes[s.id].scores), None)]
+            if i is not None
+        ]  # fmt: skip
+        if not open_:
+            return None
+        rng = random.Random(f"{self.evolve.seed}/eval/{task_evals}")
+        node, stage = max(
+            open_, key=lambda p: rng.betavariate(1 + p[0].successes, 1 + p[0].evals - p[0].successes)
+        )
+        return Job(JobKind.evaluate, node.id, stage)
+
+    def _finished(self, job: Job, future: Future[None]) -> None:
+        error = future.exception()
+        if error is None:
+            return
+        message = f"{job} failed: {error.__class__.__name__}: {error}"
+        if job.kind is JobKind.expand:
+            self.expansions_failed += 1
+        else:
+            self.tries[job] += 1
+        with self._lock:
+            self.error = message
+        with (self.run_dir.path / "evolve_errors.log").open("a") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
+
+    def _failing(self) -> StopCause | None:
+        if any(count >= JOB_TRIES for count in self.tries.values()):
+            return StopCause.failing
+        if self.expansions_failed >= 2 * self.evolve.max_nodes:
+            return StopCause.failing
+        return None
+
+    # -- the jobs (run on workers)
+
+    def _do(self, job: Job) -> None:
+        {JobKind.gate: self._gate, JobKind.evaluate: self._evaluate, JobKind.expand: self._expand}[job.kind](
+            job
+        )
+
+    def _gate(self, job: Job) -> None:
+        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
+            node = self.archive.node(job.node)
+            verdict = decide(
+                self.archive, node, protected=self.evolve.protected, check=self.checker, workdir=Path(tmp)
+            )
+        failure = verdict.failure.value if verdict.failure else None
+        self.archive.record_gate(node.id, verdict.passed, verdict.reason, failure)
+
+    def _evaluate(self, job: Job) -> None:
+        evaluate_stage(
+            self.config, self.archive, self.run_dir, self.archive.node(job.node), self.evolve.stages[job.stage],
+            self.stage_tasks[job.stage], backend=self.backend, agent_config=AgentConfig(max_steps=self.evolve.max_steps),
+            parallel=self.evolve.episode_parallel,
+        )  # fmt: skip
+
+    def _expand(self, job: Job) -> None:
+        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
+            folder = self.archive.export(job.node, Path(tmp) / "parent")
+            failed = failures(
+                self.run_dir.path, self.run_dir.run_id, job.node, self.tasks, self.evolve.failures_shown
+            )
+            proposal = self.operator.propose(Parent(id=job.node, folder=folder, failed=failed), Path(tmp))
+            # Its gate is the scheduler's next job for it (from the event log, so a crash here loses nothing).
+            self.archive.add(
+                proposal.folder, parent=job.node, operator=self.operator.name, change=proposal.change
+            )
+
+    # -- reporting
+
+    def status(self) -> Status:
+        nodes = self.archive.nodes()
+        stats = {s.id: s for s in archive_stats(self.archive, self.store, self.run_dir.run_id)}
+        scored = [stats[n.id] for n in nodes if stats[n.id].selectable]
+        best = max(scored, key=lambda s: (s.score, s.evals, -s.order), default=None)
+        rejected = Counter(
+            n.gate.failure or "rejected" for n in nodes if n.gate is not None and not n.gate.passed
+        )
+        with self._lock:
+            error = self.error
+        return Status(
+            run_id=self.run_dir.run_id, run_dir=self.run_dir.path, nodes=len(nodes),
+            admitted=sum(n.gate is not None and n.gate.passed for n in nodes), rejected=dict(rejected),
+            best=best.id if best else None, best_score=best.score if best else 0.0,
+            running=[str(job) for job in self.in_flight.values()], tokens=self.budgets.meter.read(),
+            seconds=self.budgets.elapsed, expansions_failed=self.expansions_failed, error=error,
+        )  # fmt: skip

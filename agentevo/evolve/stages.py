@@ -1,0 +1,78 @@
+"""Staged evaluation: a node meets the next stage's tasks only when it scored enough on the stage before.
+
+Stages partition the suite's tasks in order (the first ``stages[0].tasks``, then the next ``stages[1].tasks``,
+...). A stage resumed after a crash runs only the tasks its node has no scored row for, so no finished
+evaluation is repeated; rows are keyed by (run, node, task, attempt), so none is counted twice either.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from agentevo.agents.seed import AgentConfig
+from agentevo.archive import Archive, Node, StageScore
+from agentevo.config import AgentevoConfig
+from agentevo.evaluate.results import ResultsStore
+from agentevo.evaluate.suite_run import RESULTS_DB, run_suite
+from agentevo.evolve.config import Stage
+from agentevo.gateway import Backend
+from agentevo.runs import RunDir
+from agentevo.tasks import Task
+
+
+class NotEnoughTasks(ValueError):
+    """The stages ask for more tasks than the split has."""
+
+
+def partition(tasks: list[Task], stages: list[Stage]) -> list[list[Task]]:
+    needed = sum(s.tasks for s in stages)
+    if needed > len(tasks):
+        raise NotEnoughTasks(
+            f"the stages need {needed} tasks but the split has {len(tasks)}; lower evolve.stages[].tasks"
+        )
+    slices, start = [], 0
+    for stage in stages:
+        slices.append(tasks[start : start + stage.tasks])
+        start += stage.tasks
+    return slices
+
+
+def next_stage(node: Node, stages: list[Stage]) -> int | None:
+    """The index of the stage ``node`` is due for, or None when its evaluation is over."""
+    for index, stage in enumerate(stages):
+        if stage.name in node.scores:
+            continue
+        if index == 0 or node.scores[stages[index - 1].name].score >= stage.threshold:
+            return index
+        return None
+    return None
+
+
+def evaluate_stage(
+    config: AgentevoConfig, archive: Archive, run: RunDir, node: Node, stage: Stage, tasks: list[Task], *,
+    backend: Backend, agent_config: AgentConfig, parallel: int,
+) -> Node:  # fmt: skip
+    """Run the stage's tasks not yet scored for ``node``, then record its stage score from all its rows."""
+    store = ResultsStore(run.path / RESULTS_DB)
+    try:
+        done = {r.task_id for r in store.rows(run.run_id, node.id) if r.scored}
+        todo = [t for t in tasks if t.id not in done]
+        if todo:
+            with tempfile.TemporaryDirectory(dir=run.path) as tmp:
+                folder = archive.export(node.id, Path(tmp) / node.id)
+                run_suite(
+                    config, todo, agent_dir=folder, run=run, agent_id=node.id, agent_config=agent_config,
+                    parallel=parallel, backend=backend,
+                )  # fmt: skip
+        ids = {t.id for t in tasks}
+        rows = [r for r in store.rows(run.run_id, node.id) if r.task_id in ids]
+    finally:
+        store.close()
+    scored = [r for r in rows if r.scored]
+    score = StageScore(
+        score=sum(r.score for r in scored) / len(scored) if scored else 0.0, tasks=len(scored),
+        tasks_passed=sum(r.passed for r in scored), tokens=sum(r.tokens for r in rows),
+        seconds=sum(r.seconds for r in rows),
+    )  # fmt: skip
+    return archive.record_score(node.id, stage.name, score)

@@ -1,0 +1,98 @@
+"""Starting or resuming a run: its folder, its seed node, the mutating gateway and the operator.
+
+``evolve.json`` in the run folder keeps the run's ``evolve`` settings, so ``--resume`` continues the same search
+(only budgets may be raised when resuming).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from agentevo.agents.check import check_agent
+from agentevo.agents.episode import seed_agent_dir
+from agentevo.archive import Archive, ArchiveError
+from agentevo.config import AgentevoConfig
+from agentevo.evolve.config import EvolveConfig, OperatorName
+from agentevo.evolve.gates import Checker
+from agentevo.evolve.loop import Evolution, Status
+from agentevo.evolve.mutator import Mutator
+from agentevo.evolve.operators import Meta, Operator, Reflect
+from agentevo.files import write_json_atomic
+from agentevo.gateway import Backend, Gateway
+from agentevo.gateway.launch import request_retry
+from agentevo.runs import RunDir
+from agentevo.tasks import Task, load_suite
+
+STATE_FILE = "evolve.json"
+BUDGETS = ("max_nodes", "max_tokens", "max_seconds")
+
+
+def open_run(
+    config: AgentevoConfig, evolve: EvolveConfig, resume: str | None = None
+) -> tuple[RunDir, EvolveConfig]:
+    """A new run (its seed added), or the run ``resume`` with its saved settings and the budgets of ``evolve``."""
+    if resume is None:
+        run = RunDir(config.archives_dir)
+        write_json_atomic(run.path / STATE_FILE, {"evolve": evolve.model_dump(mode="json")})
+    else:
+        run = RunDir(config.archives_dir, resume)
+        saved = run.path / STATE_FILE
+        if not saved.is_file():
+            raise ArchiveError(f"{run.path} is not an evolve run ({STATE_FILE} is missing); check the run id")
+        stored = EvolveConfig.model_validate(json.loads(saved.read_text())["evolve"])
+        evolve = stored.model_copy(update={k: getattr(evolve, k) for k in BUDGETS})
+    with Archive(run.path) as archive:
+        if not archive.nodes():  # a new run, or one killed before its seed was committed
+            archive.add(seed_agent_dir(), operator="seed", change="the seed agent")
+    return run, evolve
+
+
+def coder_folder(evolve: EvolveConfig, archive: Archive, run: RunDir) -> Path:
+    """The meta operator's coding agent: the seed, a node of this run (exported once), or an agent folder."""
+    if evolve.coder is None:
+        return seed_agent_dir()
+    if evolve.coder in {n.id for n in archive.nodes()}:
+        dest = run.path / f"coder-{evolve.coder}"
+        return dest if dest.is_dir() else archive.export(evolve.coder, dest)
+    folder = Path(evolve.coder).expanduser().resolve()
+    if not (folder / "run.py").is_file():
+        raise ArchiveError(f"evolve.coder {evolve.coder!r} is neither a node of this run nor an agent folder")
+    return folder
+
+
+def make_operator(
+    config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, gateway: Gateway
+) -> Operator:
+    mutator = Mutator(gateway)
+    if evolve.operator is OperatorName.reflect:
+        return Reflect(mutator, evolve.surfaces)
+    coder = coder_folder(evolve, archive, run) if evolve.operator is OperatorName.meta else None
+    return Meta(
+        mutator, gateway, coder=coder, sandbox=config.sandbox, steps=evolve.coder_steps,
+        time_limit=evolve.coder_time_limit,
+    )  # fmt: skip
+
+
+def evolve_run(
+    config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, *, backend: Backend, mutator_backend: Backend,
+    operator: Operator | None = None, checker: Checker | None = None, tasks: list[Task] | None = None,
+    on_tick: Callable[[Status], None] = lambda status: None,
+) -> Status:  # fmt: skip
+    """Run the loop until a budget is spent or nothing is left. ``operator``, ``checker`` and ``tasks`` replace
+    the configured ones (tests); the contract check is ``check_agent`` unless ``evolve.contract_check`` is off."""
+    tasks = tasks if tasks is not None else load_suite(evolve.suite, split=evolve.split)
+    if checker is None and evolve.contract_check:
+        checker = lambda path: check_agent(path, sandbox_config=config.sandbox)
+    retry = request_retry(config.resilience)
+    with (
+        Archive(run.path) as archive,
+        Gateway(mutator_backend, run_dir=run.path, run_id=run.run_id, retry=retry) as gateway,
+    ):
+        chosen = operator or make_operator(config, evolve, archive, run, gateway)
+        loop = Evolution(
+            config, evolve, run, archive, tasks=tasks, operator=chosen, backend=backend, checker=checker,
+            on_tick=on_tick,
+        )  # fmt: skip
+        return loop.run()

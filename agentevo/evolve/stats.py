@@ -1,0 +1,66 @@
+"""What parent selection sees of the archive: per node, its lineage and its per-task results.
+
+A plain-data view, so each policy's formula is unit-tested on a fixed archive without Docker or SQLite.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from pydantic import BaseModel, Field
+
+from agentevo.archive import Archive
+from agentevo.evaluate.results import ResultsStore
+
+
+class NodeStats(BaseModel):
+    """One node as selection sees it. ``tasks`` maps a task id to its mean score over scored attempts."""
+
+    id: str
+    parent: str | None = None
+    order: int = Field(description="Creation order: 0 for the seed.")
+    children: int = Field(
+        0, description="Children made from it, rejected ones included (DGM counts them too)."
+    )
+    admitted: bool = Field(
+        True, description="It passed its gate (only admitted, scored nodes can be parents)."
+    )
+    tasks: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def evals(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def successes(self) -> float:
+        return sum(self.tasks.values())
+
+    @property
+    def score(self) -> float:
+        """Mean score over every task evaluated so far (0 before any)."""
+        return self.successes / self.evals if self.tasks else 0.0
+
+    @property
+    def selectable(self) -> bool:
+        return self.admitted and bool(self.tasks)
+
+
+def archive_stats(archive: Archive, store: ResultsStore, run_id: str) -> list[NodeStats]:
+    """The view of the whole archive, in creation order, from the event log and the result rows."""
+    scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in store.rows(run_id):
+        if row.scored:
+            scores[row.agent_id][row.task_id].append(row.score)
+    nodes = archive.nodes()
+    children: dict[str, int] = defaultdict(int)
+    for node in nodes:
+        if node.parent is not None:
+            children[node.parent] += 1
+    return [
+        NodeStats(
+            id=node.id, parent=node.parent, order=order, children=children[node.id],
+            admitted=node.gate is not None and node.gate.passed,
+            tasks={task: sum(s) / len(s) for task, s in scores[node.id].items()},
+        )
+        for order, node in enumerate(nodes)
+    ]  # fmt: skip
