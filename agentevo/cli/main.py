@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from agentevo.cli import agent, archive, demo, run, sandbox, serve
+from agentevo.cli import agent, archive, demo, evolve, run, sandbox, serve
 from agentevo.cli import model
 from agentevo.cli.common import console, state
 from agentevo.config import ConfigError, load_config
@@ -24,6 +24,7 @@ app.add_typer(agent.app, name="agent")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("run")(run.run)
+app.command("evolve")(evolve.evolve)
 app.command("results")(run.results)
 
 
