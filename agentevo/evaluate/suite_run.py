@@ -15,6 +15,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+import docker
+import docker.errors
+import requests
+
 from agentevo.agents import EpisodeOutcome, StopReason, run_isolated
 from agentevo.agents.seed import AgentConfig
 from agentevo.config import AgentevoConfig
@@ -23,11 +27,11 @@ from agentevo.evaluate.results import ErrorKind, ResultRow, ResultsStore, Spoile
 from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.launch import open_backend, request_retry
 from agentevo.runs import RunDir
-from agentevo.sandbox.docker_host import docker_client
 from agentevo.tasks import Task
 
 RESULTS_DB = "results.sqlite"
 DOCKER_POLL_S = 1.0
+DOCKER_PING_TIMEOUT_S = 5.0
 
 _KINDS = {
     StopReason.step_budget: ErrorKind.step_budget,
@@ -103,14 +107,26 @@ def _row(
 def wait_for_docker(timeout: float) -> bool:
     """Whether a Docker engine answers within ``timeout`` seconds (after it failed a sandbox)."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            docker_client().ping()
-            return True
-        except Exception:  # noqa: BLE001 - any failure means not back yet; the deadline bounds the wait
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(DOCKER_POLL_S)
+    while not _docker_answers():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(DOCKER_POLL_S)
+    return True
+
+
+def _docker_answers() -> bool:
+    """Asked on a new connection: a pooled one can still reach an engine that is shutting down, whose socket is
+    already gone for everyone else (seen while dockerd restarts)."""
+    try:
+        client = docker.from_env(timeout=DOCKER_PING_TIMEOUT_S)
+    except docker.errors.DockerException:
+        return False
+    try:
+        return bool(client.ping())
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return False
+    finally:
+        client.close()
 
 
 class _Tries:
