@@ -9,6 +9,7 @@ from rich.live import Live
 from rich.table import Table
 
 from agentevo.cli.common import clear_errors, config, console
+from agentevo.evolve.budget import StopCause
 from agentevo.evolve.config import OperatorName, PolicyName
 
 INTERRUPTED = 130
@@ -30,6 +31,7 @@ def evolve(
 ) -> None:
     """Evolve the seed agent: select a parent, make a child, gate it, score it in stages; repeat within budgets."""
     from agentevo.archive import ArchiveError
+    from agentevo.evolve.stages import NotEnoughTasks
     from agentevo.evolve.start import evolve_run, open_run
     from agentevo.gateway.launch import open_backend
     from agentevo.runs import run_manifest
@@ -64,8 +66,11 @@ def evolve(
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted:[/] resume with `agentevo evolve --resume {run.run_id}`")
             raise typer.Exit(INTERRUPTED) from None
+        except NotEnoughTasks as exc:
+            console.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
     _summary(status)
-    if status.cause.value == "failing":
+    if status.cause is StopCause.failing:
         console.print(f"[red]error:[/] jobs kept failing; the last: {status.error}", highlight=False)
         raise typer.Exit(1)
 

@@ -30,22 +30,25 @@ BUDGETS = ("max_nodes", "max_tokens", "max_seconds")
 
 
 def open_run(
-    config: AgentevoConfig, evolve: EvolveConfig, resume: str | None = None
+    config: AgentevoConfig, evolve: EvolveConfig, resume: str | None = None, *, seed: Path | None = None
 ) -> tuple[RunDir, EvolveConfig]:
-    """A new run (its seed added), or the run ``resume`` with its saved settings and the budgets of ``evolve``."""
+    """A new run (its seed, by default the built-in seed agent, added), or the run ``resume`` with its saved
+    settings and the budgets of ``evolve``."""
     if resume is None:
         run = RunDir(config.archives_dir)
         write_json_atomic(run.path / STATE_FILE, {"evolve": evolve.model_dump(mode="json")})
     else:
-        run = RunDir(config.archives_dir, resume)
-        saved = run.path / STATE_FILE
+        saved = Path(config.archives_dir) / resume / STATE_FILE
         if not saved.is_file():
-            raise ArchiveError(f"{run.path} is not an evolve run ({STATE_FILE} is missing); check the run id")
+            raise ArchiveError(
+                f"{saved.parent} is not an evolve run ({STATE_FILE} is missing); check the run id"
+            )
+        run = RunDir(config.archives_dir, resume)
         stored = EvolveConfig.model_validate(json.loads(saved.read_text())["evolve"])
         evolve = stored.model_copy(update={k: getattr(evolve, k) for k in BUDGETS})
     with Archive(run.path) as archive:
         if not archive.nodes():  # a new run, or one killed before its seed was committed
-            archive.add(seed_agent_dir(), operator="seed", change="the seed agent")
+            archive.add(seed or seed_agent_dir(), operator="seed", change="the seed agent")
     return run, evolve
 
 
