@@ -202,3 +202,6 @@ def results(
         console.print(f"[red]error:[/] no results at {path} (expected {path / 'results.sqlite'})")
         raise typer.Exit(2)
     print_results(path)
+    failure = print_infrastructure(path)
+    if failure:
+        console.print(f"[red]error:[/] {failure}", highlight=False)
