@@ -25,7 +25,8 @@ def evolve(
     max_tokens: int | None = typer.Option(None, min=1, help="Budget: tokens of all LLM calls."),
     max_minutes: float | None = typer.Option(None, min=0.1, help="Budget: wall-clock minutes."),
     resume: str | None = typer.Option(
-        None, help="Continue the run with this id (after a crash or a budget)."
+        None,
+        help="Continue the run with this id with its saved settings (budgets given here replace its own).",
     ),
     backbone: str | None = typer.Option(None, help="Task backbone: auto | local | llamacpp | vllm | openai."),
 ) -> None:
@@ -39,13 +40,17 @@ def evolve(
     settings = config()
     if backbone:
         settings.llm.backbone = backbone
-    chosen = {
-        "policy": policy, "operator": operator, "workers": workers, "max_nodes": max_nodes,
-        "max_tokens": max_tokens, "max_seconds": max_minutes * 60 if max_minutes else None,
-    }  # fmt: skip
+    chosen = {"policy": policy, "operator": operator, "workers": workers}
     wanted = settings.evolve.model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    budgets = {
+        "max_nodes": max_nodes,
+        "max_tokens": max_tokens,
+        "max_seconds": max_minutes * 60 if max_minutes else None,
+    }
     try:
-        run, wanted = open_run(settings, wanted, resume)
+        run, wanted = open_run(
+            settings, wanted, resume, budgets={k: v for k, v in budgets.items() if v is not None}
+        )
     except ArchiveError as exc:
         console.print(f"[red]error:[/] --resume {resume}: {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -30,11 +30,16 @@ BUDGETS = ("max_nodes", "max_tokens", "max_seconds")
 
 
 def open_run(
-    config: AgentevoConfig, evolve: EvolveConfig, resume: str | None = None, *, seed: Path | None = None
-) -> tuple[RunDir, EvolveConfig]:
-    """A new run (its seed, by default the built-in seed agent, added), or the run ``resume`` with its saved
-    settings and the budgets of ``evolve``."""
+    config: AgentevoConfig, evolve: EvolveConfig, resume: str | None = None, *, seed: Path | None = None,
+    budgets: dict[str, float | int | None] | None = None,
+) -> tuple[RunDir, EvolveConfig]:  # fmt: skip
+    """A new run with ``evolve`` (its seed, by default the built-in seed agent, added), or the run ``resume`` with
+    its saved settings. ``budgets`` (``max_nodes``, ``max_tokens``, ``max_seconds``) override either."""
+    unknown = set(budgets or {}) - set(BUDGETS)
+    if unknown:
+        raise ValueError(f"not a budget: {', '.join(sorted(unknown))} (budgets: {', '.join(BUDGETS)})")
     if resume is None:
+        evolve = evolve.model_copy(update=budgets or {})
         run = RunDir(config.archives_dir)
         write_json_atomic(run.path / STATE_FILE, {"evolve": evolve.model_dump(mode="json")})
     else:
@@ -45,7 +50,7 @@ def open_run(
             )
         run = RunDir(config.archives_dir, resume)
         stored = EvolveConfig.model_validate(json.loads(saved.read_text())["evolve"])
-        evolve = stored.model_copy(update={k: getattr(evolve, k) for k in BUDGETS})
+        evolve = stored.model_copy(update=budgets or {})
     with Archive(run.path) as archive:
         if not archive.nodes():  # a new run, or one killed before its seed was committed
             archive.add(seed or seed_agent_dir(), operator="seed", change="the seed agent")

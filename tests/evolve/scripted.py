@@ -126,9 +126,9 @@ def settings(archives: Path, **evolve: object) -> tuple[AgentevoConfig, EvolveCo
 
 def main(archives: str, max_nodes: str, resume: str | None = None) -> None:
     """One scripted evolution, new or resumed: the fix first, then distinct harmless edits."""
-    config, evolve = settings(Path(archives), workers=2, max_nodes=int(max_nodes))
+    config, evolve = settings(Path(archives), workers=2)
     seed = weakened_seed(Path(archives) / "seed") if resume is None else None
-    run, evolve = open_run(config, evolve, resume, seed=seed)
+    run, evolve = open_run(config, evolve, resume, seed=seed, budgets={"max_nodes": int(max_nodes)})
     print(f"RUN {run.run_id}", flush=True)
     scripted = backend()
     status = evolve_run(

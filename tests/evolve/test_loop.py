@@ -74,7 +74,7 @@ def test_fix_is_admitted_and_preferred_and_hostile_children_are_refused(archives
     # Each policy prefers the fixed child, as its formula says.
     rng = random.Random(0)
     dgm = DGM().weights(stats)
-    assert dgm["n1"] > 20 * dgm["n0"]  # sigmoid(10 (2/3 - 1/2)) / 1 vs sigmoid(-5) / 7 children
+    assert dgm["n1"] > 20 * dgm["n0"]  # sigmoid(10 (2/3 - 1/2)) / (1 + 5 children) vs sigmoid(-5) / (1 + 1)
     assert Greedy().choose(stats, rng) == "n1" and Latest().choose(stats, rng) == "n1"
     assert SICA().choose(stats, rng) == "n1"
     assert Pareto().weights(stats) == {"n1": 1.0}
