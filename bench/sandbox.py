@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.console import Console
-from stats import stats, write_report  # bench/ is sys.path[0] when run as a script
 from rich.table import Table
+from stats import stats, write_report  # bench/ is sys.path[0] when run as a script
 
 from agentevo.sandbox import Sandbox, SandboxConfig, SandboxPool, images
 from agentevo.sandbox.docker_host import LABEL_RUN, container_kwargs, docker_client, new_run_id
@@ -136,7 +136,7 @@ def bench_pool(run_id: str, n: int) -> tuple[list[float], list[float]]:
                 raise RuntimeError(f"pool did not fill: {pool.last_error!r}")
             ms, sb = timed(pool.acquire)
             try:
-                ms_exec, result = timed(lambda: sb.exec("true"))
+                ms_exec, result = timed(lambda sb=sb: sb.exec("true"))
                 assert result.ok, result
             finally:
                 sb.close()
@@ -215,12 +215,12 @@ def bench_transfer(run_id: str, n: int) -> dict[str, tuple[int, dict[str, list[f
 def upload(sb: Sandbox, cid: str, src: Path, n: int) -> dict[str, list[float]]:
     """Host to sandbox: write_file / put_dir vs docker cp into /data."""
     if src.is_dir():
-        ours = lambda: sb.put_dir(src, f"/workspace/{src.name}")  # noqa: E731
-        raw = lambda: docker_cli("cp", f"{src}/.", f"{cid}:/data/{src.name}")  # noqa: E731
+        ours = lambda: sb.put_dir(src, f"/workspace/{src.name}")
+        raw = lambda: docker_cli("cp", f"{src}/.", f"{cid}:/data/{src.name}")
     else:
         data = src.read_bytes()  # agentevo takes bytes; reading the host file is not its cost
-        ours = lambda: sb.write_file(f"/workspace/{src.name}", data)  # noqa: E731
-        raw = lambda: docker_cli("cp", str(src), f"{cid}:/data/{src.name}")  # noqa: E731
+        ours = lambda: sb.write_file(f"/workspace/{src.name}", data)
+        raw = lambda: docker_cli("cp", str(src), f"{cid}:/data/{src.name}")
     return {"agentevo": sample(ours, n), "docker cp": sample(raw, n)}
 
 
@@ -239,11 +239,11 @@ def download(sb: Sandbox, cid: str, src: Path, dest_root: Path, n: int) -> dict[
         return ms
 
     if src.is_dir():
-        ours = lambda: sb.get_dir(f"/workspace/{src.name}", dest)  # noqa: E731
-        raw = lambda: docker_cli("cp", f"{cid}:/data/{src.name}/.", str(dest))  # noqa: E731
+        ours = lambda: sb.get_dir(f"/workspace/{src.name}", dest)
+        raw = lambda: docker_cli("cp", f"{cid}:/data/{src.name}/.", str(dest))
     else:
-        ours = lambda: sb.read_file(f"/workspace/{src.name}")  # noqa: E731
-        raw = lambda: docker_cli("cp", f"{cid}:/data/{src.name}", str(dest))  # noqa: E731
+        ours = lambda: sb.read_file(f"/workspace/{src.name}")
+        raw = lambda: docker_cli("cp", f"{cid}:/data/{src.name}", str(dest))
     result = {"agentevo": [one(ours) for _ in range(n)], "docker cp": [one(raw) for _ in range(n)]}
     shutil.rmtree(dest_root, ignore_errors=True)
     return result
@@ -262,13 +262,28 @@ def check(src: Path, dest: Path, value: object) -> None:
 # -- report -------------------------------------------------------------------------------------
 
 
-def row(name: str, ours: list[float], raw: list[float], raw_label: str, *, size: int | None = None,
-        target: str = "-", met: Callable[[dict, float], bool] | None = None) -> dict:
+def row(
+    name: str,
+    ours: list[float],
+    raw: list[float],
+    raw_label: str,
+    *,
+    size: int | None = None,
+    target: str = "-",
+    met: Callable[[dict, float], bool] | None = None,
+) -> dict:
     """One comparison: stats of both sides, speedup (raw p50 / agentevo p50), target verdict."""
     a, r = stats(ours), stats(raw)
     speedup = r["p50"] / a["p50"]
-    entry = {"measurement": name, "agentevo": a, "raw": r, "raw_label": raw_label, "speedup": speedup,
-             "target": target, "met": met(a, speedup) if met else None}
+    entry = {
+        "measurement": name,
+        "agentevo": a,
+        "raw": r,
+        "raw_label": raw_label,
+        "speedup": speedup,
+        "target": target,
+        "met": met(a, speedup) if met else None,
+    }
     if size is not None:  # throughput at the median time
         entry["bytes"] = size
         entry["agentevo"]["MiB_per_s_p50"] = size / MiB / (a["p50"] / 1000)
@@ -341,13 +356,25 @@ def run(quick: bool) -> dict:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=CLI_TIMEOUT)
     assert not left, f"containers left behind: {left}"
     cold = "docker run + exec [2]"
-    exec_row = row("3. exec true", execs["agentevo"], execs["docker exec (CLI)"], "docker exec CLI",
-                   target="p50 < 30 ms, >= 5x", met=lambda a, s: a["p50"] < 30 and s >= 5)
+    exec_row = row(
+        "3. exec true",
+        execs["agentevo"],
+        execs["docker exec (CLI)"],
+        "docker exec CLI",
+        target="p50 < 30 ms, >= 5x",
+        met=lambda a, s: a["p50"] < 30 and s >= 5,
+    )
     exec_row["agentevo_in_container"] = stats(execs["agentevo in-container"])
     results = [
         row("1. cold start", cold_ours, cold_raw, "docker run + exec"),
-        row("2. warm pool acquire", acquire, cold_raw, cold,
-            target="p50 < 50 ms", met=lambda a, s: a["p50"] < 50),
+        row(
+            "2. warm pool acquire",
+            acquire,
+            cold_raw,
+            cold,
+            target="p50 < 50 ms",
+            met=lambda a, s: a["p50"] < 50,
+        ),
         row("2b. pool acquire + first exec", acquire_exec, cold_raw, cold),
         exec_row,
         row("3b. exec true", execs["agentevo"], execs["docker SDK exec_run"], "SDK exec_run"),

@@ -14,5 +14,7 @@ with Sandbox.start(config.sandbox) as sandbox:
     outcome = run_sdk(task, llm, sandbox, agent_config=AgentConfig(max_steps=3))
 
 verdict = Evaluator(config.sandbox).evaluate(task, outcome.workspace_tar)
-print(f"{task.id}: stop={outcome.stop_reason} steps={outcome.steps} tokens={outcome.tokens} "
-      f"passed={verdict.passed} score={verdict.score:.2f}")
+print(
+    f"{task.id}: stop={outcome.stop_reason} steps={outcome.steps} tokens={outcome.tokens} "
+    f"passed={verdict.passed} score={verdict.score:.2f}"
+)

@@ -12,7 +12,9 @@ from agentevo.sandbox import Sandbox, SandboxConfig, images
 from agentevo.sandbox.docker_host import LABEL_OWNER, docker_client, owner_id
 
 # HumanEval and MBPP live beside the checkout (../shared/benchdata), never in it; a user may point elsewhere.
-BENCHDATA = Path(os.environ.get("AGENTEVO_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"))
+BENCHDATA = Path(
+    os.environ.get("AGENTEVO_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata")
+)
 
 # Tight limits so a hostile command hits its wall quickly and the machine stays healthy.
 HOSTILE = SandboxConfig(
@@ -61,5 +63,7 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
     skipped = session.config.pluginmanager.get_plugin("terminalreporter").stats.get("skipped", [])
     if os.environ.get("CI") and skipped:
-        session.config.get_terminal_writer().line(f"CI forbids skipped tests; {len(skipped)} skipped", red=True)
+        session.config.get_terminal_writer().line(
+            f"CI forbids skipped tests; {len(skipped)} skipped", red=True
+        )
         session.exitstatus = 1

@@ -45,7 +45,10 @@ def test_config_file_from_environment(tmp_path, monkeypatch):
         ("sandbox:\n  pids: 3\n", "sandbox.pids: Input should be greater than or equal to 16"),
         ("sandbox: [1, 2\n", "not valid YAML at line"),
         ("- just\n- a list\n", "the top level must be a mapping"),
-        ("sandbox:\n  network: bridge\n", "sandbox.network: 'bridge' weakens the sandbox; add 'network' to sandbox.allow_weaker"),
+        (
+            "sandbox:\n  network: bridge\n",
+            "sandbox.network: 'bridge' weakens the sandbox; add 'network' to sandbox.allow_weaker",
+        ),
         ("sandbox:\n  user: '0:0'\n", "sandbox.user: '0:0' weakens the sandbox"),
         ("sandbox:\n  read_only_root: false\n", "sandbox.read_only_root: False weakens the sandbox"),
         ("sandbox:\n  cap_add: [NET_ADMIN]\n", "sandbox.cap_add: ['NET_ADMIN'] weakens the sandbox"),
@@ -75,6 +78,9 @@ def test_loosening_is_allowed_when_confirmed(tmp_path):
     assert config.sandbox.network == "bridge"
 
 
-@pytest.mark.parametrize("text,size", [("512m", 512 * 1024**2), ("2g", 2 * 1024**3), ("1GiB", 1024**3), (4096, 4096), ("1.5k", 1536)])
+@pytest.mark.parametrize(
+    "text,size",
+    [("512m", 512 * 1024**2), ("2g", 2 * 1024**3), ("1GiB", 1024**3), (4096, 4096), ("1.5k", 1536)],
+)
 def test_sizes(text, size):
     assert parse_size(text) == size

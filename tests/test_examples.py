@@ -10,7 +10,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_sandbox_basics_example(sandbox_image):
-    done = subprocess.run([sys.executable, str(EXAMPLES / "sandbox_basics.py")], capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "sandbox_basics.py")], capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "hello from 3.11" in out
@@ -21,7 +23,9 @@ def test_sandbox_basics_example(sandbox_image):
 
 
 def test_agent_sdk_example_with_the_embedded_model(sandbox_image):
-    done = subprocess.run([sys.executable, str(EXAMPLES / "agent_sdk.py")], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "agent_sdk.py")], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     line = done.stdout.strip().splitlines()[-1]
     assert line.startswith("builtin/") and ": stop=" in line and "tokens=" in line and "score=" in line

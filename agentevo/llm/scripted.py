@@ -69,7 +69,9 @@ class ScriptedChatModel(BaseChatModel):
         prompt_words = sum(len(str(m.content).split()) for m in messages)
         reply_words = len(str(message.content).split())
         message.usage_metadata = {
-            "input_tokens": prompt_words, "output_tokens": reply_words, "total_tokens": prompt_words + reply_words,
+            "input_tokens": prompt_words,
+            "output_tokens": reply_words,
+            "total_tokens": prompt_words + reply_words,
         }
         message.response_metadata = {"model_name": self.name_, "finish_reason": "stop"}
         return ChatResult(generations=[ChatGeneration(message=message)])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Self
 
 from pydantic import BaseModel, Field
@@ -43,7 +43,7 @@ class WatchdogConfig(BaseModel):
     )
 
 
-class WatchState(str, Enum):
+class WatchState(StrEnum):
     """Where the watched backbone stands."""
 
     healthy = "healthy"

@@ -1,5 +1,6 @@
 """Hardened Docker sandboxes: where agent-written code runs, and nowhere else."""
 
+from agentevo.sandbox import images
 from agentevo.sandbox.config import SandboxConfig
 from agentevo.sandbox.errors import (
     DockerUnavailable,
@@ -9,7 +10,6 @@ from agentevo.sandbox.errors import (
     SandboxOperationError,
 )
 from agentevo.sandbox.pool import SandboxPool
-from agentevo.sandbox import images
 from agentevo.sandbox.reaper import reap
 from agentevo.sandbox.sandbox import AsyncSandbox, ExecResult, Sandbox
 

@@ -46,7 +46,9 @@ class SandboxConfig(BaseModel):
     network: str = Field("none", description="Docker network mode; anything but 'none' must be allowed.")
     read_only_root: bool = True
     no_new_privileges: bool = True
-    cap_add: list[str] = Field(default_factory=list, description="Capabilities added back after dropping ALL.")
+    cap_add: list[str] = Field(
+        default_factory=list, description="Capabilities added back after dropping ALL."
+    )
     memory: Size = Field(parse_size("1g"), description="Memory limit, swap included.")
     cpus: float = Field(1.0, gt=0, description="CPU share, e.g. 1.5 cores.")
     pids: int = Field(256, ge=16, description="Maximum processes and threads (stops fork bombs).")

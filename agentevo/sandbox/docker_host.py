@@ -58,13 +58,17 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def container_kwargs(config: SandboxConfig, image: str, run_id: str, gateway_socket: Path | None = None) -> dict:
+def container_kwargs(
+    config: SandboxConfig, image: str, run_id: str, gateway_socket: Path | None = None
+) -> dict:
     """Arguments for ``containers.create``: the hardened profile, shaped by ``config``.
 
     ``gateway_socket`` is the one host path a sandbox may see: the LLM gateway's Unix socket,
     mounted at ``GATEWAY_SOCKET_IN_SANDBOX``.
     """
-    volumes = {str(gateway_socket): {"bind": GATEWAY_SOCKET_IN_SANDBOX, "mode": "rw"}} if gateway_socket else {}
+    volumes = (
+        {str(gateway_socket): {"bind": GATEWAY_SOCKET_IN_SANDBOX, "mode": "rw"}} if gateway_socket else {}
+    )
     owner_tmpfs = f"uid={config.uid},gid={config.gid}"
     expires = int(time.time() + config.ttl_seconds)
     return dict(

@@ -124,4 +124,3 @@ class SandboxPool:
                     sandbox.close()
                     return
                 self._ready.put(sandbox)
-

@@ -19,8 +19,8 @@ from pydantic import BaseModel
 from agentevo.sandbox.channel import Channel
 from agentevo.sandbox.config import SandboxConfig
 from agentevo.sandbox.docker_host import container_kwargs, docker_client, new_run_id
-from agentevo.sandbox.images import resolve_image
 from agentevo.sandbox.errors import SandboxDied, SandboxOperationError
+from agentevo.sandbox.images import resolve_image
 from agentevo.sandbox.sandboxd import KILL_GRACE_SECONDS
 
 # How long past a command's own timeout the host waits before declaring the sandbox hung.
@@ -60,7 +60,12 @@ class Sandbox:
     """
 
     def __init__(
-        self, container, channel: Channel, config: SandboxConfig, run_id: str, env: dict[str, str] | None = None
+        self,
+        container,
+        channel: Channel,
+        config: SandboxConfig,
+        run_id: str,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.container = container
         self.config = config
@@ -216,7 +221,9 @@ class Sandbox:
         except FutureTimeout:
             # The supervisor should have answered long ago: treat the sandbox as hung and end it.
             self.close()
-            raise SandboxDied(f"sandbox {self.name} did not answer within {timeout:.0f} s and was removed") from None
+            raise SandboxDied(
+                f"sandbox {self.name} did not answer within {timeout:.0f} s and was removed"
+            ) from None
         return _checked(header, payload)
 
 
@@ -263,9 +270,11 @@ class AsyncSandbox:
         future, deadline = self.sync._submit_exec(cmd, cwd, env, timeout, max_output_bytes)
         try:
             header, payload = await asyncio.wait_for(asyncio.wrap_future(future), deadline)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await asyncio.to_thread(self.sync.close)
-            raise SandboxDied(f"sandbox {self.name} did not answer within {deadline:.0f} s and was removed") from None
+            raise SandboxDied(
+                f"sandbox {self.name} did not answer within {deadline:.0f} s and was removed"
+            ) from None
         return self.sync._exec_result(*_checked(header, payload))
 
     async def write_file(self, path: str, data: str | bytes, mode: int = 0o644) -> None:

@@ -322,7 +322,9 @@ def serve(inp: BinaryIO, out: BinaryIO, ttl: float) -> None:
         try:
             threading.Thread(target=work, args=(req, payload), daemon=True).start()
         except RuntimeError as exc:  # no thread left under the pids limit: answer inline
-            reply(req.get("id", 0), {"ok": False, "error": f"supervisor busy: {exc}", "kind": "BusyError"}, b"")
+            reply(
+                req.get("id", 0), {"ok": False, "error": f"supervisor busy: {exc}", "kind": "BusyError"}, b""
+            )
 
 
 def main() -> None:

@@ -33,8 +33,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "agentevo.tasks.humaneval:load_humaneval",
     ),
     "mbpp": (
-        "MBPP: mbpp.jsonl (full, 974 tasks) or sanitized-mbpp.json (sanitized, 427 tasks), "
-        "or a folder that holds mbpp.jsonl (full)",
+        (
+            "MBPP: mbpp.jsonl (full, 974 tasks) or sanitized-mbpp.json (sanitized, 427 tasks), "
+            "or a folder that holds mbpp.jsonl (full)"
+        ),
         "agentevo.tasks.mbpp:load_mbpp",
     ),
     "mbpp-sanitized": (

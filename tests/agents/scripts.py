@@ -7,8 +7,11 @@ from langchain_core.messages import AIMessage
 from agentevo.tasks import Task
 
 ADD_TASK = Task(
-    id="test/add", suite="test", instructions="Write a function add(a, b) in solution.py that returns a + b.",
-    entry_point="add", tests=["assert add(1, 2) == 3", "assert add(-1, 1) == 0", "assert add(10, 5) == 15"],
+    id="test/add",
+    suite="test",
+    instructions="Write a function add(a, b) in solution.py that returns a + b.",
+    entry_point="add",
+    tests=["assert add(1, 2) == 3", "assert add(-1, 1) == 0", "assert add(10, 5) == 15"],
 )
 
 
@@ -22,5 +25,8 @@ SOLVE_ADD = [
     call("view", 3, path="solution.py"),
     call("submit", 4, summary="done"),
 ]
-WRONG_ADD = [call("create", 1, path="solution.py", content="def add(a, b):\n    return a - b\n"), call("submit", 2)]
+WRONG_ADD = [
+    call("create", 1, path="solution.py", content="def add(a, b):\n    return a - b\n"),
+    call("submit", 2),
+]
 NEVER_SUBMITS = [call("bash", 1, command="echo thinking")]

@@ -8,8 +8,8 @@ import sqlite3
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agentevo.agents import run_sdk
-from agentevo.agents.seed import AgentConfig, build_agent, initial_state, run_config
 from agentevo.agents.episode import SandboxWorkspace
+from agentevo.agents.seed import AgentConfig, build_agent, initial_state, run_config
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.sandbox import Sandbox
 from tests.agents.scripts import ADD_TASK, NEVER_SUBMITS, SOLVE_ADD, call
@@ -25,18 +25,26 @@ def test_scripted_run_writes_tests_and_submits(sandbox_image):
 
 def test_step_budget_stops_an_agent_that_never_submits(sandbox_image):
     with Sandbox.start() as sb:
-        outcome = run_sdk(ADD_TASK, ScriptedChatModel(replies=NEVER_SUBMITS), sb, agent_config=AgentConfig(max_steps=3))
+        outcome = run_sdk(
+            ADD_TASK, ScriptedChatModel(replies=NEVER_SUBMITS), sb, agent_config=AgentConfig(max_steps=3)
+        )
     assert outcome.stop_reason == "step_budget" and outcome.steps == 3
 
 
 def test_token_budget(sandbox_image):
     with Sandbox.start() as sb:
-        outcome = run_sdk(ADD_TASK, ScriptedChatModel(replies=NEVER_SUBMITS), sb, agent_config=AgentConfig(max_tokens=30))
+        outcome = run_sdk(
+            ADD_TASK, ScriptedChatModel(replies=NEVER_SUBMITS), sb, agent_config=AgentConfig(max_tokens=30)
+        )
     assert outcome.stop_reason == "token_budget" and outcome.tokens >= 30
 
 
 def test_unknown_tool_and_bad_args_are_observations_not_crashes(sandbox_image):
-    replies = [call("teleport", 1), call("str_replace", 2, path="missing.py", old="a", new="b"), call("submit", 3)]
+    replies = [
+        call("teleport", 1),
+        call("str_replace", 2, path="missing.py", old="a", new="b"),
+        call("submit", 3),
+    ]
     with Sandbox.start() as sb:
         graph = build_agent(ScriptedChatModel(replies=replies), SandboxWorkspace(sb))
         state = graph.invoke(initial_state(ADD_TASK.public_view()), run_config(AgentConfig(), "t"))
@@ -52,7 +60,9 @@ def test_checkpoint_streaming_and_resume(sandbox_image, tmp_path):
         graph = build_agent(ScriptedChatModel(replies=SOLVE_ADD), SandboxWorkspace(sb), checkpointer=saver)
         config = run_config(AgentConfig(), "episode-1")
         nodes = []
-        for update in graph.stream(initial_state(ADD_TASK.public_view()), config, stream_mode="updates", interrupt_before=["act"]):
+        for update in graph.stream(
+            initial_state(ADD_TASK.public_view()), config, stream_mode="updates", interrupt_before=["act"]
+        ):
             nodes.extend(update)
         assert nodes[0] == "think"  # stopped before running the first tool call
         paused = graph.get_state(config)

@@ -122,7 +122,9 @@ def test_infinite_loop_times_out_quickly(evaluator):
 
 def test_slow_test_after_fast_ones_is_a_timeout_with_partial_score(evaluator):
     task = ADD.model_copy(update={"time_limit": 1.0})
-    result = evaluator.evaluate_solution(task, "import time\ndef add(a, b):\n    if a == 0.1:\n        time.sleep(60)\n    return a + b\n")
+    result = evaluator.evaluate_solution(
+        task, "import time\ndef add(a, b):\n    if a == 0.1:\n        time.sleep(60)\n    return a + b\n"
+    )
     assert fails(result, ErrorKind.timeout)
     assert [t.status for t in result.tests] == ["passed", "passed", "timeout", "not_run"]
     assert result.score == 0.5
@@ -139,13 +141,19 @@ def test_workspace_forms_tar_folder_dict(evaluator, sandbox, tmp_path):
     assert evaluator.evaluate(ADD, {"./solution.py": GOOD.encode()}).passed
     assert asyncio.run(evaluator.evaluate_async(ADD, {"solution.py": GOOD})).passed
     # A solution that imports a helper module beside it.
-    helper = {"solution.py": "from helper import plus as add\n", "helper.py": "def plus(a, b):\n    return a + b\n"}
+    helper = {
+        "solution.py": "from helper import plus as add\n",
+        "helper.py": "def plus(a, b):\n    return a + b\n",
+    }
     assert evaluator.evaluate(ADD, helper).passed
 
 
 def test_solution_in_a_subfolder_and_task_files(evaluator):
     task = ADD.model_copy(update={"solution_file": "pkg/impl.py", "files": {"pkg/data.txt": "2"}})
-    source = "import os\nOFFSET = int(open(os.path.join(os.path.dirname(__file__), 'data.txt')).read()) - 2\n" + GOOD
+    source = (
+        "import os\nOFFSET = int(open(os.path.join(os.path.dirname(__file__), 'data.txt')).read()) - 2\n"
+        + GOOD
+    )
     result = evaluator.evaluate_solution(task, source)
     assert result.passed, result.feedback
 
@@ -162,7 +170,11 @@ def test_sandbox_is_closed_after_every_evaluation(docker, pool):
 
     def ours() -> set[str]:  # this process's containers, the warm pool's aside
         listed = docker.containers.list(all=True, filters={"label": LABEL})
-        return {c.name for c in listed if c.labels.get(LABEL_OWNER) == owner_id() and c.labels.get(LABEL_RUN) != pool.run_id}
+        return {
+            c.name
+            for c in listed
+            if c.labels.get(LABEL_OWNER) == owner_id() and c.labels.get(LABEL_RUN) != pool.run_id
+        }
 
     before = ours()
     evaluator = Evaluator(SandboxConfig())
@@ -215,7 +227,8 @@ GAMING = {
         "open('/tmp/agentevo-eval/harness.py', 'w').write(FAKE)\n"
         "open('/tmp/agentevo-eval/spec.json', 'w').write('{}')\n" + WRONG
     ),
-    "delete-evaluator-files": "import shutil\nshutil.rmtree('/tmp/agentevo-eval', ignore_errors=True)\n" + WRONG,
+    "delete-evaluator-files": "import shutil\nshutil.rmtree('/tmp/agentevo-eval', ignore_errors=True)\n"
+    + WRONG,
     "forge-verdict-pipe": (
         "import os\n"
         "for fd in range(3, 256):\n"
@@ -290,7 +303,7 @@ def test_correct_solution_that_also_prints_fake_lines_still_scores_on_the_tests(
     assert result.passed, result.feedback
 
 
-PROBE = '''
+PROBE = """
 import os
 
 def _probe():
@@ -335,7 +348,7 @@ print("LEAKS", LEAKS)
 
 def add(a, b):
     return None if LEAKS else a + b
-'''
+"""
 
 
 def test_tests_cannot_see_the_spec_or_the_harness_internals(evaluator):
@@ -369,6 +382,7 @@ def test_workspace_decoys_do_not_change_the_verdict(evaluator):
 def test_hostile_tar_members_cannot_reach_the_harness(evaluator):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+
         def add_file(name: str, data: str) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data.encode())
@@ -451,7 +465,9 @@ def mbpp() -> list[Task]:
     return tasks
 
 
-def _evaluate_all(evaluator: Evaluator, pairs: list[tuple[Task, str]], workers: int = 4) -> tuple[list, float]:
+def _evaluate_all(
+    evaluator: Evaluator, pairs: list[tuple[Task, str]], workers: int = 4
+) -> tuple[list, float]:
     started = time.monotonic()
     with ThreadPoolExecutor(workers) as threads:
         results = list(threads.map(lambda pair: evaluator.evaluate_solution(*pair), pairs))
@@ -468,7 +484,8 @@ def _report(capsys, label: str, results: list, wall: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "suite,label,count", [("humaneval", "HumanEval canonical", 164), ("mbpp", "MBPP sanitized canonical", 427)]
+    "suite,label,count",
+    [("humaneval", "HumanEval canonical", 164), ("mbpp", "MBPP sanitized canonical", 427)],
 )
 def test_canonical_solutions_all_pass(evaluator, request, capsys, suite, label, count):
     tasks = request.getfixturevalue(suite)

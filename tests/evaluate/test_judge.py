@@ -245,8 +245,10 @@ def test_calls_keep_python_semantics_across_the_boundary(evaluator):
             "assert type(f.counts('aab')) is dict and f.counts('aab') == {'a': 2, 'b': 1}",
             "t = f.Tree(1)\nt.left = f.Tree(2)\nassert f.depth(t) == 2",  # objects stay in the solution's process
             # A large argument goes once while unchanged; changes on either side are seen by the other.
-            "big = list(range(5000, 0, -1))\nassert all(f.first(big) == 5000 for _ in range(50))\n"
-            "big.append(-1)\nassert f.last(big) == -1\nf.sort_in_place(big)\nassert big[0] == -1 and f.first(big) == -1",
+            (
+                "big = list(range(5000, 0, -1))\nassert all(f.first(big) == 5000 for _ in range(50))\n"
+                "big.append(-1)\nassert f.last(big) == -1\nf.sort_in_place(big)\nassert big[0] == -1 and f.first(big) == -1"
+            ),
         ],
     )  # fmt: skip
     source = (

@@ -141,4 +141,7 @@ def test_row_validation():
         row("t", -1, True)
     with pytest.raises(ValueError):
         ResultRow(run_id="r", agent_id="a", task_id="t", passed=True, score=1.5)
-    assert ResultRow(run_id="r", agent_id="a", task_id="t", passed=False, error_kind="no_submit").error_kind is ErrorKind.no_submit
+    assert (
+        ResultRow(run_id="r", agent_id="a", task_id="t", passed=False, error_kind="no_submit").error_kind
+        is ErrorKind.no_submit
+    )

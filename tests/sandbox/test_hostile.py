@@ -37,12 +37,17 @@ def test_memory_hog_is_killed_not_the_supervisor(hostile):
 
 @pytest.mark.parametrize("mount,size_mb", [("/workspace", 64), ("/tmp", 32)])
 def test_disk_fill_hits_the_tmpfs_cap(hostile, mount, size_mb):
-    fill = f"for i in 1 2 3 4; do head -c 30M /dev/zero > {mount}/fill$i || break; done; df -m {mount} | tail -1"
+    fill = (
+        f"for i in 1 2 3 4; do head -c 30M /dev/zero > {mount}/fill$i || break; done; df -m {mount} | tail -1"
+    )
     result = hostile.exec(fill, timeout=30)
     assert "No space left on device" in result.output
     total_mb = int(result.output.strip().splitlines()[-1].split()[1])
     assert total_mb == size_mb
-    assert hostile.exec(f"rm -f {mount}/fill* && echo freed > {mount}/ok && cat {mount}/ok").output.strip() == "freed"
+    assert (
+        hostile.exec(f"rm -f {mount}/fill* && echo freed > {mount}/ok && cat {mount}/ok").output.strip()
+        == "freed"
+    )
 
 
 def test_file_size_limit(hostile):
@@ -52,7 +57,9 @@ def test_file_size_limit(hostile):
 
 
 def test_huge_stdout_is_capped_while_streaming(hostile):
-    result = hostile.exec("head -c 100000000 /dev/zero | tr '\\0' a; echo; echo THE-END", max_output_bytes=65536, timeout=60)
+    result = hostile.exec(
+        "head -c 100000000 /dev/zero | tr '\\0' a; echo; echo THE-END", max_output_bytes=65536, timeout=60
+    )
     assert result.exit_code == 0
     assert result.truncated
     kept = 65536
@@ -117,7 +124,9 @@ def test_no_network_egress(hostile):
 
 def test_cannot_write_outside_the_workspace(hostile):
     targets = ["/etc/x", "/usr/x", "/opt/venv/x", "/x", "/opt/agentevo/sandboxd.py"]
-    result = hostile.exec(f"for p in {' '.join(targets)}; do touch $p 2>&1; done; touch /workspace/ok /tmp/ok && echo writable")
+    result = hostile.exec(
+        f"for p in {' '.join(targets)}; do touch $p 2>&1; done; touch /workspace/ok /tmp/ok && echo writable"
+    )
     assert result.output.count("cannot touch") == len(targets)
     assert result.output.count("Read-only file system") == len(targets) - 1  # the last one: not our file
     assert "writable" in result.output
@@ -157,7 +166,9 @@ def test_privilege_escalation_fails(hostile):
 
 def test_supervisor_cannot_be_forged_through_proc(hostile):
     # Commands share the supervisor's uid; it is non-dumpable, so its stdio is out of their reach.
-    result = hostile.exec("ls -l /proc/1/fd/ 2>&1; echo fake > /proc/1/fd/1 && echo forged; head -c1 /proc/1/fd/0 && echo stole")
+    result = hostile.exec(
+        "ls -l /proc/1/fd/ 2>&1; echo fake > /proc/1/fd/1 && echo forged; head -c1 /proc/1/fd/0 && echo stole"
+    )
     assert "forged" not in result.output and "stole" not in result.output
     assert result.output.count("Permission denied") >= 2
     assert_healthy(hostile)

@@ -149,7 +149,9 @@ def test_ensure_image_is_a_no_op_when_up_to_date(client: docker.DockerClient, py
 
 
 def test_packages_import_in_hardened_container(box: Sandbox) -> None:
-    code, out = run(box, "/opt/venv/bin/python -c 'import langgraph, langchain_core, openai, pydantic; print(\"ok\")'")
+    code, out = run(
+        box, "/opt/venv/bin/python -c 'import langgraph, langchain_core, openai, pydantic; print(\"ok\")'"
+    )
     assert (code, out.strip()) == (0, "ok"), out
     code, out = run(box, "python3 -c 'import sys; print(sys.prefix, sys.version_info[:2])'")
     assert code == 0 and out.strip() == "/opt/venv (3, 11)", out
@@ -163,7 +165,9 @@ def test_tools_exist(box: Sandbox) -> None:
 def test_agent_user_and_filesystem(box: Sandbox) -> None:
     code, out = run(box, "id -u; id -g; id -un; getent passwd agent | cut -d: -f6; pwd")
     assert code == 0 and out.split() == ["1000", "1000", "agent", "/workspace", "/workspace"], out
-    code, out = run(box, "echo hi > /workspace/f && echo hi > /tmp/f && cat /opt/agentevo/sandboxd.py >/dev/null")
+    code, out = run(
+        box, "echo hi > /workspace/f && echo hi > /tmp/f && cat /opt/agentevo/sandboxd.py >/dev/null"
+    )
     assert code == 0, out
     code, out = run(box, "touch /opt/venv/x")
     assert code != 0 and "Read-only file system" in out, out

@@ -10,7 +10,14 @@ import docker as docker_sdk
 import pytest
 
 from agentevo.sandbox import Sandbox, SandboxConfig, SandboxPool, reap
-from agentevo.sandbox.docker_host import LABEL, LABEL_EXPIRES, LABEL_OWNER, LABEL_RUN, container_kwargs, owner_id
+from agentevo.sandbox.docker_host import (
+    LABEL,
+    LABEL_EXPIRES,
+    LABEL_OWNER,
+    LABEL_RUN,
+    container_kwargs,
+    owner_id,
+)
 
 
 def gone(docker, name: str, within: float = 15.0) -> bool:
@@ -35,10 +42,9 @@ def test_labels_and_close_removes(docker, sandbox_image):
 
 
 def test_context_manager_removes_on_error(docker, sandbox_image):
-    with pytest.raises(RuntimeError):
-        with Sandbox.start() as sb:
-            name = sb.name
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), Sandbox.start() as sb:
+        name = sb.name
+        raise RuntimeError("boom")
     assert gone(docker, name, within=2)
 
 
@@ -68,7 +74,7 @@ def Sandbox_image_tag() -> str:
 
 
 def test_reaper_removes_dead_owners_and_expired_only(docker, sandbox_image):
-    dead = _orphan(docker, "%s:999999999:1" % owner_id().split(":")[0], time.time() + 600)
+    dead = _orphan(docker, f"{owner_id().split(':')[0]}:999999999:1", time.time() + 600)
     expired = _orphan(docker, owner_id(), time.time() - 1)
     other_host = _orphan(docker, "another-host:1:1", time.time() + 600)
     with Sandbox.start() as live:
