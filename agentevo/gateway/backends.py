@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -22,7 +22,7 @@ from agentevo.llm.supervised import ServerError
 T = TypeVar("T")
 
 
-class Fault(str, Enum):
+class Fault(StrEnum):
     """Why the gateway could not answer a call; the value is the error ``type`` clients see.
 
     The caller's faults are the agent's to fix; the others belong to the infrastructure and must never count
