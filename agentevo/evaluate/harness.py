@@ -117,7 +117,7 @@ def _make_nondumpable() -> None:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except Exception:  # noqa: BLE001, S110 - best effort on exotic libcs
+    except Exception:  # noqa: BLE001 - best effort on exotic libcs
         pass
 
 
