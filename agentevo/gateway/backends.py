@@ -37,7 +37,9 @@ class Fault(StrEnum):
     budget_exceeded = "budget_exceeded"
     # The backbone's.
     backbone_unreachable = "backbone_unreachable"  # connection refused or reset: dead, or restarting
-    backbone_timeout = "backbone_timeout"  # no answer within llm.timeout
+    backbone_timeout = (
+        "backbone_timeout"  # no answer within llm.timeout (not retried: it would wait as long again)
+    )
     backbone_restarted = "backbone_restarted"  # the watchdog found it dead or hung while it was answering
     backbone_error = "backbone_error"  # it answered 5xx or nonsense, or the in-process model raised
     backbone_down = "backbone_down"  # it stayed down: the watchdog gave up, or it did not come back in time
@@ -56,10 +58,12 @@ class Fault(StrEnum):
         return self in _INFRASTRUCTURE
 
 
-_RETRYABLE = frozenset(
-    {Fault.backbone_unreachable, Fault.backbone_timeout, Fault.backbone_restarted, Fault.backbone_error}
-)
-_INFRASTRUCTURE = _RETRYABLE | {Fault.backbone_down, Fault.gateway_error, Fault.gateway_closing}
+_RETRYABLE = frozenset({Fault.backbone_unreachable, Fault.backbone_restarted, Fault.backbone_error})
+# A hung supervised backbone is cut off by its watchdog (backbone_restarted) long before a timeout; a timeout
+# means an unwatched endpoint stopped answering, and asking it again would cost another full timeout.
+_INFRASTRUCTURE = _RETRYABLE | {
+    Fault.backbone_timeout, Fault.backbone_down, Fault.gateway_error, Fault.gateway_closing,
+}  # fmt: skip
 
 
 class BackboneError(Exception):

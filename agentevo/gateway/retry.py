@@ -1,7 +1,7 @@
 """How the gateway retries a call the backbone failed: tenacity, bounded by count and the episode's time.
 
 An agent should not pay for the machine's faults. A call that failed for a reason that may pass (the backbone
-refused the connection, timed out, or was restarted under it) is sent again after a short pause, once the
+refused the connection, answered 5xx, or was restarted under it) is sent again after a short pause, once the
 watchdog says the backbone is back; the caller sees one answer, and the call's record lists the failed tries.
 """
 
