@@ -2,7 +2,7 @@
 times per run, and say clearly when it gives up.
 
 It drives any :class:`~agentevo.llm.supervised.SupervisedServer` through its public API only (``pid``,
-``health``, ``owned``, ``stop``, ``start``). Two signs of a fault:
+``health``, ``owned``, ``restart``, ``stop``, ``start``, and ``kill_group``). Two signs of a fault:
 
 * the server's leader process is gone (``kill -9``, an OOM kill, a SIGTERM from someone else): seen within one
   check interval;
@@ -24,11 +24,10 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
-from agentevo.llm.supervised import ServerError, SupervisedServer, group_members
+from agentevo.llm.supervised import ServerError, SupervisedServer, group_members, kill_group
 from agentevo.progress import progress
 
 Log = Callable[[str], Any]
-STOP_TIMEOUT_S = 5.0  # a server found dead or hung gets this long after SIGTERM, not the usual 30 s
 
 
 class WatchdogConfig(BaseModel):
@@ -160,11 +159,13 @@ class BackboneWatchdog:
             self._give_up(f"{fault}, and it was started by another process, which must restart it")
             return
         began = time.monotonic()
+        pid = self.server.pid
+        if pid is not None:
+            kill_group(pid)  # dead or hung: what is left of it gets no grace period
         while self.restarts < self.config.max_restarts and not self._stop.is_set():
             self.restarts += 1
             try:
-                self.server.stop(timeout=STOP_TIMEOUT_S)  # ends whatever is left of its process group
-                self.server.start()
+                self._bring_back()
             except ServerError as exc:
                 fault = str(exc)
                 self.log(f"restart {self.restarts} of {self.config.max_restarts} failed: {fault}")
@@ -177,6 +178,15 @@ class BackboneWatchdog:
             self._state = WatchState.healthy
             return
         self._give_up(fault)
+
+    def _bring_back(self) -> None:
+        """The same server again: ``restart`` keeps its command line (llama.cpp's adapters included); after a
+        failed start this process no longer owns it, so it is started afresh."""
+        if self.server.owned:
+            self.server.restart()
+            return
+        self.server.stop()
+        self.server.start()
 
     def _give_up(self, fault: str) -> None:
         self._failure = (
