@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from agentevo.config import AgentevoConfig, ResilienceConfig
+from agentevo.tasks import Task
+from tests.agents.scripts import ADD_TASK
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,6 +23,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def add_tasks(n: int) -> list[Task]:
+    """``n`` copies of the ADD task under their own ids (the scripted upstream solves exactly this task)."""
+    return [ADD_TASK.model_copy(update={"id": f"test/add-{i}"}) for i in range(n)]
+
+
+def settings(tmp_path: Path, **resilience: object) -> AgentevoConfig:
+    return AgentevoConfig(archives_dir=tmp_path, resilience=ResilienceConfig(**resilience))
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.1) -> None:

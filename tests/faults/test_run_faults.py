@@ -22,8 +22,7 @@ from agentevo.evaluate.suite_run import RESULTS_DB, run_suite
 from agentevo.gateway import HTTPBackend, TrajectoryRecorder
 from agentevo.runs import RunDir
 from agentevo.sandbox.docker_host import LABEL_RUN, docker_client
-from tests.faults.conftest import ROOT, UpstreamProcess, wait_until
-from tests.faults.test_suite_faults import add_tasks, settings
+from tests.faults.conftest import ROOT, UpstreamProcess, add_tasks, settings, wait_until
 
 ENSURE_SYSTEM = ROOT / "scripts" / "ensure-system.sh"
 

@@ -18,25 +18,14 @@ import pytest
 from agentevo.agents import seed_agent_dir
 from agentevo.agents.seed import AgentConfig
 from agentevo.cli.run import print_infrastructure
-from agentevo.config import AgentevoConfig, ResilienceConfig
 from agentevo.evaluate import ErrorKind, ResultsStore
 from agentevo.evaluate.suite_run import RESULTS_DB, run_suite
 from agentevo.gateway import HTTPBackend, TrajectoryRecorder
 from agentevo.gateway.launch import open_backend
 from agentevo.llm.config import LlamaCppBackboneConfig
 from agentevo.runs import RunDir
-from agentevo.tasks import Task
 from agentevo.tasks.suites import load_suite
-from tests.agents.scripts import ADD_TASK
-from tests.faults.conftest import UpstreamProcess, free_port, wait_until
-
-
-def add_tasks(n: int) -> list[Task]:
-    return [ADD_TASK.model_copy(update={"id": f"test/add-{i}"}) for i in range(n)]
-
-
-def settings(tmp_path, **resilience: object) -> AgentevoConfig:
-    return AgentevoConfig(archives_dir=tmp_path, resilience=ResilienceConfig(**resilience))
+from tests.faults.conftest import UpstreamProcess, add_tasks, free_port, settings, wait_until
 
 
 def test_upstream_killed_and_brought_back_mid_run(tmp_path, sandbox_image, upstream_process: UpstreamProcess):
