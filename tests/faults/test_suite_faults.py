@@ -105,6 +105,9 @@ def test_llamacpp_killed_mid_suite_run(tmp_path, sandbox_image):
     with ResultsStore(run.path / RESULTS_DB) as store:
         spoiled = store.spoiled(run.run_id)
     call_retries = sum(len(r.retried) for r in records)
+    described = json.loads((run.path / "run.json").read_text())
+    assert described["backbone_restarts"] == 1 and described["backbone_failure"] is None  # for the summary
+    assert json.loads((run.path / "ledger.json").read_text())["run"]["retries"] == call_retries
     print(
         f"measured: llama.cpp back in {back_in[0]:.2f} s; {call_retries} calls retried, {len(spoiled)} tries spoiled"
     )
