@@ -284,7 +284,8 @@ class ResultsStore:
             by_agent[row.agent_id].append(row)
         retried: dict[str, Counter[str]] = defaultdict(Counter)
         for spoiled in self.spoiled(run_id):
-            retried[spoiled.agent_id][spoiled.error_kind.value] += spoiled.retried
+            if spoiled.retried:
+                retried[spoiled.agent_id][spoiled.error_kind.value] += 1
         out = {}
         for agent_id, rows in sorted(by_agent.items()):
             scored = _scored(rows)

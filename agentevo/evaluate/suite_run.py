@@ -231,9 +231,7 @@ class _SuiteRun:
             wait_for_docker(self.config.resilience.docker_wait)
         health = self.backend.health
         if kind is ErrorKind.backbone_error and health is not None:
-            deadline = time.monotonic() + request_retry(self.config.resilience).ready_timeout
-            while not health.ready and health.failure is None and time.monotonic() < deadline:
-                time.sleep(0.2)
+            health.wait_ready(request_retry(self.config.resilience).ready_timeout)
 
     def _backbone_failure(self) -> str | None:
         health = self.backend.health

@@ -96,6 +96,9 @@ class BackboneHealth(Protocol):
     def on_fault(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from the watchdog's thread) each time the backbone is found dead or hung."""
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Block while the backbone is being restarted (at most ``timeout`` s); True when it is up."""
+
 
 class Backend(Protocol):
     """An OpenAI chat-completions endpoint, seen from the gateway."""

@@ -152,7 +152,7 @@ class BackboneWatchdog:
     def _recover(self, fault: str) -> None:
         """Tell the listeners, then restart until healthy or out of restarts."""
         self._state = WatchState.restarting
-        self.log(f"backbone fault: {fault}; restarting it")
+        self.log(f"backbone fault: {fault}")
         for callback in self._listeners:
             callback()
         if not self._owned:

@@ -111,3 +111,22 @@ def test_llamacpp_killed_mid_suite_run(tmp_path, sandbox_image):
     print(
         f"measured: llama.cpp back in {back_in[0]:.2f} s; {call_retries} calls retried, {len(spoiled)} tries spoiled"
     )
+
+
+def test_backbone_given_up_on_ends_the_run_with_its_reason(tmp_path):
+    """llama.cpp killed with no restarts allowed: no further episode starts, every task still gets a row, and the
+    run ends on the watchdog's message."""
+    config = settings(tmp_path, health_interval=0.25, backbone_restarts=0)
+    config.llm.backbone = "llamacpp"
+    config.llm.llamacpp = LlamaCppBackboneConfig(port=free_port(), parallel=2, ctx_per_slot=2048)
+    run = RunDir(tmp_path)
+    with open_backend(config, concurrent=True) as backend:
+        os.kill(backend.health.server.pid, signal.SIGKILL)
+        wait_until(lambda: backend.health.failure is not None, 30, "the watchdog to give up")
+        rows = run_suite(
+            config, add_tasks(3), agent_dir=seed_agent_dir(), run=run, parallel=2, backend=backend
+        )
+    assert len(rows) == 3 and {r.error_kind for r in rows} == {ErrorKind.backbone_error}
+    assert not (run.path / "checkpoints").exists()  # nothing was started in vain
+    message = print_infrastructure(run.path) or ""
+    assert "was not brought back" in message and "resilience.backbone_restarts = 0" in message

@@ -61,7 +61,7 @@ def test_killed_server_is_restarted_then_given_up_on(llama):
     assert watchdog.state is WatchState.gave_up and not watchdog.ready and len(faults) == 2
     failure = watchdog.failure or ""
     assert "restarted 1 time(s)" in failure and "resilience.backbone_restarts = 1" in failure
-    assert str(llama.log_path) in failure and any("backbone fault" in line for line in lines)
+    assert str(llama.log_path) in failure and any(line.startswith("backbone fault: ") for line in lines)
 
 
 def test_hung_server_call_in_flight_fails_fast_and_is_retried_after_restart(tmp_path, llama):
