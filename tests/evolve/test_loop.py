@@ -101,7 +101,8 @@ def _start(archives: Path, *args: str) -> subprocess.Popen[str]:
 def test_kill_9_mid_evaluation_then_resume_loses_and_duplicates_nothing(archives):
     archives.mkdir(parents=True)
     child = _start(archives)
-    run_id = child.stdout.readline().split()[-1]
+    lines = (child.stdout.readline() for _ in range(50))  # warnings may come first
+    run_id = next(line for line in lines if line.startswith("RUN ")).split()[-1]
     db = archives / run_id / "results.sqlite"
     deadline = time.monotonic() + 180
     while not (done_at_kill := _rows_of(db, "n1")) and time.monotonic() < deadline and child.poll() is None:
