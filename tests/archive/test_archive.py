@@ -134,7 +134,7 @@ def test_cli_shows_tree_diff_and_export(built, tmp_path):
     assert any("n2 manual" in line and "gate failed: the agent crashes at start" in line for line in lines)
     assert "+Think first" in cli("archive", "diff", str(run_dir), "n1").stdout
     shown = json.loads(cli("archive", "show", str(run_dir), "n2").stdout)
-    assert shown["gate"] == {"passed": False, "reason": "the agent crashes at start"}
+    assert shown["gate"] == {"passed": False, "reason": "the agent crashes at start", "failure": None}
     exported = cli("archive", "export", str(run_dir), "n1", str(tmp_path / "n1"))
     assert exported.returncode == 0 and (tmp_path / "n1" / PROMPT_FILE).exists()
     missing = cli("archive", "diff", str(run_dir), "n7")
