@@ -93,8 +93,9 @@ class BackboneHealth(Protocol):
     def failure(self) -> str | None:
         """Why the watchdog gave up on the backbone (it will not come back in this run), else None."""
 
-    def on_fault(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from the watchdog's thread) each time the backbone is found dead or hung."""
+    def on_fault(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (from the watchdog's thread) each time the backbone is found dead or hung; returns
+        what to call to stop (a gateway stops when it closes: one backbone may serve many gateways in turn)."""
 
     def wait_ready(self, timeout: float) -> bool:
         """Block while the backbone is being restarted (at most ``timeout`` s); True when it is up."""

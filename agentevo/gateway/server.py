@@ -116,8 +116,11 @@ class Gateway:
         self._closing = False
         self._in_flight = 0  # calls admitted and not yet answered; changed on the server's loop only
         self._interrupts: set[asyncio.Future[Fault]] = set()  # one per call waiting on the backend
-        if backend.health is not None:
+        self._stop_listening = (
             backend.health.on_fault(lambda: self._interrupt(Fault.backbone_restarted))
+            if backend.health is not None
+            else None
+        )
 
     # -- episodes --------------------------------------------------------------------------
 
@@ -203,6 +206,9 @@ class Gateway:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
         self.write_ledger()
         self.socket_path.unlink(missing_ok=True)
 

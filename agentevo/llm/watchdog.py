@@ -95,8 +95,9 @@ class BackboneWatchdog:
     def failure(self) -> str | None:
         return self._failure
 
-    def on_fault(self, callback: Callable[[], None]) -> None:
+    def on_fault(self, callback: Callable[[], None]) -> Callable[[], None]:
         self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
 
     def wait_ready(self, timeout: float) -> bool:
         """Block until the backbone is healthy (True), or it was given up on or ``timeout`` passed (False)."""
@@ -153,7 +154,7 @@ class BackboneWatchdog:
         """Tell the listeners, then restart until healthy or out of restarts."""
         self._state = WatchState.restarting
         self.log(f"backbone fault: {fault}")
-        for callback in self._listeners:
+        for callback in list(self._listeners):  # a gateway may stop listening meanwhile
             callback()
         if not self._owned:
             self._give_up(f"{fault}, and it was started by another process, which must restart it")

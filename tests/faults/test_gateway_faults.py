@@ -93,14 +93,15 @@ class ScriptedHealth:
 
     def __init__(self) -> None:
         self.ready, self.failure, self.restarts, self.restart_seconds = True, None, 0, []
-        self._listeners: list[Callable[[], None]] = []
+        self.listeners: list[Callable[[], None]] = []
 
-    def on_fault(self, callback: Callable[[], None]) -> None:
-        self._listeners.append(callback)
+    def on_fault(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self.listeners.append(callback)
+        return lambda: self.listeners.remove(callback)
 
     def fault(self) -> None:
         self.ready = False
-        for callback in self._listeners:
+        for callback in self.listeners:
             callback()
 
 
@@ -151,6 +152,7 @@ def test_call_in_flight_fails_fast_when_the_backbone_faults_then_is_retried(tmp_
     [record] = TrajectoryRecorder(tmp_path).read()
     assert len(record.retried) == 1 and record.retried[0].startswith("backbone_restarted: ")
     assert access.usage.retries == 1 and access.fault is None
+    assert health.listeners == []  # the closed gateway stopped listening to the backbone it shares
 
 
 def test_a_backbone_given_up_on_is_answered_at_once_with_the_reason(tmp_path):
