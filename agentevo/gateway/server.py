@@ -356,11 +356,11 @@ class Gateway:
             self._interrupts.discard(waiter)
         if call.done():
             return call.result()
-        call.cancel()
-        fault = waiter.result()
-        if fault is Fault.gateway_closing:
-            self._raise_if_closing()
-        raise BackboneError(503, "the backbone died or hung while answering and is being restarted", fault)
+        call.cancel()  # cut off: by the gateway closing, or by the watchdog
+        self._raise_if_closing()
+        raise BackboneError(
+            503, "the backbone died or hung while answering and is being restarted", Fault.backbone_restarted
+        )
 
     async def _until_ready(self, health: BackboneHealth) -> None:
         """Wait (bounded) while the backbone is being restarted; fail at once if it will not come back."""
