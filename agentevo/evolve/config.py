@@ -73,6 +73,9 @@ class EvolveConfig(BaseModel):
     contract_check: bool = Field(True, description="Gate children on `agentevo agent check` (smoke episode).")
     failures_shown: int = Field(3, ge=1, description="Failed episodes a diagnosis or reflection reads.")
     seed: int = Field(0, description="Seeds parent selection.")
+    mutator_timeout: float = Field(
+        600.0, gt=0, description="Seconds for one diagnosis or reflection call (long prompts on slow CPUs)."
+    )
     mutator: LLMConfig | None = Field(
         None, description="Backbone of diagnoses and meta-steps (default: the task backbone, `llm`)."
     )

@@ -22,18 +22,20 @@ class MutatorError(RuntimeError):
 class Mutator:
     """Ask the mutating backbone one question; each call is tagged with the parent and the purpose."""
 
-    def __init__(self, gateway: Gateway, *, max_tokens: int = 1024) -> None:
-        self.gateway = gateway
-        self.max_tokens = max_tokens
+    def __init__(self, gateway: Gateway, *, timeout: float, max_tokens: int = 768) -> None:
+        self.gateway, self.timeout, self.max_tokens = gateway, timeout, max_tokens
 
     def ask(self, system: str, user: str, *, agent_id: str, purpose: str) -> str:
         access = self.gateway.open_episode(
             agent_id=agent_id, task_id=f"evolve/{purpose}", episode_id=f"{purpose}-{uuid.uuid4().hex[:8]}",
-            budget=Budget(max_calls=1),
+            budget=Budget(max_calls=1, max_seconds=self.timeout),
         )  # fmt: skip
         try:
             model = GatewayChatModel(
-                socket_path=str(self.gateway.socket_path), token=access.token, max_tokens=self.max_tokens
+                socket_path=str(self.gateway.socket_path),
+                token=access.token,
+                max_tokens=self.max_tokens,
+                timeout=self.timeout,
             )
             reply = model.invoke([SystemMessage(system), HumanMessage(user)])
         except Exception as exc:  # any failure of the call abandons this expansion only

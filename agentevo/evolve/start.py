@@ -73,7 +73,7 @@ def coder_folder(evolve: EvolveConfig, archive: Archive, run: RunDir) -> Path:
 def make_operator(
     config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, gateway: Gateway
 ) -> Operator:
-    mutator = Mutator(gateway)
+    mutator = Mutator(gateway, timeout=evolve.mutator_timeout)
     if evolve.operator is OperatorName.reflect:
         return Reflect(mutator, evolve.surfaces)
     coder = coder_folder(evolve, archive, run) if evolve.operator is OperatorName.meta else None

@@ -25,6 +25,9 @@ class NodeStats(BaseModel):
     admitted: bool = Field(
         True, description="It passed its gate (only admitted, scored nodes can be parents)."
     )
+    evaluated: bool = Field(
+        True, description="Its first stage is scored: before that, a few finished episodes say too little."
+    )
     tasks: dict[str, float] = Field(default_factory=dict)
 
     @property
@@ -42,7 +45,7 @@ class NodeStats(BaseModel):
 
     @property
     def selectable(self) -> bool:
-        return self.admitted and bool(self.tasks)
+        return self.admitted and self.evaluated and bool(self.tasks)
 
 
 def archive_stats(archive: Archive, store: ResultsStore, run_id: str) -> list[NodeStats]:
@@ -59,7 +62,7 @@ def archive_stats(archive: Archive, store: ResultsStore, run_id: str) -> list[No
     return [
         NodeStats(
             id=node.id, parent=node.parent, order=order, children=children[node.id],
-            admitted=node.gate is not None and node.gate.passed,
+            admitted=node.gate is not None and node.gate.passed, evaluated=bool(node.scores),
             tasks={task: sum(s) / len(s) for task, s in scores[node.id].items()},
         )
         for order, node in enumerate(nodes)

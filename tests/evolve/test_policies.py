@@ -75,6 +75,8 @@ def test_baselines():
 def test_no_parent_before_anything_is_scored(policy):
     with pytest.raises(NoParent, match="evaluated first"):
         policy.choose([NodeStats(id="n0", order=0)], random.Random(0))
+    with pytest.raises(NoParent):  # a few episodes in, its first stage still running
+        policy.choose([NodeStats(id="n0", order=0, evaluated=False, tasks={"a": 1})], random.Random(0))
 
 
 def test_seeded_choices_repeat():
