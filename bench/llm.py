@@ -46,7 +46,7 @@ FULL = {"max_tokens": 48, "overhead_n": 300, "overhead_warmup": 30}
 QUICK = {"max_tokens": 16, "overhead_n": 100, "overhead_warmup": 10}
 CONCURRENCY = (1, 4, 16)
 OVERHEAD_TARGET_MS = 2.0
-REQUEST_TIMEOUT = 300.0  # one request at concurrency 16 waits for up to 15 others on the local backend
+REQUEST_TIMEOUT = 300.0  # per 48 tokens: at concurrency 16 a request waits for 15 others on the local backend
 LOAD_LIMIT = 3.0  # 1-min load average above which the bench waits before starting
 LOAD_POLL_S = 30
 LOAD_MAX_WAIT_S = 600
@@ -146,7 +146,8 @@ def drive(client: httpx.Client, url: str, bodies: list[dict], concurrency: int) 
 
     def one(i: int) -> None:
         t0 = time.perf_counter()
-        response = client.post(url, json=bodies[i], timeout=REQUEST_TIMEOUT)
+        timeout = REQUEST_TIMEOUT * max(1.0, bodies[i]["max_tokens"] / FULL["max_tokens"])
+        response = client.post(url, json=bodies[i], timeout=timeout)
         latencies[i] = (time.perf_counter() - t0) * 1000
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
