@@ -8,8 +8,17 @@ import sys
 from pathlib import Path
 
 
-def agentevo(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agentevo", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+def agentevo(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "agentevo", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def test_help_explains_itself():
@@ -66,7 +75,9 @@ def test_demo_runs_the_real_model_in_isolated_mode(sandbox_image, tmp_path):
     [row] = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     assert row["task_id"].startswith("builtin/") and row["tokens"] > 0 and 0 <= row["score"] <= 1
     calls = [json.loads(line) for line in (run_dir / "llm_calls.jsonl").read_text().splitlines()]
-    assert 1 <= len(calls) <= 2 and all(c["task_id"] == row["task_id"] and c["completion_tokens"] > 0 for c in calls)
+    assert 1 <= len(calls) <= 2 and all(
+        c["task_id"] == row["task_id"] and c["completion_tokens"] > 0 for c in calls
+    )
     assert sum(c["prompt_tokens"] + c["completion_tokens"] for c in calls) == row["tokens"]
     assert (run_dir / "results.sqlite").exists() and list((run_dir / "checkpoints").glob("*.sqlite"))
     assert "pass@1" in done.stderr and str(run_dir / "results.sqlite") in done.stderr

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from agentevo.cli import agent, archive, demo, evolve, run, sandbox, serve
-from agentevo.cli import model
+from agentevo.cli import agent, archive, demo, evolve, model, run, sandbox, serve
 from agentevo.cli.common import console, state
 from agentevo.config import ConfigError, load_config
 
@@ -30,7 +28,7 @@ app.command("results")(run.results)
 
 @app.callback()
 def main(
-    config: Optional[Path] = typer.Option(
+    config: Path | None = typer.Option(
         None, "--config", "-c", help="YAML config file (default: $AGENTEVO_CONFIG or ./agentevo.yaml)."
     ),
 ) -> None:

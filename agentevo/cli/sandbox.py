@@ -6,7 +6,6 @@ import os
 import shlex
 import sys
 import time
-from typing import List, Optional
 
 import typer
 
@@ -18,7 +17,7 @@ app = typer.Typer(help="Hardened Docker sandboxes.", no_args_is_help=True)
 
 @app.command()
 def build(
-    name: Optional[str] = typer.Argument(None, help="Image recipe under sandboxes/ (default: all)."),
+    name: str | None = typer.Argument(None, help="Image recipe under sandboxes/ (default: all)."),
     force: bool = typer.Option(False, help="Rebuild even if the content-hashed tag exists."),
 ) -> None:
     """Build sandbox images offline (Debian base + local wheelhouse); skips up-to-date ones."""
@@ -26,17 +25,21 @@ def build(
         for recipe in [name] if name else images.image_names():
             started = time.monotonic()
             with console.status(f"building sandbox image [bold]{recipe}[/] (first build takes ~2 min)"):
-                tag = images.ensure_image(recipe, force=force, log=lambda line: console.print(line, highlight=False))
+                tag = images.ensure_image(
+                    recipe, force=force, log=lambda line: console.print(line, highlight=False)
+                )
             console.print(f"[green]ready[/] {tag} ({time.monotonic() - started:.1f} s)")
 
 
 @app.command(context_settings={"ignore_unknown_options": True})
 def run(
-    command: List[str] = typer.Argument(..., help="The command, after `--`. One argument is run as a shell line."),
+    command: list[str] = typer.Argument(
+        ..., help="The command, after `--`. One argument is run as a shell line."
+    ),
     timeout: float = typer.Option(60.0, help="Seconds before the command is killed inside the sandbox."),
-    env: List[str] = typer.Option([], "--env", "-e", help="NAME (from the host) or NAME=VALUE; repeatable."),
+    env: list[str] = typer.Option([], "--env", "-e", help="NAME (from the host) or NAME=VALUE; repeatable."),
     workdir: str = typer.Option("/workspace", help="Working directory inside the sandbox."),
-    image: Optional[str] = typer.Option(None, help="Recipe name or image reference (default: from config)."),
+    image: str | None = typer.Option(None, help="Recipe name or image reference (default: from config)."),
 ) -> None:
     """Run a command in a fresh hardened sandbox; print its output and exit with its exit code."""
     settings = config().sandbox

@@ -26,21 +26,33 @@ def in_sandbox(gateway: Gateway, access, *prompts: str) -> list[str]:
 
 def local_client(gateway: Gateway, token: str = "") -> httpx.Client:
     transport = httpx.HTTPTransport(uds=str(gateway.socket_path))
-    return httpx.Client(transport=transport, base_url="http://gateway", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    return httpx.Client(
+        transport=transport,
+        base_url="http://gateway",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
 
 
-def test_sandbox_reaches_backbone_through_socket_without_the_key(tmp_path, upstream, monkeypatch, sandbox_image):
+def test_sandbox_reaches_backbone_through_socket_without_the_key(
+    tmp_path, upstream, monkeypatch, sandbox_image
+):
     monkeypatch.setenv("UPSTREAM_API_KEY", UPSTREAM_KEY)
     backend = HTTPBackend(upstream.url, "upstream-model", api_key=UPSTREAM_KEY)
     with Gateway(backend, run_dir=tmp_path, run_id="run-1") as gateway:
         access = gateway.open_episode(agent_id="seed", task_id="task-7", episode_id="ep-1")
         lines = in_sandbox(gateway, access, "hello")
     assert lines[0] == "OK 9 'upstream saw 1 message(s)'"
-    env = "\n".join(lines[lines.index("--env--"):])
+    env = "\n".join(lines[lines.index("--env--") :])
     assert UPSTREAM_KEY not in env and "UPSTREAM_API_KEY" not in env
     assert upstream.seen_keys == [f"Bearer {UPSTREAM_KEY}"]  # the gateway added it on the way out
     [record] = TrajectoryRecorder(tmp_path).read()
-    assert (record.run_id, record.agent_id, record.task_id, record.episode_id) == ("run-1", "seed", "task-7", "ep-1")
+    assert (record.run_id, record.agent_id, record.task_id, record.episode_id) == (
+        "run-1",
+        "seed",
+        "task-7",
+        "ep-1",
+    )
     assert record.request["messages"][0]["content"] == "hello"
     assert record.response["choices"][0]["message"]["content"] == "upstream saw 1 message(s)"
     assert (record.prompt_tokens, record.completion_tokens, record.status) == (5, 4, 200)
@@ -63,25 +75,41 @@ def test_budget_overrun_is_a_clear_error_for_the_agent(tmp_path, sandbox_image):
 
 def test_token_budget_and_run_budget(tmp_path):
     model = ScriptedChatModel(replies=["a b c d e"])  # scripted: this test is about budgets
-    with Gateway(ChatModelBackend(model, "scripted"), run_dir=tmp_path, run_id="r", run_budget=Budget(max_calls=3)) as gateway:
+    with Gateway(
+        ChatModelBackend(model, "scripted"), run_dir=tmp_path, run_id="r", run_budget=Budget(max_calls=3)
+    ) as gateway:
         first = gateway.open_episode(budget=Budget(max_tokens=8))
         second = gateway.open_episode()
         body = {"messages": [{"role": "user", "content": "one two three four"}]}
         with local_client(gateway, first.token) as client:
             assert client.post("/v1/chat/completions", json=body).status_code == 200  # 4 + 5 tokens
             refused = client.post("/v1/chat/completions", json=body)
-        assert refused.status_code == 429 and "episode budget exceeded: 9/8 tokens" in refused.json()["error"]["message"]
+        assert (
+            refused.status_code == 429
+            and "episode budget exceeded: 9/8 tokens" in refused.json()["error"]["message"]
+        )
         assert refused.headers["x-should-retry"] == "false"
         with local_client(gateway, second.token) as client:
-            assert [client.post("/v1/chat/completions", json=body).status_code for _ in range(3)] == [200, 200, 429]
+            assert [client.post("/v1/chat/completions", json=body).status_code for _ in range(3)] == [
+                200,
+                200,
+                429,
+            ]
             assert "run budget exceeded: 3/3 calls" in client.post("/v1/chat/completions", json=body).text
 
 
 def test_unknown_token_is_refused(tmp_path):
-    with Gateway(ChatModelBackend(ScriptedChatModel(replies=["x"]), "s"), run_dir=tmp_path, run_id="r") as gateway:
+    with Gateway(
+        ChatModelBackend(ScriptedChatModel(replies=["x"]), "s"), run_dir=tmp_path, run_id="r"
+    ) as gateway:
         access = gateway.open_episode()
         with local_client(gateway, "forged") as client:
-            assert client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]}).status_code == 401
+            assert (
+                client.post(
+                    "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]}
+                ).status_code
+                == 401
+            )
         gateway.close_episode(access)
         with local_client(gateway, access.token) as client:  # a closed episode's token is dead
             assert client.get("/v1/models").status_code == 401
@@ -100,10 +128,15 @@ def test_bad_input_gives_clear_errors_and_the_gateway_stays_up(tmp_path):
         good = {"messages": [{"role": "user", "content": "hi"}]}
         with local_client(gateway, token) as client:
             unreachable = client.post("/v1/chat/completions", json=good)
-            assert unreachable.status_code == 502 and "backbone unreachable at http://127.0.0.1" in unreachable.text
+            assert (
+                unreachable.status_code == 502
+                and "backbone unreachable at http://127.0.0.1" in unreachable.text
+            )
             assert client.post("/v1/chat/completions", content=b"{not json").status_code == 400
             assert "non-empty `messages`" in client.post("/v1/chat/completions", json={"model": "m"}).text
-            huge = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x" * 10_000}]})
+            huge = client.post(
+                "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x" * 10_000}]}
+            )
             assert huge.status_code == 413 and "exceeds the gateway limit of 4096" in huge.text
             assert client.get("/health").json()["ok"] is True
     records = TrajectoryRecorder(tmp_path).read()
@@ -113,8 +146,13 @@ def test_bad_input_gives_clear_errors_and_the_gateway_stays_up(tmp_path):
 def test_backbone_timeout(tmp_path):
     with Upstream(delay=3) as slow:
         backend = HTTPBackend(slow.url, "m", api_key=UPSTREAM_KEY, timeout=0.5)
-        with Gateway(backend, run_dir=tmp_path, run_id="r") as gateway, local_client(gateway, gateway.open_episode().token) as client:
-            answer = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+        with (
+            Gateway(backend, run_dir=tmp_path, run_id="r") as gateway,
+            local_client(gateway, gateway.open_episode().token) as client,
+        ):
+            answer = client.post(
+                "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]}
+            )
             assert answer.status_code == 504 and "did not answer within 0.5 s" in answer.text
             assert client.get("/health").status_code == 200
     [record] = TrajectoryRecorder(tmp_path).read()
@@ -128,7 +166,9 @@ def test_concurrent_calls_are_not_serialised(tmp_path):
 
         def call(token: str) -> int:
             with local_client(gateway, token) as client:
-                return client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]}).status_code
+                return client.post(
+                    "/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]}
+                ).status_code
 
         from concurrent.futures import ThreadPoolExecutor
 
@@ -143,11 +183,16 @@ def test_concurrent_calls_are_not_serialised(tmp_path):
 def _append_many(path: str, worker: int) -> None:
     recorder = TrajectoryRecorder(Path(path))
     for i in range(200):
-        recorder.append(CallRecord(run_id="r", episode_id=f"{worker}-{i}", request={"messages": ["x" * 3000]}))
+        recorder.append(
+            CallRecord(run_id="r", episode_id=f"{worker}-{i}", request={"messages": ["x" * 3000]})
+        )
 
 
 def test_recorder_is_safe_across_processes(tmp_path):
-    workers = [multiprocessing.get_context("spawn").Process(target=_append_many, args=(str(tmp_path), w)) for w in range(4)]
+    workers = [
+        multiprocessing.get_context("spawn").Process(target=_append_many, args=(str(tmp_path), w))
+        for w in range(4)
+    ]
     for w in workers:
         w.start()
     for w in workers:

@@ -17,11 +17,16 @@ from tests.gateway.conftest import CALL_SCRIPT
 
 
 def test_sandbox_gets_an_answer_from_the_embedded_model(tmp_path, sandbox_image):
-    with open_backend(AgentevoConfig()) as backend, Gateway(backend, run_dir=tmp_path, run_id="run-local") as gateway:
+    with (
+        open_backend(AgentevoConfig()) as backend,
+        Gateway(backend, run_dir=tmp_path, run_id="run-local") as gateway,
+    ):
         access = gateway.open_episode(agent_id="seed", task_id="capital", episode_id="1")
         with Sandbox.start(gateway_socket=gateway.socket_path, env=access.env()) as sb:
             sb.write_file("/workspace/call.py", CALL_SCRIPT)
-            result = sb.exec("python call.py 'What is the capital of France? Answer in one word.'", timeout=300)
+            result = sb.exec(
+                "python call.py 'What is the capital of France? Answer in one word.'", timeout=300
+            )
     assert result.exit_code == 0, result.output
     status, tokens, text = result.output.strip().split(" ", 2)
     assert status == "OK" and int(tokens) > 0 and text.strip("'\"")
@@ -31,12 +36,26 @@ def test_sandbox_gets_an_answer_from_the_embedded_model(tmp_path, sandbox_image)
 
 
 def test_serve_prints_a_working_url(tmp_path):
-    env = {"AGENTEVO_ARCHIVES_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(__import__("pathlib").Path.home())}
-    proc = subprocess.Popen([sys.executable, "-m", "agentevo", "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    env = {
+        "AGENTEVO_ARCHIVES_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(__import__("pathlib").Path.home()),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentevo", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
-        reply = httpx.post(f"{url}/chat/completions", json={"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 12}, timeout=300)
+        reply = httpx.post(
+            f"{url}/chat/completions",
+            json={"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 12},
+            timeout=300,
+        )
         assert reply.status_code == 200
         body = reply.json()
         assert body["choices"][0]["message"]["content"] and body["usage"]["completion_tokens"] > 0
