@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 
 import typer
 from rich.live import Live
@@ -57,6 +58,7 @@ def evolve(
     run.describe(command="agentevo evolve", **run_manifest(settings))
     parallel = wanted.workers * wanted.episode_parallel > 1
     console.print(f"evolving into {run.path} (resume with: agentevo evolve --resume {run.run_id})")
+    signal.signal(signal.SIGTERM, _interrupt)  # so the backbone server this command starts is stopped too
     with clear_errors(), contextlib.ExitStack() as stack:
         backend = stack.enter_context(open_backend(settings, concurrent=parallel))
         mutator = backend
@@ -78,6 +80,10 @@ def evolve(
     if status.cause is StopCause.failing:
         console.print(f"[red]error:[/] jobs kept failing; the last: {status.error}", highlight=False)
         raise typer.Exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _view(status, max_nodes: int) -> Table:

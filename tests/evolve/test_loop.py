@@ -129,3 +129,27 @@ def test_kill_9_mid_evaluation_then_resume_loses_and_duplicates_nothing(archives
     records = map(json.loads, (archives / run_id / "llm_calls.jsonl").read_text().splitlines())
     calls = Counter(r["task_id"] for r in records if r.get("agent_id") == "n1")
     assert all(calls[task] == 2 for task in done_at_kill), calls
+
+
+@pytest.mark.parametrize(
+    ("budget", "cause"), [({"max_tokens": 1}, StopCause.tokens), ({"max_seconds": 0.5}, StopCause.seconds)]
+)
+def test_a_spent_budget_stops_the_run_cleanly_and_is_named(archives, budget, cause):
+    config, evolve = scripted.settings(archives, max_nodes=5)
+    run, evolve = open_run(config, evolve, seed=scripted.weakened_seed(archives / "seed"), budgets=budget)
+    status = evolve_run(
+        config, evolve, run, backend=scripted.backend(), mutator_backend=scripted.backend(),
+        operator=scripted.ScriptedOperator([scripted.fix]), tasks=scripted.tasks(),
+    )  # fmt: skip
+    assert status.cause is cause and status.nodes < 5 and not status.running
+    with Archive.open(run.path) as archive:  # what was in flight when it was spent was finished, not cut off
+        assert all(n.gate is not None for n in archive.nodes())
+
+
+def test_resume_of_an_unknown_run_is_one_line(tmp_path):
+    env = dict(os.environ, AGENTEVO_ARCHIVES_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "agentevo", "evolve", "--resume", "no-such-run"], env=env, cwd=ROOT, text=True,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "is not an evolve run" in done.stderr and "Traceback" not in done.stderr
