@@ -24,7 +24,7 @@ class GateFailure(str, Enum):
     duplicate = "duplicate"  # its tree is another node's
     protected = "protected"  # it changed a file the config protects
     contract = "contract"  # it does not import, start or report its episode as the contract says
-    infrastructure = "infrastructure"  # the contract check could not run: not the child's fault, gate again
+    infrastructure = "infrastructure"  # the check could not run: never recorded, the loop gates again
 
 
 class GateVerdict(BaseModel):

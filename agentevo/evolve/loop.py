@@ -29,7 +29,7 @@ from agentevo.evaluate.suite_run import RESULTS_DB
 from agentevo.evolve.budget import Budgets, StopCause
 from agentevo.evolve.config import EvolveConfig
 from agentevo.evolve.evidence import failures
-from agentevo.evolve.gates import Checker, decide
+from agentevo.evolve.gates import Checker, GateFailure, decide
 from agentevo.evolve.operators import Operator, Parent
 from agentevo.evolve.policies import HGM, NoParent, make_policy
 from agentevo.evolve.stages import evaluate_stage, next_stage, partition
@@ -40,6 +40,11 @@ from agentevo.tasks import Task
 
 JOB_TRIES = 2  # a gate or evaluation that raised this often stops the run (its error is reported)
 TICK_S = 0.5
+
+
+class GateSpoiled(RuntimeError):
+    """The infrastructure spoiled a gate (Docker, the check's gateway); the scheduler gates the node again, and
+    stops the run if it keeps failing."""
 
 
 class JobKind(str, Enum):
@@ -211,6 +216,10 @@ class Evolution:
             verdict = decide(
                 self.archive, node, protected=self.evolve.protected, check=self.checker, workdir=Path(tmp)
             )
+        if (
+            verdict.failure is GateFailure.infrastructure
+        ):  # not the child's fault: nothing recorded, gated again
+            raise GateSpoiled(f"the contract check of {node.id} could not run: {verdict.reason}")
         failure = verdict.failure.value if verdict.failure else None
         self.archive.record_gate(node.id, verdict.passed, verdict.reason, failure)
 
