@@ -1,6 +1,6 @@
 # Two entry points, both idempotent and complete on a fresh machine:
 #   make demo   - the main job on the embedded defaults
-#   make test   - the test suite (real Docker)
+#   make test   - lint, then the test suite (real Docker)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,6 +13,8 @@ demo: images model vllm llamacpp
 	$(VENV)/bin/agentevo demo
 
 test: images model vllm llamacpp
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 bench: images model vllm llamacpp

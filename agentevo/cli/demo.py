@@ -28,6 +28,16 @@ def demo(
             images.ensure_image(settings.sandbox.image, log=lambda line: console.print(line, highlight=False))
         if settings.llm.backbone != "openai":  # local, vllm and auto all serve the embedded model
             with console.status("checking the embedded model (first fetch takes ~1 min)"):
-                ensure_embedded_model(settings.cache_dir, log=lambda line: console.print(line, highlight=False))
-    run_cli.run(agent="seed", suite="builtin", split="all", limit=limit, backbone=None, parallel=parallel,
-                attempts=1, max_steps=max_steps)
+                ensure_embedded_model(
+                    settings.cache_dir, log=lambda line: console.print(line, highlight=False)
+                )
+    run_cli.run(
+        agent="seed",
+        suite="builtin",
+        split="all",
+        limit=limit,
+        backbone=None,
+        parallel=parallel,
+        attempts=1,
+        max_steps=max_steps,
+    )
