@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,6 +38,11 @@ def expected_errors() -> tuple[type[Exception], ...]:
     from agentevo.tasks import SuiteError
 
     return SandboxError, BackboneError, ModelFetchError, LocalModelError, ServerError, SuiteError
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM ends the command the way Ctrl-C does, so a backbone server it started is stopped too."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 @contextlib.contextmanager

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from agentevo.cli.common import clear_errors, config, console
+from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
 from agentevo.evolve.budget import StopCause
 from agentevo.evolve.config import OperatorName, PolicyName
 
@@ -58,7 +57,7 @@ def evolve(
     run.describe(command="agentevo evolve", **run_manifest(settings))
     parallel = wanted.workers * wanted.episode_parallel > 1
     console.print(f"evolving into {run.path} (resume with: agentevo evolve --resume {run.run_id})")
-    signal.signal(signal.SIGTERM, _interrupt)  # so the backbone server this command starts is stopped too
+    stop_on_sigterm()
     with clear_errors(), contextlib.ExitStack() as stack:
         backend = stack.enter_context(open_backend(settings, concurrent=parallel))
         mutator = backend
@@ -80,10 +79,6 @@ def evolve(
     if status.cause is StopCause.failing:
         console.print(f"[red]error:[/] jobs kept failing; the last: {status.error}", highlight=False)
         raise typer.Exit(1)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _view(status, max_nodes: int) -> Table:

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agentevo.cli.common import clear_errors, config, console
+from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
 
 INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
 
@@ -44,6 +44,7 @@ def run(
     settings = config()
     if backbone:
         settings.llm.backbone = backbone
+    stop_on_sigterm()
     run_dir = RunDir(settings.archives_dir)
     agent_id = "seed"
     if agent.startswith(ARCHIVE_REF):

@@ -83,7 +83,8 @@ def test_docker_engine_restarted_mid_run(tmp_path, sandbox_image, upstream_proce
     print(f"measured: engine restart took {restarted[0]:.1f} s; {len(spoiled)} tries spoiled and retried")
 
 
-def test_ctrl_c_during_agentevo_run(tmp_path, sandbox_image, upstream_process: UpstreamProcess):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_during_agentevo_run(tmp_path, sandbox_image, upstream_process: UpstreamProcess, stop):
     upstream_process.start(delay=1.5)
     env = {
         **os.environ, "AGENTEVO_ARCHIVES_DIR": str(tmp_path), "AGENTEVO_LLM__BACKBONE": "openai",
@@ -98,7 +99,7 @@ def test_ctrl_c_during_agentevo_run(tmp_path, sandbox_image, upstream_process: U
             lambda: any(p.stat().st_size for p in tmp_path.glob("*/results.jsonl")), 180, "the first row"
         )
         interrupted = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)  # SIGTERM ends it as Ctrl-C does (a backbone server it started stops too)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
@@ -114,4 +115,4 @@ def test_ctrl_c_during_agentevo_run(tmp_path, sandbox_image, upstream_process: U
     assert {r.task_id for r in rows} == {line["task_id"] for line in lines}
     assert "interrupted" in json.loads((run_path / "run.json").read_text())
     wait_until(lambda: not containers_of(run_path.name), 30, "the run's containers to be gone")
-    print(f"measured: agentevo run exited {took:.1f} s after Ctrl-C")
+    print(f"measured: agentevo run exited {took:.1f} s after {stop.name}")
