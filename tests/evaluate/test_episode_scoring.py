@@ -88,7 +88,10 @@ def test_agent_exiting_without_submit_is_no_submit(tmp_path, sandbox_image):
 
 
 def test_run_suite_records_rows_and_pass_at_k(tmp_path, sandbox_image):
-    """A scripted model answers every built-in task with the same code block: control flow, not skill."""
+    """A scripted model answers every built-in task with the same code block: control flow, not skill.
+
+    One episode at a time: the scripted replies are one shared cycle (code block, then submit), which
+    parallel episodes would interleave."""
     tasks = load_suite("builtin", limit=3)
     replies = ["```python\ndef add(a, b):\n    return a + b\n```", call("submit", 9)]
     config = AgentevoConfig(archives_dir=tmp_path)
@@ -101,7 +104,7 @@ def test_run_suite_records_rows_and_pass_at_k(tmp_path, sandbox_image):
         agent_dir=seed_agent_dir(),
         run=run,
         attempts=2,
-        parallel=2,
+        parallel=1,
         on_result=seen.append,
         backend=backend,
     )
