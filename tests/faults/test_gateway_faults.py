@@ -16,23 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from agentevo.gateway import Fault, Gateway, HTTPBackend, TrajectoryRecorder
 from agentevo.gateway.retry import RequestRetry
 from tests.faults.conftest import ROOT, UpstreamProcess, wait_until
+from tests.gateway.test_gateway import local_client
 
 ASK = {"messages": [{"role": "user", "content": "write add"}]}
-
-
-def client(gateway: Gateway, token: str) -> httpx.Client:
-    transport = httpx.HTTPTransport(uds=str(gateway.socket_path))
-    return httpx.Client(
-        transport=transport,
-        base_url="http://gateway",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=60,
-    )
 
 
 def test_upstream_killed_mid_call_and_brought_back(tmp_path, upstream_process: UpstreamProcess):
@@ -48,7 +37,7 @@ def test_upstream_killed_mid_call_and_brought_back(tmp_path, upstream_process: U
         backend, run_dir=tmp_path, run_id="r", retry=RequestRetry(retries=6, first_wait=0.2)
     ) as gateway:
         access = gateway.open_episode(episode_id="e1")
-        with client(gateway, access.token) as http:
+        with local_client(gateway, access.token) as http:
             assert http.post("/v1/chat/completions", json=ASK).status_code == 200
             restarter = threading.Thread(target=bring_back)
             restarter.start()
@@ -72,7 +61,7 @@ def test_upstream_stopped_for_good(tmp_path, upstream_process: UpstreamProcess):
         access = gateway.open_episode(episode_id="e1")
         upstream_process.kill()
         started = time.monotonic()
-        with client(gateway, access.token) as http:
+        with local_client(gateway, access.token) as http:
             answer = http.post("/v1/chat/completions", json=ASK)
         waited = time.monotonic() - started
     assert answer.status_code == 502 and answer.headers["x-should-retry"] == "false"
@@ -144,7 +133,7 @@ def test_call_in_flight_fails_fast_when_the_backbone_faults_then_is_retried(tmp_
         access = gateway.open_episode(episode_id="e1")
         threading.Thread(target=fault_then_recover).start()
         started = time.monotonic()
-        with client(gateway, access.token) as http:
+        with local_client(gateway, access.token) as http:
             answer = http.post("/v1/chat/completions", json=ASK)
         took = time.monotonic() - started
     assert answer.status_code == 200 and backend.calls == 2
@@ -161,7 +150,7 @@ def test_a_backbone_given_up_on_is_answered_at_once_with_the_reason(tmp_path):
     backend = HangsOnceBackend(health)
     with Gateway(backend, run_dir=tmp_path, run_id="r") as gateway:
         access = gateway.open_episode()
-        with client(gateway, access.token) as http:
+        with local_client(gateway, access.token) as http:
             answer = http.post("/v1/chat/completions", json=ASK)
     assert answer.status_code == 503 and answer.json()["error"]["type"] == "backbone_down"
     assert "was not brought back" in answer.json()["error"]["message"] and backend.calls == 0
