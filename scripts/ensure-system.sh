@@ -3,7 +3,8 @@
 # Idempotent: every step checks before it acts.
 set -euo pipefail
 
-APT_PACKAGES=(docker.io debootstrap procps)
+# chromium: headless, for the test of `agentevo report` (its HTML is our own file, never agent code).
+APT_PACKAGES=(docker.io debootstrap procps chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
