@@ -1,0 +1,79 @@
+"""Settings of the optional weight-update loop: datasets, LoRA training, the adapter registry, promotion."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The linear projections of Llama-family blocks (SmolLM2 included). Never lm_head or the embeddings: SmolLM2
+# ties them, and vLLM refuses adapters that carry full lm_head/embedding weights.
+LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class Recipe(StrEnum):
+    """How training data is made from recorded trajectories."""
+
+    rft = "rft"  # rejection-sampling / STaR SFT: the assistant turns of verified-passed episodes
+    dpo = "dpo"  # preference pairs: a passed and a failed episode of one task, at the turn where they part
+    self_consistency = "self-consistency"  # majority answer over k samples, inside an agreement band
+
+
+class TrainConfig(BaseModel):
+    """``train``: where adapters live, how they are trained, and when a new one replaces the active one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adapters_dir: Path = Field(Path("adapters"), description="The adapter registry: <name>-v<k>/ folders.")
+    name: str = Field(
+        "agent", pattern=r"^[a-z][a-z0-9_]*$", description="Adapter family name; versions are <name>-v<k>."
+    )
+    # -- data
+    per_task_cap: int = Field(
+        4,
+        ge=1,
+        description="Most distinct passed episodes (RFT) or pairs (DPO) kept per task (ReST-EM caps).",
+    )
+    agreement_min: float = Field(
+        0.3, ge=0, le=1, description="Self-consistency: lowest majority share kept (R-Zero's band)."
+    )
+    agreement_max: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="Self-consistency: highest majority share kept (easier tasks teach little).",
+    )
+    # -- LoRA and the optimiser
+    lora_r: int = Field(8, ge=1, description="LoRA rank; must not exceed the server's max_lora_rank.")
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: list(LLAMA_LINEAR))
+    learning_rate: float = Field(2e-4, gt=0)
+    batch_size: int = Field(4, ge=1)
+    max_length: int = Field(1024, ge=32, description="Tokens per example; longer ones are truncated.")
+    dpo_beta: float = Field(0.1, gt=0)
+    max_steps: int = Field(60, ge=1, description="Optimiser steps at most.")
+    max_seconds: float = Field(900.0, gt=0, description="Training stops after this much wall time.")
+    save_steps: int = Field(10, ge=1, description="Checkpoint every N steps (a killed run resumes there).")
+    threads: int | None = Field(None, ge=1, description="torch threads (default: all cores).")
+    seed: int = 0
+    # -- promotion
+    margin: float = Field(
+        0.0,
+        ge=0,
+        description="A new adapter is promoted only if its held-out pass rate beats the active one's by more.",
+    )
+    eval_max_tokens: int = Field(384, ge=1, description="Tokens per held-out answer when promoting.")
+    # -- interleaving with code evolution
+    interleave_every: int | None = Field(
+        None, ge=1, description="Fine-tune and try to promote every N admitted archive nodes (None: never)."
+    )
+
+    @model_validator(mode="after")
+    def _band(self) -> TrainConfig:
+        if self.agreement_min > self.agreement_max:
+            raise ValueError(
+                f"agreement_min {self.agreement_min} is above agreement_max {self.agreement_max}"
+            )
+        return self
