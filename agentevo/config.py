@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from agentevo.evolve.config import EvolveConfig
 from agentevo.llm.config import LLMConfig
 from agentevo.sandbox.config import SandboxConfig
+from agentevo.train.config import TrainConfig
 
 CONFIG_ENV = "AGENTEVO_CONFIG"
 DEFAULT_CONFIG_FILE = Path("agentevo.yaml")
@@ -73,6 +74,7 @@ class AgentevoConfig(BaseSettings):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     evolve: EvolveConfig = Field(default_factory=EvolveConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     archives_dir: Path = Field(Path("archives"), description="Where runs write their archives and results.")
     cache_dir: Path = Field(
         default_factory=default_cache_dir, description="Wheelhouses, models, build locks."

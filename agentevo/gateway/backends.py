@@ -262,6 +262,20 @@ class ChatModelBackend:
             raise _model_fault(exc) from None
         return self._response(reply)
 
+    def serve(self, name: str) -> None:
+        """Answer requests that name no model as ``name`` (the base or a loaded adapter): how the active
+        adapter of ``agentevo.train`` is served. Requests that name a model still get that one."""
+        select = getattr(self.chat_model, "for_model", None)
+        if select is None:
+            raise BackboneError(
+                404, f"this backbone serves no adapters (asked for {name!r})", Fault.model_not_found
+            )
+        try:
+            chosen = select(name)
+        except LookupError as exc:
+            raise BackboneError(404, str(exc), Fault.model_not_found) from None
+        self.chat_model, self.model = chosen, name
+
     def _chat_model_for(self, name: str | None) -> BaseChatModel:
         """The request's ``model`` picks a LoRA adapter on backbones that serve several (they have ``for_model``)."""
         select = getattr(self.chat_model, "for_model", None)
