@@ -24,6 +24,7 @@ from agentevo.memory.config import MemoryConfig
 from agentevo.memory.embedding import embed
 from agentevo.memory.models import CaseRecord, Lesson, LessonStatus, Provenance, Retrieved
 from agentevo.memory.rank import rank, recency
+from agentevo.memory.service import running_url
 from agentevo.memory.store import ChromaRecords, MemoryStoreError
 
 NEIGHBOURS = 10  # lessons compared with a new one for duplicates, supersession and consensus
@@ -62,10 +63,13 @@ class Library:
 
     @classmethod
     def open(cls, config: MemoryConfig, default_path: Path) -> Self:
-        """Connect to ``config.url`` when set, else own ``config.path`` (or ``default_path``)."""
+        """Connect to ``config.url`` when set, or to the service that owns ``config.path`` (or ``default_path``),
+        else own that directory in this process."""
         if config.url:
             return cls(ChromaRecords.connect(config.url), config)
-        return cls(ChromaRecords.open_local(config.path or default_path), config)
+        path = config.path or default_path
+        url = running_url(path)  # a service owns the directory: go through it
+        return cls(ChromaRecords.connect(url) if url else ChromaRecords.open_local(path), config)
 
     def close(self) -> None:
         self.records.close()
