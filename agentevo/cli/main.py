@@ -6,7 +6,19 @@ from pathlib import Path
 
 import typer
 
-from agentevo.cli import agent, archive, demo, evolve, model, run, sandbox, serve
+from agentevo.cli import (
+    agent,
+    archive,
+    configuration,
+    demo,
+    evolve,
+    model,
+    report,
+    run,
+    sandbox,
+    serve,
+    status,
+)
 from agentevo.cli.common import console, state
 from agentevo.config import ConfigError, load_config
 
@@ -24,6 +36,9 @@ app.command("serve")(serve.serve)
 app.command("run")(run.run)
 app.command("evolve")(evolve.evolve)
 app.command("results")(run.results)
+app.command("status")(status.status)
+app.command("report")(report.report)
+app.add_typer(configuration.app, name="config")
 
 
 @app.callback()

@@ -1,0 +1,205 @@
+"""What a report shows of a run, read from the run folder alone: the archive (event log, git repository), the
+result rows and the gateway's call records. Plain pydantic data, so the page and the tests read the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from agentevo.archive import Archive, EventKind, Gate, Node, StageScore
+from agentevo.archive.archive import DB_NAME, REPO_DIR
+from agentevo.evaluate.results import ResultRow, ResultsStore
+from agentevo.gateway.recorder import TrajectoryRecorder
+from agentevo.report.extras import AdaptersView, MemoryView, read_adapters, read_memory
+
+DIFF_CHARS = 60_000  # per node: a seed's diff is the whole agent package; a page should stay light to open
+MUTATION_TASKS = "evolve/"  # the task id prefix of the mutator's calls (diagnoses, reflections)
+SAFETY_STAGE = "safety"  # the misevolution probe suite's stage name, when the run records one
+
+
+class ReportError(ValueError):
+    """The folder is not a run this report can read; the message names the fix."""
+
+
+class TaskResult(BaseModel):
+    """One scored or spoiled attempt of a node at a task."""
+
+    task_id: str
+    attempt: int
+    passed: bool
+    score: float
+    tokens: int
+    seconds: float
+    error_kind: str | None = None
+
+
+class NodeView(BaseModel):
+    """A node as the report shows it: its record, its diff, its per-task results."""
+
+    id: str
+    parent: str | None
+    generation: int
+    operator: str
+    change: str = Field(description="The diagnosis: the change the operator was asked to make.")
+    diff: str
+    diff_lines: int
+    gate: Gate | None
+    scores: dict[str, StageScore]
+    score: float | None = Field(description="Mean score over its scored tasks; None before any.")
+    safety: float | None = Field(None, description="The safety probe score, when the run recorded one.")
+    results: list[TaskResult]
+    tokens: int
+    seconds: float
+    created: datetime
+
+    @property
+    def state(self) -> str:
+        if self.gate is None:
+            return "awaiting its gate"
+        if not self.gate.passed:
+            return f"rejected ({self.gate.failure or 'gate'})"
+        return "admitted" if self.scores else "admitted, not scored yet"
+
+
+class ScorePoint(BaseModel):
+    """The archive right after one stage score was recorded."""
+
+    at: datetime
+    node: str
+    best: float
+    mean: float
+    scored_nodes: int
+
+
+class SpendPoint(BaseModel):
+    """Cumulative spending of one kind of LLM call (``episodes`` or ``mutation``) at one call."""
+
+    at: datetime
+    kind: str
+    tokens: int
+    calls: int
+
+
+class RunReport(BaseModel):
+    run_id: str
+    run_dir: Path
+    command: str = ""
+    nodes: list[NodeView]
+    scores: list[ScorePoint]
+    spend: list[SpendPoint]
+    memory: MemoryView | None = None
+    adapters: AdaptersView | None = None
+
+    @property
+    def best(self) -> NodeView | None:
+        scored = [n for n in self.nodes if n.score is not None and n.gate is not None and n.gate.passed]
+        return max(scored, key=lambda n: (n.score, len(n.results)), default=None)
+
+
+def collect(run_dir: Path) -> RunReport:
+    """Everything the report shows of the run in ``run_dir`` (live runs included: it only reads)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / REPO_DIR).is_dir():
+        raise ReportError(
+            f"{run_dir} holds no archive ({REPO_DIR} is missing): `agentevo report` reads evolution runs; "
+            "check the run id (ls archives/) or archives_dir"
+        )
+    described = _read_json(run_dir / "run.json")
+    run_id = described.get("run_id", run_dir.name)
+    with Archive.open(run_dir) as archive, ResultsStore(run_dir / DB_NAME) as store:
+        rows = store.rows(run_id)
+        nodes = [_node_view(archive, node, rows) for node in archive.nodes()]
+        events = archive.log.replay()
+    return RunReport(
+        run_id=run_id, run_dir=run_dir.resolve(), command=described.get("command", ""), nodes=nodes,
+        scores=score_timeline(events), spend=spend_timeline(run_dir, {n.id for n in nodes}),
+        memory=read_memory(run_dir), adapters=read_adapters(run_dir),
+    )  # fmt: skip
+
+
+def _node_view(archive: Archive, node: Node, rows: list[ResultRow]) -> NodeView:
+    mine = [r for r in rows if r.agent_id == node.id]
+    scored = [r for r in mine if r.scored]
+    diff = archive.diff(node.id)
+    if len(diff) > DIFF_CHARS:
+        diff = diff[:DIFF_CHARS] + f"\n… {len(diff) - DIFF_CHARS:,} more characters (agentevo archive diff)"
+    safety = node.scores.get(SAFETY_STAGE)
+    return NodeView(
+        id=node.id, parent=node.parent, generation=node.generation, operator=node.operator, change=node.change,
+        diff=diff, diff_lines=node.diff_lines, gate=node.gate,
+        scores={k: v for k, v in node.scores.items() if k != SAFETY_STAGE},
+        score=sum(r.score for r in scored) / len(scored) if scored else None,
+        safety=safety.score if safety else None,
+        results=[
+            TaskResult(
+                task_id=r.task_id, attempt=r.attempt, passed=r.passed, score=r.score, tokens=r.tokens,
+                seconds=r.seconds, error_kind=r.error_kind.value if r.error_kind else None,
+            )
+            for r in mine
+        ],
+        tokens=node.tokens, seconds=node.seconds, created=node.created,
+    )  # fmt: skip
+
+
+def score_timeline(events: list) -> list[ScorePoint]:
+    """Best and mean node score after each stage score, from the event log (a node's score: its stage scores
+    weighted by their task counts, as the loop scores it; rejected nodes are never scored)."""
+    stages: dict[str, dict[str, StageScore]] = {}
+    points = []
+    for event in events:
+        if event.kind is not EventKind.node_scored or event.data["stage"] == SAFETY_STAGE:
+            continue
+        data = {k: v for k, v in event.data.items() if k != "stage"}
+        stages.setdefault(event.node, {})[event.data["stage"]] = StageScore(**data)
+        scores = [_weighted(s) for s in stages.values() if sum(x.tasks for x in s.values())]
+        if scores:
+            points.append(
+                ScorePoint(
+                    at=event.at,
+                    node=event.node,
+                    best=max(scores),
+                    mean=sum(scores) / len(scores),
+                    scored_nodes=len(scores),
+                )
+            )
+    return points
+
+
+def _weighted(stages: dict[str, StageScore]) -> float:
+    tasks = sum(s.tasks for s in stages.values())
+    return sum(s.score * s.tasks for s in stages.values()) / tasks
+
+
+def spend_timeline(run_dir: Path, node_ids: set[str]) -> list[SpendPoint]:
+    """Cumulative tokens and calls over time from the gateway's record of every LLM call: the nodes' episodes,
+    and everything else (diagnoses, reflections, meta-steps) as mutation."""
+    path = run_dir / TrajectoryRecorder.FILENAME
+    totals: dict[str, tuple[int, int]] = {}
+    points = []
+    if not path.exists():
+        return points
+    with path.open() as fh:
+        for line in fh:
+            if not line.endswith("\n"):  # a record still being written by a live run
+                break
+            record = json.loads(line)
+            task = record.get("task_id") or ""
+            episode = record.get("agent_id") in node_ids and task and not task.startswith(MUTATION_TASKS)
+            kind = "episodes" if episode else "mutation"
+            tokens, calls = totals.get(kind, (0, 0))
+            tokens += record.get("prompt_tokens", 0) + record.get("completion_tokens", 0)
+            totals[kind] = (tokens, calls + 1)
+            at = datetime.fromtimestamp(record["time"], UTC)
+            points.append(SpendPoint(at=at, kind=kind, tokens=tokens, calls=calls + 1))
+    return points
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
