@@ -3,12 +3,13 @@
 The public API is re-exported here; see ``examples/`` for short programs that use it.
 """
 
-from agentevo.agents import EpisodeOutcome, run_isolated, run_sdk, seed_agent_dir
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents import EpisodeBudget, EpisodeOutcome, run_isolated, run_sdk, seed_agent_dir
+from agentevo.agents.seed import AgentConfig  # the seed agent's own settings, for SDK mode
 from agentevo.config import AgentevoConfig, ConfigError, load_config
 from agentevo.evaluate import EvalResult, Evaluator, ResultsStore
 from agentevo.gateway import Budget, Gateway
 from agentevo.llm.backbone import make_chat_model
+from agentevo.orchestrate import run_suite
 from agentevo.sandbox import AsyncSandbox, ExecResult, Sandbox, SandboxConfig, SandboxPool
 from agentevo.tasks import Task, load_suite
 
@@ -20,6 +21,7 @@ __all__ = [
     "AsyncSandbox",
     "Budget",
     "ConfigError",
+    "EpisodeBudget",
     "EpisodeOutcome",
     "EvalResult",
     "Evaluator",
@@ -35,5 +37,6 @@ __all__ = [
     "make_chat_model",
     "run_isolated",
     "run_sdk",
+    "run_suite",
     "seed_agent_dir",
 ]

@@ -40,13 +40,13 @@ sys.path.insert(0, CODE_ROOT)
 from stats import write_report
 
 from agentevo.agents import run_isolated, seed_agent_dir
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate import Evaluator
-from agentevo.evaluate.suite_run import score_episode
 from agentevo.gateway import ChatModelBackend, Gateway, TrajectoryRecorder
 from agentevo.gateway.launch import open_backend
 from agentevo.llm.scripted import ScriptedChatModel
+from agentevo.orchestrate import score_episode
 from agentevo.tasks import load_suite
 
 ACT_LINE = re.compile(r"^\[act\] .* seconds=([0-9.]+)$", re.MULTILINE)
@@ -54,7 +54,7 @@ SCRIPTED_REPLIES = ["```python\ndef solve(*args):\n    return None\n```", "done"
 TARGET_OVERHEAD_SHARE = 0.05
 
 
-def run_episodes(backend, tasks, parallel: int, agent_config: AgentConfig, evaluator: Evaluator) -> dict:
+def run_episodes(backend, tasks, parallel: int, budget: EpisodeBudget, evaluator: Evaluator) -> dict:
     """Run ``tasks`` as isolated episodes, ``parallel`` at once, and split their wall time."""
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -66,7 +66,7 @@ def run_episodes(backend, tasks, parallel: int, agent_config: AgentConfig, evalu
                 task,
                 seed_agent_dir(),
                 gateway,
-                agent_config=agent_config,
+                budget=budget,
                 episode_id=task.id.replace("/", "-"),
             )
             row = score_episode(task, outcome, evaluator, run_id="bench", agent_id="seed", attempt=0)
@@ -196,14 +196,14 @@ def run_all_episodes(report: dict, suite, quick: bool) -> None:
     for parallel in (1, 2, 4):
         backend = ChatModelBackend(ScriptedChatModel(replies=SCRIPTED_REPLIES), "scripted")
         report["scripted"].append(
-            run_episodes(backend, scripted_tasks, parallel, AgentConfig(max_steps=2), evaluator)
+            run_episodes(backend, scripted_tasks, parallel, EpisodeBudget(max_steps=2), evaluator)
         )
 
     embedded_tasks = suite[: 2 if quick else 4]
     with open_backend(AgentevoConfig()) as backend:
         for parallel in (1,) if quick else (1, 2):
             report["embedded"].append(
-                run_episodes(backend, embedded_tasks, parallel, AgentConfig(max_steps=3), evaluator)
+                run_episodes(backend, embedded_tasks, parallel, EpisodeBudget(max_steps=3), evaluator)
             )
     embedded_share = max(r["framework_share"] for r in report["embedded"])
     report["target"] = {

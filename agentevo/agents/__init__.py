@@ -1,12 +1,14 @@
-"""Agents: the seed coding agent and the two ways to run one (SDK mode, isolated mode)."""
+"""Agents: the seed coding agent, and the two ways to run one (isolated mode for any agent, SDK mode for the seed)."""
 
-from agentevo.agents.episode import (
-    EpisodeOutcome,
-    SandboxWorkspace,
-    StopReason,
-    run_isolated,
-    run_sdk,
-    seed_agent_dir,
-)
+from agentevo.agents.episode import EpisodeBudget, EpisodeOutcome, StopReason, run_isolated, seed_agent_dir
+from agentevo.agents.sdk import SandboxWorkspace, run_sdk
 
-__all__ = ["EpisodeOutcome", "SandboxWorkspace", "StopReason", "run_isolated", "run_sdk", "seed_agent_dir"]
+__all__ = [
+    "EpisodeBudget",
+    "EpisodeOutcome",
+    "SandboxWorkspace",
+    "StopReason",
+    "run_isolated",
+    "run_sdk",
+    "seed_agent_dir",
+]

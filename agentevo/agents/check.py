@@ -16,8 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agentevo import contract
-from agentevo.agents.episode import CONTRACT_SOURCE, EpisodeOutcome, run_isolated
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents.episode import CONTRACT_SOURCE, EpisodeBudget, EpisodeOutcome, run_isolated
 from agentevo.contract import ResultStatus
 from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.llm.scripted import ScriptedChatModel
@@ -124,7 +123,7 @@ def _smoke(path: Path, sandbox_config: SandboxConfig | None, time_limit: float) 
         Gateway(backend, run_dir=Path(tmp), run_id="agent-check") as gateway,
     ):
         return run_isolated(
-            SMOKE_TASK, path, gateway, sandbox_config=sandbox_config, agent_config=AgentConfig(max_steps=SMOKE_STEPS),
+            SMOKE_TASK, path, gateway, sandbox_config=sandbox_config, budget=EpisodeBudget(max_steps=SMOKE_STEPS),
             agent_id="check", episode_id=f"check-{int(time.time() * 1000)}", time_limit=time_limit,
         )  # fmt: skip
 

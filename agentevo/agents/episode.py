@@ -1,31 +1,25 @@
-"""Running one episode of an agent on a task, in either mode.
+"""Running one isolated episode: the agent's package is copied into a sandbox and runs there, reaching the LLM
+only through the gateway socket. Evolved (untrusted) agent code always runs this way, and the host talks to it
+only through ``agentevo.contract`` (it never imports an agent's package; SDK mode is ``agents/sdk.py``).
 
-* SDK mode: the graph runs in this process; its tools act in a sandbox through ``SandboxWorkspace``.
-* Isolated mode: the agent's package is copied into the sandbox and runs there; it reaches the LLM
-  only through the gateway socket. Evolved (untrusted) agent code always runs this way.
-
-Either way the result is the final workspace (as a tar stream) for the evaluator, plus what the
-episode cost; the verdict is never the agent's to give.
+The result is the final workspace (as a tar stream) for the evaluator, plus what the episode cost; the
+verdict is never the agent's to give.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import docker.errors
 import requests
-from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
 from agentevo import contract
-from agentevo.agents.seed import AgentConfig, build_agent, initial_state, run_config
-from agentevo.contract import AgentResult, EpisodeArgs, ResultStatus, StopReason, reported_reason
+from agentevo.contract import AgentResult, EpisodeArgs, ResultStatus, StopReason
 from agentevo.gateway import Budget, EpisodeAccess, Fault, Gateway
 from agentevo.sandbox import DockerUnavailable, Sandbox, SandboxConfig, SandboxDied
 from agentevo.tasks import Task
@@ -45,6 +39,15 @@ DOCKER_FAULTS = (
     docker.errors.DockerException,
     requests.exceptions.RequestException,
 )
+
+
+class EpisodeBudget(BaseModel):
+    """What one isolated episode may spend. The gateway enforces it whatever the agent's code says."""
+
+    max_steps: int = Field(12, ge=1, description="Model calls (one per step) before the episode stops.")
+    max_tokens: int = Field(
+        20_000, ge=1, description="Tokens (prompt + completion) before the episode stops."
+    )
 
 
 class EpisodeOutcome(BaseModel):
@@ -70,66 +73,6 @@ class EpisodeOutcome(BaseModel):
     @property
     def submitted(self) -> bool:
         return self.stop_reason is StopReason.submitted
-
-
-class SandboxWorkspace:
-    """SDK mode: the agent's tools, running in this process, act inside a sandbox."""
-
-    def __init__(self, sandbox: Sandbox, root: str = "/workspace") -> None:
-        self.sandbox = sandbox
-        self.root = root
-
-    def _path(self, path: str) -> str:
-        return path if path.startswith("/") else f"{self.root}/{path}"
-
-    def run(self, command: str, timeout: float) -> tuple[int, str]:
-        result = self.sandbox.exec(command, cwd=self.root, timeout=timeout)
-        return result.exit_code, result.output
-
-    def read(self, path: str) -> str:
-        return self.sandbox.read_file(self._path(path)).decode(errors="replace")
-
-    def write(self, path: str, content: str) -> None:
-        self.sandbox.write_file(self._path(path), content)
-
-
-def _put_files(sandbox: Sandbox, files: dict[str, str], dest: str = "/workspace") -> None:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, content in files.items():
-            data = content.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    sandbox.put_tar(buf.getvalue(), dest)
-
-
-def run_sdk(
-    task: Task,
-    llm: BaseChatModel,
-    sandbox: Sandbox,
-    *,
-    agent_config: AgentConfig | None = None,
-    checkpointer: Any = None,
-    thread_id: str | None = None,
-) -> EpisodeOutcome:
-    """Run the seed agent in this process on ``task``, its tools acting in ``sandbox``."""
-    config = agent_config or AgentConfig()
-    started = time.monotonic()
-    _put_files(sandbox, task.files)
-    graph = build_agent(llm, SandboxWorkspace(sandbox), config, checkpointer)
-    state = graph.invoke(initial_state(task.public_view()), run_config(config, thread_id or uuid.uuid4().hex))
-    return EpisodeOutcome(
-        task_id=task.id,
-        mode="sdk",
-        stop_reason=reported_reason(state.get("stop_reason")),
-        steps=state.get("steps", 0),
-        tokens=state.get("tokens", 0),
-        calls=state.get("steps", 0),
-        seconds=time.monotonic() - started,
-        error=state.get("error"),
-        workspace_tar=sandbox.get_tar("/workspace"),
-    )
 
 
 def _stop_reason(reported: AgentResult, access: EpisodeAccess, timed_out: bool) -> StopReason:
@@ -176,39 +119,44 @@ def run_isolated(
     gateway: Gateway,
     *,
     sandbox_config: SandboxConfig | None = None,
-    agent_config: AgentConfig | None = None,
+    budget: EpisodeBudget | None = None,
     agent_id: str = "seed",
     episode_id: str | None = None,
     time_limit: float = 600.0,
     checkpoint_dir: Path | None = None,
+    inspect: Callable[[Sandbox], None] | None = None,
 ) -> EpisodeOutcome:
     """Copy the agent into a fresh sandbox and run it there against ``task``.
 
     The gateway enforces the token and call budget (one call per step), whatever the agent's code says.
+    ``inspect`` sees the sandbox after the agent exited, before it is removed (safety probes look outside the
+    workspace with it).
     """
-    config = agent_config or AgentConfig()
+    budget = budget or EpisodeBudget()
     episode_id = episode_id or uuid.uuid4().hex[:12]
     access = gateway.open_episode(
         agent_id=agent_id,
         task_id=task.id,
         episode_id=episode_id,
-        budget=Budget(max_calls=config.max_steps, max_tokens=config.max_tokens, max_seconds=time_limit),
+        budget=Budget(max_calls=budget.max_steps, max_tokens=budget.max_tokens, max_seconds=time_limit),
     )
     started = time.monotonic()
     try:
         with Sandbox.start(
             sandbox_config, run_id=gateway.run_id, gateway_socket=gateway.socket_path, env=access.env()
         ) as sb:
-            _put_files(sb, task.files)
+            sb.put_files(task.files)
             sb.put_dir(agent_dir, contract.AGENT_DIR)
             sb.write_file(contract.CONTRACT_COPY, CONTRACT_SOURCE)
             sb.write_file(contract.TASK_FILE, json.dumps(task.public_view()))
-            args = EpisodeArgs(episode=episode_id, max_steps=config.max_steps, max_tokens=config.max_tokens)
+            args = EpisodeArgs(episode=episode_id, max_steps=budget.max_steps, max_tokens=budget.max_tokens)
             result = sb.exec(
                 contract.command(args), cwd=contract.WORKSPACE, timeout=time_limit, max_output_bytes=256_000
             )
             reported = contract.read_result(result.output, episode_id)
             workspace = sb.get_tar(contract.WORKSPACE)
+            if inspect is not None:
+                inspect(sb)
             if checkpoint_dir is not None:
                 _save_checkpoint(sb, checkpoint_dir / f"{episode_id}.sqlite")
     except DOCKER_FAULTS as exc:

@@ -31,13 +31,13 @@ def config() -> AgentevoConfig:
 
 def expected_errors() -> tuple[type[Exception], ...]:
     """Failures a user can act on from the message alone: shown as one line, not a traceback."""
-    from agentevo.llm.backbone import BackboneError
+    from agentevo.llm.backbone import BackboneSetupError
     from agentevo.llm.local import LocalModelError
     from agentevo.llm.model_store import ModelFetchError
     from agentevo.llm.supervised import ServerError
     from agentevo.tasks import SuiteError
 
-    return SandboxError, BackboneError, ModelFetchError, LocalModelError, ServerError, SuiteError
+    return SandboxError, BackboneSetupError, ModelFetchError, LocalModelError, ServerError, SuiteError
 
 
 def stop_on_sigterm() -> None:

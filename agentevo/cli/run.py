@@ -35,9 +35,10 @@ def run(
 ) -> None:
     """Run an agent on a suite in isolated sandboxes, score every episode, and print where results are."""
     from agentevo.agents import seed_agent_dir
-    from agentevo.agents.seed import AgentConfig
+    from agentevo.agents.episode import EpisodeBudget
     from agentevo.archive import ARCHIVE_REF, ArchiveError, export_ref
-    from agentevo.evaluate.suite_run import RESULTS_DB, RunInterrupted, run_suite
+    from agentevo.evaluate.results import RESULTS_DB
+    from agentevo.orchestrate import RunInterrupted, run_suite
     from agentevo.runs import RunDir, run_manifest
     from agentevo.tasks.suites import load_suite
 
@@ -67,7 +68,7 @@ def run(
             command="agentevo run", agent=agent, suite=suite, split=split, limit=limit, attempts=attempts,
             max_steps=max_steps, backbone=settings.llm.backbone, **run_manifest(settings),
         )  # fmt: skip
-        agent_config = AgentConfig(max_steps=max_steps) if max_steps else None
+        budget = EpisodeBudget(max_steps=max_steps) if max_steps else None
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console) as bar:
             progress = bar.add_task("episodes", total=len(tasks) * attempts)
@@ -87,7 +88,7 @@ def run(
                     agent_id=agent_id,
                     attempts=attempts,
                     parallel=parallel,
-                    agent_config=agent_config,
+                    budget=budget,
                     on_result=show,
                 )
             except RunInterrupted as stop:
@@ -121,8 +122,7 @@ def print_infrastructure(run_path: Path) -> str | None:
     """What the infrastructure cost the run: tries spoiled and retried (by kind), attempts left unscored, model
     calls the gateway retried, backbone restarts. Returns the error the run ends on when attempts could not be
     scored (the backbone was given up on, or the infrastructure failed some attempt on every try)."""
-    from agentevo.evaluate.results import ResultsStore
-    from agentevo.evaluate.suite_run import RESULTS_DB
+    from agentevo.evaluate.results import RESULTS_DB, ResultsStore
 
     described = _read_json(run_path / "run.json")
     ledger = _read_json(run_path / "ledger.json")
@@ -166,8 +166,7 @@ def _read_json(path: Path) -> dict:
 
 
 def print_results(run_path: Path) -> None:
-    from agentevo.evaluate.results import ResultsStore
-    from agentevo.evaluate.suite_run import RESULTS_DB
+    from agentevo.evaluate.results import RESULTS_DB, ResultsStore
 
     store = ResultsStore(run_path / RESULTS_DB)
     rows = store.rows()
@@ -186,11 +185,11 @@ def print_results(run_path: Path) -> None:
         )
     console.print(table)
     run_id = rows[0].run_id if rows else run_path.name
-    scored = [r for r in rows if r.scored]
-    console.print(
-        f"pass@1 {store.pass_at_k(run_id, 1):.3f} over {len({r.task_id for r in scored})} tasks, "
-        f"{len(scored)} episodes (left out, spoiled by the infrastructure: {len(rows) - len(scored)})"
-    )
+    for agent in store.summary(run_id).values():
+        console.print(
+            f"{agent.agent_id}: pass@1 {agent.pass_at_1:.3f} over {agent.tasks} tasks, {agent.attempts} episodes "
+            f"(left out, spoiled by the infrastructure: {agent.infrastructure_failures})"
+        )
 
 
 def results(

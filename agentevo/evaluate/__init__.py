@@ -1,9 +1,18 @@
 """Scoring: hidden tests run in a fresh sandbox (``Evaluator``), results and pass@k in SQLite."""
 
 from agentevo.evaluate.evaluator import EvalResult, Evaluator, TestOutcome, workspace_files
-from agentevo.evaluate.results import AgentSummary, ErrorKind, ResultRow, ResultsStore, SpoiledTry, pass_at_k
+from agentevo.evaluate.results import (
+    RESULTS_DB,
+    AgentSummary,
+    ErrorKind,
+    ResultRow,
+    ResultsStore,
+    SpoiledTry,
+    pass_at_k,
+)
 
 __all__ = [
+    "RESULTS_DB",
     "AgentSummary",
     "ErrorKind",
     "EvalResult",

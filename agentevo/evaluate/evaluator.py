@@ -58,7 +58,7 @@ JUDGE_SOURCES = {
     for name in (harness.CROSSING_MODULE, harness.JUDGE_MODULE, harness.SOLUTION_MODULE)
 }
 
-Workspace = bytes | Path | str | dict[str, str | bytes]
+Submission = bytes | Path | str | dict[str, str | bytes]  # a final workspace, in any form the evaluator reads
 Files = dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
 
 
@@ -95,7 +95,7 @@ class Evaluator:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def evaluate(self, task: Task, workspace: Workspace) -> EvalResult:
+    def evaluate(self, task: Task, workspace: Submission) -> EvalResult:
         """Run ``task``'s hidden tests against ``workspace`` in a fresh sandbox."""
         started = time.monotonic()
         solution_file = _clean_path(task.solution_file)
@@ -122,14 +122,14 @@ class Evaluator:
         """Evaluate one solution file, placed among the task's own starting files."""
         return self.evaluate(task, {**task.files, task.solution_file: solution_source})
 
-    async def evaluate_async(self, task: Task, workspace: Workspace) -> EvalResult:
+    async def evaluate_async(self, task: Task, workspace: Submission) -> EvalResult:
         """``evaluate`` for asyncio code (runs in a worker thread)."""
         return await asyncio.to_thread(self.evaluate, task, workspace)
 
     def _run(
         self, task: Task, sandbox: Sandbox, files: Files, solution_file: str, started: float
     ) -> EvalResult:
-        sandbox.put_tar(_tar(files), SUBMISSION_DIR)
+        sandbox.put_files(files, SUBMISSION_DIR)
         sandbox.write_file(HARNESS_PATH, HARNESS_SOURCE, 0o644)
         session = secrets.token_hex(16)
         total_timeout = task.time_limit + STARTUP_ALLOWANCE_SECONDS * len(task.tests)
@@ -271,7 +271,9 @@ def _clean_path(name: str) -> str:
     return norm
 
 
-def workspace_files(workspace: Workspace, solution_file: str = "solution.py") -> dict[str, tuple[bytes, int]]:
+def workspace_files(
+    workspace: Submission, solution_file: str = "solution.py"
+) -> dict[str, tuple[bytes, int]]:
     """The regular files of a workspace: ``{relative path: (content, mode)}``.
 
     A tar stream may hold the workspace folder itself as its top entry (what ``get_tar("/workspace")``
@@ -356,15 +358,3 @@ def _follow(name: str, links: dict[str, str], regular: Files) -> tuple[bytes, in
             return None
         current = resolved
     return None
-
-
-def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, (data, mode) in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755 if mode & 0o100 else 0o644
-            info.mtime = int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()

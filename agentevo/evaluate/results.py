@@ -18,6 +18,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+RESULTS_DB = "results.sqlite"  # a run folder's results database, keyed by agent (archive node) and task
+
 
 class ErrorKind(str, Enum):
     """Why an attempt did not pass. The first group is decided by the evaluator, the second by the
@@ -140,8 +142,11 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def _estimate(rows: list[ResultRow], k: int) -> float:
-    return pass_at_k(len(rows), sum(r.passed for r in rows), k)
+def _mean_pass_at(groups: dict[tuple[str, str], list[ResultRow]], k: int) -> float:
+    """pass@k averaged over (agent, task) groups; 0.0 without any."""
+    if not groups:
+        return 0.0
+    return sum(pass_at_k(len(g), sum(r.passed for r in g), k) for g in groups.values()) / len(groups)
 
 
 def _scored(rows: list[ResultRow]) -> list[ResultRow]:
@@ -271,10 +276,7 @@ class ResultsStore:
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        groups = self._groups(_scored(self.rows(run_id, agent_id)))
-        if not groups:
-            return 0.0
-        return sum(_estimate(g, k) for g in groups.values()) / len(groups)
+        return _mean_pass_at(self._groups(_scored(self.rows(run_id, agent_id))), k)
 
     def summary(self, run_id: str) -> dict[str, AgentSummary]:
         """Per agent of the run: scored tasks and attempts, pass@1, mean score, cost, error kinds, and
@@ -296,7 +298,7 @@ class ResultsStore:
                 tasks=len(groups),
                 attempts=len(scored),
                 tasks_passed=sum(any(r.passed for r in g) for g in groups.values()),
-                pass_at_1=sum(_estimate(g, 1) for g in groups.values()) / max(len(groups), 1),
+                pass_at_1=_mean_pass_at(groups, 1),
                 mean_score=sum(r.score for r in scored) / max(len(scored), 1),
                 tokens=sum(r.tokens for r in rows),
                 seconds=sum(r.seconds for r in rows),

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agentevo.evaluate.results import ResultsStore
-from agentevo.evaluate.suite_run import RESULTS_DB
+from agentevo.evaluate.results import RESULTS_DB, ResultsStore
 from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.tasks import Task
 

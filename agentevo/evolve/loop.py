@@ -21,11 +21,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents.episode import EpisodeBudget
 from agentevo.archive import Archive
 from agentevo.config import AgentevoConfig
-from agentevo.evaluate.results import ResultsStore
-from agentevo.evaluate.suite_run import RESULTS_DB
+from agentevo.evaluate.results import RESULTS_DB, ResultsStore
 from agentevo.evolve.budget import Budgets, StopCause
 from agentevo.evolve.config import EvolveConfig
 from agentevo.evolve.evidence import failures
@@ -226,7 +225,7 @@ class Evolution:
     def _evaluate(self, job: Job) -> None:
         evaluate_stage(
             self.config, self.archive, self.run_dir, self.archive.node(job.node), self.evolve.stages[job.stage],
-            self.stage_tasks[job.stage], backend=self.backend, agent_config=AgentConfig(max_steps=self.evolve.max_steps),
+            self.stage_tasks[job.stage], backend=self.backend, budget=EpisodeBudget(max_steps=self.evolve.max_steps),
             parallel=self.evolve.episode_parallel,
         )  # fmt: skip
 

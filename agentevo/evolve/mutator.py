@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import uuid
 
-from langchain_core.messages import HumanMessage, SystemMessage
-
-from agentevo.agents.seed.llm import GatewayChatModel
 from agentevo.gateway import Budget, Gateway
+from agentevo.gateway.client import gateway_client
 
 
 class MutatorError(RuntimeError):
@@ -31,17 +29,15 @@ class Mutator:
             budget=Budget(max_calls=1, max_seconds=self.timeout),
         )  # fmt: skip
         try:
-            model = GatewayChatModel(
-                socket_path=str(self.gateway.socket_path),
-                token=access.token,
-                max_tokens=self.max_tokens,
-                timeout=self.timeout,
-            )
-            reply = model.invoke([SystemMessage(system), HumanMessage(user)])
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+            with gateway_client(self.gateway.socket_path, access.token, timeout=self.timeout) as client:
+                reply = client.chat.completions.create(
+                    model="", messages=messages, max_tokens=self.max_tokens
+                )
         except Exception as exc:  # any failure of the call abandons this expansion only
             raise MutatorError(
                 f"the mutating model failed ({purpose}): {exc.__class__.__name__}: {exc}"
             ) from exc
         finally:
             self.gateway.close_episode(access)
-        return str(reply.content)
+        return reply.choices[0].message.content or ""

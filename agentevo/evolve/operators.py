@@ -22,8 +22,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from agentevo import contract
-from agentevo.agents.episode import run_isolated
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents.episode import EpisodeBudget, run_isolated
 from agentevo.evolve.config import OperatorName
 from agentevo.evolve.diagnose import diagnose
 from agentevo.evolve.evidence import FailedEpisode
@@ -146,7 +145,7 @@ class Meta:
         )  # fmt: skip
         outcome = run_isolated(
             task, self.coder or parent.folder, self.gateway, sandbox_config=self.sandbox,
-            agent_config=AgentConfig(max_steps=self.steps), agent_id=f"{self.name}:{parent.id}",
+            budget=EpisodeBudget(max_steps=self.steps), agent_id=f"{self.name}:{parent.id}",
             episode_id=f"{self.name}-{parent.id}-{uuid.uuid4().hex[:8]}", time_limit=self.time_limit,
         )  # fmt: skip
         if not outcome.workspace_tar:

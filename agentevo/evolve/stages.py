@@ -10,11 +10,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents.episode import EpisodeBudget
 from agentevo.archive import Archive, Node, StageScore
 from agentevo.config import AgentevoConfig
-from agentevo.evaluate.results import ResultsStore
-from agentevo.evaluate.suite_run import RESULTS_DB, run_suite
+from agentevo.evaluate.results import RESULTS_DB, ResultsStore
+from agentevo.orchestrate import run_suite
 from agentevo.evolve.config import Stage
 from agentevo.gateway import Backend
 from agentevo.runs import RunDir
@@ -51,7 +51,7 @@ def next_stage(node: Node, stages: list[Stage]) -> int | None:
 
 def evaluate_stage(
     config: AgentevoConfig, archive: Archive, run: RunDir, node: Node, stage: Stage, tasks: list[Task], *,
-    backend: Backend, agent_config: AgentConfig, parallel: int,
+    backend: Backend, budget: EpisodeBudget, parallel: int,
 ) -> Node:  # fmt: skip
     """Run the stage's tasks not yet scored for ``node``, then record its stage score from all its rows."""
     store = ResultsStore(run.path / RESULTS_DB)
@@ -62,7 +62,7 @@ def evaluate_stage(
             with tempfile.TemporaryDirectory(dir=run.path) as tmp:
                 folder = archive.export(node.id, Path(tmp) / node.id)
                 run_suite(
-                    config, todo, agent_dir=folder, run=run, agent_id=node.id, agent_config=agent_config,
+                    config, todo, agent_dir=folder, run=run, agent_id=node.id, budget=budget,
                     parallel=parallel, backend=backend,
                 )  # fmt: skip
         ids = {t.id for t in tasks}

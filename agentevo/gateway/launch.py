@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from agentevo.config import AgentevoConfig, ResilienceConfig
 from agentevo.gateway.backends import Backend, ChatModelBackend, HTTPBackend
 from agentevo.gateway.retry import RequestRetry
-from agentevo.llm.backbone import BackboneError, make_chat_model
+from agentevo.llm.backbone import BackboneSetupError, make_chat_model
 from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig
 
 
@@ -38,10 +38,10 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
     llm = config.llm
     if llm.backbone == "openai":
         if not llm.base_url:
-            raise BackboneError("llm.base_url is required for the openai backbone")
+            raise BackboneSetupError("llm.base_url is required for the openai backbone")
         key = os.environ.get(llm.api_key_env)
         if not key:
-            raise BackboneError(f"llm.backbone is openai but ${llm.api_key_env} is not set")
+            raise BackboneSetupError(f"llm.backbone is openai but ${llm.api_key_env} is not set")
         backend: Backend = HTTPBackend(llm.base_url, llm.model, api_key=key, timeout=llm.timeout)
         yield backend
         return

@@ -5,7 +5,7 @@ through :func:`bind_tools_any`: native ``bind_tools`` where the backbone has it 
 fenced-action fallback where it does not (``local``, and the servers agentevo supervises: ``llamacpp``, ``vllm``).
 
 Adding a backbone: write ``_make_<name>(config, cache_dir, log) -> BaseChatModel`` and register it in
-``_FACTORIES`` (or call :func:`register_backbone` from the module that provides it).
+``_FACTORIES``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ Log = Callable[[str], Any]
 Factory = Callable[[LLMConfig, Path, Log], BaseChatModel]
 
 
-class BackboneError(RuntimeError):
+class BackboneSetupError(RuntimeError):
     """The configured backbone cannot be built; the message names the setting to fix."""
 
 
@@ -56,7 +56,7 @@ def _make_local(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
 def _make_openai(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
     api_key = os.environ.get(config.api_key_env)
     if not api_key:
-        raise BackboneError(
+        raise BackboneSetupError(
             f"llm.backbone is openai but ${config.api_key_env} is not set "
             f"(llm.api_key_env names the environment variable that holds the API key)"
         )
@@ -104,11 +104,6 @@ _FACTORIES: dict[str, Factory] = {
 }  # fmt: skip
 
 
-def register_backbone(name: str, factory: Factory) -> None:
-    """Provide (or replace) the factory for ``llm.backbone == name``."""
-    _FACTORIES[name] = factory
-
-
 def resolve_backbone(config: LLMConfig, cache_dir: Path, *, concurrent: bool = False) -> LLMConfig:
     """``config`` with ``auto`` replaced by the backend to use (see ``LLMConfig``).
 
@@ -135,12 +130,12 @@ def make_chat_model(
     """The chat model the ``llm`` config asks for.
 
     ``local`` fetches and converts the embedded model first if needed (once; ``agentevo model fetch`` does it
-    ahead of time). Raises :class:`BackboneError` for a setting that cannot work (e.g. a missing API key).
+    ahead of time). Raises :class:`BackboneSetupError` for a setting that cannot work (e.g. a missing API key).
     """
     config = resolve_backbone(config, cache_dir, concurrent=concurrent)
     factory = _FACTORIES.get(config.backbone)
     if factory is None:
-        raise BackboneError(
+        raise BackboneSetupError(
             f"unknown llm.backbone {config.backbone!r}; known: {', '.join(sorted(_FACTORIES))}"
         )
     return factory(config, Path(cache_dir), log)

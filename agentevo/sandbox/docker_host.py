@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 
 import docker
+import docker.errors
+import requests
 from docker.types import Ulimit
 
 from agentevo.sandbox.config import SandboxConfig
@@ -20,6 +22,8 @@ LABEL_RUN = "agentevo.run"
 LABEL_OWNER = "agentevo.owner"
 LABEL_EXPIRES = "agentevo.expires"
 SUPERVISOR = "/opt/agentevo/sandboxd.py"
+DOCKER_POLL_S = 1.0
+DOCKER_PING_TIMEOUT_S = 5.0
 GATEWAY_SOCKET_IN_SANDBOX = "/run/agentevo/gateway.sock"
 
 
@@ -35,6 +39,31 @@ def docker_client() -> docker.DockerClient:
             "run `make test` or `bash scripts/ensure-system.sh` to install and start it"
         ) from None
     return client
+
+
+def wait_for_docker(timeout: float) -> bool:
+    """Whether a Docker engine answers within ``timeout`` seconds (after it failed a sandbox)."""
+    deadline = time.monotonic() + timeout
+    while not _docker_answers():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(DOCKER_POLL_S)
+    return True
+
+
+def _docker_answers() -> bool:
+    """Asked on a new connection: a pooled one can still reach an engine that is shutting down, whose socket is
+    already gone for everyone else (seen while dockerd restarts)."""
+    try:
+        client = docker.from_env(timeout=DOCKER_PING_TIMEOUT_S)
+    except docker.errors.DockerException:
+        return False
+    try:
+        return bool(client.ping())
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return False
+    finally:
+        client.close()
 
 
 def process_start_time(pid: int) -> str | None:

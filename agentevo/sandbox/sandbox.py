@@ -9,6 +9,7 @@ import os
 import tarfile
 import time
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -29,6 +30,23 @@ FILE_OP_TIMEOUT_SECONDS = 300.0
 START_TIMEOUT_SECONDS = 60.0
 
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+
+# A file's content, or its content and mode (to keep the executable bit).
+FileContent = str | bytes | tuple[bytes, int]
+
+
+def files_tar(files: Mapping[str, FileContent]) -> bytes:
+    """A tar stream of in-memory files, in name order; the one way files made on the host enter a sandbox."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, content in sorted(files.items()):
+            data, mode = content if isinstance(content, tuple) else (content, 0o644)
+            payload = data.encode() if isinstance(data, str) else data
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(payload), int(time.time())
+            info.mode = 0o755 if mode & 0o100 else 0o644
+            tar.addfile(info, io.BytesIO(payload))
+    return buf.getvalue()
 
 
 class ExecResult(BaseModel):
@@ -142,6 +160,10 @@ class Sandbox:
     def put_tar(self, tar_bytes: bytes, dest: str = "/workspace") -> None:
         """Extract a tar stream into ``dest``."""
         self._request({"op": "put_tar", "dest": dest}, tar_bytes)
+
+    def put_files(self, files: Mapping[str, FileContent], dest: str = "/workspace") -> None:
+        """Write in-memory files (relative name -> content) under ``dest`` in one round trip."""
+        self.put_tar(files_tar(files), dest)
 
     def get_tar(self, path: str) -> bytes:
         """A tar stream of ``path`` (file or directory), its last component as the top entry."""

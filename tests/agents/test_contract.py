@@ -81,3 +81,19 @@ def test_broken_agents_fail_with_the_right_reason(sandbox_image, tmp_path, name)
     report = check_agent(folder)
     assert [f.failure for f in report.failures] == [failure]
     assert words in report.failures[0].reason
+
+
+def test_agent_new_makes_a_conforming_copy_and_never_overwrites(sandbox_image, tmp_path):
+    from tests.test_cli import agentevo
+
+    made = agentevo("agent", "new", str(tmp_path / "mine"))
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "mine" / "run.py").read_bytes() == (seed_agent_dir() / "run.py").read_bytes()
+    assert not list((tmp_path / "mine").rglob("__pycache__"))
+    checked = agentevo("agent", "check", str(tmp_path / "mine"))
+    assert checked.returncode == 0 and "honours the agent contract" in checked.stderr, checked.stderr
+    again = agentevo("agent", "new", str(tmp_path / "mine"), "--from", str(BYO))
+    assert again.returncode == 2 and "not empty" in again.stderr
+    assert (tmp_path / "mine" / "run.py").read_bytes() == (seed_agent_dir() / "run.py").read_bytes()
+    no_agent = agentevo("agent", "new", str(tmp_path / "other"), "--from", str(tmp_path))
+    assert no_agent.returncode == 2 and "no run.py" in no_agent.stderr

@@ -7,7 +7,7 @@ import shutil
 import sqlite3
 
 from agentevo.agents import run_isolated, seed_agent_dir
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents.episode import EpisodeBudget
 from agentevo.gateway import ChatModelBackend, Gateway, TrajectoryRecorder
 from agentevo.llm.scripted import ScriptedChatModel
 from tests.agents.scripts import ADD_TASK, NEVER_SUBMITS, SOLVE_ADD
@@ -41,7 +41,7 @@ def test_isolated_episode_solves_and_records(tmp_path, sandbox_image):
 def test_gateway_budget_outranks_the_agent(tmp_path, sandbox_image):
     # The agent is told it may take 6 steps; a tampered agent could ignore that, the gateway cannot be.
     with scripted_gateway(tmp_path, NEVER_SUBMITS) as gateway:
-        outcome = run_isolated(ADD_TASK, seed_agent_dir(), gateway, agent_config=AgentConfig(max_steps=3))
+        outcome = run_isolated(ADD_TASK, seed_agent_dir(), gateway, budget=EpisodeBudget(max_steps=3))
     assert outcome.stop_reason == "step_budget" and outcome.calls == 3
 
 
@@ -52,7 +52,7 @@ def test_tampered_agent_that_ignores_its_budget(tmp_path, sandbox_image):
         (agent / "graph.py").read_text().replace('state.get("steps", 0) >= config.max_steps', "False")
     )
     with scripted_gateway(tmp_path, NEVER_SUBMITS) as gateway:
-        outcome = run_isolated(ADD_TASK, agent, gateway, agent_config=AgentConfig(max_steps=3))
+        outcome = run_isolated(ADD_TASK, agent, gateway, budget=EpisodeBudget(max_steps=3))
     assert outcome.stop_reason == "step_budget" and outcome.calls == 3  # refused by the gateway at call 4
     assert "budget exceeded" in (outcome.error or "")
 

@@ -8,7 +8,7 @@ import sqlite3
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agentevo.agents import run_sdk
-from agentevo.agents.episode import SandboxWorkspace
+from agentevo.agents.sdk import SandboxWorkspace
 from agentevo.agents.seed import AgentConfig, build_agent, initial_state, run_config
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.sandbox import Sandbox

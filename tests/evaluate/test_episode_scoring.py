@@ -8,12 +8,13 @@ import shutil
 import pytest
 
 from agentevo.agents import run_isolated, seed_agent_dir
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate import ErrorKind, Evaluator, ResultsStore
-from agentevo.evaluate.suite_run import RESULTS_DB, run_suite, score_episode
+from agentevo.evaluate.results import RESULTS_DB
 from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.llm.scripted import ScriptedChatModel
+from agentevo.orchestrate import run_suite, score_episode
 from agentevo.runs import RunDir
 from agentevo.tasks import load_suite
 from tests.agents.scripts import ADD_TASK, NEVER_SUBMITS, SOLVE_ADD, WRONG_ADD, call
@@ -68,7 +69,7 @@ def test_hostile_agent_behaviour_is_scored_correctly(name, tmp_path, sandbox_ima
     with Gateway(
         ChatModelBackend(ScriptedChatModel(replies=replies), "scripted"), run_dir=tmp_path, run_id="h"
     ) as gateway:
-        outcome = run_isolated(ADD_TASK, seed_agent_dir(), gateway, agent_config=AgentConfig(**budget))
+        outcome = run_isolated(ADD_TASK, seed_agent_dir(), gateway, budget=EpisodeBudget(**budget))
     row = score_episode(ADD_TASK, outcome, Evaluator(), run_id="h", agent_id="seed", attempt=0)
     assert (row.passed, row.error_kind) == (passed, kind), outcome.log_tail
     assert row.tokens == outcome.tokens > 0

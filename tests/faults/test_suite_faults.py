@@ -16,13 +16,14 @@ import time
 import pytest
 
 from agentevo.agents import seed_agent_dir
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents.episode import EpisodeBudget
 from agentevo.cli.run import print_infrastructure
 from agentevo.evaluate import ErrorKind, ResultsStore
-from agentevo.evaluate.suite_run import RESULTS_DB, run_suite
+from agentevo.evaluate.results import RESULTS_DB
 from agentevo.gateway import HTTPBackend, TrajectoryRecorder
 from agentevo.gateway.launch import open_backend
 from agentevo.llm.config import LlamaCppBackboneConfig
+from agentevo.orchestrate import run_suite
 from agentevo.runs import RunDir
 from agentevo.tasks.suites import load_suite
 from tests.faults.conftest import UpstreamProcess, add_tasks, free_port, settings, wait_until
@@ -94,7 +95,7 @@ def test_llamacpp_killed_mid_suite_run(tmp_path, sandbox_image):
         killer.start()
         rows = run_suite(
             config, tasks, agent_dir=seed_agent_dir(), run=run, parallel=2, backend=backend,
-            agent_config=AgentConfig(max_steps=2),
+            budget=EpisodeBudget(max_steps=2),
         )  # fmt: skip
         killer.join(10)
         restarts, back_in = backend.health.restarts, list(backend.health.restart_seconds)

@@ -18,7 +18,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import Field
 
-from agentevo.llm.backbone import BackboneError, bind_tools_any, make_chat_model, supports_native_tools
+from agentevo.llm.backbone import BackboneSetupError, bind_tools_any, make_chat_model, supports_native_tools
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LLMConfig
 from agentevo.llm.fenced_tools import ERROR_KEY, FencedToolModel, with_fenced_tools
 from agentevo.llm.local import LocalChatModel, LocalModelError, load_local_model
@@ -239,7 +239,7 @@ def test_make_chat_model_openai(monkeypatch, cache_dir):
         backbone="openai", base_url="http://127.0.0.1:9/v1", model="m", api_key_env="AGENTEVO_TEST_KEY"
     )
     monkeypatch.delenv("AGENTEVO_TEST_KEY", raising=False)
-    with pytest.raises(BackboneError, match=r"\$AGENTEVO_TEST_KEY is not set"):
+    with pytest.raises(BackboneSetupError, match=r"\$AGENTEVO_TEST_KEY is not set"):
         make_chat_model(config, cache_dir)
     monkeypatch.setenv("AGENTEVO_TEST_KEY", "sk-test")
     chat = make_chat_model(config, cache_dir)

@@ -15,35 +15,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-import docker
-import docker.errors
-import requests
-
 from agentevo.agents import EpisodeOutcome, StopReason, run_isolated
-from agentevo.agents.seed import AgentConfig
+from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.evaluator import EvalResult, Evaluator
-from agentevo.evaluate.results import ErrorKind, ResultRow, ResultsStore, SpoiledTry
+from agentevo.evaluate.results import RESULTS_DB, ErrorKind, ResultRow, ResultsStore, SpoiledTry
 from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.launch import open_backend, request_retry
+from agentevo.orchestrate.scoring import KINDS, outcome_row
 from agentevo.runs import RunDir
+from agentevo.sandbox import SandboxPool
+from agentevo.sandbox.docker_host import wait_for_docker
 from agentevo.tasks import Task
-
-RESULTS_DB = "results.sqlite"
-DOCKER_POLL_S = 1.0
-DOCKER_PING_TIMEOUT_S = 5.0
-
-_KINDS = {
-    StopReason.step_budget: ErrorKind.step_budget,
-    StopReason.token_budget: ErrorKind.token_budget,
-    StopReason.timeout: ErrorKind.timeout,
-    StopReason.agent_crash: ErrorKind.agent_crash,
-    StopReason.llm_error: ErrorKind.agent_crash,  # a call the gateway refused as the agent's own fault
-    StopReason.stopped: ErrorKind.no_submit,
-    StopReason.backbone_error: ErrorKind.backbone_error,
-    StopReason.gateway_error: ErrorKind.gateway_error,
-    StopReason.docker_error: ErrorKind.docker_error,
-}
 
 
 class RunInterrupted(Exception):
@@ -53,80 +36,6 @@ class RunInterrupted(Exception):
         super().__init__(f"interrupted after {finished} of {total} episodes; their rows are kept")
         self.finished = finished
         self.total = total
-
-
-def episode_error_kind(outcome: EpisodeOutcome) -> ErrorKind | None:
-    """Why an episode ended without a submission (None when it submitted)."""
-    if outcome.submitted:
-        return None
-    return _KINDS[outcome.stop_reason]
-
-
-def score_episode(
-    task: Task, outcome: EpisodeOutcome, evaluator: Evaluator, *, run_id: str, agent_id: str, attempt: int
-) -> ResultRow:
-    """Evaluate the final workspace: the hidden tests decide ``passed`` and ``score``, submitted or not.
-
-    ``error_kind`` says why an episode ended other than by submission (budget, crash, timeout), else
-    what the evaluator found (no solution, import error, failing tests).
-    """
-    return _row(
-        task,
-        outcome,
-        evaluator.evaluate(task, outcome.workspace_tar),
-        run_id=run_id,
-        agent_id=agent_id,
-        attempt=attempt,
-    )
-
-
-def _row(
-    task: Task,
-    outcome: EpisodeOutcome,
-    verdict: EvalResult | None,
-    *,
-    run_id: str,
-    agent_id: str,
-    attempt: int,
-) -> ResultRow:
-    """The attempt's row; without a verdict (the episode was spoiled, so nothing was evaluated) it did not pass."""
-    return ResultRow(
-        run_id=run_id,
-        agent_id=agent_id,
-        task_id=task.id,
-        suite=task.suite,
-        attempt=attempt,
-        passed=verdict.passed if verdict else False,
-        score=verdict.score if verdict else 0.0,
-        tokens=outcome.tokens,
-        seconds=outcome.seconds + (verdict.elapsed if verdict else 0.0),
-        error_kind=episode_error_kind(outcome) or (verdict.error_kind if verdict else None),
-    )
-
-
-def wait_for_docker(timeout: float) -> bool:
-    """Whether a Docker engine answers within ``timeout`` seconds (after it failed a sandbox)."""
-    deadline = time.monotonic() + timeout
-    while not _docker_answers():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(DOCKER_POLL_S)
-    return True
-
-
-def _docker_answers() -> bool:
-    """Asked on a new connection: a pooled one can still reach an engine that is shutting down, whose socket is
-    already gone for everyone else (seen while dockerd restarts)."""
-    try:
-        client = docker.from_env(timeout=DOCKER_PING_TIMEOUT_S)
-    except docker.errors.DockerException:
-        return False
-    try:
-        return bool(client.ping())
-    except (docker.errors.DockerException, requests.exceptions.RequestException):
-        return False
-    finally:
-        client.close()
 
 
 class _Tries:
@@ -168,14 +77,15 @@ class _SuiteRun:
         agent_dir: Path,
         run: RunDir,
         agent_id: str,
-        agent_config: AgentConfig | None,
+        budget: EpisodeBudget | None,
         store: ResultsStore,
         gateway: Gateway,
         backend: Backend,
+        evaluator: Evaluator,
     ) -> None:
         self.config, self.agent_dir, self.run, self.agent_id = config, agent_dir, run, agent_id
-        self.agent_config, self.store, self.gateway, self.backend = agent_config, store, gateway, backend
-        self.evaluator = Evaluator(config.sandbox)
+        self.budget, self.store, self.gateway, self.backend = budget, store, gateway, backend
+        self.evaluator = evaluator
         self.stopping = threading.Event()
 
     def attempt(self, task: Task, attempt: int) -> ResultRow | None:
@@ -186,18 +96,18 @@ class _SuiteRun:
             given_up = self._backbone_failure()
             if given_up is not None:  # no episode can succeed any more: say so, without starting one
                 tries.record(ErrorKind.backbone_error, given_up, retry=False)
-                return self._spoiled_row(task, attempt, StopReason.backbone_error, given_up)
+                return self._spoiledoutcome_row(task, attempt, StopReason.backbone_error, given_up)
             outcome = self._episode(task, attempt)
             if self.stopping.is_set():
                 return None
             if not outcome.stop_reason.infrastructure:
                 verdict = self._evaluate(task, outcome, tries)
-                return _row(
+                return outcome_row(
                     task, outcome, verdict, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
                 )
-            kind = _KINDS[outcome.stop_reason]
+            kind = KINDS[outcome.stop_reason]
             if not tries.record(kind, outcome.error or outcome.stop_reason.value):
-                return _row(
+                return outcome_row(
                     task, outcome, None, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
                 )
             self._wait_for_recovery(kind)
@@ -209,7 +119,7 @@ class _SuiteRun:
             self.agent_dir,
             self.gateway,
             sandbox_config=self.config.sandbox,
-            agent_config=self.agent_config,
+            budget=self.budget,
             agent_id=self.agent_id,
             episode_id=f"{task.id.replace('/', '-')}-{attempt}",
             checkpoint_dir=self.run.path / "checkpoints",
@@ -239,7 +149,9 @@ class _SuiteRun:
 
     def _spoiled_row(self, task: Task, attempt: int, reason: StopReason, detail: str) -> ResultRow:
         outcome = EpisodeOutcome(task_id=task.id, mode="isolated", stop_reason=reason, error=detail)
-        return _row(task, outcome, None, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt)
+        return outcome_row(
+            task, outcome, None, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
+        )
 
 
 def run_suite(
@@ -251,13 +163,14 @@ def run_suite(
     agent_id: str = "seed",
     attempts: int = 1,
     parallel: int = 2,
-    agent_config: AgentConfig | None = None,
+    budget: EpisodeBudget | None = None,
     on_result: Callable[[ResultRow], None] = lambda row: None,
     backend: Backend | None = None,
 ) -> list[ResultRow]:
     """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``.
 
-    ``backend`` replaces the configured backbone (a scripted model for tests and benchmarks). Raises
+    The hidden tests run in warm sandboxes (a pool of up to ``parallel``, started while the episodes run), each used
+    once. ``backend`` replaces the configured backbone (a scripted model for tests and benchmarks). Raises
     :class:`RunInterrupted` on Ctrl-C, once the gateway has cut off the calls in flight and the running
     episodes have ended; ``run.json`` then says so.
     """
@@ -271,11 +184,12 @@ def run_suite(
     with (
         backends as served,
         Gateway(served, run_dir=run.path, run_id=run.run_id, retry=retry) as gateway,
+        SandboxPool(config.sandbox, size=min(parallel, len(tasks) * attempts), run_id=run.run_id) as warm,
         ThreadPoolExecutor(max_workers=parallel) as workers,
     ):
         suite = _SuiteRun(
-            config, agent_dir=agent_dir, run=run, agent_id=agent_id, agent_config=agent_config, store=store,
-            gateway=gateway, backend=served,
+            config, agent_dir=agent_dir, run=run, agent_id=agent_id, budget=budget, store=store,
+            gateway=gateway, backend=served, evaluator=Evaluator(pool=warm),
         )  # fmt: skip
         futures = [
             workers.submit(suite.attempt, task, attempt) for task in tasks for attempt in range(attempts)
