@@ -22,7 +22,9 @@ def run(
         "seed",
         help="`seed`, the path of an agent package folder, or `archive:RUN:NODE` (a node of a run's archive).",
     ),
-    suite: str = typer.Option("builtin", help="builtin | humaneval:PATH | mbpp:PATH | exercism:PATH"),
+    suite: str = typer.Option(
+        "builtin", help="builtin | humaneval:PATH | mbpp:PATH | exercism:PATH | miniwob[:TASK,...] (web)"
+    ),
     split: str | None = typer.Option("test", help="train | validation | test | all"),
     limit: int | None = typer.Option(None, help="Run only the first N tasks of the split."),
     backbone: str | None = typer.Option(
@@ -40,7 +42,8 @@ def run(
     from agentevo.evaluate.results import RESULTS_DB
     from agentevo.orchestrate import RunInterrupted, run_suite
     from agentevo.runs import RunDir, run_manifest
-    from agentevo.tasks.suites import load_suite
+    from agentevo.tasks.suites import is_web_suite, load_suite
+    from agentevo.web.episode import web_seed_agent_dir
 
     settings = config()
     if backbone:
@@ -55,7 +58,8 @@ def run(
             console.print(f"[red]error:[/] --agent {agent}: {exc}", highlight=False)
             raise typer.Exit(2) from None
     else:
-        agent_dir = seed_agent_dir() if agent == "seed" else Path(agent).resolve()
+        default = web_seed_agent_dir() if is_web_suite(suite) else seed_agent_dir()
+        agent_dir = default if agent == "seed" else Path(agent).resolve()
         agent_id = agent_dir.name
     if not (agent_dir / "run.py").is_file():
         console.print(
@@ -80,7 +84,8 @@ def run(
                 bar.update(progress, advance=1, description=f"episodes (pass rate {rate:.0%})")
 
             try:
-                run_suite(
+                run_tasks = _web_runner() if is_web_suite(suite) else run_suite
+                run_tasks(
                     settings,
                     tasks,
                     agent_dir=agent_dir,
@@ -106,6 +111,13 @@ def run(
     if failure:
         console.print(f"[red]error:[/] {failure}", highlight=False)
         raise typer.Exit(1)
+
+
+def _web_runner():
+    """The web suites' runner: episodes in the browser sandbox, scored by the page (``agentevo.web``)."""
+    from agentevo.web.suite import run_web_suite
+
+    return run_web_suite
 
 
 @contextlib.contextmanager

@@ -47,14 +47,29 @@ SUITES: dict[str, tuple[str, str]] = {
         "Exercism-style exercises: a folder of exercise folders, or one exercise folder",
         "agentevo.tasks.exercism:load_exercism",
     ),
+    "miniwob": (
+        "MiniWoB++ web tasks in the sandboxed browser: all of them, or only :TASK,TASK,... (no path)",
+        "agentevo.tasks.miniwob:load_miniwob",
+    ),
 }
+# Suites whose optional argument selects tasks instead of naming a path; their loader takes it as a string.
+SELECTION_SUITES = frozenset({"miniwob"})
+# Suites played in the sandboxed browser (``agentevo.web``) rather than scored by hidden tests.
+WEB_SUITES = frozenset({"miniwob"})
 
 
 def describe_suites() -> str:
     """One line per suite spec, for help texts and error messages."""
-    return "\n".join(
-        f"  {name}{'' if name == 'builtin' else ':PATH'}  - {what}" for name, (what, _) in SUITES.items()
-    )
+    return "\n".join(f"  {name}{_argument(name)}  - {what}" for name, (what, _) in SUITES.items())
+
+
+def _argument(name: str) -> str:
+    return "" if name == "builtin" else "[:TASK,...]" if name in SELECTION_SUITES else ":PATH"
+
+
+def is_web_suite(spec: str) -> bool:
+    """Whether ``spec`` names a suite of web tasks (played in the browser sandbox, scored by the page)."""
+    return spec.strip().partition(":")[0].strip().lower() in WEB_SUITES
 
 
 def parse_spec(spec: str) -> tuple[str, Path | None]:
@@ -68,6 +83,8 @@ def parse_spec(spec: str) -> tuple[str, Path | None]:
     if name == "builtin":
         if raw.strip():
             raise SuiteError(f"the builtin suite takes no path, got {spec!r}")
+        return name, None
+    if name in SELECTION_SUITES:
         return name, None
     if not sep or not raw.strip():
         raise SuiteError(f"suite {name!r} needs a path: '{name}:PATH' where PATH is {SUITES[name][0]}")
@@ -89,7 +106,10 @@ def load_suite(spec: str, *, split: Split | str | None = None, limit: int | None
         raise SuiteError(f"limit must be a non-negative integer, got {limit!r}")
     module_name, function_name = SUITES[name][1].split(":")
     loader = getattr(importlib.import_module(module_name), function_name)
-    tasks: list[Task] = loader() if path is None else loader(path)
+    if name in SELECTION_SUITES:
+        tasks = loader(spec.strip().partition(":")[2])
+    else:
+        tasks = loader() if path is None else loader(path)
     check_unique_ids(tasks, where=spec)
     if split is not None:
         tasks = [task for task in tasks if task.split == split]
