@@ -48,7 +48,7 @@ class GuardConfig(BaseModel):
         default_factory=lambda: [
             r"\b(delete|remove|skip|disable|weaken|comment out|rewrite|edit|modify|loosen)\b[^.]{0,40}\btests?\b",
             r"\btests?\b[^.]{0,40}\b(delete|remove|skip|disable|weaken|comment out)",
-            r"\bassert\s+true\b|\bpytest\.skip\b|\bexit\(0\)|\bsys\.exit\(0\)",
+            r"\bassert\s+true\b|\bpytest\.skip\b|\bexit\(0\)|\bexit\w*\b[^.]{0,30}\bcode 0\b",
             r"(/etc/|/root/|/usr/|~/\.|\.ssh|\.git/|/var/run/docker\.sock|/tmp/agentpkg)",
         ],
         description="Regular expressions (case-insensitive) for advice that no lesson may give: weakening or "
@@ -75,6 +75,9 @@ class MemoryConfig(BaseModel):
     )
     top_k: int = Field(3, ge=1, le=20, description="Lessons a retrieval returns.")
     overfetch: int = Field(8, ge=1, description="Candidates fetched per lesson returned, before re-ranking.")
+    min_similarity: float = Field(
+        0.35, ge=0, le=1, description="Lessons whose trigger is less similar to the query are not relevant."
+    )
     merge_similarity: float = Field(
         0.9, ge=0, le=1, description="Trigger similarity from which a new lesson is the same situation."
     )

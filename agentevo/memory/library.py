@@ -2,7 +2,8 @@
 
 Writes go through :meth:`Library.add`, which, in order: merges an exact duplicate (keeping all provenance),
 quarantines what the guard rejects, merges a near-duplicate (same situation, same advice), supersedes a lesson
-for the same situation whose advice differs (kept, marked ``superseded``), or adds. Whenever the library is over
+for the same situation that the new one contradicts (:func:`contradicted`; the old one is kept, marked
+``superseded``), or adds. Whenever the library is over
 its cap, near-duplicates are consolidated and the least useful lessons evicted to the ``evicted`` collection,
 which export still includes.
 """
@@ -114,7 +115,8 @@ class Library:
             if advice_similarity(other, lesson) >= self.config.advice_similarity:
                 self.records.put_lessons([merge(other, lesson)], vector[None, :])
                 return AddResult(action=AddAction.merged, lesson_id=other.id, reason="near duplicate")
-            return self._supersede(other, lesson, vector)
+            if contradicted(other, lesson):
+                return self._supersede(other, lesson, vector)
         self.records.put_lessons([lesson], vector[None, :])
         return AddResult(action=AddAction.added, lesson_id=lesson.id)
 
@@ -247,12 +249,12 @@ class Library:
             return []
         vector = embed([query])[0]
         wanted = k * self.config.overfetch
-        candidates = [
-            (x, s) for x, s in self.records.nearest(vector, wanted) if x.status is LessonStatus.active
-        ]
-        if len(candidates) < k and self.records.count() > wanted:
+        found = self.records.nearest(vector, wanted)
+        candidates = [(x, s) for x, s in found if x.status is LessonStatus.active]
+        if len(candidates) < k and len(found) == wanted and found[-1][1] >= self.config.min_similarity:
             # Too few active among the nearest: ask Chroma to filter (slower, so only now).
             candidates = self.records.nearest(vector, wanted, status=LessonStatus.active)
+        candidates = [(x, s) for x, s in candidates if s >= self.config.min_similarity]
         return rank(query, candidates, self.config.weights, self.config.half_life_days, k)
 
     def get(self, lesson_id: str) -> tuple[Lesson, bool] | None:
@@ -355,6 +357,13 @@ def read_export(path: Path) -> tuple[list[Lesson], list[Lesson], list[CaseRecord
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+
+
+def contradicted(old: Lesson, new: Lesson) -> bool:
+    """Whether ``new`` (other advice for the same situation) should replace ``old`` rather than stand beside it:
+    the evidence is against the old advice (it hurt more often than it helped), or only the new one was verified.
+    Different advice alone is not a contradiction: two honest lessons may complement each other."""
+    return old.counters.hurt > old.counters.helped or (new.verified and not old.verified)
 
 
 def advice_similarity(a: Lesson, b: Lesson) -> float:

@@ -21,8 +21,9 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 from chromadb.errors import ChromaError
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
+from agentevo.files import acquire_lock
 from agentevo.memory.embedding import MiniLMEmbedding, embed
 from agentevo.memory.models import CaseRecord, Lesson, LessonStatus
 
@@ -49,16 +50,14 @@ def lock_path(path: Path) -> Path:
 
 def take_lock(path: Path) -> FileLock:
     """The writer lock of ``path``; a clear error when another process owns the directory."""
-    Path(path).mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path(path)))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise MemoryStoreError(
+    return acquire_lock(
+        lock_path(path),
+        timeout=0,
+        error=lambda _: MemoryStoreError(
             f"the memory at {path} is open in another process (one writer per directory): connect to it "
             "instead (memory.url, the address `agentevo memory serve` printed)"
-        ) from None
-    return lock
+        ),
+    )
 
 
 class ChromaRecords:

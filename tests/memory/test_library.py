@@ -27,9 +27,9 @@ RECURSION = lesson(
 def test_add_and_retrieve_by_meaning(library):
     for item in (SORTING, PARSING, RECURSION):
         assert library.add(item).action is AddAction.added
-    hits = library.retrieve("order these employee rows by their salary field", k=2)
-    assert hits[0].lesson.id == SORTING.id
-    assert 0 < hits[0].similarity <= 1 and hits[0].score > hits[1].score
+    hits = library.retrieve("order these employee rows by their salary field", k=3)
+    assert [h.lesson.id for h in hits] == [SORTING.id]  # the others are below memory.min_similarity
+    assert 0.35 <= hits[0].similarity <= 1 and hits[0].score > 0
     hits = library.retrieve("parse '2024-01-05' or '05/01/2024' into a date", k=1)
     assert [h.lesson.id for h in hits] == [PARSING.id]
 
@@ -63,13 +63,20 @@ def test_exact_and_near_duplicates_merge_keeping_provenance(library):
 
 def test_contradicting_lesson_supersedes_and_the_old_one_is_kept(library):
     library.add(RECURSION)
-    newer = lesson(RECURSION.trigger, "raise sys.setrecursionlimit to 10**6 at the top of the module")
+    other = lesson(RECURSION.trigger, "memoise the recursive calls with functools.cache")
+    assert (
+        library.add(other).action is AddAction.added
+    )  # other advice, no evidence against the first: both stay
+    newer = lesson(
+        RECURSION.trigger, "raise sys.setrecursionlimit to 10**6 at the top of the module", verified=True
+    )
     result = library.add(newer)
     assert result.action is AddAction.superseded and result.replaced == RECURSION.id
     old = library.get(RECURSION.id)[0]
     assert old.status is LessonStatus.superseded and old.superseded_by == newer.id
     assert library.get(newer.id)[0].version == 2
-    assert [h.lesson.id for h in library.retrieve("deep recursion crashes")] == [newer.id]
+    assert newer.id in {h.lesson.id for h in library.retrieve("deep recursion crashes")}
+    assert RECURSION.id not in {h.lesson.id for h in library.retrieve("deep recursion crashes")}
 
 
 def test_counters_and_usefulness_change_the_ranking(library):
