@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agentevo.sandbox import Sandbox, SandboxConfig
+from agentevo.sandbox import Sandbox, SandboxConfig, SandboxError
 from agentevo.sandbox.docker_host import new_run_id
 from agentevo.web.containers import start_with_binds
 from agentevo.web.tools import BrowserServerError, LineClient
@@ -25,7 +25,9 @@ BROWSERD_SOURCE = Path(__file__).with_name("browserd.py")
 SOCKET_DIR_IN_SANDBOX = "/run/agentevo-web"
 BROWSERD_IN_SANDBOX = "/tmp/browserd.py"
 PAGES_IN_SANDBOX = "/opt/venv/lib/python3.11/site-packages/miniwob/html"
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 120.0
+# Longer than the server's own page-load limit, so a slow page is its error, not a lost connection.
+CONTROL_TIMEOUT_S = 120.0
 WEB_SANDBOX = SandboxConfig(image="web", memory="1g", pids=256, tmp_size="256m")
 
 
@@ -50,7 +52,7 @@ class WebEnv:
         self.folder = folder
         self._server = server
         self._server_log = log
-        self.control = LineClient(folder / "control.sock")
+        self.control = LineClient(folder / "control.sock", timeout=CONTROL_TIMEOUT_S)
         self.launch_seconds = float(self.control.request("info")["launch_seconds"])
 
     @property
@@ -72,10 +74,9 @@ class WebEnv:
             log: list = []
             command = f"python {BROWSERD_IN_SANDBOX} --dir {SOCKET_DIR_IN_SANDBOX} --pages {PAGES_IN_SANDBOX}"
             server = threading.Thread(
-                target=lambda: log.append(sandbox.exec(command, cwd="/tmp", timeout=config.ttl_seconds)),
-                name=f"browserd-{sandbox.name}",
+                target=_serve, args=(sandbox, command, config.ttl_seconds, log), name=f"browserd-{sandbox.name}",
                 daemon=True,
-            )
+            )  # fmt: skip
             server.start()
             _wait_for(folder / "agent.sock", server, log)
             return cls(sandbox, folder, server, log)
@@ -110,6 +111,14 @@ class WebEnv:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _serve(sandbox: Sandbox, command: str, timeout: float, log: list) -> None:
+    """Run the browser server until it is told to close (or its sandbox is removed under it)."""
+    try:
+        log.append(sandbox.exec(command, cwd="/tmp", timeout=timeout))
+    except SandboxError:
+        pass  # closing the environment removes the sandbox: the server's end, not a fault
 
 
 def _wait_for(socket_path: Path, server: threading.Thread, log: list) -> None:

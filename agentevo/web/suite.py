@@ -62,6 +62,15 @@ class _Envs:
                 self._all.append(env)
         return env
 
+    def drop(self) -> None:
+        """Close this thread's sandbox (after a fault); the next ``get`` starts a fresh one."""
+        env = getattr(self._local, "env", None)
+        self._local.env = None
+        if env is not None:
+            with self._lock:
+                self._all.remove(env)
+            env.close()
+
     def close(self) -> None:
         for env in self._all:
             env.close()
@@ -98,14 +107,19 @@ def run_web_suite(
     ):
 
         def attempt(task: WebTask, number: int) -> None:
-            try:
-                env = envs.get()
-            except Exception as exc:  # noqa: BLE001 - a browser that did not start spoils the attempt only
-                outcome = WebEpisodeOutcome(
-                    task_id=task.id, stop_reason=StopReason.docker_error, error=str(exc)
-                )
-            else:
-                outcome = run_web_episode(task, agent_dir, gateway, env, budget=budget, agent_id=agent_id)
+            # What the infrastructure spoils is run again on a fresh browser sandbox, and never scored.
+            for _ in range(1 + config.resilience.attempt_retries):
+                try:
+                    env = envs.get()
+                except Exception as exc:  # noqa: BLE001 - a browser that did not start spoils this try only
+                    outcome = WebEpisodeOutcome(
+                        task_id=task.id, stop_reason=StopReason.docker_error, error=f"web sandbox: {exc}"
+                    )
+                else:
+                    outcome = run_web_episode(task, agent_dir, gateway, env, budget=budget, agent_id=agent_id)
+                if not outcome.stop_reason.infrastructure:
+                    break
+                envs.drop()
             row = web_row(task, outcome, run_id=run.run_id, agent_id=agent_id, attempt=number)
             store.add(row)
             run.append({**outcome.model_dump(mode="json", exclude={"log_tail"}), "attempt": number})
