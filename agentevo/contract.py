@@ -43,6 +43,9 @@ RESULT_PREFIX = "AGENTEVO-AGENT "
 SOCKET_ENV = "AGENTEVO_GATEWAY_SOCKET"
 TOKEN_ENV = "AGENTEVO_GATEWAY_TOKEN"
 GATEWAY_BASE_URL = "http://gateway/v1"  # any host name: requests go over the socket
+# An agent folder may hold this file: extra Python packages (every one pinned with ==, dependencies included)
+# that the host installs, offline, into a sandbox image derived from the standard one for that agent.
+REQUIREMENTS_FILE = "requirements.txt"
 TASK_FIELDS = ("id", "suite", "instructions", "files", "solution_file", "entry_point", "difficulty")
 
 

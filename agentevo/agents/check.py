@@ -18,9 +18,12 @@ from pydantic import BaseModel, Field
 from agentevo import contract
 from agentevo.agents.episode import CONTRACT_SOURCE, EpisodeBudget, EpisodeOutcome, run_isolated
 from agentevo.contract import ResultStatus
+from agentevo.files import default_cache_dir
 from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.sandbox import Sandbox, SandboxConfig
+from agentevo.sandbox.derived import agent_sandbox_config
+from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
 
 SMOKE_TASK = Task(
@@ -38,6 +41,7 @@ class Failure(str, Enum):
 
     not_a_package = "not_a_package"
     no_entry = "no_entry"
+    requirements = "requirements"  # its requirements.txt does not install into the sandbox image
     does_not_import = "does_not_import"
     crashes_at_start = "crashes_at_start"
     no_result_line = "no_result_line"
@@ -67,12 +71,26 @@ class CheckReport(BaseModel):
 
 
 def check_agent(
-    path: Path, *, sandbox_config: SandboxConfig | None = None, time_limit: float = 180.0
+    path: Path,
+    *,
+    sandbox_config: SandboxConfig | None = None,
+    time_limit: float = 180.0,
+    cache_dir: Path | None = None,
 ) -> CheckReport:
-    """Check the agent folder ``path`` against the contract; every failure comes with its reason."""
+    """Check the agent folder ``path`` against the contract; every failure comes with its reason.
+
+    An agent that declares extra requirements is checked on its derived image (built first if missing).
+    """
     started = time.monotonic()
     report = CheckReport(agent=str(path))
     report.failures = _layout(Path(path))
+    if not report.failures:
+        try:
+            sandbox_config = agent_sandbox_config(
+                sandbox_config or SandboxConfig(), Path(path), Path(cache_dir or default_cache_dir())
+            )
+        except ImageBuildError as exc:
+            report.failures = [Finding(failure=Failure.requirements, reason=str(exc)[:3000])]
     if not report.failures:
         report.failures = _imports(Path(path), sandbox_config)
     if not report.failures:

@@ -20,8 +20,11 @@ from pydantic import BaseModel, Field
 
 from agentevo import contract
 from agentevo.contract import AgentResult, EpisodeArgs, ResultStatus, StopReason
+from agentevo.files import default_cache_dir
 from agentevo.gateway import Budget, EpisodeAccess, Fault, Gateway
 from agentevo.sandbox import DockerUnavailable, Sandbox, SandboxConfig, SandboxDied
+from agentevo.sandbox.derived import agent_sandbox_config
+from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
 
 CONTRACT_SOURCE = Path(contract.__file__).read_bytes()  # the agent reads this copy; the host keeps its own
@@ -125,15 +128,25 @@ def run_isolated(
     time_limit: float = 600.0,
     checkpoint_dir: Path | None = None,
     inspect: Callable[[Sandbox], None] | None = None,
+    cache_dir: Path | None = None,
 ) -> EpisodeOutcome:
     """Copy the agent into a fresh sandbox and run it there against ``task``.
 
     The gateway enforces the token and call budget (one call per step), whatever the agent's code says.
     ``inspect`` sees the sandbox after the agent exited, before it is removed (safety probes look outside the
-    workspace with it).
+    workspace with it). An agent that declares extra requirements runs on its derived image (built once, its
+    wheels kept under ``cache_dir``); one whose requirements do not install ends as a crash that says why.
     """
     budget = budget or EpisodeBudget()
     episode_id = episode_id or uuid.uuid4().hex[:12]
+    try:
+        sandbox_config = agent_sandbox_config(
+            sandbox_config or SandboxConfig(), agent_dir, Path(cache_dir or default_cache_dir())
+        )
+    except ImageBuildError as exc:
+        return EpisodeOutcome(
+            task_id=task.id, mode="isolated", stop_reason=StopReason.agent_crash, error=str(exc)
+        )
     access = gateway.open_episode(
         agent_id=agent_id,
         task_id=task.id,

@@ -17,7 +17,8 @@ def check(path: Path = typer.Argument(..., help="The agent package folder.")) ->
     from agentevo.agents.check import check_agent
 
     with clear_errors(), console.status(f"checking {path} (import, then one smoke episode in a sandbox)"):
-        report = check_agent(path, sandbox_config=config().sandbox)
+        settings = config()
+        report = check_agent(path, sandbox_config=settings.sandbox, cache_dir=settings.cache_dir)
     for finding in report.failures:
         console.print(f"[red]FAIL[/] {finding.failure.value}: {finding.reason}", highlight=False)
     if not report.passed:

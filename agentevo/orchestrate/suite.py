@@ -119,6 +119,7 @@ class _SuiteRun:
             self.agent_dir,
             self.gateway,
             sandbox_config=self.config.sandbox,
+            cache_dir=self.config.cache_dir,
             budget=self.budget,
             agent_id=self.agent_id,
             episode_id=f"{task.id.replace('/', '-')}-{attempt}",
