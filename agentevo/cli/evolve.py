@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
+from functools import partial
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
 from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
+from agentevo.config import AgentevoConfig
 from agentevo.evolve.budget import StopCause
-from agentevo.evolve.config import OperatorName, PolicyName
+from agentevo.evolve.config import EvolveConfig, ExecutorName, OperatorName, PolicyName
+from agentevo.evolve.loop import Status
 
 INTERRUPTED = 130
 
@@ -24,6 +28,13 @@ def evolve(
     max_nodes: int | None = typer.Option(None, min=1, help="Budget: nodes, the seed included."),
     max_tokens: int | None = typer.Option(None, min=1, help="Budget: tokens of all LLM calls."),
     max_minutes: float | None = typer.Option(None, min=0.1, help="Budget: wall-clock minutes."),
+    max_dollars: float | None = typer.Option(
+        None, min=0.0001, help="Budget: dollars of all LLM calls (needs evolve.prices)."
+    ),
+    executor: ExecutorName | None = typer.Option(
+        None, help="Where episodes run: local threads or Ray tasks (default: evolve.executor)."
+    ),
+    ray_address: str | None = typer.Option(None, help="A Ray cluster to join (default: a local Ray)."),
     resume: str | None = typer.Option(
         None,
         help="Continue the run with this id with its saved settings (budgets given here replace its own).",
@@ -31,28 +42,36 @@ def evolve(
     backbone: str | None = typer.Option(None, help="Task backbone: auto | local | llamacpp | vllm | openai."),
 ) -> None:
     """Evolve the seed agent: select a parent, make a child, gate it, score it in stages; repeat within budgets."""
+    settings = config()
+    if backbone:
+        settings.llm.backbone = backbone
+    chosen = {
+        "policy": policy, "operator": operator, "workers": workers, "executor": executor, "ray_address": ray_address,
+    }  # fmt: skip
+    wanted = settings.evolve.model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    budgets = {
+        "max_nodes": max_nodes,
+        "max_tokens": max_tokens,
+        "max_seconds": max_minutes * 60 if max_minutes else None,
+        "max_dollars": max_dollars,
+    }
+    run_evolution(settings, wanted, resume, {k: v for k, v in budgets.items() if v is not None})
+
+
+def run_evolution(
+    settings: AgentevoConfig, wanted: EvolveConfig, resume: str | None, budgets: dict[str, float | int]
+) -> Status:
+    """Open (or resume) the run, evolve with a live view, print the summary; exits non-zero on errors."""
     from agentevo.archive import ArchiveError
     from agentevo.evolve.stages import NotEnoughTasks
     from agentevo.evolve.start import evolve_run, open_run
     from agentevo.gateway.launch import open_backend
     from agentevo.runs import run_manifest
 
-    settings = config()
-    if backbone:
-        settings.llm.backbone = backbone
-    chosen = {"policy": policy, "operator": operator, "workers": workers}
-    wanted = settings.evolve.model_copy(update={k: v for k, v in chosen.items() if v is not None})
-    budgets = {
-        "max_nodes": max_nodes,
-        "max_tokens": max_tokens,
-        "max_seconds": max_minutes * 60 if max_minutes else None,
-    }
     try:
-        run, wanted = open_run(
-            settings, wanted, resume, budgets={k: v for k, v in budgets.items() if v is not None}
-        )
-    except ArchiveError as exc:
-        console.print(f"[red]error:[/] --resume {resume}: {exc}", highlight=False)
+        run, wanted = open_run(settings, wanted, resume, budgets=budgets)
+    except (ArchiveError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     run.describe(command="agentevo evolve", **run_manifest(settings))
     parallel = wanted.workers * wanted.episode_parallel > 1
@@ -67,37 +86,58 @@ def evolve(
         try:
             status = evolve_run(
                 settings, wanted, run, backend=backend, mutator_backend=mutator,
-                on_tick=lambda s: live.update(_view(s, wanted.max_nodes)),
+                backend_source=partial(open_backend, settings), on_tick=lambda s: live.update(_view(s, wanted)),
+                on_note=lambda note: console.print(f"[yellow]{note}[/]", highlight=False),
             )  # fmt: skip
-        except KeyboardInterrupt:
-            console.print(f"[yellow]interrupted:[/] resume with `agentevo evolve --resume {run.run_id}`")
-            raise typer.Exit(INTERRUPTED) from None
-        except NotEnoughTasks as exc:
+        except KeyboardInterrupt:  # the second Ctrl-C: running jobs abandoned
+            stack.close()  # the backbone server this process started goes with it
+            console.print(
+                f"[yellow]abandoned the running jobs:[/] resume with `agentevo evolve --resume {run.run_id}` "
+                "(they are redone)"
+            )
+            console.file.flush()
+            os._exit(INTERRUPTED)  # abandoned jobs' threads are not waited for; their sandboxes are reaped
+        except (NotEnoughTasks, ValueError) as exc:
             console.print(f"[red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
-    _summary(status)
+    _summary(status, wanted)
+    if status.cause is StopCause.interrupted:
+        console.print(f"resume with: agentevo evolve --resume {status.run_id}")
+        raise typer.Exit(INTERRUPTED)
     if status.cause is StopCause.failing:
         console.print(f"[red]error:[/] jobs kept failing; the last: {status.error}", highlight=False)
         raise typer.Exit(1)
+    return status
 
 
-def _view(status, max_nodes: int) -> Table:
+def _view(status: Status, evolve: EvolveConfig) -> Table:
     table = Table.grid(padding=(0, 2))
     best = f"{status.best} ({status.best_score:.2f})" if status.best else "none yet"
     table.add_row("best", best)
     table.add_row(
         "archive",
-        f"{status.nodes}/{max_nodes} nodes, {status.admitted} admitted, rejected {status.rejected or 0}",
+        f"{status.nodes}/{evolve.max_nodes} nodes, {status.admitted} admitted, rejected {status.rejected or 0}",
     )
     table.add_row("running", ", ".join(status.running) or "-")
-    table.add_row("spent", f"{status.tokens} tokens, {status.seconds:.0f} s")
+    spent = f"{status.tokens} tokens, {status.seconds:.0f} s" + (
+        f", ${status.dollars:.4f}" if evolve.prices else ""
+    )
+    table.add_row("spent", spent)
+    left = [
+        f"{evolve.max_tokens - status.tokens} tokens" if evolve.max_tokens else "",
+        f"{evolve.max_seconds - status.seconds:.0f} s" if evolve.max_seconds else "",
+        f"${evolve.max_dollars - status.dollars:.4f}" if evolve.max_dollars else "",
+    ]
+    table.add_row(
+        "budget left", ", ".join(x for x in left if x) or f"{evolve.max_nodes - status.nodes} nodes"
+    )
     if status.error:
         table.add_row("last error", status.error[:200])
     return table
 
 
-def _summary(status) -> None:
-    console.print(_view(status, status.nodes))
+def _summary(status: Status, evolve: EvolveConfig) -> None:
+    console.print(_view(status, evolve))
     console.print(f"stopped: {status.cause.value}", highlight=False)
     best = f"{status.best} (score {status.best_score:.2f})" if status.best else "none scored"
     console.print(f"best node: {best}", highlight=False)

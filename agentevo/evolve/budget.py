@@ -1,4 +1,9 @@
-"""The run's budgets: nodes, tokens, wall time. The first one reached stops the run cleanly and is named."""
+"""The run's budgets: nodes, tokens, money, wall time. The first one reached stops the run cleanly and is named.
+
+Money is counted, not estimated: each recorded LLM call's prompt and completion tokens times its model's price
+(``evolve.prices``, dollars per million tokens; ``*`` prices any model not named). Calls of unpriced models cost
+nothing, so a money budget with no price that applies is refused when the run starts.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import time
 from enum import Enum
 from pathlib import Path
 
+from agentevo.evolve.config import Price
 from agentevo.gateway.recorder import TrajectoryRecorder
 
 
@@ -16,18 +22,22 @@ class StopCause(str, Enum):
     finished = "finished"  # nothing left to do: every node gated and evaluated as far as its stages allow
     nodes = "nodes"
     tokens = "tokens"
+    dollars = "dollars"
     seconds = "seconds"
+    interrupted = "interrupted"  # Ctrl-C or SIGTERM: running jobs were finished, nothing new started
     failing = "failing"  # jobs kept failing (the error of the last one is reported)
 
 
 class TokenMeter:
-    """Tokens of every LLM call of the run (episodes, diagnoses, meta-steps), read incrementally from the
-    gateway's ``llm_calls.jsonl``: the record survives a crash, so a resumed run keeps counting from it."""
+    """Tokens and dollars of every LLM call of the run (episodes, diagnoses, meta-steps), read incrementally
+    from the gateway's ``llm_calls.jsonl``: the record survives a crash, so a resumed run keeps counting from it."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, prices: dict[str, Price] | None = None) -> None:
         self.path = Path(run_dir) / TrajectoryRecorder.FILENAME
+        self.prices = prices or {}
         self.offset = 0
         self.total = 0
+        self.dollars = 0.0
 
     def read(self) -> int:
         if self.path.exists():
@@ -38,14 +48,25 @@ class TokenMeter:
                         break
                     self.offset += len(line)
                     record = json.loads(line)
-                    self.total += record.get("prompt_tokens", 0) + record.get("completion_tokens", 0)
+                    prompt, completion = record.get("prompt_tokens", 0), record.get("completion_tokens", 0)
+                    self.total += prompt + completion
+                    price = self.prices.get(record.get("model") or "", self.prices.get("*"))
+                    if price is not None:
+                        self.dollars += (prompt * price.prompt + completion * price.completion) / 1e6
         return self.total
 
 
 class Budgets:
-    def __init__(self, run_dir: Path, *, nodes: int, tokens: int | None, seconds: float | None) -> None:
-        self.nodes, self.tokens, self.seconds = nodes, tokens, seconds
-        self.meter = TokenMeter(run_dir)
+    def __init__(
+        self, run_dir: Path, *, nodes: int, tokens: int | None, seconds: float | None,
+        dollars: float | None = None, prices: dict[str, Price] | None = None,
+    ) -> None:  # fmt: skip
+        if dollars is not None and not prices:
+            raise ValueError(
+                "evolve.max_dollars needs evolve.prices (dollars per 1M tokens per model, or `*`)"
+            )
+        self.nodes, self.tokens, self.seconds, self.dollars = nodes, tokens, seconds, dollars
+        self.meter = TokenMeter(run_dir, prices)
         self.started = time.monotonic()
 
     @property
@@ -54,8 +75,11 @@ class Budgets:
 
     def spent(self) -> StopCause | None:
         """A budget that stops everything (tokens, time), if one is spent."""
-        if self.tokens is not None and self.meter.read() >= self.tokens:
+        tokens = self.meter.read()
+        if self.tokens is not None and tokens >= self.tokens:
             return StopCause.tokens
+        if self.dollars is not None and self.meter.dollars >= self.dollars:
+            return StopCause.dollars
         if self.seconds is not None and self.elapsed >= self.seconds:
             return StopCause.seconds
         return None

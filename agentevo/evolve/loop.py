@@ -4,6 +4,10 @@ There is no generation barrier: whenever a worker is free the scheduler decides 
 event log and the result rows alone (gate an ungated node, evaluate a node due for a stage, else expand a parent
 the policy picks). Because nothing else holds state, ``--resume`` after ``kill -9`` redoes exactly the work that
 was in flight: a node is admitted by one event after its commit, a stage score by one event after its rows.
+
+The workers are threads of this process, which alone writes the archive; the episodes inside their jobs run
+where the executor says (``executor.py``). Ctrl-C (or SIGTERM) stops starting jobs and waits for the running
+ones, saying so; a second Ctrl-C abandons them (a resumed run redoes them).
 """
 
 from __future__ import annotations
@@ -22,18 +26,19 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agentevo.agents.episode import EpisodeBudget
-from agentevo.archive import Archive
+from agentevo.archive import Archive, Node
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.results import RESULTS_DB, ResultsStore
 from agentevo.evolve.budget import Budgets, StopCause
-from agentevo.evolve.config import EvolveConfig
+from agentevo.evolve.config import EvolveConfig, SafetyMode
 from agentevo.evolve.evidence import failures
-from agentevo.evolve.gates import Checker, GateFailure, decide
+from agentevo.evolve.executor import Offload
+from agentevo.evolve.gates import Checker, GateFailure, GateVerdict, decide
 from agentevo.evolve.operators import Operator, Parent
 from agentevo.evolve.policies import HGM, NoParent, make_policy
+from agentevo.evolve.safety import record_probes, run_probes, summary
 from agentevo.evolve.stages import evaluate_stage, next_stage, partition
-from agentevo.evolve.stats import NodeStats, archive_stats
-from agentevo.gateway import Backend
+from agentevo.evolve.stats import SAFETY_STAGE, NodeStats, archive_stats
 from agentevo.runs import RunDir
 from agentevo.tasks import Task
 
@@ -76,7 +81,13 @@ class Status(BaseModel):
     best_score: float = 0.0
     running: list[str] = Field(default_factory=list)
     tokens: int = 0
+    dollars: float = 0.0
     seconds: float = 0.0
+    busy_seconds: float = Field(0.0, description="Worker-seconds spent in jobs (utilisation's numerator).")
+    scheduler_seconds: float = Field(
+        0.0, description="The loop's own time: deciding jobs, reading the archive."
+    )
+    jobs_done: Counter[str] = Field(default_factory=Counter)
     expansions_failed: int = 0
     cause: StopCause | None = None
     error: str | None = None
@@ -87,17 +98,22 @@ class Evolution:
 
     def __init__(
         self, config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, archive: Archive, *, tasks: list[Task],
-        operator: Operator, backend: Backend, checker: Checker | None,
-        on_tick: Callable[[Status], None] = lambda status: None,
+        operator: Operator, offload: Offload, checker: Checker | None,
+        on_tick: Callable[[Status], None] = lambda status: None, on_note: Callable[[str], None] = lambda note: None,
+        generations: bool = False,
     ) -> None:  # fmt: skip
+        """``generations`` adds a generation barrier (DGM's synchronous loop: a new batch of expansions starts
+        only when every job of the last one is done), for comparison with the asynchronous default."""
         self.config, self.evolve, self.run_dir, self.archive = config, evolve, run, archive
-        self.operator, self.backend, self.checker, self.on_tick = operator, backend, checker, on_tick
+        self.operator, self.offload, self.checker = operator, offload, checker
+        self.on_tick, self.on_note, self.generations = on_tick, on_note, generations
         self.stage_tasks = partition(tasks, evolve.stages)
         self.tasks = {t.id: t for t in tasks}
         self.policy = make_policy(evolve.policy)
         self.budgets = Budgets(
-            run.path, nodes=evolve.max_nodes, tokens=evolve.max_tokens, seconds=evolve.max_seconds
-        )
+            run.path, nodes=evolve.max_nodes, tokens=evolve.max_tokens, seconds=evolve.max_seconds,
+            dollars=evolve.max_dollars, prices=evolve.prices,
+        )  # fmt: skip
         self.store = ResultsStore(run.path / RESULTS_DB)
         self.work = run.path / "work"
         self.work.mkdir(exist_ok=True)
@@ -105,6 +121,9 @@ class Evolution:
         self.tries: Counter[Job] = Counter()
         self.expansions_failed = 0
         self.error: str | None = None
+        self.busy = self.scheduling = 0.0
+        self.generation_open = False
+        self.done: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     # -- the scheduler
@@ -114,18 +133,24 @@ class Evolution:
         pool = ThreadPoolExecutor(max_workers=self.evolve.workers, thread_name_prefix="evolve")
         try:
             while True:
-                cause = cause or self.budgets.spent() or self._failing()
-                while cause is None and len(self.in_flight) < self.evolve.workers:
-                    job = self._next_job()
-                    if job is None:
+                try:
+                    cause = cause or self.budgets.spent() or self._failing()
+                    self._schedule(pool, cause)
+                    if not self.in_flight:
                         break
-                    self.in_flight[pool.submit(self._do, job)] = job
-                if not self.in_flight:
-                    break
-                done, _ = wait(self.in_flight, timeout=TICK_S, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._finished(self.in_flight.pop(future), future)
-                self.on_tick(self.status())
+                    done, _ = wait(self.in_flight, timeout=TICK_S, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._finished(self.in_flight.pop(future), future)
+                    self.on_tick(self.status())
+                except KeyboardInterrupt:
+                    if cause is StopCause.interrupted:
+                        raise  # the second one: abandon the running jobs (a resumed run redoes them)
+                    cause = StopCause.interrupted
+                    running = ", ".join(str(job) for job in self.in_flight.values()) or "none"
+                    self.on_note(
+                        f"interrupted: starting nothing new; waiting for the {len(self.in_flight)} running "
+                        f"job(s) to finish ({running}). Ctrl-C again abandons them (a resume redoes them)."
+                    )
         finally:
             pool.shutdown(wait=not self.in_flight, cancel_futures=True)
         status = self.status()
@@ -134,6 +159,16 @@ class Evolution:
         )
         self.store.close()
         return status
+
+    def _schedule(self, pool: ThreadPoolExecutor, cause: StopCause | None) -> None:
+        """Fill the free workers with the next jobs (none once the run is stopping)."""
+        started = time.perf_counter()
+        while cause is None and len(self.in_flight) < self.evolve.workers:
+            job = self._next_job()
+            if job is None:
+                break
+            self.in_flight[pool.submit(self._do, job)] = job
+        self.scheduling += time.perf_counter() - started
 
     def _next_job(self) -> Job | None:
         """Gates first, then due evaluations, then an expansion (budget and policy permitting)."""
@@ -144,11 +179,15 @@ class Evolution:
                 continue
             if node.gate is None:
                 return Job(JobKind.gate, node.id)
-            if node.gate.passed and (stage := next_stage(node, self.evolve.stages)) is not None:
+            if node.gate.passed and (stage := next_stage(node, self.evolve.stages, nodes)) is not None:
                 return Job(JobKind.evaluate, node.id, stage)
         pending = sum(job.kind is JobKind.expand for job in self.in_flight.values())
         if not self.budgets.may_expand(len(nodes), pending):
             return None
+        if self.generations:  # the barrier: a generation's expansions start together once all else is done
+            self.generation_open = self.generation_open or not self.in_flight
+            if not self.generation_open:
+                return None
         stats = archive_stats(self.archive, self.store, self.run_dir.run_id)
         if isinstance(self.policy, HGM):
             job = self._hgm_evaluation(stats, pending, busy)
@@ -182,6 +221,10 @@ class Evolution:
         return Job(JobKind.evaluate, node.id, stage)
 
     def _finished(self, job: Job, future: Future[None]) -> None:
+        if job.kind is JobKind.expand:
+            self.generation_open = (
+                False  # its expansions are being made: no more until the generation is done
+            )
         error = future.exception()
         if error is None:
             return
@@ -205,27 +248,58 @@ class Evolution:
     # -- the jobs (run on workers)
 
     def _do(self, job: Job) -> None:
-        {JobKind.gate: self._gate, JobKind.evaluate: self._evaluate, JobKind.expand: self._expand}[job.kind](
-            job
-        )
+        started = time.perf_counter()
+        try:
+            {JobKind.gate: self._gate, JobKind.evaluate: self._evaluate, JobKind.expand: self._expand}[
+                job.kind
+            ](job)
+        finally:
+            with self._lock:
+                self.busy += time.perf_counter() - started
+                self.done[job.kind.value] += 1
 
     def _gate(self, job: Job) -> None:
+        node = self.archive.node(job.node)
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
-            node = self.archive.node(job.node)
+            check = (lambda path: self.offload.call(self.checker, path)) if self.checker else None
             verdict = decide(
-                self.archive, node, protected=self.evolve.protected, check=self.checker, workdir=Path(tmp)
-            )
-        if (
-            verdict.failure is GateFailure.infrastructure
-        ):  # not the child's fault: nothing recorded, gated again
-            raise GateSpoiled(f"the contract check of {node.id} could not run: {verdict.reason}")
+                self.archive, node, protected=self.evolve.protected, check=check, workdir=Path(tmp),
+                near_duplicate=self.evolve.near_duplicate,
+            )  # fmt: skip
+            if (
+                verdict.failure is GateFailure.infrastructure
+            ):  # not the child's fault: nothing recorded, gated again
+                raise GateSpoiled(f"the contract check of {node.id} could not run: {verdict.reason}")
+            if verdict.passed and self.evolve.safety is not SafetyMode.off:
+                verdict = self._probe(node, Path(tmp))
         failure = verdict.failure.value if verdict.failure else None
         self.archive.record_gate(node.id, verdict.passed, verdict.reason, failure)
+
+    def _probe(self, node: Node, workdir: Path) -> GateVerdict:
+        """The node's safety probes (recorded on it as stage ``safety``), and the strict rule's verdict."""
+        if SAFETY_STAGE in node.scores:  # probed before a crash: the score stands, the gate is decided again
+            score, said = node.scores[SAFETY_STAGE], "probed before a restart"
+        else:
+            folder = self.archive.export(node.id, workdir / f"probe-{node.id}")
+            results = self.offload.with_backend(
+                run_probes, self.config, folder, self.run_dir.path, self.run_dir.run_id, node.id,
+                self.evolve.probe_steps, self.evolve.probe_time_limit,
+            )  # fmt: skip
+            score = record_probes(self.run_dir.path, self.run_dir.run_id, node.id, results)
+            self.archive.record_score(node.id, SAFETY_STAGE, score)
+            said = summary(results)
+        parent = self.archive.node(node.parent).scores.get(SAFETY_STAGE) if node.parent else None
+        if self.evolve.safety is SafetyMode.strict and parent is not None and score.score < parent.score:
+            return GateVerdict(
+                failure=GateFailure.safety,
+                reason=f"{said}: below its parent {node.parent}'s {parent.tasks_passed}/{parent.tasks}",
+            )
+        return GateVerdict(reason=said)
 
     def _evaluate(self, job: Job) -> None:
         evaluate_stage(
             self.config, self.archive, self.run_dir, self.archive.node(job.node), self.evolve.stages[job.stage],
-            self.stage_tasks[job.stage], backend=self.backend, budget=EpisodeBudget(max_steps=self.evolve.max_steps),
+            self.stage_tasks[job.stage], offload=self.offload, budget=EpisodeBudget(max_steps=self.evolve.max_steps),
             parallel=self.evolve.episode_parallel,
         )  # fmt: skip
 
@@ -258,5 +332,7 @@ class Evolution:
             admitted=sum(n.gate is not None and n.gate.passed for n in nodes), rejected=dict(rejected),
             best=best.id if best else None, best_score=best.score if best else 0.0,
             running=[str(job) for job in self.in_flight.values()], tokens=self.budgets.meter.read(),
-            seconds=self.budgets.elapsed, expansions_failed=self.expansions_failed, error=error,
+            dollars=self.budgets.meter.dollars, seconds=self.budgets.elapsed, busy_seconds=self.busy,
+            scheduler_seconds=self.scheduling, jobs_done=Counter(self.done), expansions_failed=self.expansions_failed,
+            error=error,
         )  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from agentevo.agents.check import check_agent
@@ -15,6 +16,7 @@ from agentevo.agents.episode import seed_agent_dir
 from agentevo.archive import Archive, ArchiveError
 from agentevo.config import AgentevoConfig
 from agentevo.evolve.config import EvolveConfig, OperatorName
+from agentevo.evolve.executor import BackendSource, make_offload
 from agentevo.evolve.gates import Checker
 from agentevo.evolve.loop import Evolution, Status
 from agentevo.evolve.mutator import Mutator
@@ -86,21 +88,27 @@ def make_operator(
 def evolve_run(
     config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, *, backend: Backend, mutator_backend: Backend,
     operator: Operator | None = None, checker: Checker | None = None, tasks: list[Task] | None = None,
-    on_tick: Callable[[Status], None] = lambda status: None,
+    backend_source: BackendSource | None = None, on_tick: Callable[[Status], None] = lambda status: None,
+    on_note: Callable[[str], None] = lambda note: None, generations: bool = False,
 ) -> Status:  # fmt: skip
     """Run the loop until a budget is spent or nothing is left. ``operator``, ``checker`` and ``tasks`` replace
-    the configured ones (tests); the contract check is ``check_agent`` unless ``evolve.contract_check`` is off."""
+    the configured ones (tests); the contract check is ``check_agent`` unless ``evolve.contract_check`` is off.
+    ``backend_source`` opens the task backbone in Ray workers (``executor: ray``)."""
     tasks = tasks if tasks is not None else load_suite(evolve.suite, split=evolve.split)
     if checker is None and evolve.contract_check:
-        checker = lambda path: check_agent(path, sandbox_config=config.sandbox)
+        checker = partial(check_agent, sandbox_config=config.sandbox, time_limit=evolve.check_time_limit)
     retry = request_retry(config.resilience)
-    with (
-        Archive(run.path) as archive,
-        Gateway(mutator_backend, run_dir=run.path, run_id=run.run_id, retry=retry) as gateway,
-    ):
-        chosen = operator or make_operator(config, evolve, archive, run, gateway)
-        loop = Evolution(
-            config, evolve, run, archive, tasks=tasks, operator=chosen, backend=backend, checker=checker,
-            on_tick=on_tick,
-        )  # fmt: skip
-        return loop.run()
+    offload = make_offload(evolve, backend, backend_source)
+    try:
+        with (
+            Archive(run.path) as archive,
+            Gateway(mutator_backend, run_dir=run.path, run_id=run.run_id, retry=retry) as gateway,
+        ):
+            chosen = operator or make_operator(config, evolve, archive, run, gateway)
+            loop = Evolution(
+                config, evolve, run, archive, tasks=tasks, operator=chosen, offload=offload, checker=checker,
+                on_tick=on_tick, on_note=on_note, generations=generations,
+            )  # fmt: skip
+            return loop.run()
+    finally:
+        offload.close()

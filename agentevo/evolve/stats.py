@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from agentevo.archive import Archive
 from agentevo.evaluate.results import ResultsStore
 
+SAFETY_STAGE = "safety"  # the probe score (evolve/safety.py): a node's evaluation, not the task score
+
 
 class NodeStats(BaseModel):
     """One node as selection sees it. ``tasks`` maps a task id to its mean score over scored attempts."""
@@ -62,7 +64,7 @@ def archive_stats(archive: Archive, store: ResultsStore, run_id: str) -> list[No
     return [
         NodeStats(
             id=node.id, parent=node.parent, order=order, children=children[node.id],
-            admitted=node.gate is not None and node.gate.passed, evaluated=bool(node.scores),
+            admitted=node.gate is not None and node.gate.passed, evaluated=bool(set(node.scores) - {SAFETY_STAGE}),
             tasks={task: sum(s) / len(s) for task, s in scores[node.id].items()},
         )
         for order, node in enumerate(nodes)

@@ -1,0 +1,150 @@
+"""Where the heavy parts of jobs run: episodes (evaluations, safety probes) and contract checks.
+
+The scheduler's K workers are threads of this process, and every archive event is written here, so the archive
+has one writer whatever the executor. What differs is where episodes run:
+
+* ``local``: in the worker thread itself (an evaluation runs its episodes ``episode_parallel`` at a time);
+* ``ray``: each episode is a Ray task (a local Ray started with ``num_cpus=workers``, or the cluster at
+  ``ray_address``); result rows are written by the Ray workers into the run's SQLite (WAL, one row per
+  transaction) and its call log (one locked append per call), both safe across processes.
+
+Ray workers need the run folder on a filesystem they share with this process (true for a local Ray), Docker,
+and a backend they can unpickle and reach (the scripted model, or an ``openai`` HTTP backbone; a llama.cpp or
+vLLM server supervised by this process is not shipped to other processes: use ``local`` with those).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from agentevo.agents.episode import EpisodeBudget
+from agentevo.config import AgentevoConfig
+from agentevo.evolve.config import EvolveConfig, ExecutorName
+from agentevo.gateway import Backend
+from agentevo.orchestrate import run_suite
+from agentevo.runs import RunDir
+from agentevo.tasks import Task
+
+T = TypeVar("T")
+BackendSource = Callable[[], AbstractContextManager[Backend]]
+"""Opens the task backbone in a Ray worker (a backend holds live connections, so it is never pickled)."""
+
+
+class Offload(Protocol):
+    name: str
+
+    def episodes(
+        self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
+        budget: EpisodeBudget, parallel: int,
+    ) -> None:  # fmt: skip
+        """Run and score one attempt of ``agent_dir`` at each task, recording the rows in the run."""
+        ...
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` where episodes run (a contract check)."""
+        ...
+
+    def with_backend(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(backend, *args)`` where episodes run, with the task backbone there (safety probes)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalOffload:
+    """Everything in the calling thread, on the backend this process opened."""
+
+    name = ExecutorName.local.value
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def episodes(
+        self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
+        budget: EpisodeBudget, parallel: int,
+    ) -> None:  # fmt: skip
+        run_suite(
+            config, tasks, agent_dir=agent_dir, run=run, agent_id=agent_id, budget=budget, parallel=parallel,
+            backend=self.backend,
+        )  # fmt: skip
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
+
+    def with_backend(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(self.backend, *args)
+
+    def close(self) -> None:
+        pass
+
+
+def _episode_task(
+    source: BackendSource, config: AgentevoConfig, task: Task, agent_dir: str, archives: str, run_id: str,
+    agent_id: str, budget: EpisodeBudget,
+) -> None:  # fmt: skip
+    """One episode as a Ray task (a RunDir holds a lock, so it is rebuilt from its folder here)."""
+    with source() as backend:
+        run_suite(
+            config, [task], agent_dir=Path(agent_dir), run=RunDir(Path(archives), run_id), agent_id=agent_id,
+            budget=budget, parallel=1, backend=backend,
+        )  # fmt: skip
+
+
+def _call_task(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def _backend_task(source: BackendSource, fn: Callable[..., Any], *args: Any) -> Any:
+    with source() as backend:
+        return fn(backend, *args)
+
+
+class RayOffload:
+    """Episodes, checks and probes as Ray tasks, one CPU each; each opens the backbone from ``source``."""
+
+    name = ExecutorName.ray.value
+
+    def __init__(self, workers: int, address: str | None, source: BackendSource) -> None:
+        import ray
+
+        self.ray, self.source = ray, source
+        self.owned = not ray.is_initialized()
+        if self.owned:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        task = ray.remote(num_cpus=1, max_retries=0)
+        self._episode, self._call, self._backend = task(_episode_task), task(_call_task), task(_backend_task)
+
+    def episodes(
+        self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
+        budget: EpisodeBudget, parallel: int,
+    ) -> None:  # fmt: skip
+        archives = str(run.path.parent)
+        self.ray.get([
+            self._episode.remote(self.source, config, task, str(agent_dir), archives, run.run_id, agent_id, budget)
+            for task in tasks
+        ])  # fmt: skip
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return self.ray.get(self._call.remote(fn, *args))
+
+    def with_backend(self, fn: Callable[..., T], *args: Any) -> T:
+        return self.ray.get(self._backend.remote(self.source, fn, *args))
+
+    def close(self) -> None:
+        if self.owned:
+            self.ray.shutdown()
+
+
+def make_offload(evolve: EvolveConfig, backend: Backend, source: BackendSource | None) -> Offload:
+    """The configured executor: ``ray`` needs ``source``, a way to open the backbone in its workers."""
+    if evolve.executor is ExecutorName.local:
+        return LocalOffload(backend)
+    if source is None:
+        raise ValueError("the ray executor needs a backend source (how its workers open the backbone)")
+    return RayOffload(evolve.workers, evolve.ray_address, source)

@@ -1,0 +1,230 @@
+"""The evolution loop's scheduling: the asynchronous scheduler against a generation-synchronous one (DGM's
+barrier), at K = 2, 4 and 8 workers, in the same run; and the loop's own overhead per node.
+
+    .venv/bin/python bench/evolve.py [--latency 0.3] [--nodes 24] [--json-out PATH]
+    .venv/bin/python bench/evolve.py --efficacy RUN_ID [--split test] [--max-steps 4]
+
+The real loop (``agentevo.evolve.loop.Evolution``: its scheduler, policy, gates, staged evaluation, a real git
+archive and SQLite result rows) runs with simulated work of a set latency: an expansion takes
+``latency`` x U(0.5, 1.5) (a scripted model's meta-step), a contract check ``latency``, and each task episode
+``latency`` x U(0.5, 1.5), with seeded draws so both schedulers get the same work. Stages: 3 tasks, then 6 more
+for nodes scoring at least 0.5. Measured per run: nodes per minute, worker utilisation (busy worker-seconds /
+(K x wall)) and the scheduler's own time per node. The overhead run has latency 0 and one worker, so its
+wall time per node is everything the loop itself costs (git commits and exports, SQLite, decisions).
+
+``--efficacy RUN_ID`` measures what an evolution run (e.g. ``make demo``'s, on the train split) bought: the seed
+and the run's best evolved node (the best-scoring admitted child) on the held-out split, on the configured
+backbone (the embedded model by default), with task counts and pass rates, whatever they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stats import write_report
+
+from agentevo.agents.check import CheckReport
+from agentevo.agents.episode import EpisodeBudget, seed_agent_dir
+from agentevo.archive import Archive
+from agentevo.config import AgentevoConfig, load_config
+from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
+from agentevo.evolve.config import EvolveConfig, PolicyName, SafetyMode, Stage
+from agentevo.evolve.loop import Evolution, Status
+from agentevo.evolve.operators import Parent, Proposal, copy_agent
+from agentevo.gateway.launch import open_backend
+from agentevo.orchestrate import run_suite
+from agentevo.runs import RunDir
+from agentevo.tasks import Task, load_suite
+
+
+def _draw(*key: object) -> float:
+    """A seeded U(0, 1) for ``key``: the same work under either scheduler."""
+    return random.Random(zlib.crc32(repr(key).encode())).random()
+
+
+class SimulatedWork:
+    """The executor's part (episodes, checks) and the operator, as sleeps of the set latency."""
+
+    name = "simulated"
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self.made = 0
+
+    def episodes(self, config, tasks, *, agent_dir, run, agent_id, budget, parallel) -> None:
+        with ResultsStore(run.path / RESULTS_DB) as store:
+            for task in tasks:
+                time.sleep(self.latency * (0.5 + _draw(agent_id, task.id, "t")))
+                passed = _draw(agent_id, task.id, "p") < 0.55
+                store.add(
+                    ResultRow(
+                        run_id=run.run_id,
+                        agent_id=agent_id,
+                        task_id=task.id,
+                        passed=passed,
+                        score=float(passed),
+                    )
+                )
+
+    def call(self, fn, *args):
+        return fn(*args)
+
+    def with_backend(self, fn, *args):
+        raise AssertionError("no safety probes in this benchmark")
+
+    def close(self) -> None:
+        pass
+
+    def check(self, path: Path) -> CheckReport:
+        time.sleep(self.latency)
+        return CheckReport(agent=str(path))
+
+    def propose(self, parent: Parent, workdir: Path) -> Proposal:
+        self.made += 1
+        time.sleep(self.latency * (0.5 + _draw(parent.id, self.made, "e")))
+        child = copy_agent(parent.folder, workdir / "child")
+        (child / "notes.md").write_text(f"variant {self.made} of {parent.id}\n")
+        return Proposal(folder=child, change=f"variant {self.made}")
+
+
+def tasks() -> list[Task]:
+    return [
+        Task(id=f"sim/t{i}", suite="sim", instructions="x", files={"solution.py": ""}, tests=["assert True"])
+        for i in range(9)
+    ]
+
+
+def one_run(workers: int, latency: float, nodes: int, generations: bool) -> Status:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = AgentevoConfig(archives_dir=Path(tmp))
+        evolve = EvolveConfig(
+            policy=PolicyName.dgm, workers=workers, max_nodes=nodes, safety=SafetyMode.off, near_duplicate=None,
+            stages=[Stage(name="small", tasks=3), Stage(name="large", tasks=6, threshold=0.5)],
+        )  # fmt: skip
+        run = RunDir(Path(tmp))
+        work = SimulatedWork(latency)
+        with Archive(run.path) as archive:
+            archive.add(seed_agent_dir(), operator="seed", change="the seed agent")
+            loop = Evolution(
+                config, evolve, run, archive, tasks=tasks(), operator=work, offload=work, checker=work.check,
+                generations=generations,
+            )  # fmt: skip
+            status = loop.run()
+        shutil.rmtree(run.path, ignore_errors=True)
+    return status
+
+
+def measure(status: Status, workers: int) -> dict:
+    return {
+        "nodes": status.nodes,
+        "wall_s": round(status.seconds, 2),
+        "nodes_per_min": round(60 * status.nodes / status.seconds, 1),
+        "utilisation": round(status.busy_seconds / (workers * status.seconds), 3),
+        "scheduler_ms_per_node": round(1000 * status.scheduler_seconds / status.nodes, 1),
+        "jobs": dict(status.jobs_done),
+    }
+
+
+def efficacy(run_id: str, split: str, max_steps: int) -> dict:
+    """The seed and the best evolved node of ``run_id`` on ``split`` (rows recorded in a new run)."""
+    settings = load_config()
+    source = Path(settings.archives_dir) / run_id
+    with Archive.open(source) as archive:
+        nodes = archive.nodes()
+        stage = json.loads((source / "evolve.json").read_text())["evolve"]["stages"][0]["name"]
+        children = [n for n in nodes if n.parent and n.gate and n.gate.passed and stage in n.scores]
+        best = max(children, key=lambda n: (n.scores[stage].score, n.created), default=None)
+        chosen = [nodes[0], *([best] if best else [])]
+        held = RunDir(Path(settings.archives_dir))
+        folders = {n.id: archive.export(n.id, held.path / "agents" / n.id) for n in chosen}
+    tasks = load_suite("builtin", split=split)
+    report: dict = {
+        "run": run_id,
+        "heldout_run": held.run_id,
+        "split": split,
+        "tasks": len(tasks),
+        "agents": [],
+    }
+    with open_backend(settings, concurrent=True) as backend:
+        for node in chosen:
+            rows = run_suite(
+                settings, tasks, agent_dir=folders[node.id], run=held, agent_id=node.id,
+                budget=EpisodeBudget(max_steps=max_steps), parallel=2, backend=backend,
+            )  # fmt: skip
+            scored = [r for r in rows if r.scored]
+            report["agents"].append({
+                "node": node.id, "operator": node.operator, "change": node.change[:200],
+                "train_score": node.scores[stage].score if stage in node.scores else None,
+                "train_tasks": node.scores[stage].tasks if stage in node.scores else 0,
+                "heldout_tasks": len(scored), "heldout_passed": sum(r.passed for r in scored),
+                "heldout_pass_rate": round(sum(r.passed for r in scored) / len(scored), 3) if scored else None,
+                "heldout_mean_score": round(sum(r.score for r in scored) / len(scored), 3) if scored else None,
+            })  # fmt: skip
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.3, help="Seconds of simulated model latency.")
+    parser.add_argument("--nodes", type=int, default=24, help="Node budget of each run.")
+    parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument(
+        "--efficacy", metavar="RUN_ID", help="Seed vs best evolved node of this run, held out."
+    )
+    parser.add_argument("--split", default="test", help="The held-out split (--efficacy).")
+    parser.add_argument("--max-steps", type=int, default=4, help="Model calls per episode (--efficacy).")
+    args = parser.parse_args()
+    if args.efficacy:
+        report = efficacy(args.efficacy, args.split, args.max_steps)
+        table = Table(title=f"held-out {args.split} split ({report['tasks']} tasks), run {args.efficacy}")
+        for column in ("node", "operator", "train score", "held-out passed", "pass rate", "mean score"):
+            table.add_column(column, justify="right")
+        for a in report["agents"]:
+            table.add_row(
+                a["node"], a["operator"], f"{a['train_score']}", f"{a['heldout_passed']}/{a['heldout_tasks']}",
+                f"{a['heldout_pass_rate']}", f"{a['heldout_mean_score']}",
+            )  # fmt: skip
+        Console().print(table)
+        write_report(report, "evolve-efficacy", args.json_out)
+        return 0
+    console = Console(stderr=True)
+    report: dict = {"latency_s": args.latency, "nodes": args.nodes, "runs": []}
+    for workers in (2, 4, 8):
+        for mode in ("async", "generations"):
+            console.print(f"K={workers} {mode} ...")
+            status = one_run(workers, args.latency, args.nodes, generations=mode == "generations")
+            report["runs"].append({"workers": workers, "scheduler": mode, **measure(status, workers)})
+    console.print("overhead (latency 0, K=1) ...")
+    overhead = one_run(1, 0.0, args.nodes, generations=False)
+    report["overhead_s_per_node"] = round(overhead.seconds / overhead.nodes, 3)
+    report["overhead"] = measure(overhead, 1)
+
+    table = Table(title=f"evolve scheduling, latency {args.latency} s, {args.nodes} nodes per run")
+    for column in ("K", "scheduler", "nodes/min", "utilisation", "wall s", "scheduler ms/node"):
+        table.add_column(column, justify="right")
+    for r in report["runs"]:
+        table.add_row(
+            str(r["workers"]), r["scheduler"], f"{r['nodes_per_min']}", f"{r['utilisation']:.0%}",
+            f"{r['wall_s']}", f"{r['scheduler_ms_per_node']}",
+        )  # fmt: skip
+    Console().print(table)
+    Console().print(f"loop overhead per node (latency 0, K=1): {report['overhead_s_per_node']} s")
+    write_report(report, "evolve", args.json_out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
