@@ -23,3 +23,7 @@ class SandboxOperationError(SandboxError):
     def __init__(self, message: str, kind: str = "Error") -> None:
         super().__init__(f"{kind}: {message}")
         self.kind = kind
+
+
+class ImageBuildError(SandboxError):
+    """A sandbox image could not be built or checked; the message says what to do about it."""

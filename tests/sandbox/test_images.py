@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from agentevo.sandbox import Sandbox, images
+from agentevo.sandbox import Sandbox, images, recipes, wheelhouse
 from agentevo.sandbox.docker_host import docker_client
 from agentevo.sandbox.errors import DockerUnavailable
 from agentevo.sandbox.images import (
@@ -86,12 +86,19 @@ def test_tag_changes_with_any_recipe_file(tmp_path: Path, relpath: str) -> None:
     assert image_tag("python", recipes) == before
 
 
-def test_tag_changes_with_sandboxd_and_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tag_changes_with_the_supervisor_files_and_mirror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = image_tag("python")
-    fake = tmp_path / "sandboxd.py"
-    fake.write_bytes(images._sandboxd_path().read_bytes() + b"\n# changed\n")
-    monkeypatch.setattr(images, "_sandboxd_path", lambda: fake)
-    assert image_tag("python") != before
+    real = recipes.supervisor_files()
+    assert [path.name for path in real] == ["sandboxd.py", "procs.py"]
+    for i, path in enumerate(real):  # sandboxd.py and the procs.py it imports both go into the image
+        fake = tmp_path / path.name
+        fake.write_bytes(path.read_bytes() + b"\n# changed\n")
+        monkeypatch.setattr(
+            recipes, "supervisor_files", lambda i=i, fake=fake: [*real[:i], fake, *real[i + 1 :]]
+        )
+        assert image_tag("python") != before
     assert images.base_tag(mirror="http://mirror.example/debian") != images.base_tag()
 
 
@@ -115,7 +122,8 @@ def test_no_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_mirror_comes_from_apt_config(tmp_path: Path) -> None:
     apt = tmp_path / "apt"
     (apt / "sources.list.d").mkdir(parents=True)
-    assert images.debian_mirror(apt) == images.DEFAULT_MIRROR
+    with pytest.raises(ImageBuildError, match="name no Debian mirror for bookworm"):
+        images.debian_mirror(apt)  # none is written into the project
     (apt / "sources.list").write_text(
         "# deb http://commented.example/debian bookworm main\n"
         "deb [signed-by=/usr/share/keyrings/k.gpg] http://list.example/debian/ bookworm main\n"
@@ -136,6 +144,27 @@ def test_pinned_requirements_are_complete() -> None:
     assert all(re.fullmatch(r"[a-z0-9-]+==[\w.]+", pin) for pin in pins), pins
     names = {pin.split("==")[0] for pin in pins}
     assert {"pip", "langgraph", "langchain-core", "openai", "pydantic", "pydantic-core"} <= names
+
+
+def test_an_image_with_its_own_packages_gets_its_own_rootfs(tmp_path: Path) -> None:
+    recipes_dir = copy_recipes(tmp_path)
+    mirror = images.host_mirror()
+    assert recipes.rootfs_tag(recipes_dir, "python", mirror) == images.base_tag(recipes_dir)
+    web_root = recipes.rootfs_tag(recipes_dir, "web", mirror)
+    assert re.fullmatch(r"agentevo-base-web:[0-9a-f]{12}", web_root)
+    before = image_tag("web", recipes_dir)
+    (recipes_dir / "web" / "packages.txt").write_text("chromium\n")
+    assert recipes.rootfs_tag(recipes_dir, "web", mirror) != web_root
+    assert image_tag("web", recipes_dir) != before
+
+
+def test_recipes_resolve_once_per_process(
+    client: docker.DockerClient, python_image: str, monkeypatch
+) -> None:
+    images.resolve_image("python", client)  # resolved (and cached) here or earlier in this process
+    monkeypatch.setattr(images, "debian_mirror", lambda: pytest.fail("apt sources read again"))
+    monkeypatch.setattr(recipes, "image_tag", lambda *a: pytest.fail("the recipe was hashed again"))
+    assert images.resolve_image("python", client) == python_image
 
 
 def test_ensure_image_is_a_no_op_when_up_to_date(client: docker.DockerClient, python_image: str) -> None:
@@ -180,11 +209,10 @@ def test_wheelhouse_is_not_in_the_image(client: docker.DockerClient, python_imag
     assert not any("wheels" in step for step in steps), steps
 
 
-def test_bad_pin_names_the_requirement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_bad_pin_names_the_requirement(tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("pydantic-core==0.0.0.404\n")
     with pytest.raises(ImageBuildError, match=r"pydantic-core==0\.0\.0\.404"):
-        images._ensure_wheelhouse(requirements, log=lambda _: None)
+        wheelhouse.ensure_wheelhouse(requirements, lambda _: None, tmp_path / "cache")
     # A failed download leaves nothing that could pass for a wheelhouse.
-    assert list((tmp_path / "cache" / "agentevo" / "wheelhouse").iterdir()) == []
+    assert list((tmp_path / "cache" / "wheelhouse").iterdir()) == []
