@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agentevo.evolve.config import EvolveConfig
+from agentevo.files import default_cache_dir
 from agentevo.llm.config import LLMConfig
 from agentevo.sandbox.config import SandboxConfig
 from agentevo.train.config import TrainConfig
@@ -25,10 +26,6 @@ DEFAULT_CONFIG_FILE = Path("agentevo.yaml")
 
 class ConfigError(ValueError):
     """A configuration problem, worded as one line that names the field."""
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agentevo"
 
 
 class ResilienceConfig(BaseModel):

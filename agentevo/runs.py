@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import threading
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agentevo.files import write_json_atomic
+from agentevo.files import append_jsonl, write_json_atomic
 from agentevo.sandbox.docker_host import new_run_id
 
 
@@ -54,7 +53,6 @@ class RunDir:
         self.run_id = run_id or new_run_id()
         self.path = Path(archives_dir) / self.run_id
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
 
     @property
     def results_path(self) -> Path:
@@ -68,11 +66,9 @@ class RunDir:
         write_json_atomic(target, current)
 
     def append(self, row: BaseModel | dict[str, Any]) -> None:
-        """Append one result row; a single write per row keeps concurrent readers whole."""
+        """Append one result row, whole, even with other threads and processes appending (``append_jsonl``)."""
         data = row.model_dump(mode="json") if isinstance(row, BaseModel) else row
-        line = json.dumps({"run_id": self.run_id, "time": time.time(), **data}) + "\n"
-        with self._lock, open(self.results_path, "a") as fh:
-            fh.write(line)
+        append_jsonl(self.results_path, {"run_id": self.run_id, "time": time.time(), **data})
 
     def rows(self) -> list[dict[str, Any]]:
         if not self.results_path.exists():

@@ -41,6 +41,8 @@ from rich.console import Console
 from rich.table import Table
 from stats import RESULTS_DIR, stats, write_report  # bench/ is sys.path[0] when run as a script
 
+from agentevo.sandbox import procs
+
 ROOT = Path(__file__).resolve().parents[1]
 FULL = {"max_tokens": 48, "overhead_n": 300, "overhead_warmup": 30}
 QUICK = {"max_tokens": 16, "overhead_n": 100, "overhead_warmup": 10}
@@ -173,11 +175,7 @@ def drive(client: httpx.Client, url: str, bodies: list[dict], concurrency: int) 
 
 def cpu_ms(pid: int) -> float:
     """CPU time (user + system, all threads) a process has used so far, in ms; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    return (procs.cpu_ticks(pid) or 0) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_ms() -> float:

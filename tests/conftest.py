@@ -1,4 +1,8 @@
-"""Shared fixtures. Tests use the real Docker engine and the real sandbox image: `make test` provides both."""
+"""Shared fixtures. Tests use the real Docker engine and the real sandbox image: `make test` provides both.
+
+Without an engine the tests that need one fail, each with one line that says what to run, and the run
+says so once at its start and once at its end; nothing is skipped and nothing ends in a traceback.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from agentevo.sandbox import Sandbox, SandboxConfig, images
-from agentevo.sandbox.docker_host import LABEL_OWNER, docker_client, owner_id
+from agentevo.sandbox.docker_host import LABEL_OWNER, docker_client, owner_id, wait_for_docker
+from agentevo.sandbox.errors import DockerUnavailable, ImageMissing
+
+# What a test needs from the machine rather than from the code: failing for it is one line, not a traceback.
+MACHINE_ERRORS = (DockerUnavailable, ImageMissing)
+_DOCKER_UP = pytest.StashKey[bool]()  # whether an engine answered when the session started
+NO_DOCKER = "no Docker engine answers: the tests that need one fail; run `make test` or `bash scripts/ensure-system.sh`"
 
 # HumanEval and MBPP live beside the checkout (../shared/benchdata), never in it; a user may point elsewhere.
 BENCHDATA = Path(
@@ -49,7 +59,39 @@ def _ours(client) -> list[str]:
     return [entry["Names"][0].lstrip("/") for entry in entries]
 
 
+def _machine_error(exc: BaseException | None) -> BaseException | None:
+    """``exc``, or the error it was raised from, when it is one of ``MACHINE_ERRORS``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MACHINE_ERRORS):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_DOCKER_UP] = wait_for_docker(0)
+    if not session.config.stash[_DOCKER_UP]:
+        session.config.get_terminal_writer().line(NO_DOCKER, red=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    error = _machine_error(call.excinfo.value if call.excinfo else None)
+    if error is not None and report.failed:
+        report.longrepr = f"{item.nodeid} needs the machine set up: {error}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not config.stash.get(_DOCKER_UP, True):
+        terminalreporter.write_line(NO_DOCKER, red=True)
+
+
 def pytest_sessionfinish(session, exitstatus):
+    if not session.config.stash.get(_DOCKER_UP, True) or not wait_for_docker(0):
+        return  # no engine, so no container of ours can be left behind
     # The suite checks its own hygiene: no container it created may outlive it.
     client = docker_client()
     deadline = time.monotonic() + 10

@@ -26,7 +26,10 @@ def build(
             started = time.monotonic()
             with console.status(f"building sandbox image [bold]{recipe}[/] (first build takes ~2 min)"):
                 tag = images.ensure_image(
-                    recipe, force=force, log=lambda line: console.print(line, highlight=False)
+                    recipe,
+                    force=force,
+                    log=lambda line: console.print(line, highlight=False),
+                    cache_dir=config().cache_dir,
                 )
             console.print(f"[green]ready[/] {tag} ({time.monotonic() - started:.1f} s)")
 

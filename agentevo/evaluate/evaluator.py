@@ -26,6 +26,7 @@ interfered with the judging process (``tampering``) scores 0 whatever its other 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import io
 import json
 import posixpath
@@ -52,10 +53,9 @@ BACKSTOP_SECONDS = 5.0
 MAX_OUTPUT_BYTES = 4 << 20
 FEEDBACK_CHARS = 1500
 HARNESS_SOURCE = Path(harness.__file__).read_bytes()
-# The judge's and the solution host's sources travel in the spec, so the harness holds them in memory.
+# The judge's, the solution host's and procs' sources travel in the spec, so the harness holds them in memory.
 JUDGE_SOURCES = {
-    name: (Path(harness.__file__).parent / f"{name.rpartition('.')[2]}.py").read_text()
-    for name in (harness.CROSSING_MODULE, harness.JUDGE_MODULE, harness.SOLUTION_MODULE)
+    name: Path(importlib.util.find_spec(name).origin).read_text() for name in harness.SHIPPED_MODULES
 }
 
 Submission = bytes | Path | str | dict[str, str | bytes]  # a final workspace, in any form the evaluator reads

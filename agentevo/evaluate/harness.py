@@ -2,15 +2,16 @@
 
 The evaluator writes this file (from the host package, never from the agent's workspace) to
 ``/tmp/agentevo-eval/harness.py`` in a fresh sandbox and runs it as
-``python3 -I -B harness.py SPEC_FILE``. It uses the standard library only.
+``python3 -I -B harness.py SPEC_FILE``. It uses the standard library only, and ``procs`` (the
+process helpers), which runs there from the source the spec carries.
 
 Trust model. Test code and the solution run as the same uid as this harness, so nothing they can
 reach may decide the verdict:
 
 * The spec (session nonce, tests) comes in a file that is read and unlinked before any test code
-  starts; from then on it exists only in this process, which is made non-dumpable first, so
-  same-uid code cannot read its memory, environment or file descriptors through ``/proc`` nor
-  ptrace it. (The exec API has no stdin; an environment variable would also reach the ``timeout``
+  starts; from then on it exists only in this process, which is made non-dumpable before any test
+  code starts, so same-uid code cannot read its memory, environment or file descriptors through
+  ``/proc`` nor ptrace it. (The exec API has no stdin; an environment variable would also reach the ``timeout``
   and ``bash`` processes that start us, which stay dumpable, so the file is the safer carrier.)
 * Each test runs in a judge child ``python3 -I -B -c BOOTSTRAP`` (the bootstrap travels in argv
   from this process's memory, not from a file the tests could edit), in its own session, with its
@@ -46,6 +47,12 @@ import signal
 import subprocess
 import sys
 import time
+import types
+
+if __package__:  # imported on the host: the evaluator reads the constants below
+    from agentevo.sandbox import procs
+else:  # run alone in a sandbox: main() builds procs from the source the spec carries
+    procs = None
 
 RESULT_PREFIX = "AGENTEVO-RESULT"
 TAIL_BYTES = 4096  # per child stream kept for feedback
@@ -62,10 +69,19 @@ TAMPERED = b"T"  # written by the judge on the verdict pipe when the solution in
 JUDGE_MODULE = "agentevo.evaluate.judge"
 CROSSING_MODULE = "agentevo.evaluate.crossing"
 SOLUTION_MODULE = "agentevo.evaluate.solution_host"
+PROCS_MODULE = "agentevo.sandbox.procs"
+# The modules whose sources the evaluator puts in the spec (read from the host package, never the sandbox).
+SHIPPED_MODULES = (CROSSING_MODULE, JUDGE_MODULE, SOLUTION_MODULE, PROCS_MODULE)
+# When a test's judge ends or overruns, its process group is killed this often, a few ms apart.
+KILL_ROUNDS, KILL_PAUSE_SECONDS = 20, 0.005
 
 # Starts the judge and the solution's process alike: reads one length-prefixed JSON payload from the
 # file descriptor in argv[1], creates its modules from source (never from disk) and runs ``main``.
-# It travels with -c, so it exists only in argv and the process's memory.
+# It travels with -c, so it exists only in argv and the process's memory. Only what must come before
+# any module exists is written here: reading the payload and making the modules. The judge becomes
+# non-dumpable through ``procs`` right after its modules load and before ``main`` starts the
+# solution's process; until then no untrusted process exists (the harness swept every stray before
+# this test), so doing it here, inline, would protect nothing more.
 BOOTSTRAP = r"""
 import json, marshal, os, sys, types
 from binascii import a2b_base64
@@ -84,13 +100,7 @@ def _agentevo_boot():
             data += chunk
         return bytes(data)
     payload = json.loads(read(int.from_bytes(read(4), "big")))
-    if payload.get("nondumpable"):  # the judge: no process of the solution's exists yet
-        try:
-            import ctypes
-            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: same-uid code cannot read or trace us
-        except Exception:
-            pass
-    for name in ("agentevo", "agentevo.evaluate"):
+    for name in ("agentevo", "agentevo.evaluate", "agentevo.sandbox"):
         package = types.ModuleType(name)
         package.__path__ = []
         sys.modules[name] = package
@@ -99,6 +109,8 @@ def _agentevo_boot():
         module.__file__ = "<" + name + ">"
         sys.modules[name] = module
         exec(marshal.loads(a2b_base64(code)), module.__dict__)
+    if payload.get("nondumpable"):  # the judge: same-uid code cannot read or trace it from now on
+        sys.modules["agentevo.sandbox.procs"].make_nondumpable()
     sys.modules[payload["main"]].main(payload, fd)
 _agentevo_boot()
 """
@@ -112,13 +124,12 @@ def compiled(sources: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _make_nondumpable() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except Exception:  # noqa: BLE001 - best effort on exotic libcs
-        pass
+def _load_procs(code: str) -> None:
+    """In the sandbox this file runs alone: ``procs`` is made from the compiled source the spec carried."""
+    global procs
+    if procs is None:
+        procs = types.ModuleType(PROCS_MODULE)
+        exec(marshal.loads(binascii.a2b_base64(code)), procs.__dict__)  # noqa: S102 - our own code
 
 
 class _Tail:
@@ -141,45 +152,23 @@ class _Tail:
 
 
 def _kill_group(pgid: int) -> None:
-    for _ in range(20):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.005)
+    procs.kill_group(pgid, rounds=KILL_ROUNDS, pause=KILL_PAUSE_SECONDS)
 
 
 def _ancestors() -> set[int]:
     pids, pid = set(), os.getppid()
-    while pid > 1 and pid not in pids:
+    while pid is not None and pid > 1 and pid not in pids:
         pids.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
+        pid = procs.parent(pid)
     return pids
 
 
 def _others(keep: set[int], *, zombies: bool = True) -> list[int]:
     """Pids in /proc but not in ``keep``; without zombies (dead, waiting for PID 1) if asked."""
-    pids = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return pids
-    for name in names:
-        if not name.isdigit() or int(name) in keep:
-            continue
-        if not zombies:
-            try:
-                with open(f"/proc/{name}/stat", "rb") as fh:
-                    if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                        continue
-            except (OSError, IndexError):
-                continue
-        pids.append(int(name))
-    return pids
+    others = [pid for pid in procs.pids() if pid not in keep]
+    if zombies:
+        return others
+    return [pid for pid in others if procs.state(pid) not in (None, *procs.DEAD_STATES)]
 
 
 def sweep_strays(keep: set[int], ancestors: set[int]) -> int:
@@ -334,11 +323,7 @@ def run_test(child: dict, *, timeout: float, cwd: str, env: dict[str, str], swee
 
 def _stopped(pid: int) -> bool:
     """Whether ``pid`` is frozen by a signal (SIGSTOP from the solution's side), not merely slow."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
-    except (OSError, IndexError):
-        return False
+    return procs.state(pid) in procs.STOPPED_STATES
 
 
 def _solution_state(path: str) -> str:
@@ -355,13 +340,16 @@ def _solution_state(path: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    _make_nondumpable()
     spec_path = argv[1]
     with open(spec_path, encoding="utf-8") as fh:
         spec = json.load(fh)
     os.unlink(spec_path)  # before any test code runs: afterwards the spec lives only in our memory
+    modules = compiled(spec["modules"])  # the judge's, the solution host's and procs' sources, from the host
+    _load_procs(modules[PROCS_MODULE])
+    # Before any test code exists. Reading the spec first exposes nothing: until the unlink above it was
+    # a file same-uid code could read, and no such code has run in this fresh sandbox.
+    procs.make_nondumpable()
     session = spec["session_nonce"]
-    modules = compiled(spec["modules"])  # the judge's and the solution host's sources, from the host package
     solution_path = spec["solution_path"]
     tests = spec["tests"]
     ancestors = _ancestors()
@@ -393,7 +381,7 @@ def main(argv: list[str]) -> int:
                 results.append({"status": NOT_RUN, "seconds": 0.0})
                 continue
             child = {
-                "modules": {name: modules[name] for name in (CROSSING_MODULE, JUDGE_MODULE)},
+                "modules": {name: modules[name] for name in (CROSSING_MODULE, JUDGE_MODULE, PROCS_MODULE)},
                 "solution_modules": {name: modules[name] for name in (CROSSING_MODULE, SOLUTION_MODULE)},
                 "boot": BOOTSTRAP,
                 "spec": {

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from agentevo.files import append_jsonl
 
 
 class CallRecord(BaseModel):
@@ -38,8 +38,8 @@ class CallRecord(BaseModel):
 class TrajectoryRecorder:
     """Appends records to ``<run dir>/llm_calls.jsonl``.
 
-    Each record is one ``write`` on an ``O_APPEND`` descriptor under an exclusive ``flock``, so
-    several threads or processes can record into one run without interleaving lines.
+    Each record is one line written whole (``append_jsonl``), so several threads or processes can
+    record into one run without interleaving lines.
     """
 
     FILENAME = "llm_calls.jsonl"
@@ -49,13 +49,7 @@ class TrajectoryRecorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, record: CallRecord) -> None:
-        line = (record.model_dump_json() + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        append_jsonl(self.path, record)
 
     def read(self) -> list[CallRecord]:
         if not self.path.exists():

@@ -22,8 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
+from agentevo.files import file_lock
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig
 from agentevo.llm.supervised import Log, ServerError, SupervisedServer, read_adapter_config, run_installer
 from agentevo.progress import progress
@@ -102,7 +101,7 @@ def ensure_model_gguf(config: LlamaCppBackboneConfig, cache_dir: Path, log: Log 
     digest = manifest["files"].get("model.safetensors", {}).get("sha256", "unknown")[:12]
     out = Path(cache_dir) / "models" / "gguf" / f"{EMBEDDED_MODEL_NAME}-{digest}.{config.weights}.gguf"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out.with_name(f".{out.name}.lock"))):
+    with file_lock(out.with_name(f".{out.name}.lock")):
         if not out.is_file():
             tools = ensure_llamacpp(config, cache_dir, log)
             args = [str(tools / "convert_hf_to_gguf.py"), str(model_dir), "--outtype", config.weights]

@@ -28,10 +28,11 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agentevo.files import file_lock
 from agentevo.llm.config import EMBEDDED_MODEL_NAME
 from agentevo.progress import progress
 
@@ -192,25 +193,11 @@ def _refuse_foreign(target: Path) -> None:
         )
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path, log: Log) -> Iterator[None]:
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+def _file_lock(path: Path, log: Log) -> contextlib.AbstractContextManager[None]:
+    def waiting() -> None:
         log(f"another process is preparing the embedded model; waiting for {path}")
-        try:
-            lock.acquire(timeout=LOCK_TIMEOUT_S)
-        except Timeout:
-            raise ModelFetchError(
-                f"timed out after {LOCK_TIMEOUT_S:.0f}s waiting for the lock {path}"
-            ) from None
-    try:
-        yield
-    finally:
-        lock.release()
+
+    return file_lock(path, timeout=LOCK_TIMEOUT_S, waiting=waiting, error=ModelFetchError)
 
 
 def _fetch_and_convert(target: Path, log: Log) -> None:

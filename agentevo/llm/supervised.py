@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import httpx
-from filelock import FileLock, Timeout
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
+from agentevo.files import acquire_lock
 from agentevo.llm.fenced_tools import with_fenced_tools
 from agentevo.progress import progress
+from agentevo.sandbox.procs import group_members, kill_group
 
 LOG_TAIL_LINES = 30
 STOP_GRACE_S = 10.0  # after the leader exits, how long its children get before SIGKILL
@@ -46,38 +47,6 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
             return "".join(deque(fh, maxlen=lines)).rstrip()
     except OSError:
         return "(no log)"
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group ``pgid``."""
-    proc = Path("/proc")
-    if not proc.is_dir():  # not Linux: ask the kernel, zombies included
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        return [pgid]
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ..." - comm may hold spaces and parentheses
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
-
-
-def kill_group(pgid: int) -> None:
-    """SIGKILL a whole process group; also the last-resort cleanup when an owner is collected without stop()."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run_installer(cmd: list[str], log: Log, error: type[ServerError], what: str) -> None:
@@ -191,14 +160,8 @@ class SupervisedServer:
             return self.base_url
         timeout = self.config.startup_timeout if timeout is None else timeout
         # One starter per port on this machine: a second process waits here, then finds the first's server.
-        lock = FileLock(str(self.cache_dir / "locks" / f"{self.slug}-{self.config.port}.lock"))
-        Path(lock.lock_file).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            lock.acquire(timeout=timeout)
-        except Timeout:
-            raise self.error(
-                f"another process kept starting {self.engine} on port {self.config.port} for {timeout:.0f} s"
-            ) from None
+        lock_file = self.cache_dir / "locks" / f"{self.slug}-{self.config.port}.lock"
+        lock = acquire_lock(lock_file, timeout=timeout, error=self.error)
         try:
             if self._reuse_running():
                 self.log(f"reusing the {self.engine} server at {self.base_url} (serving {self.served_name})")

@@ -26,6 +26,7 @@ from agentevo.evolve.config import Stage
 from agentevo.evolve.stages import next_stage
 from agentevo.evolve.stats import archive_stats
 from agentevo.gateway.recorder import TrajectoryRecorder
+from agentevo.sandbox import procs
 
 STATE_FILE = "evolve.json"
 RECENT_S = 30.0  # LLM calls this recent say which episodes are under way
@@ -241,12 +242,12 @@ def _cmdline(pid: int) -> str:
 
 def _age(pid: int) -> float | None:
     """Seconds since ``pid`` started (Linux)."""
+    started = procs.start_time(pid)
     try:
-        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
     except (OSError, IndexError, ValueError):
         return None
-    return uptime - ticks / os.sysconf("SC_CLK_TCK")
+    return None if started is None else uptime - int(started) / os.sysconf("SC_CLK_TCK")
 
 
 def _read_json(path: Path) -> dict:

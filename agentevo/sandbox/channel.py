@@ -21,6 +21,7 @@ from agentevo.sandbox.errors import SandboxDied
 _DOCKER_HEADER = struct.Struct(">BxxxI")
 _FRAME_HEADER = struct.Struct(">I")
 _STDERR_KEPT = 4096
+_RECV_BYTES = 1 << 20
 
 
 class Channel:
@@ -46,10 +47,12 @@ class Channel:
                 raise SandboxDied(f"sandbox {self._name}: {self._closed}")
             req_id = next(self._ids)
             self._pending[req_id] = future
-        frame = sandboxd.encode_frame(dict(header, id=req_id), payload)
+        head = sandboxd.encode_header(dict(header, id=req_id), len(payload))
         try:
             with self._send_lock:
-                self._sock.sendall(frame)
+                self._sock.sendall(head)
+                if payload:
+                    self._sock.sendall(payload)  # as it is: joining it to the header would copy it
         except OSError as exc:
             self._fail_all(f"channel write failed: {exc}")
         return future
@@ -83,11 +86,13 @@ class Channel:
         frames = _FrameAssembler(self._resolve)
         stream, left = 0, 0  # the docker stream being read and the bytes left in its chunk
         header = bytearray()
+        buffer = memoryview(bytearray(_RECV_BYTES))  # reused: each payload byte is copied out of it once
         try:
             while True:
-                chunk = memoryview(self._sock.recv(1 << 20))
-                if not chunk:
+                received = self._sock.recv_into(buffer)
+                if not received:
                     break
+                chunk = buffer[:received]
                 while chunk:
                     if left == 0:
                         need = _DOCKER_HEADER.size - len(header)

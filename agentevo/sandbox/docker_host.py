@@ -14,6 +14,7 @@ import docker.errors
 import requests
 from docker.types import Ulimit
 
+from agentevo.sandbox import procs
 from agentevo.sandbox.config import SandboxConfig
 from agentevo.sandbox.errors import DockerUnavailable
 
@@ -66,21 +67,11 @@ def _docker_answers() -> bool:
         client.close()
 
 
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (guards against reused pids), or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            # The command name may contain spaces; fields after the closing paren are fixed.
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 @functools.lru_cache(maxsize=1)
 def owner_id() -> str:
     """host:pid:starttime of this process, written on every container it creates."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{process_start_time(pid)}"
+    return f"{socket.gethostname()}:{pid}:{procs.start_time(pid)}"
 
 
 def new_run_id() -> str:

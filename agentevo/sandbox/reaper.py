@@ -7,7 +7,8 @@ import time
 
 import docker
 
-from agentevo.sandbox.docker_host import LABEL_EXPIRES, LABEL_OWNER, docker_client, process_start_time
+from agentevo.sandbox import procs
+from agentevo.sandbox.docker_host import LABEL_EXPIRES, LABEL_OWNER, docker_client
 
 
 def owner_alive(owner: str) -> bool:
@@ -18,7 +19,7 @@ def owner_alive(owner: str) -> bool:
         return False
     if host != socket.gethostname():
         return True
-    return process_start_time(int(pid)) == started
+    return procs.start_time(int(pid)) == started
 
 
 def orphaned(labels: dict[str, str], now: float) -> bool:

@@ -1,7 +1,7 @@
 """In-container supervisor: runs commands and moves files for the host over one stdio channel.
 
-This file is copied into every sandbox image as ``/opt/agentevo/sandboxd.py`` and runs there as
-PID 1, so it uses the standard library only. Being PID 1 matters: the kernel never delivers
+This file is copied into every sandbox image as ``/opt/agentevo/sandboxd.py``, with ``procs.py``
+beside it, and runs there as PID 1, so it uses the standard library only. Being PID 1 matters: the kernel never delivers
 SIGKILL or SIGSTOP from inside the container to a namespace's init, so agent code cannot kill the
 supervisor, and as the only holder of the container's stdio it is the only one who can speak. The host
 imports the framing helpers below from the same file, so both sides share one definition.
@@ -12,13 +12,15 @@ owns the two things ``docker exec`` gets wrong: timeouts kill the whole process 
 the container, and output is capped while it streams.
 
 Frames (both directions): a 4-byte big-endian header length, a JSON header, then ``size`` raw
-payload bytes when the header says so. Requests carry an ``id``; every response echoes it.
+payload bytes when the header says so. Requests carry an ``id``; every response echoes it. A payload
+is written as it is, never joined to its header: a 32 MiB file is not copied once more to be sent.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import fcntl
 import io
 import json
 import os
@@ -32,6 +34,11 @@ import threading
 import time
 from typing import BinaryIO
 
+if __package__:  # imported on the host as agentevo.sandbox.sandboxd
+    from agentevo.sandbox import procs
+else:  # run as /opt/agentevo/sandboxd.py in the image: procs.py lies beside it, on sys.path[0]
+    import procs
+
 _HEADER = struct.Struct(">I")
 MAX_HEADER_BYTES = 1 << 20
 
@@ -44,15 +51,30 @@ BASE_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 KILL_GRACE_SECONDS = 1.0
+# A fork bomb keeps adding members to a command's group while we signal it: repeat this often.
+KILL_ROUNDS, KILL_PAUSE_SECONDS = 50, 0.01
+# The stdio pipes the engine gives us hold 64 KiB; each refill waits for the engine's copier to be
+# scheduled, which on a busy host is what limits a large transfer. 1 MiB is Linux's default cap
+# for an unprivileged process (/proc/sys/fs/pipe-max-size).
+PIPE_BYTES = 1 << 20
+# tarfile copies a member in 16 KiB steps by default.
+TAR_COPY_BYTES = 1 << 20
 # After the main process exits, leftover writers holding the pipe get this long before we stop reading.
 DRAIN_SECONDS = 0.5
 
 
-def encode_frame(header: dict, payload: bytes = b"") -> bytes:
-    """Serialise one frame; ``size`` is set from the payload."""
-    header = dict(header, size=len(payload))
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    return _HEADER.pack(len(raw)) + raw + payload
+def encode_header(header: dict, size: int) -> bytes:
+    """The start of a frame whose payload of ``size`` bytes follows it (``size`` goes into the header)."""
+    raw = json.dumps(dict(header, size=size), separators=(",", ":")).encode()
+    return _HEADER.pack(len(raw)) + raw
+
+
+def write_frame(stream: BinaryIO, header: dict, payload: bytes | memoryview = b"") -> None:
+    """Write one frame: the header, then the payload as it is (no joined copy)."""
+    for part in (encode_header(header, len(payload)), payload):
+        view = memoryview(part)
+        while len(view):  # an unbuffered stream (python3 -u) may take part of a write, e.g. after a signal
+            view = view[stream.write(view) or 0 :]
 
 
 def read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -111,16 +133,6 @@ class CappedBuffer:
 
     def parts(self) -> tuple[bytes, bytes]:
         return bytes(self.head), b"".join(self.tail)
-
-
-def _kill_group(pgid: int) -> None:
-    # A fork bomb keeps adding members while we signal, so repeat until the group is empty.
-    for _ in range(50):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.01)
 
 
 class Reaper:
@@ -195,13 +207,13 @@ def run_command(req: dict, reaper: Reaper) -> tuple[dict, bytes]:
         now = time.monotonic()
         if deadline is not None and now >= deadline and not timed_out:
             timed_out = True
-            _kill_group(proc.pid)
+            procs.kill_group(proc.pid, rounds=KILL_ROUNDS, pause=KILL_PAUSE_SECONDS)
             drain_until = now + DRAIN_SECONDS
         if exit_code is None:
             exit_code = reaper.wait(proc.pid, 0)
         if exit_code is not None and drain_until is None:
             # The command is done: whatever it left running in its group goes with it.
-            _kill_group(proc.pid)
+            procs.kill_group(proc.pid, rounds=KILL_ROUNDS, pause=KILL_PAUSE_SECONDS)
             drain_until = now + DRAIN_SECONDS
         if exit_code is not None and (now >= drain_until or not fd_open):
             break
@@ -244,7 +256,7 @@ def _extract(tar: tarfile.TarFile, dest: str) -> None:
         tar.extractall(dest)
 
 
-def handle(req: dict, payload: bytes, reaper: Reaper) -> tuple[dict, bytes]:
+def handle(req: dict, payload: bytes, reaper: Reaper) -> tuple[dict, bytes | memoryview]:
     """Dispatch one request; errors become error responses, never a dead supervisor."""
     op = req.get("op")
     try:
@@ -272,9 +284,9 @@ def handle(req: dict, payload: bytes, reaper: Reaper) -> tuple[dict, bytes]:
             if not os.path.exists(path):
                 raise FileNotFoundError(f"no such file or directory: {path}")
             out = io.BytesIO()
-            with tarfile.open(fileobj=out, mode="w") as tar:
+            with tarfile.open(fileobj=out, mode="w", copybufsize=TAR_COPY_BYTES) as tar:
                 tar.add(path, arcname=req.get("arcname") or os.path.basename(path) or ".")
-            return {"ok": True}, out.getvalue()
+            return {"ok": True}, out.getbuffer()  # the tar as it lies in memory: no copy
         return {"ok": False, "error": f"unknown op {op!r}", "kind": "ValueError"}, b""
     except Exception as exc:  # noqa: BLE001 - reported to the host, which raises it there
         return {"ok": False, "error": str(exc), "kind": type(exc).__name__}, b""
@@ -282,16 +294,20 @@ def handle(req: dict, payload: bytes, reaper: Reaper) -> tuple[dict, bytes]:
 
 def _harden_self() -> None:
     # Commands run as our uid: without this they could open /proc/1/fd/{0,1} to steal or forge frames.
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except Exception:  # noqa: BLE001 - best effort on exotic libcs
-        pass
+    procs.make_nondumpable()
     # As PID 1 we only receive signals we handle. A no-op handler (not SIG_IGN, which children
     # would inherit) keeps Ctrl-C-style signals from commands from ending the supervisor.
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, lambda *_: None)
+
+
+def _widen_pipes(*fds: int) -> None:
+    """Give our stdio pipes ``PIPE_BYTES`` each (best effort: a file or a socket is left as it is)."""
+    for fd in fds:
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass
 
 
 def serve(inp: BinaryIO, out: BinaryIO, ttl: float) -> None:
@@ -299,10 +315,9 @@ def serve(inp: BinaryIO, out: BinaryIO, ttl: float) -> None:
     lock = threading.Lock()
     reaper = Reaper()
 
-    def reply(req_id: int, header: dict, payload: bytes) -> None:
-        frame = encode_frame(dict(header, id=req_id), payload)
+    def reply(req_id: int, header: dict, payload: bytes | memoryview) -> None:
         with lock:
-            out.write(frame)
+            write_frame(out, dict(header, id=req_id), payload)
             out.flush()
 
     def work(req: dict, payload: bytes) -> None:
@@ -332,6 +347,7 @@ def main() -> None:
     parser.add_argument("--ttl", type=float, default=0, help="seconds before the sandbox ends itself")
     args = parser.parse_args()
     _harden_self()
+    _widen_pipes(sys.stdin.fileno(), sys.stdout.fileno())
     serve(sys.stdin.buffer, sys.stdout.buffer, args.ttl)
     # Threads may still be running commands; leaving through os._exit kills them with us.
     sys.stdout.flush()

@@ -9,6 +9,7 @@ history of promotions, refusals and rollbacks with their reasons.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,10 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from pydantic import BaseModel, Field
 
-from agentevo.files import write_json_atomic
+from agentevo.files import file_lock, write_json_atomic
 from agentevo.llm.model_store import read_manifest, sha256_file
 
 LINEAGE_NAME = "lineage.json"
@@ -94,9 +94,8 @@ class AdapterRegistry:
 
     # -- versions
 
-    def _lock(self) -> FileLock:
-        self.root.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / ".registry.lock"))
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self.root / ".registry.lock")
 
     def path(self, name: str) -> Path:
         return self.root / name

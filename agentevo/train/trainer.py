@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
+from agentevo.files import acquire_lock
 from agentevo.progress import progress
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.datasets import TRL_COLUMNS, read_card, read_rows
@@ -159,11 +159,11 @@ def train_adapter(
     base_sha = base_fingerprint(Path(model_dir))
     work = registry.root / WORK_DIR / _settings_key(config, card.recipe, card.data_sha256, base_sha)
     work.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(work) + ".lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise TrainError(f"another process is training into {work} (same data and settings)") from None
+    lock = acquire_lock(
+        Path(f"{work}.lock"),
+        timeout=0,
+        error=lambda _: TrainError(f"another process is training into {work} (same data and settings)"),
+    )
     try:
         return _train_locked(
             Path(dataset_dir), rows, Path(model_dir), base_sha, work, registry, config, parent, log
