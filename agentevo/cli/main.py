@@ -7,11 +7,13 @@ from pathlib import Path
 import typer
 
 from agentevo.cli import (
+    adapters,
     agent,
     archive,
     configuration,
     demo,
     evolve,
+    finetune,
     model,
     report,
     run,
@@ -31,10 +33,12 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(model.app, name="model")
 app.add_typer(archive.app, name="archive")
 app.add_typer(agent.app, name="agent")
+app.add_typer(adapters.app, name="adapters")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("run")(run.run)
 app.command("evolve")(evolve.evolve)
+app.command("finetune")(finetune.finetune)
 app.command("results")(run.results)
 app.command("status")(status.status)
 app.command("report")(report.report)

@@ -11,6 +11,7 @@ from agentevo.gateway.backends import Backend, ChatModelBackend, HTTPBackend
 from agentevo.gateway.retry import RequestRetry
 from agentevo.llm.backbone import BackboneSetupError, make_chat_model
 from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig
+from agentevo.train.serving import serve_active
 
 
 def watchdog_config(resilience: ResilienceConfig) -> WatchdogConfig:
@@ -33,7 +34,8 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
     ``llamacpp`` and ``vllm`` are served through their chat models, whose tool calling is the fenced fallback.
     ``concurrent`` says several episodes will call at once, which lets ``auto`` choose vLLM where it is the
     fastest engine. A supervised server (``llamacpp``, ``vllm``) is watched and restarted when it dies or hangs
-    (``resilience`` settings); the backend's ``health`` is its watchdog.
+    (``resilience`` settings); the backend's ``health`` is its watchdog. Such a server also serves the active
+    adapter of ``train.adapters_dir`` (``agentevo adapters``) to requests that name no model.
     """
     llm = config.llm
     if llm.backbone == "openai":
@@ -51,7 +53,12 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
         yield ChatModelBackend(chat_model, llm.model)
         return
     try:
+        backend = ChatModelBackend(chat_model, llm.model)
+        # The promoted LoRA adapter, when agentevo.train made one active; loaded before the watch begins (a
+        # llama.cpp adapter load restarts the server).
+        serve_active(config, backend)
         with BackboneWatchdog(server, watchdog_config(config.resilience)) as watchdog:
-            yield ChatModelBackend(chat_model, llm.model, health=watchdog)
+            backend.health = watchdog
+            yield backend
     finally:
         server.stop()  # after the watchdog stopped watching, or the stop would look like a fault

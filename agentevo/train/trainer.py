@@ -150,6 +150,13 @@ def train_adapter(
     from agentevo.llm.model_store import offline_env
 
     offline_env()
+    try:
+        import peft  # noqa: F401
+        import trl  # noqa: F401
+    except ImportError as exc:
+        raise TrainError(
+            f"LoRA training needs the train extra ({exc}): pip install 'agentevo[train]'"
+        ) from None
     card = read_card(dataset_dir)
     rows = read_rows(dataset_dir)
     if not rows:

@@ -33,6 +33,9 @@ from agentevo.train.trainer import WORK_DIR, train_adapter
 from tests.llm.conftest import PROBES, SECRET, TRAIN_QUESTIONS, free_port, vllm_test_config
 from tests.train.recorded import record_answer, task_ids
 
+pytestmark = pytest.mark.timeout(
+    900
+)  # a few training steps take seconds on idle cores, minutes on shared ones
 STEPS = 8
 KILL_AFTER_STEP = 3
 
