@@ -16,13 +16,18 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agentevo import contract
-from agentevo.agents.episode import CONTRACT_SOURCE, EpisodeBudget, EpisodeOutcome, run_isolated
+from agentevo.agents.episode import (
+    CONTRACT_SOURCE,
+    EpisodeBudget,
+    EpisodeOutcome,
+    agent_sandbox_config,
+    run_isolated,
+)
 from agentevo.contract import ResultStatus
 from agentevo.files import default_cache_dir
 from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.sandbox import Sandbox, SandboxConfig
-from agentevo.sandbox.derived import agent_sandbox_config
 from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
 

@@ -23,11 +23,21 @@ from agentevo.contract import AgentResult, EpisodeArgs, ResultStatus, StopReason
 from agentevo.files import default_cache_dir
 from agentevo.gateway import Budget, EpisodeAccess, Fault, Gateway
 from agentevo.sandbox import DockerUnavailable, Sandbox, SandboxConfig, SandboxDied
-from agentevo.sandbox.derived import agent_sandbox_config
+from agentevo.sandbox.derived import with_requirements
 from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
 
 CONTRACT_SOURCE = Path(contract.__file__).read_bytes()  # the agent reads this copy; the host keeps its own
+
+
+def agent_sandbox_config(config: SandboxConfig, agent_dir: Path, cache: Path) -> SandboxConfig:
+    """Where ``agent_dir``'s episodes run: ``config``, on a derived image when the folder declares requirements
+    (``contract.REQUIREMENTS_FILE``). Raises ImageBuildError when they do not install."""
+    path = Path(agent_dir) / contract.REQUIREMENTS_FILE
+    text = path.read_bytes() if path.is_file() else b""
+    if not any(line.split(b"#", 1)[0].strip() for line in text.splitlines()):
+        return config
+    return with_requirements(config, text, cache)
 
 
 def seed_agent_dir() -> Path:

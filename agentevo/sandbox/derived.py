@@ -1,7 +1,6 @@
-"""An agent's own sandbox image: the standard image plus the extra Python packages its folder declares.
+"""A derived sandbox image: a standard image plus extra Python packages (what an agent folder declares).
 
-The agent's ``requirements.txt`` (``contract.REQUIREMENTS_FILE``) becomes a wheelhouse on the host (wheels only,
-so no package's build code ever runs here), and the image is built from it with ``docker build --network
+The requirements become a wheelhouse on the host (wheels only, so no package's build code ever runs here), and the image is built from it with ``docker build --network
 none``, like the standard images. Its tag hashes the base image's tag, the requirements and this recipe, so an
 unchanged agent reuses its image and an edit to the list builds a new one.
 """
@@ -15,7 +14,6 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from agentevo.contract import REQUIREMENTS_FILE
 from agentevo.files import file_lock, write_atomic
 from agentevo.progress import progress
 from agentevo.sandbox.config import SandboxConfig
@@ -41,15 +39,6 @@ FROM ${BASE}
 COPY --from=deps /opt/venv /opt/venv
 """
 BUILD_TIMEOUT_S = 30 * 60
-
-
-def agent_requirements(agent_dir: Path) -> bytes | None:
-    """The agent folder's extra requirements, or None when it declares none."""
-    path = Path(agent_dir) / REQUIREMENTS_FILE
-    if not path.is_file():
-        return None
-    text = path.read_bytes()
-    return text if any(line.split(b"#", 1)[0].strip() for line in text.splitlines()) else None
 
 
 def derived_tag(base: str, requirements: bytes) -> str:
@@ -107,8 +96,8 @@ def _build(
     except docker.errors.BuildError as exc:
         output = "".join(str(entry.get("stream", "")) for entry in exc.build_log)
         raise ImageBuildError(
-            f"the agent's {REQUIREMENTS_FILE} did not install into {base}: {exc.msg}; pin every package it "
-            f"needs, dependencies included, that the image lacks\n{output[-3000:]}"
+            f"the agent's requirements did not install into {base}: {exc.msg}; pin every package it needs, "
+            f"dependencies included, that the image lacks\n{output[-3000:]}"
         ) from None
 
 
@@ -121,12 +110,11 @@ def _context(wheels: Path) -> io.BytesIO:
     return io.BytesIO(files_tar(files))
 
 
-def agent_sandbox_config(
-    config: SandboxConfig, agent_dir: Path, cache: Path, log: Callable[[str], None] = progress
+def with_requirements(
+    config: SandboxConfig, requirements: bytes, cache: Path, log: Callable[[str], None] = progress
 ) -> SandboxConfig:
-    """``config``, on the agent's derived image when its folder declares requirements (built if missing)."""
-    requirements = agent_requirements(agent_dir)
-    if requirements is None or config.image.startswith(f"{REPOSITORY}:"):  # none, or derived already
+    """``config`` on the image derived from its own with ``requirements`` installed (built first if missing)."""
+    if config.image.startswith(f"{REPOSITORY}:"):  # derived already
         return config
     client = docker_client()
     base = resolve_image(config.image, client)

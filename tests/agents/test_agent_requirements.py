@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from agentevo.agents.check import Failure, check_agent
+from agentevo.agents.episode import agent_sandbox_config
 from agentevo.sandbox import SandboxConfig
-from agentevo.sandbox.derived import REPOSITORY, agent_sandbox_config
+from agentevo.sandbox.derived import REPOSITORY
 from agentevo.sandbox.docker_host import docker_client
 
 BYO = Path(__file__).resolve().parents[2] / "examples" / "byo_agent"
