@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from agentevo.evolve.config import EvolveConfig
 from agentevo.files import default_cache_dir
 from agentevo.llm.config import LLMConfig
+from agentevo.memory.config import MemoryConfig
 from agentevo.sandbox.config import SandboxConfig
 from agentevo.train.config import TrainConfig
 
@@ -71,6 +72,7 @@ class AgentevoConfig(BaseSettings):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     evolve: EvolveConfig = Field(default_factory=EvolveConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     archives_dir: Path = Field(Path("archives"), description="Where runs write their archives and results.")
     cache_dir: Path = Field(

@@ -13,6 +13,7 @@ from agentevo.cli import (
     configuration,
     demo,
     evolve,
+    memory,
     finetune,
     model,
     report,
@@ -33,6 +34,7 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(model.app, name="model")
 app.add_typer(archive.app, name="archive")
 app.add_typer(agent.app, name="agent")
+app.add_typer(memory.app, name="memory")
 app.add_typer(adapters.app, name="adapters")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)

@@ -12,10 +12,32 @@
             print(hit.lesson.prompt_text())
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from agentevo.memory.config import GuardConfig, MemoryConfig, RankWeights
-from agentevo.memory.library import AddAction, AddResult, Library, MemoryFileError, PurgeResult
-from agentevo.memory.models import CaseRecord, Counters, Lesson, LessonStatus, Provenance, Retrieved
-from agentevo.memory.store import ChromaRecords, MemoryStoreError
+
+if TYPE_CHECKING:
+    from agentevo.memory.library import AddAction, AddResult, Library, MemoryFileError, PurgeResult
+    from agentevo.memory.models import CaseRecord, Counters, Lesson, LessonStatus, Provenance, Retrieved
+    from agentevo.memory.store import ChromaRecords, MemoryStoreError
+
+# The configuration imports this package: Chroma and the embedding model load only when memory is used.
+_LAZY = {
+    "agentevo.memory.library": ("AddAction", "AddResult", "Library", "MemoryFileError", "PurgeResult"),
+    "agentevo.memory.models": ("CaseRecord", "Counters", "Lesson", "LessonStatus", "Provenance", "Retrieved"),
+    "agentevo.memory.store": ("ChromaRecords", "MemoryStoreError"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'agentevo.memory' has no attribute {name!r}")
+
 
 __all__ = [
     "AddAction",
