@@ -15,6 +15,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -39,6 +40,10 @@ TAG_HEADERS = {
 DRAIN_S = 2.0  # at stop, how long calls in flight may finish on their own before they are cut off
 CUT_OFF_S = 5.0  # then how long cut-off calls get to be answered and recorded
 READY_POLL_S = 0.1
+MAX_LESSONS = 10  # per memory search
+
+# Memory, read-only, as the gateway serves it: (query, k) -> lessons as JSON objects, each with an "id".
+MemoryReader = Callable[[str, int], list[dict[str, Any]]]
 
 
 class EpisodeAccess(BaseModel):
@@ -96,6 +101,7 @@ class Gateway:
         max_request_bytes: int = 1 << 20,
         open_access: bool = False,
         retry: RequestRetry | None = None,
+        memory: MemoryReader | None = None,
     ) -> None:
         self.backend = backend
         self.run_id = run_id
@@ -109,6 +115,8 @@ class Gateway:
         self.socket_path = socket_path or Path(tempfile.mkdtemp(prefix="agentevo-gw-")) / "gateway.sock"
         self.episodes: dict[str, EpisodeAccess] = {}
         self.retry = retry or RequestRetry()
+        self.memory = memory  # read-only retrieval for agents (POST /v1/memory/search); writes never come in
+        self.lessons_served: dict[str, list[str]] = {}  # episode id -> lessons it read, for outcome counting
         self.app = self._build_app()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -411,6 +419,30 @@ class Gateway:
             return _error(error.status, str(error), error.kind)
         return JSONResponse(response)
 
+    async def _memory_search(self, request: Request) -> JSONResponse:
+        """Lessons for ``{"query": str, "k": int}``; the episode's token is the only credential, nothing is written
+        to memory (the ids served are noted per episode in ``lessons_served``, for the host to count outcomes on)."""
+        episode = self._identify(request)
+        if episode is None:
+            return _error(
+                401, "missing or revoked gateway token (AGENTEVO_GATEWAY_TOKEN)", Fault.unauthorized
+            )
+        if self.memory is None:
+            return _error(404, "memory is off for this run (memory.enabled)", Fault.invalid_request)
+        try:
+            body = json.loads(await request.body())
+            query, k = body["query"], int(body.get("k", 3))
+            if not isinstance(query, str) or not 1 <= k <= MAX_LESSONS:
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            return _error(
+                400, f'memory search needs {{"query": str, "k": 1..{MAX_LESSONS}}}', Fault.invalid_request
+            )
+        lessons = await asyncio.to_thread(self.memory, query[:4000], k)
+        served = self.lessons_served.setdefault(episode.episode_id or episode.token, [])
+        served.extend(lesson["id"] for lesson in lessons if lesson["id"] not in served)
+        return JSONResponse({"lessons": lessons})
+
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="agentevo gateway", docs_url=None, redoc_url=None)
 
@@ -431,6 +463,10 @@ class Gateway:
             return JSONResponse(
                 {"object": "list", "data": [{"id": name, "object": "model"} for name in names]}
             )
+
+        @app.post("/v1/memory/search")
+        async def memory_search(request: Request) -> JSONResponse:
+            return await self._memory_search(request)
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> JSONResponse:

@@ -19,13 +19,17 @@ from .workspace import Workspace
 CODE_BLOCK = re.compile(r"```(?:python|py)\n(.*?)```", re.DOTALL)
 
 
-def task_prompt(task: dict[str, Any]) -> str:
-    """The first user message: the instructions and which file must hold the answer."""
+def task_prompt(task: dict[str, Any], lessons: list[dict[str, Any]] | None = None) -> str:
+    """The first user message: the instructions, which file must hold the answer, and lessons from memory."""
     files = ", ".join(sorted(task.get("files") or {})) or "none"
-    return (
+    prompt = (
         f"{task['instructions']}\n\nFiles already in the workspace: {files}.\n"
         f"Put your solution in {task.get('solution_file', 'solution.py')}, test it with bash, then call submit."
     )
+    if lessons:
+        tips = "\n".join(f"- When {x['trigger'].rstrip('.')}: {x['lesson']}" for x in lessons)
+        prompt += f"\n\nLessons from earlier tasks (follow them where they apply):\n{tips}"
+    return prompt
 
 
 def build_agent(
@@ -100,9 +104,9 @@ def build_agent(
     return graph.compile(checkpointer=checkpointer)
 
 
-def initial_state(task: dict[str, Any]) -> AgentState:
+def initial_state(task: dict[str, Any], lessons: list[dict[str, Any]] | None = None) -> AgentState:
     return {
-        "messages": [HumanMessage(task_prompt(task))],
+        "messages": [HumanMessage(task_prompt(task, lessons))],
         "steps": 0,
         "tokens": 0,
         "submitted": False,

@@ -14,6 +14,7 @@ from agentevo import contract
 
 from .config import AgentConfig
 from .graph import build_agent, initial_state, run_config
+from .lessons import fetch_lessons
 from .llm import GatewayChatModel
 from .workspace import LocalWorkspace
 
@@ -36,7 +37,10 @@ def main() -> None:
     cfg = run_config(config, args.episode)
     state: dict = {}
     last = time.perf_counter()
-    for update in graph.stream(initial_state(task), cfg, stream_mode="updates"):
+    lessons = fetch_lessons(task["instructions"])
+    if lessons:
+        print(f"[memory] {len(lessons)} lessons: {', '.join(x['id'][:8] for x in lessons)}", flush=True)
+    for update in graph.stream(initial_state(task, lessons), cfg, stream_mode="updates"):
         now = time.perf_counter()
         for node, change in update.items():
             state.update({k: v for k, v in (change or {}).items() if k != "messages"})

@@ -1,0 +1,89 @@
+"""Memory around a run's episodes: lessons served read-only through the gateway, outcomes and cases written back.
+
+The host side only (sandboxes never write): :func:`run_memory` opens the library for a run (starting the memory
+service when none owns the directory, so CLI readers and other processes can share it), and :class:`RunMemory`
+is what the gateway and the suite runner call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from agentevo.memory.config import MemoryConfig
+from agentevo.memory.library import Library
+from agentevo.memory.models import CaseRecord, Provenance
+from agentevo.memory.service import MemoryService, running_url
+from agentevo.memory.store import ChromaRecords
+
+
+class RunMemory:
+    """One run's use of the library: ``read`` is the gateway's memory reader, ``after_episode`` learns."""
+
+    def __init__(self, library: Library, *, run_id: str, node_id: str | None = None) -> None:
+        self.library = library
+        self.run_id = run_id
+        self.node_id = node_id
+        self.used: set[str] = set()  # every lesson an episode of this run read (a node's record names them)
+
+    def read(self, query: str, k: int) -> list[dict[str, Any]]:
+        """Lessons for an agent, as the gateway serves them (no counters, no provenance: advice only)."""
+        return [
+            {
+                "id": hit.lesson.id,
+                "trigger": hit.lesson.trigger,
+                "lesson": hit.lesson.lesson,
+                "example": hit.lesson.example,
+                "tags": hit.lesson.tags,
+                "score": round(hit.score, 4),
+            }
+            for hit in self.library.retrieve(query, k)
+        ]
+
+    def after_episode(
+        self,
+        *,
+        task_id: str,
+        task: str,
+        episode_id: str,
+        passed: bool,
+        score: float,
+        served: list[str],
+        plan: str = "",
+    ) -> None:
+        """Count the outcome on the lessons the episode read, and keep the episode as a case."""
+        self.used.update(served)
+        self.library.record_outcome(served, helped=passed)
+        provenance = Provenance(
+            source=self.run_id,
+            run_id=self.run_id,
+            node_id=self.node_id,
+            task_id=task_id,
+            episode_id=episode_id,
+        )
+        self.library.add_case(
+            CaseRecord(
+                task_id=task_id, task=task, plan=plan, passed=passed, score=score, lesson_ids=served,
+                provenance=provenance,
+            )
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def run_memory(
+    config: MemoryConfig, default_path: Path, *, run_id: str, node_id: str | None = None
+) -> Iterator[RunMemory | None]:
+    """The run's memory, or None when ``memory.enabled`` is off. Uses ``memory.url`` or the service already
+    serving the directory; otherwise starts one for the run's duration."""
+    if not config.enabled:
+        yield None
+        return
+    path = config.path or default_path
+    with contextlib.ExitStack() as stack:
+        url = config.url or running_url(path)
+        if url is None:
+            url = stack.enter_context(MemoryService(path, config.port)).url
+        library = stack.enter_context(Library(ChromaRecords.connect(url), config))
+        yield RunMemory(library, run_id=run_id, node_id=node_id)
