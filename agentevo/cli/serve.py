@@ -6,7 +6,7 @@ import threading
 
 import typer
 
-from agentevo.cli.common import clear_errors, config, console
+from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
 from agentevo.runs import RunDir
 
 
@@ -25,6 +25,7 @@ def serve(
     from agentevo.llm.vllm_server import VLLMServer
 
     settings = config()
+    stop_on_sigterm()  # like Ctrl-C: the backbone server it started stops too (else it is orphaned)
     if settings.llm.backbone == "vllm":
         settings.llm.vllm.host, settings.llm.vllm.port = host, port or settings.llm.vllm.port
     # `auto` is llama.cpp on CPUs (ready in about a second), in-process `local` elsewhere: no vLLM start for a few callers.
