@@ -81,8 +81,10 @@ def check_agent(
     sandbox_config: SandboxConfig | None = None,
     time_limit: float = 180.0,
     cache_dir: Path | None = None,
+    import_timeout: float = 60.0,
 ) -> CheckReport:
     """Check the agent folder ``path`` against the contract; every failure comes with its reason.
+    ``import_timeout`` bounds the import (raise it on a slow or busy machine: evolution passes its own).
 
     An agent that declares extra requirements is checked on its derived image (built first if missing).
     """
@@ -97,7 +99,7 @@ def check_agent(
         except ImageBuildError as exc:
             report.failures = [Finding(failure=Failure.requirements, reason=str(exc)[:3000])]
     if not report.failures:
-        report.failures = _imports(Path(path), sandbox_config)
+        report.failures = _imports(Path(path), sandbox_config, import_timeout)
     if not report.failures:
         outcome = _smoke(Path(path), sandbox_config, time_limit)
         report.stop_reason = outcome.stop_reason.value
@@ -121,13 +123,13 @@ def _layout(path: Path) -> list[Finding]:
     return []
 
 
-def _imports(path: Path, sandbox_config: SandboxConfig | None) -> list[Finding]:
+def _imports(path: Path, sandbox_config: SandboxConfig | None, timeout: float = 60.0) -> list[Finding]:
     """Import the entry module in a sandbox (import-time code is the agent's: it never runs on the host)."""
     with Sandbox.start(sandbox_config) as sandbox:
         sandbox.put_dir(path, contract.AGENT_DIR)
         sandbox.write_file(contract.CONTRACT_COPY, CONTRACT_SOURCE)
         result = sandbox.exec(
-            f"cd {contract.PACKAGE_ROOT} && python -c 'import {contract.ENTRY_MODULE}'", timeout=60
+            f"cd {contract.PACKAGE_ROOT} && python -c 'import {contract.ENTRY_MODULE}'", timeout=timeout
         )
     if result.exit_code == 0:
         return []

@@ -96,7 +96,10 @@ def evolve_run(
     ``backend_source`` opens the task backbone in Ray workers (``executor: ray``)."""
     tasks = tasks if tasks is not None else load_suite(evolve.suite, split=evolve.split)
     if checker is None and evolve.contract_check:
-        checker = partial(check_agent, sandbox_config=config.sandbox, time_limit=evolve.check_time_limit)
+        checker = partial(
+            check_agent, sandbox_config=config.sandbox, time_limit=evolve.check_time_limit,
+            import_timeout=evolve.check_time_limit,
+        )  # fmt: skip
     retry = request_retry(config.resilience)
     offload = make_offload(evolve, backend, backend_source)
     try:

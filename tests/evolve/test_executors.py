@@ -59,6 +59,7 @@ def _evolve(archives: Path, executor: ExecutorName) -> tuple[list[tuple], float]
     return nodes, seconds
 
 
+@pytest.mark.timeout(1200)
 def test_ray_and_local_executors_build_the_same_archive(archives):
     local, local_s = _evolve(archives, ExecutorName.local)
     ray, ray_s = _evolve(archives, ExecutorName.ray)

@@ -43,7 +43,7 @@ def _run_id(child: subprocess.Popen[str]) -> str:
     return next(line for line in lines if line.startswith("RUN ")).split()[-1]
 
 
-def _wait_for(predicate, child: subprocess.Popen[str], seconds: float = 180) -> bool:
+def _wait_for(predicate, child: subprocess.Popen[str], seconds: float = 600) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and child.poll() is None:
         if predicate():
@@ -55,7 +55,7 @@ def _wait_for(predicate, child: subprocess.Popen[str], seconds: float = 180) -> 
 def _finish(archives: Path, run_id: str, nodes: int, **env: str) -> str:
     reap()  # the killed process's sandboxes
     resumed = _start(archives, nodes, run_id, **env)
-    out, _ = resumed.communicate(timeout=300)
+    out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0 and f"DONE nodes {nodes}" in out, out[-3000:]
     return out
 
@@ -77,6 +77,7 @@ def _consistent(run_dir: Path, nodes: int) -> Archive:
     return archive
 
 
+@pytest.mark.timeout(1500)
 def test_kill_9_during_a_meta_step_then_resume(archives):
     child = _start(archives, 3, EVOLVE_MODE="meta")
     run_id = _run_id(child)
@@ -97,11 +98,12 @@ def test_kill_9_during_a_meta_step_then_resume(archives):
         assert "Be terse." in archive.diff("n1")
 
 
+@pytest.mark.timeout(1500)
 def test_kill_9_inside_an_event_write_and_before_its_view_then_resume(archives):
     # Events: gate n0 (1), n0 scored (2), n1 added (3) <- killed inside its transaction.
     child = _start(archives, 3, EVOLVE_KILL_AT="event:3")
     run_id = _run_id(child)
-    child.wait(180)
+    child.wait(600)
     assert child.returncode == -signal.SIGKILL
     with Archive.open(archives / run_id) as archive:
         assert [e.kind for e in archive.log.replay()][
@@ -109,7 +111,7 @@ def test_kill_9_inside_an_event_write_and_before_its_view_then_resume(archives):
         ] is EventKind.node_scored  # the insert was rolled back
     # Resumed, and killed again between n1's gate event (its 2nd event: n1 added, n1 gated) and its view.
     again = _start(archives, 3, run_id, EVOLVE_KILL_AT="view:2")
-    again.wait(180)
+    again.wait(600)
     assert again.returncode == -signal.SIGKILL
     stale = json.loads((archives / run_id / "nodes.json").read_text())
     with Archive.open(archives / run_id) as archive:
@@ -120,6 +122,7 @@ def test_kill_9_inside_an_event_write_and_before_its_view_then_resume(archives):
     _consistent(archives / run_id, 3).close()
 
 
+@pytest.mark.timeout(1500)
 def test_ctrl_c_waits_for_the_running_evaluation_and_says_so(archives):
     child = _start(archives, 4)
     run_id = _run_id(child)
@@ -133,7 +136,7 @@ def test_ctrl_c_waits_for_the_running_evaluation_and_says_so(archives):
 
     assert _wait_for(evaluating_n1, child), "n1 was never evaluated"
     child.send_signal(signal.SIGINT)
-    out, _ = child.communicate(timeout=180)
+    out, _ = child.communicate(timeout=600)
     assert child.returncode == 0 and "DONE interrupted" in out, out[-3000:]
     assert "interrupted: starting nothing new; waiting for the" in out and "evaluate n1" in out, out[-3000:]
     with Archive.open(archives / run_id) as archive, ResultsStore(db) as store:
