@@ -53,7 +53,7 @@ class WebEnv:
         self._server = server
         self._server_log = log
         self.control = LineClient(folder / "control.sock", timeout=CONTROL_TIMEOUT_S)
-        self.launch_seconds = float(self.control.request("info")["launch_seconds"])
+        self.launch_seconds = float(self._control("info")["launch_seconds"])
 
     @property
     def agent_socket(self) -> Path:
@@ -87,13 +87,23 @@ class WebEnv:
 
     def reset(self, task: str, seed: int, *, max_seconds: float = 600.0, max_chars: int = 6000) -> dict:
         """Open the task's page and start a seeded episode; its goal and URL."""
-        return self.control.request(
-            "reset", task=task, seed=seed, max_seconds=max_seconds, max_chars=max_chars
-        )
+        return self._control("reset", task=task, seed=seed, max_seconds=max_seconds, max_chars=max_chars)
 
     def result(self) -> WebResult:
         """The reward the page recorded for the current episode."""
-        return WebResult.model_validate(self.control.request("result"))
+        return WebResult.model_validate(self._control("result"))
+
+    def _control(self, op: str, **args: object) -> dict:
+        try:
+            return self.control.request(op, **args)
+        except BrowserServerError as exc:
+            self._server.join(timeout=5)
+            if self._server.is_alive() or not self._server_log:
+                raise
+            ended = self._server_log[0]
+            raise BrowserServerError(
+                f"{exc}; the browser server exited ({ended.exit_code}):\n{ended.output[-2000:]}"
+            ) from None
 
     def close(self) -> None:
         """Stop the browser server and remove the sandbox and the socket folder. Safe to call twice."""
