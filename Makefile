@@ -21,6 +21,7 @@ bench: images model vllm llamacpp
 	$(PY) bench/sandbox.py
 	$(PY) bench/llm.py
 	$(PY) bench/eval.py
+	$(PY) bench/web.py
 
 system:
 	bash scripts/ensure-system.sh
