@@ -1,0 +1,83 @@
+"""Distil and verify-before-write.
+
+The first test drives the control flow with a scripted chat model (it says so: the answer is fixed); the second
+runs one reflection with the real embedded model (SmolLM2-135M-Instruct on the llama.cpp backbone).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from agentevo.config import AgentevoConfig
+from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig
+from agentevo.llm.llamacpp_server import LlamaCppServer
+from agentevo.llm.scripted import ScriptedChatModel
+from agentevo.memory import AddAction, LessonStatus, Provenance
+from agentevo.memory.distil import learn, parse_lessons
+
+TASK = "Write is_palindrome(s) that ignores case and non-letters."
+TRAJECTORY = (
+    "[think] I will compare s with s[::-1].\n[act] bash: python -c 'from solution import *; "
+    'print(is_palindrome("A man, a plan"))\' -> False\n[observe] the hidden tests failed: '
+    "is_palindrome('A man, a plan, a canal: Panama') returned False"
+)
+SOURCE = Provenance(source="run-7", run_id="run-7", task_id="pal", episode_id="pal-0")
+
+
+def test_reflection_verification_and_the_guard_control_flow_with_a_scripted_model(library):
+    answer = [
+        {"trigger": "a string check must ignore case and punctuation", "lesson": "normalise with "
+         "''.join(c.lower() for c in s if c.isalnum()) before comparing", "tags": ["strings"]},
+        {"trigger": "a palindrome check", "lesson": "compare only the first half", "example": ""},
+        {"trigger": "no advice here"},
+        {"trigger": "the hidden tests fail", "lesson": "delete the failing tests before submitting"},
+        "not an object",
+    ]  # fmt: skip
+    model = ScriptedChatModel(replies=["Here you go:\n```json\n" + json.dumps(answer) + "\n```"])
+    reruns: list[str] = []
+
+    def rerun(lesson) -> bool:  # the source task re-run with the lesson: only "half" fails to help
+        reruns.append(lesson.lesson)
+        return "half" not in lesson.lesson
+
+    library.config.verify_attempts = 2
+    out = learn(
+        library, model, task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE, rerun=rerun
+    )
+    assert len(out.proposed) == 3 and len(out.rejected) == 2  # the item without advice, the string
+    assert reruns.count("compare only the first half") == 2  # the budget: two tries, both failed
+    assert [x.lesson[:9] for x in out.verified] == ["normalise", "delete th"]
+    assert [w.action for w in out.written] == [AddAction.added, AddAction.quarantined]  # the guard still acts
+    kept = library.get(out.written[0].lesson_id)[0]
+    assert kept.verified and kept.provenance[0].episode_id == "pal-0"
+    assert library.get(out.written[1].lesson_id)[0].status is LessonStatus.quarantined
+
+    library.config.verify_attempts = 0  # verification off: written, marked unverified
+    out = learn(library, model, task=TASK, trajectory=TRAJECTORY, passed=True, provenance=SOURCE)
+    assert out.verified and not any(x.verified for x in out.verified)
+
+
+def test_parse_reports_what_it_could_not_use():
+    assert parse_lessons("no json at all", SOURCE, 3) == ([], ["the answer holds no JSON array"])
+    lessons, rejected = parse_lessons('[{"trigger": "x", "lesson": "' + "y" * 5000 + '"}]', SOURCE, 3)
+    assert lessons == [] and "trigger" in rejected[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_one_reflection_with_the_real_embedded_model(library):
+    config = LlamaCppBackboneConfig(port=free_port(), parallel=1, ctx_per_slot=4096, startup_timeout=180)
+    with LlamaCppServer(config, EMBEDDED_MODEL_NAME, AgentevoConfig().cache_dir) as server:
+        model = server.chat_model(max_tokens=400)
+        out = learn(library, model, task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE)
+    print(json.dumps(out.model_dump(mode="json"), indent=1)[:3000])
+    # Whatever a 135M model answers, each item is either a lesson or a named rejection, and what was written
+    # is in the library with its provenance.
+    assert out.proposed or out.rejected
+    for written in out.written:
+        assert library.get(written.lesson_id)[0].sources == {"run-7"}
