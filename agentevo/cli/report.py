@@ -40,7 +40,7 @@ def report(
 
     folder = run_folder(run)
     try:
-        data = collect(folder)
+        data = collect(folder, config())
     except ReportError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field
 
 from agentevo.archive import Archive, EventKind, Gate, Node, StageScore
 from agentevo.archive.archive import DB_NAME, REPO_DIR
+from agentevo.config import AgentevoConfig
 from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.gateway.recorder import TrajectoryRecorder
-from agentevo.report.extras import AdaptersView, MemoryView, read_adapters, read_memory
+from agentevo.report.extras import AdaptersView, MemoryView, read_adapters, read_memory, run_config
 
 DIFF_CHARS = 60_000  # per node: a seed's diff is the whole agent package; a page should stay light to open
 MUTATION_TASKS = "evolve/"  # the task id prefix of the mutator's calls (diagnoses, reflections)
@@ -100,8 +101,9 @@ class RunReport(BaseModel):
         return max(scored, key=lambda n: (n.score, len(n.results)), default=None)
 
 
-def collect(run_dir: Path) -> RunReport:
-    """Everything the report shows of the run in ``run_dir`` (live runs included: it only reads)."""
+def collect(run_dir: Path, config: AgentevoConfig | None = None) -> RunReport:
+    """Everything the report shows of the run in ``run_dir`` (live runs included: it only reads). Memory and
+    adapters are found through the run's recorded configuration, else ``config``."""
     run_dir = Path(run_dir)
     if not (run_dir / REPO_DIR).is_dir():
         raise ReportError(
@@ -110,6 +112,7 @@ def collect(run_dir: Path) -> RunReport:
         )
     described = _read_json(run_dir / "run.json")
     run_id = described.get("run_id", run_dir.name)
+    settings = run_config(run_dir.resolve(), config or AgentevoConfig())
     with Archive.open(run_dir) as archive, ResultsStore(run_dir / DB_NAME) as store:
         rows = store.rows(run_id)
         nodes = [_node_view(archive, node, rows) for node in archive.nodes()]
@@ -117,7 +120,7 @@ def collect(run_dir: Path) -> RunReport:
     return RunReport(
         run_id=run_id, run_dir=run_dir.resolve(), command=described.get("command", ""), nodes=nodes,
         scores=score_timeline(events), spend=spend_timeline(run_dir, {n.id for n in nodes}),
-        memory=read_memory(run_dir), adapters=read_adapters(run_dir),
+        memory=read_memory(run_id, settings), adapters=read_adapters(run_dir, settings),
     )  # fmt: skip
 
 

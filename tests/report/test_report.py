@@ -4,6 +4,7 @@ show its record, and the page must fetch nothing. The screenshot is kept beside 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from agentevo.cli.main import app
 from agentevo.report import collect
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/ensure-system.sh (never `playwright install`)
+OUTPUT = Path(__file__).parent / "output"  # git-ignored: the last run's report and screenshot stay for a look
 
 
 @pytest.fixture(scope="module")
@@ -89,14 +91,16 @@ def test_report_renders_in_headless_chromium(report_file, tmp_path_factory):
             page.click("#node-table tr[data-node='n0']")
             assert page.get_attribute("#node-details", "data-node") == "n0"
             page.click("#node-table tr[data-node='n1']")
-            shot = report_file.with_name("report.png")
+            OUTPUT.mkdir(exist_ok=True)
+            shot = OUTPUT / "report.png"
             page.screenshot(path=str(shot), full_page=True)
+            shutil.copy(report_file, OUTPUT / "report.html")
         finally:
             browser.close()
     assert not fetched, fetched
     assert not errors, errors
     assert shot.stat().st_size > 50_000
-    print(f"\nreport {report_file} ({report_file.stat().st_size / 1e6:.1f} MB), screenshot {shot}")
+    print(f"\nreport {OUTPUT / 'report.html'} ({report_file.stat().st_size / 1e6:.1f} MB), screenshot {shot}")
 
 
 def _index_of(page, node: str) -> int:
