@@ -49,10 +49,11 @@ train_adapter(Path(sys.argv[1]), Path(sys.argv[2]), AdapterRegistry(config.adapt
 
 
 def train_config(root: Path) -> TrainConfig:
-    """Few steps, a high learning rate, rank 8 on q/v: enough to teach one answer (see tests/llm/conftest.py)."""
+    """Few steps, a high learning rate, rank 8 on q/v: enough to teach one answer (see tests/llm/conftest.py).
+    One thread: on cores shared with other work, two torch threads spin against each other."""
     return TrainConfig(
         adapters_dir=root / "adapters", max_steps=STEPS, save_steps=KILL_AFTER_STEP, batch_size=8,
-        learning_rate=3e-3, target_modules=["q_proj", "v_proj"], max_length=128, max_seconds=600,
+        learning_rate=3e-3, target_modules=["q_proj", "v_proj"], max_length=128, max_seconds=600, threads=1,
     )  # fmt: skip
 
 
