@@ -83,6 +83,8 @@ def full_finetune(dataset: Path, model_dir: Path, config: TrainConfig, work: Pat
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
+    if config.threads:
+        torch.set_num_threads(config.threads)
     rows = [{c: r[c] for c in TRL_COLUMNS[Recipe.rft]} for r in read_rows(dataset)]
     args = SFTConfig(
         output_dir=str(work), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
@@ -156,7 +158,9 @@ def bench_vllm(model_dir: Path, adapter: Path) -> dict:
         }  # fmt: skip
 
 
-def bench_improve(root: Path, model_dir: Path, k: int, temperature: float, steps: int) -> dict:
+def bench_improve(
+    root: Path, model_dir: Path, k: int, temperature: float, steps: int, threads: int | None
+) -> dict:
     """Sample on train-split tasks, keep verified solutions, train, compare held-out pass@1 before and after."""
     from agentevo.evaluate.evaluator import Evaluator
     from agentevo.llm.llamacpp_server import LlamaCppServer
@@ -187,7 +191,7 @@ def bench_improve(root: Path, model_dir: Path, k: int, temperature: float, steps
         "heldout_pass_at_1_before": {"passed": before.passed, "total": before.total},
     }  # fmt: skip
     train_cfg = TrainConfig(adapters_dir=root / "adapters-improve", max_steps=steps, batch_size=4, max_length=512,
-                            learning_rate=2e-4, save_steps=1000)  # fmt: skip
+                            learning_rate=2e-4, save_steps=1000, threads=threads)  # fmt: skip
     try:
         dataset = build_dataset([run.path], Recipe.rft, root / "data-improve", train_cfg)
     except ValueError as exc:  # no verified sample: nothing to train on, and that is the result
@@ -214,18 +218,23 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=4, help="--improve: samples per train task.")
     parser.add_argument("--temperature", type=float, default=0.8, help="--improve: sampling temperature.")
     parser.add_argument("--improve-steps", type=int, default=30, help="--improve: training steps.")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads for training (default: torch's, all cores)."
+    )
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     model_dir = ensure_embedded_model(AgentevoConfig().cache_dir)
     root = Path(tempfile.mkdtemp(prefix="agentevo-bench-train-"))
-    report: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+    report: dict = {"threads": args.threads, "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                                 "loadavg_start": list(os.getloadavg())}}  # fmt: skip
     try:
-        report["training"], adapter = bench_training(root, model_dir, args.steps)
+        report["training"], adapter = bench_training(root, model_dir, args.steps, args.threads)
         if not args.no_vllm:
             report["vllm"] = bench_vllm(model_dir, adapter)
         if args.improve:
-            report["improve"] = bench_improve(root, model_dir, args.k, args.temperature, args.improve_steps)
+            report["improve"] = bench_improve(
+                root, model_dir, args.k, args.temperature, args.improve_steps, args.threads
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     report["machine"]["loadavg_end"] = list(os.getloadavg())
