@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agentevo.train.registry import AdapterRegistry, base_fingerprint
+from agentevo.train.registry import AdapterRegistry, RegistryError, base_fingerprint
 
 
 def registry_of(config: Any) -> AdapterRegistry:
@@ -34,16 +34,24 @@ def served_model_dir(config: Any) -> Path | None:
 def serve_active(config: Any, backend: Any) -> str | None:
     """Load the active adapter (if any) into the backend's server and make it the default; returns its name.
 
-    Raises ``RegistryError`` when the active adapter was trained on another base model than the one served.
+    Raises ``BackboneSetupError`` (a one-line CLI error) when the active adapter was trained on another base
+    model than the one served, or the registry's ``active.json`` is unreadable.
     """
+    from agentevo.llm.backbone import BackboneSetupError
+
     registry = registry_of(config)
-    name = registry.active()
     server = getattr(getattr(backend, "chat_model", None), "server", None)
-    if name is None or server is None:
-        return None
-    model_dir = served_model_dir(config)
-    if model_dir is not None:
-        registry.check_base(name, base_fingerprint(model_dir))
+    try:
+        name = registry.active()
+        if name is None or server is None:
+            return None
+        model_dir = served_model_dir(config)
+        if model_dir is not None:
+            registry.check_base(name, base_fingerprint(model_dir))
+    except RegistryError as exc:
+        raise BackboneSetupError(
+            f"the active adapter cannot be served: {exc} (`agentevo adapters rollback` serves the previous one)"
+        ) from None
     server.load_adapter(name, registry.path(name))
     backend.serve(name)
     return name
