@@ -48,8 +48,13 @@ class GateVerdict(BaseModel):
 Checker = Callable[[Path], CheckReport]
 
 
+_TREES: dict[str, str] = {}  # commit -> its tree: commits never change, and a gate compares with every node
+
+
 def tree_of(archive: Archive, node: Node) -> str:
-    return archive.repo.repo.git.rev_parse(f"{node.commit}^{{tree}}")
+    if node.commit not in _TREES:
+        _TREES[node.commit] = archive.repo.repo.git.rev_parse(f"{node.commit}^{{tree}}")
+    return _TREES[node.commit]
 
 
 _SPACE = re.compile(r"(?<=\S)\s+")  # runs of whitespace after the indentation (which is Python syntax)
