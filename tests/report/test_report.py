@@ -1,6 +1,7 @@
 """`agentevo report` on a real evolution run (tests/report/scripted_run.py: the real loop and archive, the
 scripted model), opened in headless Chromium: the tree and the plots must have rendered, clicking a node must
-show its record, and the page must fetch nothing. The screenshot is kept beside the report (path printed)."""
+show its record, and the page must fetch nothing. The page and its screenshot are kept in tests/report/output/
+(git-ignored; paths printed)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from typer.testing import CliRunner
 from agentevo.archive import Archive, StageScore
 from agentevo.cli.main import app
 from agentevo.report import collect
+
+# The shared evolution fixture runs real Docker episodes (3-4 min measured on 2 cores at load 15, more on a
+# busier machine); its setup is charged to the first test that needs it.
+pytestmark = pytest.mark.timeout(900)
+
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/ensure-system.sh (never `playwright install`)
 OUTPUT = Path(__file__).parent / "output"  # git-ignored: the last run's report and screenshot stay for a look

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from playwright.sync_api import sync_playwright
 
 from agentevo.config import AgentevoConfig
@@ -15,6 +16,10 @@ from agentevo.report import collect, write_report
 from agentevo.train.config import TrainConfig
 from agentevo.train.registry import ADAPTER_FILES, AdapterRegistry, Decision
 from tests.report.test_report import CHROMIUM
+
+# The shared evolution fixture runs real Docker episodes (3-4 min measured on 2 cores at load 15, more on a
+# busier machine); its setup is charged to the first test that needs it.
+pytestmark = pytest.mark.timeout(900)
 
 
 def _lessons(library: Library, run_id: str) -> list[str]:

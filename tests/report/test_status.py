@@ -7,6 +7,7 @@ import json
 import shutil
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from agentevo.archive import Archive
@@ -15,6 +16,10 @@ from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.report import RunState, run_status
 from agentevo.runs import RunDir
 from tests.report.conftest import running
+
+# The shared evolution fixture runs real Docker episodes (3-4 min measured on 2 cores at load 15, more on a
+# busier machine); its setup is charged to the first test that needs it.
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_status_while_the_run_is_live(evolution):
