@@ -11,8 +11,9 @@ reach may decide the verdict:
 * The spec (session nonce, tests) comes in a file that is read and unlinked before any test code
   starts; from then on it exists only in this process, which is made non-dumpable before any test
   code starts, so same-uid code cannot read its memory, environment or file descriptors through
-  ``/proc`` nor ptrace it. (The exec API has no stdin; an environment variable would also reach the ``timeout``
-  and ``bash`` processes that start us, which stay dumpable, so the file is the safer carrier.)
+  ``/proc`` nor ptrace it. (The exec API has no stdin; an environment variable would also reach
+  the ``timeout`` and ``bash`` processes that start us, which stay dumpable, so the file is the
+  safer carrier.)
 * Each test runs in a judge child ``python3 -I -B -c BOOTSTRAP`` (the bootstrap travels in argv
   from this process's memory, not from a file the tests could edit), in its own session, with its
   sources and the test on stdin and an extra pipe for the verdict. A test passes only if the judge
