@@ -25,10 +25,13 @@ BROWSERD_SOURCE = Path(__file__).with_name("browserd.py")
 SOCKET_DIR_IN_SANDBOX = "/run/agentevo-web"
 BROWSERD_IN_SANDBOX = "/tmp/browserd.py"
 PAGES_IN_SANDBOX = "/opt/venv/lib/python3.11/site-packages/miniwob/html"
-START_TIMEOUT_S = 120.0
+START_TIMEOUT_S = 180.0
 # Longer than the server's own page-load limit, so a slow page is its error, not a lost connection.
-CONTROL_TIMEOUT_S = 120.0
-WEB_SANDBOX = SandboxConfig(image="web", memory="1g", pids=256, tmp_size="256m")
+CONTROL_TIMEOUT_S = 180.0
+# Chromium renders in several processes: it may use both cores of a small machine (agents get one).
+WEB_SANDBOX = SandboxConfig(
+    image="web", memory="1g", pids=256, tmp_size="256m", cpus=float(min(2, os.cpu_count() or 1))
+)
 
 
 class WebResult(BaseModel):

@@ -24,6 +24,7 @@ from agentevo.gateway.launch import open_backend, request_retry
 from agentevo.orchestrate.scoring import KINDS
 from agentevo.runs import RunDir
 from agentevo.tasks.miniwob import WebTask
+from agentevo.tasks.suites import SuiteError
 from agentevo.web.env import WebEnv
 from agentevo.web.episode import WebEpisodeOutcome, run_web_episode
 
@@ -88,8 +89,15 @@ def run_web_suite(
     budget: EpisodeBudget | None = None,
     on_result: Callable[[ResultRow], None] = lambda row: None,
     backend: Backend | None = None,
+    memory: object | None = None,
 ) -> list[ResultRow]:
-    """Every web task ``attempts`` times, ``parallel`` at once; the rows, also in ``<run>/results.sqlite``."""
+    """Every web task ``attempts`` times, ``parallel`` at once; the rows, also in ``<run>/results.sqlite``.
+
+    Experience memory (``memory``, as ``agentevo run`` passes it for coding suites) is not wired into web
+    episodes yet: asking for it is an error rather than a run that silently goes without.
+    """
+    if memory is not None:
+        raise SuiteError("experience memory is not available for web suites yet; run them with --no-memory")
     run.describe(
         agent_id=agent_id, agent_dir=str(agent_dir), tasks=len(tasks), attempts=attempts, started=time.time()
     )

@@ -82,7 +82,7 @@ class Observation:
 class BrowserTools:
     """The six browser actions. Every action returns the page as it is afterwards."""
 
-    def __init__(self, socket_path: str | Path, timeout: float = 90.0) -> None:
+    def __init__(self, socket_path: str | Path, timeout: float = 180.0) -> None:
         self._client = LineClient(socket_path, timeout)
 
     @classmethod

@@ -67,7 +67,7 @@ def web_box(web_image) -> Iterator[Sandbox]:
 def run_script(sb: Sandbox, script: str, **constants: object) -> dict:
     head = "".join(f"{name} = {value!r}\n" for name, value in constants.items())
     sb.write_file("/tmp/script.py", head + script)
-    result = sb.exec("python /tmp/script.py", cwd="/tmp", timeout=90)
+    result = sb.exec("python /tmp/script.py", cwd="/tmp", timeout=280)
     assert result.exit_code == 0, result.output
     return json.loads(result.output.strip().splitlines()[-1])
 
