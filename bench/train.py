@@ -110,10 +110,11 @@ def full_finetune(dataset: Path, model_dir: Path, config: TrainConfig, work: Pat
     }  # fmt: skip
 
 
-def bench_training(root: Path, model_dir: Path, steps: int) -> tuple[dict, Path]:
+def bench_training(root: Path, model_dir: Path, steps: int, threads: int | None) -> tuple[dict, Path]:
     config = TrainConfig(
-        adapters_dir=root / "adapters", max_steps=steps, batch_size=4, max_length=512, save_steps=1000
-    )
+        adapters_dir=root / "adapters", max_steps=steps, batch_size=4, max_length=512, save_steps=1000,
+        threads=threads,
+    )  # fmt: skip
     dataset = build_dataset([canonical_run(root)], Recipe.rft, root / "data", config)
     lineage = train_adapter(dataset, model_dir, AdapterRegistry(config.adapters_dir), config)
     full = full_finetune(dataset, model_dir, config, root / "full")
