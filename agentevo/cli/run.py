@@ -7,12 +7,17 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
+
+if TYPE_CHECKING:
+    from agentevo.config import AgentevoConfig
+    from agentevo.memory.episodes import RunMemory
 
 INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
 
@@ -34,6 +39,9 @@ def run(
     parallel: int = typer.Option(2, min=1, help="Episodes at once."),
     attempts: int = typer.Option(1, min=1, help="Attempts per task (for pass@k)."),
     max_steps: int | None = typer.Option(None, help="Model calls per episode (default: the agent's)."),
+    memory: bool | None = typer.Option(
+        None, "--memory/--no-memory", help="Experience memory for this run (default: memory.enabled)."
+    ),
 ) -> None:
     """Run an agent on a suite in isolated sandboxes, score every episode, and print where results are."""
     from agentevo.agents import seed_agent_dir
@@ -48,6 +56,8 @@ def run(
     settings = config()
     if backbone:
         settings.llm.backbone = backbone
+    if memory is not None:
+        settings.memory.enabled = memory
     stop_on_sigterm()
     run_dir = RunDir(settings.archives_dir)
     agent_id = "seed"
@@ -84,18 +94,22 @@ def run(
                 bar.update(progress, advance=1, description=f"episodes (pass rate {rate:.0%})")
 
             try:
-                run_tasks = _web_runner() if is_web_suite(suite) else run_suite
-                run_tasks(
-                    settings,
-                    tasks,
-                    agent_dir=agent_dir,
-                    run=run_dir,
-                    agent_id=agent_id,
-                    attempts=attempts,
-                    parallel=parallel,
-                    budget=budget,
-                    on_result=show,
-                )
+                with _memory(settings, run_dir.run_id, web=is_web_suite(suite)) as lessons:
+                    run_tasks = _web_runner() if is_web_suite(suite) else run_suite
+                    run_tasks(
+                        settings,
+                        tasks,
+                        agent_dir=agent_dir,
+                        run=run_dir,
+                        agent_id=agent_id,
+                        attempts=attempts,
+                        parallel=parallel,
+                        budget=budget,
+                        on_result=show,
+                        **({"memory": lessons} if lessons is not None else {}),
+                    )
+                    if lessons is not None:
+                        run_dir.describe(lessons_used=sorted(lessons.used))
             except RunInterrupted as stop:
                 bar.stop()
                 console.print(
@@ -111,6 +125,20 @@ def run(
     if failure:
         console.print(f"[red]error:[/] {failure}", highlight=False)
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _memory(settings: AgentevoConfig, run_id: str, *, web: bool) -> Iterator[RunMemory | None]:
+    """The run's experience memory when ``memory.enabled`` (isolated coding suites only)."""
+    if not settings.memory.enabled or web:
+        yield None
+        return
+    from agentevo.memory.episodes import run_memory
+
+    path = settings.memory.path or settings.archives_dir / "memory"
+    with run_memory(settings.memory, path, run_id=run_id) as lessons:
+        console.print(f"memory: lessons from {settings.memory.url or path}")
+        yield lessons
 
 
 def _web_runner():

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
@@ -27,6 +27,9 @@ from agentevo.gateway import Backend
 from agentevo.orchestrate import run_suite
 from agentevo.runs import RunDir
 from agentevo.tasks import Task
+
+if TYPE_CHECKING:
+    from agentevo.memory.episodes import RunMemory
 
 T = TypeVar("T")
 BackendSource = Callable[[], AbstractContextManager[Backend]]
@@ -59,8 +62,9 @@ class LocalOffload:
 
     name = ExecutorName.local.value
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, memory: RunMemory | None = None) -> None:
         self.backend = backend
+        self.memory = memory  # experience memory (memory.enabled): every node's episodes read and feed it
 
     def episodes(
         self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
@@ -68,7 +72,7 @@ class LocalOffload:
     ) -> None:  # fmt: skip
         run_suite(
             config, tasks, agent_dir=agent_dir, run=run, agent_id=agent_id, budget=budget, parallel=parallel,
-            backend=self.backend,
+            backend=self.backend, memory=self.memory,
         )  # fmt: skip
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -141,10 +145,13 @@ class RayOffload:
             self.ray.shutdown()
 
 
-def make_offload(evolve: EvolveConfig, backend: Backend, source: BackendSource | None) -> Offload:
-    """The configured executor: ``ray`` needs ``source``, a way to open the backbone in its workers."""
+def make_offload(
+    evolve: EvolveConfig, backend: Backend, source: BackendSource | None, memory: RunMemory | None = None
+) -> Offload:
+    """The configured executor: ``ray`` needs ``source``, a way to open the backbone in its workers. ``memory``
+    (the run's experience memory) is used by the local executor only."""
     if evolve.executor is ExecutorName.local:
-        return LocalOffload(backend)
+        return LocalOffload(backend, memory)
     if source is None:
         raise ValueError("the ray executor needs a backend source (how its workers open the backbone)")
     return RayOffload(evolve.workers, evolve.ray_address, source)

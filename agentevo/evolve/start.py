@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from functools import partial
@@ -101,7 +102,8 @@ def evolve_run(
             import_timeout=evolve.check_time_limit,
         )  # fmt: skip
     retry = request_retry(config.resilience)
-    offload = make_offload(evolve, backend, backend_source)
+    memory = contextlib.ExitStack()  # memory.enabled: one library every node's episodes read and feed
+    offload = make_offload(evolve, backend, backend_source, memory.enter_context(_memory(config, run)))
     try:
         with (
             Archive(run.path) as archive,
@@ -115,3 +117,14 @@ def evolve_run(
             return loop.run()
     finally:
         offload.close()
+        memory.close()
+
+
+def _memory(config: AgentevoConfig, run: RunDir) -> contextlib.AbstractContextManager:
+    """The run's experience memory (None when off); which lessons each node read: ``<run>/lessons_used.json``."""
+    if not config.memory.enabled:
+        return contextlib.nullcontext()
+    from agentevo.memory.episodes import run_memory  # Chroma and the embedding model: only when memory is on
+
+    path = config.memory.path or config.archives_dir / "memory"
+    return run_memory(config.memory, path, run_id=run.run_id, record=run.path / "lessons_used.json")

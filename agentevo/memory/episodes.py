@@ -8,10 +8,12 @@ is what the gateway and the suite runner call.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agentevo.files import write_json_atomic
 from agentevo.memory.config import MemoryConfig
 from agentevo.memory.library import Library
 from agentevo.memory.models import CaseRecord, Provenance
@@ -22,11 +24,16 @@ from agentevo.memory.store import ChromaRecords
 class RunMemory:
     """One run's use of the library: ``read`` is the gateway's memory reader, ``after_episode`` learns."""
 
-    def __init__(self, library: Library, *, run_id: str, node_id: str | None = None) -> None:
+    def __init__(
+        self, library: Library, *, run_id: str, node_id: str | None = None, record: Path | None = None
+    ) -> None:
         self.library = library
         self.run_id = run_id
         self.node_id = node_id
-        self.used: set[str] = set()  # every lesson an episode of this run read (a node's record names them)
+        self.used: set[str] = set()  # every lesson an episode of this run read
+        self.used_by: dict[str, set[str]] = {}  # agent (evolution node) -> the lessons its episodes read
+        self.record = record  # where ``used_by`` is kept as JSON after every episode (the nodes' record)
+        self._lock = threading.Lock()
 
     def read(self, query: str, k: int) -> list[dict[str, Any]]:
         """Lessons for an agent, as the gateway serves them (no counters, no provenance: advice only)."""
@@ -52,14 +59,22 @@ class RunMemory:
         score: float,
         served: list[str],
         plan: str = "",
+        node_id: str | None = None,
     ) -> None:
-        """Count the outcome on the lessons the episode read, and keep the episode as a case."""
-        self.used.update(served)
+        """Count the outcome on the lessons the episode read, and keep the episode as a case. ``node_id``: the
+        agent (evolution node) that ran it, when the run has several."""
+        node = node_id or self.node_id
+        with self._lock:
+            self.used.update(served)
+            if node is not None:
+                self.used_by.setdefault(node, set()).update(served)
+                if self.record is not None:
+                    write_json_atomic(self.record, {k: sorted(v) for k, v in sorted(self.used_by.items())})
         self.library.record_outcome(served, helped=passed)
         provenance = Provenance(
             source=self.run_id,
             run_id=self.run_id,
-            node_id=self.node_id,
+            node_id=node,
             task_id=task_id,
             episode_id=episode_id,
         )
@@ -73,7 +88,12 @@ class RunMemory:
 
 @contextlib.contextmanager
 def run_memory(
-    config: MemoryConfig, default_path: Path, *, run_id: str, node_id: str | None = None
+    config: MemoryConfig,
+    default_path: Path,
+    *,
+    run_id: str,
+    node_id: str | None = None,
+    record: Path | None = None,
 ) -> Iterator[RunMemory | None]:
     """The run's memory, or None when ``memory.enabled`` is off. Uses ``memory.url`` or the service already
     serving the directory; otherwise starts one for the run's duration."""
@@ -86,4 +106,4 @@ def run_memory(
         if url is None:
             url = stack.enter_context(MemoryService(path, config.port)).url
         library = stack.enter_context(Library(ChromaRecords.connect(url), config))
-        yield RunMemory(library, run_id=run_id, node_id=node_id)
+        yield RunMemory(library, run_id=run_id, node_id=node_id, record=record)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentevo.agents import EpisodeOutcome, StopReason, run_isolated
 from agentevo.agents.episode import EpisodeBudget
@@ -27,6 +28,9 @@ from agentevo.runs import RunDir
 from agentevo.sandbox import SandboxPool
 from agentevo.sandbox.docker_host import wait_for_docker
 from agentevo.tasks import Task
+
+if TYPE_CHECKING:
+    from agentevo.memory.episodes import RunMemory  # memory loads Chroma: only runs with memory on import it
 
 
 class RunInterrupted(Exception):
@@ -82,10 +86,12 @@ class _SuiteRun:
         gateway: Gateway,
         backend: Backend,
         evaluator: Evaluator,
+        memory: RunMemory | None = None,
     ) -> None:
         self.config, self.agent_dir, self.run, self.agent_id = config, agent_dir, run, agent_id
         self.budget, self.store, self.gateway, self.backend = budget, store, gateway, backend
         self.evaluator = evaluator
+        self.memory = memory
         self.stopping = threading.Event()
 
     def attempt(self, task: Task, attempt: int) -> ResultRow | None:
@@ -102,6 +108,7 @@ class _SuiteRun:
                 return None
             if not outcome.stop_reason.infrastructure:
                 verdict = self._evaluate(task, outcome, tries)
+                self._learn(task, attempt, verdict)
                 return outcome_row(
                     task, outcome, verdict, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
                 )
@@ -113,6 +120,15 @@ class _SuiteRun:
             self._wait_for_recovery(kind)
         return None
 
+    def _learn(self, task: Task, attempt: int, verdict: EvalResult) -> None:
+        """With memory on: the verdict counts on the lessons the episode read, and the episode becomes a case."""
+        if self.memory is not None:
+            episode_id = _episode_id(task, attempt)
+            self.memory.after_episode(
+                task_id=task.id, task=task.instructions, episode_id=episode_id, passed=verdict.passed,
+                score=verdict.score, served=self.gateway.lessons_served.get(episode_id, []), node_id=self.agent_id,
+            )  # fmt: skip
+
     def _episode(self, task: Task, attempt: int) -> EpisodeOutcome:
         return run_isolated(
             task,
@@ -122,7 +138,7 @@ class _SuiteRun:
             cache_dir=self.config.cache_dir,
             budget=self.budget,
             agent_id=self.agent_id,
-            episode_id=f"{task.id.replace('/', '-')}-{attempt}",
+            episode_id=_episode_id(task, attempt),
             checkpoint_dir=self.run.path / "checkpoints",
         )
 
@@ -155,6 +171,10 @@ class _SuiteRun:
         )
 
 
+def _episode_id(task: Task, attempt: int) -> str:
+    return f"{task.id.replace('/', '-')}-{attempt}"
+
+
 def run_suite(
     config: AgentevoConfig,
     tasks: list[Task],
@@ -167,13 +187,15 @@ def run_suite(
     budget: EpisodeBudget | None = None,
     on_result: Callable[[ResultRow], None] = lambda row: None,
     backend: Backend | None = None,
+    memory: RunMemory | None = None,
 ) -> list[ResultRow]:
     """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``.
 
     The hidden tests run in warm sandboxes (a pool of up to ``parallel``, started while the episodes run), each used
-    once. ``backend`` replaces the configured backbone (a scripted model for tests and benchmarks). Raises
-    :class:`RunInterrupted` on Ctrl-C, once the gateway has cut off the calls in flight and the running
-    episodes have ended; ``run.json`` then says so.
+    once. ``backend`` replaces the configured backbone (a scripted model for tests and benchmarks). With
+    ``memory``, agents read lessons through the gateway and every scored episode is learnt from
+    (:class:`RunMemory`). Raises :class:`RunInterrupted` on Ctrl-C, once the gateway has cut off the calls in
+    flight and the running episodes have ended; ``run.json`` then says so.
     """
     store = ResultsStore(run.path / RESULTS_DB)
     run.describe(
@@ -184,13 +206,15 @@ def run_suite(
     retry = request_retry(config.resilience)
     with (
         backends as served,
-        Gateway(served, run_dir=run.path, run_id=run.run_id, retry=retry) as gateway,
+        Gateway(
+            served, run_dir=run.path, run_id=run.run_id, retry=retry, memory=memory.read if memory else None
+        ) as gateway,
         SandboxPool(config.sandbox, size=min(parallel, len(tasks) * attempts), run_id=run.run_id) as warm,
         ThreadPoolExecutor(max_workers=parallel) as workers,
     ):
         suite = _SuiteRun(
             config, agent_dir=agent_dir, run=run, agent_id=agent_id, budget=budget, store=store,
-            gateway=gateway, backend=served, evaluator=Evaluator(pool=warm),
+            gateway=gateway, backend=served, evaluator=Evaluator(pool=warm), memory=memory,
         )  # fmt: skip
         futures = [
             workers.submit(suite.attempt, task, attempt) for task in tasks for attempt in range(attempts)

@@ -1,0 +1,50 @@
+"""A suite run with memory on: the seed agent, in its sandbox, reads lessons through the gateway socket with its
+episode token and shows them in its prompt; the host counts each verdict on them and keeps the episode as a case.
+
+The backbone is a scripted chat model (control flow, not skill): the test reads the prompt the agent sent.
+"""
+
+from __future__ import annotations
+
+import json
+
+from agentevo.agents import seed_agent_dir
+from agentevo.config import AgentevoConfig
+from agentevo.gateway import ChatModelBackend
+from agentevo.llm.scripted import ScriptedChatModel
+from agentevo.memory import MemoryConfig
+from agentevo.memory.episodes import run_memory
+from agentevo.orchestrate import run_suite
+from agentevo.runs import RunDir
+from agentevo.tasks import load_suite
+from tests.agents.scripts import call
+from tests.memory.conftest import lesson
+
+
+def test_sandboxed_agent_reads_lessons_and_the_host_learns(tmp_path, sandbox_image):
+    task = next(t for t in load_suite("builtin") if t.id == "builtin/add")
+    tip = lesson(
+        task.instructions, "write the function, run it once with bash, then submit", source="earlier"
+    )
+    config = AgentevoConfig(
+        archives_dir=tmp_path, memory=MemoryConfig(enabled=True, path=tmp_path / "memory")
+    )
+    replies = ["```python\ndef add(a, b):\n    return a + b\n```", call("submit", 9)]
+    run = RunDir(tmp_path)
+    record = run.path / "lessons_used.json"
+    with run_memory(config.memory, tmp_path / "memory", run_id=run.run_id, record=record) as memory:
+        memory.library.add(tip)
+        rows = run_suite(
+            config, [task], agent_dir=seed_agent_dir(), run=run, parallel=1, memory=memory,
+            backend=ChatModelBackend(ScriptedChatModel(replies=replies), "scripted"),
+        )  # fmt: skip
+        assert rows[0].passed
+        assert memory.used == {tip.id}
+        assert json.loads(record.read_text()) == {"seed": [tip.id]}  # which lessons each agent (node) read
+        counted = memory.library.get(tip.id)[0].counters
+        assert (counted.retrieved, counted.helped, counted.hurt) == (1, 1, 0)
+        case = memory.library.similar_cases(task.instructions, 1)[0][0]
+        assert (case.task_id, case.passed, case.lesson_ids) == (task.id, True, [tip.id])
+    first = json.loads((run.path / "llm_calls.jsonl").read_text().splitlines()[0])
+    prompt = first["request"]["messages"][1]["content"]
+    assert "Lessons from earlier tasks" in prompt and "run it once with bash" in prompt
