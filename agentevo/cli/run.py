@@ -94,7 +94,7 @@ def run(
                 bar.update(progress, advance=1, description=f"episodes (pass rate {rate:.0%})")
 
             try:
-                with _memory(settings, run_dir.run_id, web=is_web_suite(suite)) as lessons:
+                with _memory(settings, run_dir.run_id) as lessons:
                     run_tasks = _web_runner() if is_web_suite(suite) else run_suite
                     run_tasks(
                         settings,
@@ -106,7 +106,7 @@ def run(
                         parallel=parallel,
                         budget=budget,
                         on_result=show,
-                        **({"memory": lessons} if lessons is not None else {}),
+                        memory=lessons,
                     )
                     if lessons is not None:
                         run_dir.describe(lessons_used=sorted(lessons.used))
@@ -128,9 +128,9 @@ def run(
 
 
 @contextlib.contextmanager
-def _memory(settings: AgentevoConfig, run_id: str, *, web: bool) -> Iterator[RunMemory | None]:
-    """The run's experience memory when ``memory.enabled`` (isolated coding suites only)."""
-    if not settings.memory.enabled or web:
+def _memory(settings: AgentevoConfig, run_id: str) -> Iterator[RunMemory | None]:
+    """The run's experience memory when ``memory.enabled`` (web suites refuse it with a clear error)."""
+    if not settings.memory.enabled:
         yield None
         return
     from agentevo.memory.episodes import run_memory
