@@ -22,6 +22,7 @@ pytestmark = pytest.mark.timeout(900)
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/ensure-system.sh (never `playwright install`)
+PAGE_LOAD_MS = 120_000  # 5 MB of inlined plotly.js: a few seconds on an idle machine, far more on a busy one
 OUTPUT = Path(__file__).parent / "output"  # git-ignored: the last run's report and screenshot stay for a look
 
 
@@ -62,8 +63,8 @@ def test_report_renders_in_headless_chromium(report_file, tmp_path_factory):
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
             page.on("request", lambda req: None if req.url.startswith("file:") else fetched.append(req.url))
-            page.goto(report_file.as_uri())
-            page.wait_for_selector("#tree-plot .scatterlayer .point", timeout=20_000)
+            page.goto(report_file.as_uri(), timeout=PAGE_LOAD_MS)
+            page.wait_for_selector("#tree-plot .scatterlayer .point", timeout=PAGE_LOAD_MS)
 
             # The tree: 4 nodes drawn as points, 3 parent-child edges, the best node's record shown at load.
             assert page.locator("#tree-plot .scatterlayer .point").count() == 4

@@ -15,7 +15,7 @@ from agentevo.memory.store import ChromaRecords
 from agentevo.report import collect, write_report
 from agentevo.train.config import TrainConfig
 from agentevo.train.registry import ADAPTER_FILES, AdapterRegistry, Decision
-from tests.report.test_report import CHROMIUM
+from tests.report.test_report import CHROMIUM, PAGE_LOAD_MS
 
 # The shared evolution fixture runs real Docker episodes (3-4 min measured on 2 cores at load 15, more on a
 # busier machine); its setup is charged to the first test that needs it.
@@ -94,8 +94,8 @@ def test_memory_and_adapters_sections_render(evolution, tmp_path):
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
             page = browser.new_page()
-            page.goto(page_file.as_uri())
-            page.wait_for_selector("#memory-plot .scatterlayer .trace path.js-line", timeout=20_000)
+            page.goto(page_file.as_uri(), timeout=PAGE_LOAD_MS)
+            page.wait_for_selector("#memory-plot .scatterlayer .trace path.js-line", timeout=PAGE_LOAD_MS)
             assert page.locator("#lessons tr").count() == 3  # the header and two retrieved lessons
             assert "create the module first" in page.inner_text("#lessons")
             assert f"{name} (active)" in page.inner_text("#adapters") and "0.250" in page.inner_text(
