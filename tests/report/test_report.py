@@ -89,7 +89,7 @@ def test_report_renders_in_headless_chromium(report_file, tmp_path_factory):
             box = point.bounding_box()
             page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             page.wait_for_function(
-                "document.getElementById('node-details').dataset.node === 'n2'", timeout=5000
+                "document.getElementById('node-details').dataset.node === 'n2'", timeout=PAGE_LOAD_MS
             )
             details = page.inner_text("#node-details")
             assert "refused: protected" in details and "run.py" in details, details
