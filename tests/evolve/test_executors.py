@@ -49,7 +49,8 @@ def _evolve(archives: Path, executor: ExecutorName) -> tuple[list[tuple], float]
         assert probes == dict.fromkeys(admitted, 3)
         # Every episode's calls are in the one call log, whole lines (written by several processes).
         calls = [json.loads(line) for line in (run.path / "llm_calls.jsonl").read_text().splitlines()]
-        assert {c["task_id"] for c in calls if c["agent_id"] == "n1"} >= {t.id for t in scripted.tasks()}
+        fixed = next(n.id for n in archive.nodes() if n.change == "fix")
+        assert {c["task_id"] for c in calls if c["agent_id"] == fixed} >= {t.id for t in scripted.tasks()}
         # Concurrent expansions may commit in either order: compare nodes by what they are, not their ids.
         nodes = sorted(
             (n.change, n.parent, n.gate.passed, n.gate.failure, n.gate.reason,
