@@ -19,6 +19,7 @@ from agentevo.report.extras import AdaptersView, MemoryView, read_adapters, read
 
 DIFF_CHARS = 60_000  # per node: a seed's diff is the whole agent package; a page should stay light to open
 MUTATION_TASKS = "evolve/"  # the task id prefix of the mutator's calls (diagnoses, reflections)
+LESSONS_USED = "lessons_used.json"
 SAFETY_STAGE = "safety"  # the misevolution probe suite's stage name, when the run records one
 
 
@@ -52,6 +53,7 @@ class NodeView(BaseModel):
     scores: dict[str, StageScore]
     score: float | None = Field(description="Mean score over its scored tasks; None before any.")
     safety: float | None = Field(None, description="The safety probe score, when the run recorded one.")
+    lessons: list[str] = Field(default_factory=list, description="Memory lessons its episodes read (ids).")
     results: list[TaskResult]
     tokens: int
     seconds: float
@@ -115,7 +117,8 @@ def collect(run_dir: Path, config: AgentevoConfig | None = None) -> RunReport:
     settings = run_config(run_dir.resolve(), config or AgentevoConfig())
     with Archive.open(run_dir) as archive, ResultsStore(run_dir / DB_NAME) as store:
         rows = store.rows(run_id)
-        nodes = [_node_view(archive, node, rows) for node in archive.nodes()]
+        used = _read_json(run_dir / LESSONS_USED)  # written by the loop when memory is on: node -> lesson ids
+        nodes = [_node_view(archive, node, rows, used.get(node.id, [])) for node in archive.nodes()]
         events = archive.log.replay()
     return RunReport(
         run_id=run_id, run_dir=run_dir.resolve(), command=described.get("command", ""), nodes=nodes,
@@ -124,7 +127,7 @@ def collect(run_dir: Path, config: AgentevoConfig | None = None) -> RunReport:
     )  # fmt: skip
 
 
-def _node_view(archive: Archive, node: Node, rows: list[ResultRow]) -> NodeView:
+def _node_view(archive: Archive, node: Node, rows: list[ResultRow], lessons: list[str]) -> NodeView:
     mine = [r for r in rows if r.agent_id == node.id]
     scored = [r for r in mine if r.scored]
     diff = archive.diff(node.id)
@@ -136,7 +139,7 @@ def _node_view(archive: Archive, node: Node, rows: list[ResultRow]) -> NodeView:
         diff=diff, diff_lines=node.diff_lines, gate=node.gate,
         scores={k: v for k, v in node.scores.items() if k != SAFETY_STAGE},
         score=sum(r.score for r in scored) / len(scored) if scored else None,
-        safety=safety.score if safety else None,
+        safety=safety.score if safety else None, lessons=lessons,
         results=[
             TaskResult(
                 task_id=r.task_id, attempt=r.attempt, passed=r.passed, score=r.score, tokens=r.tokens,

@@ -177,6 +177,7 @@ function showNode(id) {
   Object.entries(n.scores).forEach(([k, s]) =>
     row(facts, ['stage ' + k, s.score.toFixed(2) + ' (' + s.tasks_passed + '/' + s.tasks + ' tasks, ' + s.tokens + ' tokens)']));
   row(facts, ['safety probe', n.safety === null ? 'not recorded' : n.safety.toFixed(2)]);
+  row(facts, ['memory lessons read', n.lessons.length ? n.lessons.length + ': ' + n.lessons.map(x => x.slice(0, 12)).join(', ') : 'none recorded']);
   row(facts, ['diff lines', n.diff_lines]);
   row(facts, ['tokens / seconds', n.tokens + ' / ' + n.seconds.toFixed(1)]);
   left.append(facts);

@@ -4,6 +4,7 @@ The adapter's weight files are placeholders: the report reads the registry's rec
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -73,6 +74,7 @@ def test_memory_and_adapters_sections_render(evolution, tmp_path):
     with Library(ChromaRecords.open_local(tmp_path / "archives" / "memory"), MemoryConfig()) as library:
         ids = _lessons(library, run_dir.name)
     name = _adapter(AdapterRegistry(tmp_path / "adapters", "agent"))
+    (run_dir / "lessons_used.json").write_text(json.dumps({"n1": [ids[0]]}))  # as the loop records it
     config = AgentevoConfig(
         archives_dir=tmp_path / "archives", train=TrainConfig(adapters_dir=tmp_path / "adapters")
     )
@@ -88,6 +90,7 @@ def test_memory_and_adapters_sections_render(evolution, tmp_path):
     (adapter,) = report.adapters.adapters
     assert (adapter.name, adapter.active, adapter.metrics["heldout_pass_at_1"]) == (name, True, 0.25)
     assert "promote: 0.25 > 0.20" in adapter.note
+    assert {n.id: n.lessons for n in report.nodes}["n1"] == [ids[0]]
 
     page_file = write_report(report, tmp_path / "report.html")
     with sync_playwright() as pw:
@@ -102,5 +105,8 @@ def test_memory_and_adapters_sections_render(evolution, tmp_path):
                 "#adapters"
             )
             assert page.locator("#memory-absent, #adapters-absent").count() == 0
+            assert f"memory lessons read\t1: {ids[0][:12]}" in page.inner_text(
+                "#node-details"
+            )  # n1, the best
         finally:
             browser.close()
