@@ -102,7 +102,7 @@ class _SuiteRun:
             given_up = self._backbone_failure()
             if given_up is not None:  # no episode can succeed any more: say so, without starting one
                 tries.record(ErrorKind.backbone_error, given_up, retry=False)
-                return self._spoiledoutcome_row(task, attempt, StopReason.backbone_error, given_up)
+                return self._spoiled_row(task, attempt, StopReason.backbone_error, given_up)
             outcome = self._episode(task, attempt)
             if self.stopping.is_set():
                 return None
