@@ -29,23 +29,37 @@ class LineClient:
 
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.settimeout(timeout)
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._reader = None
+        self._connect()
+
+    def _connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
         try:
-            self._sock.connect(str(path))
+            sock.connect(str(self.path))
         except OSError as exc:
-            self._sock.close()
-            raise BrowserServerError(f"cannot connect to the browser server at {path}: {exc}") from None
-        self._reader = self._sock.makefile("rb")
+            sock.close()
+            raise BrowserServerError(f"cannot connect to the browser server at {self.path}: {exc}") from None
+        self._sock, self._reader = sock, sock.makefile("rb")
 
     def request(self, op: str, **args: Any) -> dict[str, Any]:
-        """Send ``op`` with ``args``; the answer's data, or BrowserServerError with the server's reason."""
+        """Send ``op`` with ``args``; the answer's data, or BrowserServerError with the server's reason.
+
+        A connection that failed or timed out is dropped (the next request opens a new one), so an answer
+        that arrives late is never read as the answer to a later request.
+        """
+        if self._sock is None:
+            self._connect()
         try:
             self._sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
             line = self._reader.readline()
         except OSError as exc:
+            self.close()
             raise BrowserServerError(f"the browser server did not answer {op!r}: {exc}") from None
         if not line:
+            self.close()
             raise BrowserServerError(f"the browser server closed the connection during {op!r}")
         answer = json.loads(line)
         if not answer.pop("ok", False):
@@ -53,8 +67,10 @@ class LineClient:
         return answer
 
     def close(self) -> None:
-        self._reader.close()
-        self._sock.close()
+        if self._sock is not None:
+            self._reader.close()
+            self._sock.close()
+        self._sock = self._reader = None
 
 
 @dataclass(frozen=True)

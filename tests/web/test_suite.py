@@ -1,6 +1,12 @@
-"""The miniwob suite spec and its tasks, and the goto rule (no browser needed)."""
+"""The miniwob suite spec and its tasks, the goto rule and the socket client (no browser needed)."""
 
 from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
 
 import pytest
 
@@ -8,6 +14,7 @@ from agentevo.tasks import SuiteError, load_suite
 from agentevo.tasks.miniwob import TASKS, seed_of
 from agentevo.tasks.suites import describe_suites, is_web_suite
 from agentevo.web.browserd import allowed_url
+from agentevo.web.tools import BrowserServerError, LineClient
 
 
 def test_the_whole_suite_and_a_selection() -> None:
@@ -45,3 +52,32 @@ def test_goto_is_limited_to_the_task_page() -> None:
     ):
         assert not allowed_url(url, page), url
     assert not allowed_url(page, "")  # before any episode nothing may be opened
+
+
+def test_a_late_answer_is_never_read_as_the_next_one(tmp_path) -> None:
+    """A request that timed out drops its connection: the slow answer cannot shift every later answer by one."""
+    path = tmp_path / "s.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(4)
+
+    def serve() -> None:
+        count = 0
+        for _ in range(2):
+            conn, _ = server.accept()
+            with conn, conn.makefile("rb") as lines:
+                for _ in lines:
+                    count += 1
+                    if count == 1:
+                        time.sleep(1.0)
+                    with contextlib.suppress(OSError):
+                        conn.sendall(json.dumps({"ok": True, "n": count}).encode() + b"\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = LineClient(path, timeout=0.3)
+    with pytest.raises(BrowserServerError, match="did not answer 'first'"):
+        client.request("first")
+    time.sleep(1.0)
+    assert client.request("second") == {"n": 2}
+    client.close()
+    server.close()
