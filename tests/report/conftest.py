@@ -44,8 +44,12 @@ def evolution(tmp_path_factory, sandbox_image) -> Evolution:
         live: list[RunStatus] = []
         deadline = time.monotonic() + RUN_LIMIT_S
         while child.poll() is None and time.monotonic() < deadline:
-            if len(live) < 30:  # a bounded sample of what status says while the run is live
-                live.append(run_status(run_dir))
+            # A bounded sample of what status says while the run is live, taken all along the run: the first 30,
+            # then up to 10 more that show an episode's recent LLM calls (rare on a busy machine).
+            status = run_status(run_dir)
+            calls = any(job.startswith("LLM calls:") for job in status.running)
+            if len(live) < 30 or (calls and len(live) < 40):
+                live.append(status)
             time.sleep(1.5)
         out, _ = child.communicate(timeout=max(deadline - time.monotonic(), 1))
     finally:
