@@ -34,7 +34,7 @@ AGENT_SOCKET = "agent.sock"
 CONTROL_SOCKET = "control.sock"
 AGENT_OPS = ("observe", "click", "fill", "press", "scroll", "goto")
 MAX_REQUEST_BYTES = 64 * 1024
-ACTION_TIMEOUT_MS = 1500
+ACTION_TIMEOUT_MS = 3000
 SETTLE_MS = 60
 NAVIGATION_TIMEOUT_MS = 60_000
 KEY_RE = re.compile(r"^[A-Za-z0-9]+(\+[A-Za-z0-9]+){0,3}$")
@@ -223,7 +223,9 @@ class Browser:
         try:
             loc.fill(text, timeout=ACTION_TIMEOUT_MS)
         except PlaywrightError:
+            # The fill may have landed before its timeout (a busy machine): replace, never append.
             loc.click(force=True, timeout=ACTION_TIMEOUT_MS)
+            self._page().keyboard.press("Control+a")
             self._page().keyboard.type(text)
 
     def _press(self, args: dict) -> None:
