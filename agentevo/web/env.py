@@ -69,9 +69,13 @@ class WebEnv:
         config = config or WEB_SANDBOX
         folder = Path(tempfile.mkdtemp(prefix="agentevo-web-"))
         os.chown(folder, config.uid, config.gid)
-        sandbox = start_with_binds(
-            config, run_id=run_id or new_run_id(), binds={folder: SOCKET_DIR_IN_SANDBOX}
-        )
+        try:
+            sandbox = start_with_binds(
+                config, run_id=run_id or new_run_id(), binds={folder: SOCKET_DIR_IN_SANDBOX}
+            )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # e.g. the image is not built: leave nothing behind
+            raise
         try:
             sandbox.write_file(BROWSERD_IN_SANDBOX, BROWSERD_SOURCE.read_bytes())
             log: list = []
