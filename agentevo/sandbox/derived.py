@@ -19,7 +19,7 @@ from agentevo.progress import progress
 from agentevo.sandbox.config import SandboxConfig
 from agentevo.sandbox.docker_host import docker_client
 from agentevo.sandbox.errors import ImageBuildError
-from agentevo.sandbox.images import resolve_image
+from agentevo.sandbox.images import resolve_image, tag_exists
 from agentevo.sandbox.recipes import TAG_HEX, Hasher, recipe_dir
 from agentevo.sandbox.sandbox import FileContent, files_tar
 from agentevo.sandbox.wheelhouse import ensure_wheelhouse
@@ -56,17 +56,9 @@ def ensure_agent_image(
     """The derived image's tag, built first if the engine does not have it (one build at a time per tag)."""
     tag = derived_tag(base, requirements)
     with file_lock(cache / f"build-{tag.replace(':', '-')}.lock"):
-        if not _exists(client, tag):
+        if not tag_exists(client, tag):
             _build(client, base, tag, _wheelhouse(base, requirements, cache, log), log)
     return tag
-
-
-def _exists(client: docker.DockerClient, tag: str) -> bool:
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
 
 
 def _wheelhouse(base: str, requirements: bytes, cache: Path, log: Callable[[str], None]) -> Path:

@@ -77,7 +77,7 @@ def _checkout_tag(name: str) -> str:
     return image_tag(name)
 
 
-def _tag_exists(client: docker.DockerClient, tag: str) -> bool:
+def tag_exists(client: docker.DockerClient, tag: str) -> bool:
     try:
         client.images.get(tag)
     except docker.errors.ImageNotFound:
@@ -87,7 +87,7 @@ def _tag_exists(client: docker.DockerClient, tag: str) -> bool:
 
 def image_exists(client: docker.DockerClient, name: str) -> bool:
     """Whether the image ``name`` is built for the current recipe (its content-hash tag exists)."""
-    return _tag_exists(client, image_tag(name))
+    return tag_exists(client, image_tag(name))
 
 
 def _build_lock(
@@ -114,10 +114,10 @@ def _ensure_rootfs(
     extra = own_packages(recipes, name)
     label = BASE_NAME if extra is None else f"{BASE_NAME}-{name}"
     with _build_lock(cache, label, log):
-        if force or not _tag_exists(client, tag):
+        if force or not tag_exists(client, tag):
             base_packages = read_packages(recipes / BASE_NAME / _recipes.PACKAGES_FILE)
             build_rootfs(tag, label, base_packages, read_packages(extra) if extra else [], mirror, log)
-            if not _tag_exists(client, tag):
+            if not tag_exists(client, tag):
                 raise ImageBuildError(
                     f"`docker import` reported success but {tag} is not in the engine the Docker SDK talks to; "
                     "check that DOCKER_HOST points the docker CLI and the SDK at the same engine"
@@ -229,12 +229,12 @@ def ensure_image(
     recipes = recipe_dir()
     tag = image_tag(name, recipes)
     client = client if client is not None else docker_client()
-    if not force and _tag_exists(client, tag):
+    if not force and tag_exists(client, tag):
         return tag
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     with _build_lock(cache, name, log):
         # Another process may have finished the same build while we waited for the lock.
-        if not force and _tag_exists(client, tag):
+        if not force and tag_exists(client, tag):
             return tag
         base = _ensure_rootfs(client, name, recipes, host_mirror(), force, log, cache)
         _build_image(client, name, tag, base, recipes, log, cache)
@@ -247,6 +247,6 @@ def resolve_image(reference: str, client: docker.DockerClient) -> str:
     A recipe's tag is computed once per process (the checkout's recipes do not change under a run).
     """
     tag = _checkout_tag(reference) if reference in image_names() else reference
-    if not _tag_exists(client, tag):
+    if not tag_exists(client, tag):
         raise ImageMissing(f"sandbox image {tag} is not built; run `agentevo sandbox build` (or `make test`)")
     return tag
