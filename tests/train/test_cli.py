@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from agentevo.runs import RunDir
 from agentevo.tasks.model import Split
 from agentevo.train.registry import AdapterRegistry, Decision
+from tests.test_cli import agentevo as run_cli
 from tests.train.recorded import record_answer, task_ids
 from tests.train.test_registry import LINEAGE, staged
 
@@ -22,14 +22,7 @@ def agentevo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         "AGENTEVO_ARCHIVES_DIR": str(cwd / "archives"),
         "AGENTEVO_TRAIN__ADAPTERS_DIR": str(cwd / "ad"),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "agentevo", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    return run_cli(*args, cwd=cwd, env=env)
 
 
 def test_bad_runs_are_one_line_errors_and_nothing_is_trained(tmp_path: Path) -> None:
