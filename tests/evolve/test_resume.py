@@ -109,15 +109,16 @@ def test_kill_9_inside_an_event_write_and_before_its_view_then_resume(archives):
         assert [e.kind for e in archive.log.replay()][
             -1
         ] is EventKind.node_scored  # the insert was rolled back
-    # Resumed, and killed again between n1's gate event (its 2nd event: n1 added, n1 gated) and its view.
+    # Resumed, and killed again between its 2nd event and that event's view.
     again = _start(archives, 3, run_id, EVOLVE_KILL_AT="view:2")
     again.wait(600)
     assert again.returncode == -signal.SIGKILL
     stale = json.loads((archives / run_id / "nodes.json").read_text())
     with Archive.open(archives / run_id) as archive:
-        assert (
-            archive.node("n1").gate is not None and next(n for n in stale if n["id"] == "n1")["gate"] is None
-        )
+        folded = [n.model_dump(mode="json") for n in archive.nodes()]
+    # The log is ahead of the stale view (which event that was, n1's gate or another worker's node, depends on
+    # the two workers' timing) and the archive is folded from the log, not from the view.
+    assert folded != stale and len(folded) >= len(stale)
     _finish(archives, run_id, 3)
     _consistent(archives / run_id, 3).close()
 
