@@ -7,12 +7,13 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import docker
 import docker.errors
 import requests
-from docker.types import Ulimit
+from docker.types import Mount, Ulimit
 
 from agentevo.sandbox import procs
 from agentevo.sandbox.config import SandboxConfig
@@ -79,16 +80,21 @@ def new_run_id() -> str:
 
 
 def container_kwargs(
-    config: SandboxConfig, image: str, run_id: str, gateway_socket: Path | None = None
+    config: SandboxConfig,
+    image: str,
+    run_id: str,
+    gateway_socket: Path | None = None,
+    binds: Mapping[Path, str] | None = None,
 ) -> dict:
     """Arguments for ``containers.create``: the hardened profile, shaped by ``config``.
 
-    ``gateway_socket`` is the one host path a sandbox may see: the LLM gateway's Unix socket,
-    mounted at ``GATEWAY_SOCKET_IN_SANDBOX``.
+    ``gateway_socket`` is the one host path a sandbox may usually see: the LLM gateway's Unix socket,
+    mounted at ``GATEWAY_SOCKET_IN_SANDBOX``. ``binds`` (host path -> path inside) names any other, such as
+    a web episode's browser socket. They are bind *mounts*, not ``volumes``: Docker refuses a source that is
+    gone instead of creating a root-owned directory in its place (a gateway that stopped mid-start did that).
     """
-    volumes = (
-        {str(gateway_socket): {"bind": GATEWAY_SOCKET_IN_SANDBOX, "mode": "rw"}} if gateway_socket else {}
-    )
+    paths = {**({gateway_socket: GATEWAY_SOCKET_IN_SANDBOX} if gateway_socket else {}), **(binds or {})}
+    mounts = [Mount(target=inside, source=str(host), type="bind") for host, inside in paths.items()]
     owner_tmpfs = f"uid={config.uid},gid={config.gid}"
     expires = int(time.time() + config.ttl_seconds)
     return dict(
@@ -124,5 +130,5 @@ def container_kwargs(
             Ulimit(name="nofile", soft=config.open_files, hard=config.open_files),
         ],
         log_config={"type": "none", "config": {}},
-        volumes=volumes,
+        mounts=mounts,
     )

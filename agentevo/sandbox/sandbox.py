@@ -103,17 +103,21 @@ class Sandbox:
         client: docker.DockerClient | None = None,
         env: dict[str, str] | None = None,
         gateway_socket: str | Path | None = None,
+        binds: Mapping[Path, str] | None = None,
     ) -> Sandbox:
         """Create, start and wait for a sandbox; the container is removed if anything fails.
 
         ``env`` is given to every command (on top of ``config.pass_env``); ``gateway_socket`` is the
-        LLM gateway's Unix socket on the host, the only host path a sandbox can be given.
+        LLM gateway's Unix socket on the host; ``binds`` (host path -> path inside) are the other host paths a
+        caller names on purpose (a web episode's browser sockets). No other host path reaches a sandbox.
         """
         config = config or SandboxConfig()
         client = client or docker_client()
         run_id = run_id or new_run_id()
         image = resolve_image(config.image, client)
-        kwargs = container_kwargs(config, image, run_id, Path(gateway_socket) if gateway_socket else None)
+        kwargs = container_kwargs(
+            config, image, run_id, Path(gateway_socket) if gateway_socket else None, binds
+        )
         kwargs.pop("detach")
         container = client.containers.create(**kwargs)
         try:

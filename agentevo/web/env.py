@@ -18,7 +18,6 @@ from pydantic import BaseModel
 
 from agentevo.sandbox import Sandbox, SandboxConfig, SandboxError
 from agentevo.sandbox.docker_host import new_run_id
-from agentevo.web.containers import start_with_binds
 from agentevo.web.tools import BrowserServerError, LineClient
 
 BROWSERD_SOURCE = Path(__file__).with_name("browserd.py")
@@ -70,7 +69,7 @@ class WebEnv:
         folder = Path(tempfile.mkdtemp(prefix="agentevo-web-"))
         os.chown(folder, config.uid, config.gid)
         try:
-            sandbox = start_with_binds(
+            sandbox = Sandbox.start(
                 config, run_id=run_id or new_run_id(), binds={folder: SOCKET_DIR_IN_SANDBOX}
             )
         except BaseException:

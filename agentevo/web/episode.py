@@ -20,10 +20,9 @@ from agentevo.agents.episode import CONTRACT_SOURCE, DOCKER_FAULTS, EpisodeBudge
 from agentevo.contract import EpisodeArgs, ResultStatus, StopReason
 from agentevo.evaluate.web import WebScore, score_page
 from agentevo.gateway import Budget, Gateway
-from agentevo.sandbox import SandboxConfig
+from agentevo.sandbox import Sandbox, SandboxConfig
 from agentevo.tasks.miniwob import WebTask
 from agentevo.web import tools
-from agentevo.web.containers import start_with_binds
 from agentevo.web.env import WebEnv
 from agentevo.web.tools import BROWSER_SOCKET_ENV, BROWSER_SOCKET_IN_SANDBOX, BrowserServerError
 
@@ -76,7 +75,7 @@ def run_web_episode(
     view = {**task.public_view(), "instructions": f"{task.instructions}\nGoal: {page['goal']}"}
     config = sandbox_config or SandboxConfig()
     try:
-        with start_with_binds(
+        with Sandbox.start(
             config, run_id=gateway.run_id, binds={env.agent_socket: BROWSER_SOCKET_IN_SANDBOX},
             env={**access.env(), BROWSER_SOCKET_ENV: BROWSER_SOCKET_IN_SANDBOX}, gateway_socket=gateway.socket_path,
         ) as sb:  # fmt: skip

@@ -48,6 +48,15 @@ def test_context_manager_removes_on_error(docker, sandbox_image):
     assert gone(docker, name, within=2)
 
 
+def test_a_gone_gateway_socket_is_refused_not_created(docker, sandbox_image, tmp_path):
+    """A gateway that stopped while an episode was starting: Docker must not make a directory in its place."""
+    socket_path = tmp_path / "gateway.sock"
+    with pytest.raises(docker_sdk.errors.APIError, match="does not exist"):
+        Sandbox.start(gateway_socket=socket_path)
+    assert not socket_path.exists()
+    assert not docker.containers.list(all=True, filters={"label": f"{LABEL_OWNER}={owner_id()}", "status": "created"})
+
+
 def test_owner_killed_with_sigkill_leaves_nothing(docker, sandbox_image):
     script = "from agentevo import Sandbox; import time; sb = Sandbox.start(); print(sb.name, flush=True); time.sleep(120)"
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
