@@ -54,7 +54,9 @@ def test_a_gone_gateway_socket_is_refused_not_created(docker, sandbox_image, tmp
     with pytest.raises(docker_sdk.errors.APIError, match="does not exist"):
         Sandbox.start(gateway_socket=socket_path)
     assert not socket_path.exists()
-    assert not docker.containers.list(all=True, filters={"label": f"{LABEL_OWNER}={owner_id()}", "status": "created"})
+    assert not docker.containers.list(
+        all=True, filters={"label": f"{LABEL_OWNER}={owner_id()}", "status": "created"}
+    )
 
 
 def test_owner_killed_with_sigkill_leaves_nothing(docker, sandbox_image):
