@@ -95,8 +95,7 @@ def run(
 
             try:
                 with _memory(settings, run_dir.run_id) as lessons:
-                    run_tasks = _web_runner() if is_web_suite(suite) else run_suite
-                    run_tasks(
+                    run_suite(
                         settings,
                         tasks,
                         agent_dir=agent_dir,
@@ -139,13 +138,6 @@ def _memory(settings: AgentevoConfig, run_id: str) -> Iterator[RunMemory | None]
     with run_memory(settings.memory, path, run_id=run_id) as lessons:
         console.print(f"memory: lessons from {settings.memory.url or path}")
         yield lessons
-
-
-def _web_runner():
-    """The web suites' runner: episodes in the browser sandbox, scored by the page (``agentevo.web``)."""
-    from agentevo.web.suite import run_web_suite
-
-    return run_web_suite
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """Run an agent over a suite: isolated episodes in parallel, each scored by the evaluator.
 
-This is what ``agentevo run`` does and what evolution calls to score a candidate agent. An attempt the
+This is what ``agentevo run`` does and what evolution calls to score a candidate agent. Coding tasks are judged by
+the evaluator on the episode's final workspace; web tasks (``orchestrate.web``) by the page's own reward. An attempt the
 infrastructure spoils (the backbone died, Docker failed, the evaluation sandbox broke) is recorded as a spoiled
 try and run again, up to ``resilience.attempt_retries`` times; if every try is spoiled its row carries an
 infrastructure error kind, which scores leave out. The agent's own failures are never retried.
@@ -11,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentevo.agents import EpisodeOutcome, StopReason, run_isolated
 from agentevo.agents.episode import EpisodeBudget
@@ -28,6 +29,8 @@ from agentevo.runs import RunDir
 from agentevo.sandbox import SandboxPool
 from agentevo.sandbox.docker_host import wait_for_docker
 from agentevo.tasks import Task
+from agentevo.tasks.miniwob import WebTask
+from agentevo.tasks.suites import SuiteError
 
 if TYPE_CHECKING:
     from agentevo.memory.episodes import RunMemory  # memory loads Chroma: only runs with memory on import it
@@ -71,8 +74,23 @@ class _Tries:
         return retried
 
 
+Finished = tuple[ResultRow, dict | ResultRow]
+"""An attempt's row, and what ``results.jsonl`` keeps of it (the row itself, or a web episode's fuller record)."""
+
+
 class _SuiteRun:
-    """One ``run_suite`` call: the shared pieces its episodes use, and how an attempt is tried."""
+    """One ``run_suite`` call on coding tasks: the shared pieces its episodes use, and how an attempt is tried.
+
+    A task kind changes how an episode is played (``_episode``), judged (``_judge``) and recorded (``_finished``),
+    and what its tries share (``open_shared``); the tries, retries and Ctrl-C are the same for every kind.
+    """
+
+    @staticmethod
+    @contextlib.contextmanager
+    def open_shared(config: AgentevoConfig, size: int, run_id: str) -> Iterator[Evaluator]:
+        """The evaluator, on a pool of up to ``size`` warm sandboxes started while the episodes run."""
+        with SandboxPool(config.sandbox, size=size, run_id=run_id) as warm:
+            yield Evaluator(pool=warm)
 
     def __init__(
         self,
@@ -85,16 +103,16 @@ class _SuiteRun:
         store: ResultsStore,
         gateway: Gateway,
         backend: Backend,
-        evaluator: Evaluator,
+        shared: Any,
         memory: RunMemory | None = None,
     ) -> None:
         self.config, self.agent_dir, self.run, self.agent_id = config, agent_dir, run, agent_id
         self.budget, self.store, self.gateway, self.backend = budget, store, gateway, backend
-        self.evaluator = evaluator
+        self.shared = shared
         self.memory = memory
         self.stopping = threading.Event()
 
-    def attempt(self, task: Task, attempt: int) -> ResultRow | None:
+    def attempt(self, task: Task, attempt: int) -> Finished | None:
         """The attempt's final row: tried again while the infrastructure spoils it (None once stopping)."""
         limit = self.config.resilience.attempt_retries
         tries = _Tries(self.store, self.run.run_id, self.agent_id, task, attempt, limit)
@@ -107,16 +125,12 @@ class _SuiteRun:
             if self.stopping.is_set():
                 return None
             if not outcome.stop_reason.infrastructure:
-                verdict = self._evaluate(task, outcome, tries)
+                verdict = self._judge(task, outcome, tries)
                 self._learn(task, attempt, verdict)
-                return outcome_row(
-                    task, outcome, verdict, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
-                )
+                return self._finished(task, outcome, verdict, attempt)
             kind = KINDS[outcome.stop_reason]
             if not tries.record(kind, outcome.error or outcome.stop_reason.value):
-                return outcome_row(
-                    task, outcome, None, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
-                )
+                return self._finished(task, outcome, None, attempt)
             self._wait_for_recovery(kind)
         return None
 
@@ -142,15 +156,23 @@ class _SuiteRun:
             checkpoint_dir=self.run.path / "checkpoints",
         )
 
-    def _evaluate(self, task: Task, outcome: EpisodeOutcome, tries: _Tries) -> EvalResult:
+    def _judge(self, task: Task, outcome: EpisodeOutcome, tries: _Tries) -> EvalResult:
         """The evaluator's verdict; an evaluation the infrastructure spoiled is run again on the same workspace."""
-        verdict = self.evaluator.evaluate(task, outcome.workspace_tar)
+        verdict = self.shared.evaluate(task, outcome.workspace_tar)
         while verdict.error_kind is not None and verdict.error_kind.is_infrastructure:
             if not tries.record(verdict.error_kind, verdict.feedback):
                 break
             self._wait_for_recovery(verdict.error_kind)
-            verdict = self.evaluator.evaluate(task, outcome.workspace_tar)
+            verdict = self.shared.evaluate(task, outcome.workspace_tar)
         return verdict
+
+    def _finished(
+        self, task: Task, outcome: EpisodeOutcome, verdict: EvalResult | None, attempt: int
+    ) -> Finished:
+        row = outcome_row(
+            task, outcome, verdict, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
+        )
+        return row, row
 
     def _wait_for_recovery(self, kind: ErrorKind) -> None:
         """Before a retry, give the failed part (bounded) time to come back."""
@@ -164,11 +186,9 @@ class _SuiteRun:
         health = self.backend.health
         return health.failure if health is not None else None
 
-    def _spoiled_row(self, task: Task, attempt: int, reason: StopReason, detail: str) -> ResultRow:
+    def _spoiled_row(self, task: Task, attempt: int, reason: StopReason, detail: str) -> Finished:
         outcome = EpisodeOutcome(task_id=task.id, mode="isolated", stop_reason=reason, error=detail)
-        return outcome_row(
-            task, outcome, None, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
-        )
+        return self._finished(task, outcome, None, attempt)
 
 
 def _episode_id(task: Task, attempt: int) -> str:
@@ -177,7 +197,7 @@ def _episode_id(task: Task, attempt: int) -> str:
 
 def run_suite(
     config: AgentevoConfig,
-    tasks: list[Task],
+    tasks: Sequence[Task | WebTask],
     *,
     agent_dir: Path,
     run: RunDir,
@@ -191,12 +211,14 @@ def run_suite(
 ) -> list[ResultRow]:
     """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``.
 
-    The hidden tests run in warm sandboxes (a pool of up to ``parallel``, started while the episodes run), each used
+    Web tasks (all of ``tasks`` or none) are played against a browser sandbox per worker and scored by the page
+    (see :mod:`agentevo.orchestrate.web`). For coding tasks the hidden tests run in warm sandboxes (a pool of up to ``parallel``, started while the episodes run), each used
     once. ``backend`` replaces the configured backbone (a scripted model for tests and benchmarks). With
     ``memory``, agents read lessons through the gateway and every scored episode is learnt from
     (:class:`RunMemory`). Raises :class:`RunInterrupted` on Ctrl-C, once the gateway has cut off the calls in
     flight and the running episodes have ended; ``run.json`` then says so.
     """
+    kind = _run_kind(tasks, memory)
     store = ResultsStore(run.path / RESULTS_DB)
     run.describe(
         agent_id=agent_id, agent_dir=str(agent_dir), tasks=len(tasks), attempts=attempts, started=time.time()
@@ -209,12 +231,12 @@ def run_suite(
         Gateway(
             served, run_dir=run.path, run_id=run.run_id, retry=retry, memory=memory.read if memory else None
         ) as gateway,
-        SandboxPool(config.sandbox, size=min(parallel, len(tasks) * attempts), run_id=run.run_id) as warm,
+        kind.open_shared(config, min(parallel, len(tasks) * attempts), run.run_id) as shared,
         ThreadPoolExecutor(max_workers=parallel) as workers,
     ):
-        suite = _SuiteRun(
+        suite = kind(
             config, agent_dir=agent_dir, run=run, agent_id=agent_id, budget=budget, store=store,
-            gateway=gateway, backend=served, evaluator=Evaluator(pool=warm), memory=memory,
+            gateway=gateway, backend=served, shared=shared, memory=memory,
         )  # fmt: skip
         futures = [
             workers.submit(suite.attempt, task, attempt) for task in tasks for attempt in range(attempts)
@@ -231,25 +253,42 @@ def run_suite(
     return rows
 
 
+def _run_kind(tasks: Sequence[Task | WebTask], memory: RunMemory | None) -> type[_SuiteRun]:
+    """How these tasks are run: as coding tasks, or (all of them web tasks) in browser sandboxes."""
+    web = [isinstance(task, WebTask) for task in tasks]
+    if not any(web):
+        return _SuiteRun
+    if not all(web):
+        raise SuiteError(
+            "a run is either all web tasks or none: run the web suite and the coding suite apart"
+        )
+    if memory is not None:
+        raise SuiteError("experience memory is not available for web suites yet; run them with --no-memory")
+    from agentevo.orchestrate.web import WebSuiteRun  # the browser's pieces load only for web runs
+
+    return WebSuiteRun
+
+
 def _collect(
-    futures: list[Future[ResultRow | None]],
+    futures: list[Future[Finished | None]],
     store: ResultsStore,
     run: RunDir,
     rows: list[ResultRow],
     on_result: Callable[[ResultRow], None],
 ) -> None:
     for future in as_completed(futures):
-        row = future.result()
-        if row is None:
+        finished = future.result()
+        if finished is None:
             continue
+        row, record = finished
         store.add(row)
-        run.append(row)
+        run.append(record)
         rows.append(row)
         on_result(row)
 
 
 def _interrupt(
-    suite: _SuiteRun, futures: list[Future[ResultRow | None]], gateway: Gateway, workers: ThreadPoolExecutor
+    suite: _SuiteRun, futures: list[Future[Finished | None]], gateway: Gateway, workers: ThreadPoolExecutor
 ) -> None:
     """Stop for Ctrl-C: start nothing new, cut off the model calls in flight (so running agents end at once),
     and wait for the running episodes to end; their results are dropped."""
