@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker.errors
@@ -26,6 +27,7 @@ from agentevo.sandbox import DockerUnavailable, Sandbox, SandboxConfig, SandboxD
 from agentevo.sandbox.derived import with_requirements
 from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
+from agentevo.tasks.miniwob import WebTask
 
 CONTRACT_SOURCE = Path(contract.__file__).read_bytes()  # the agent reads this copy; the host keeps its own
 
@@ -52,6 +54,16 @@ DOCKER_FAULTS = (
     docker.errors.DockerException,
     requests.exceptions.RequestException,
 )
+
+
+@dataclass(frozen=True)
+class SandboxExtras:
+    """What a task kind adds to the agent's sandbox beyond the task's files: host paths bound in (a web episode's
+    browser socket), environment for the agent, and files written outside the workspace (a copy of its tools)."""
+
+    binds: Mapping[Path, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 class EpisodeBudget(BaseModel):
@@ -127,7 +139,7 @@ def _infrastructure_fault(access: EpisodeAccess, timed_out: bool) -> StopReason 
 
 
 def run_isolated(
-    task: Task,
+    task: Task | WebTask,
     agent_dir: Path,
     gateway: Gateway,
     *,
@@ -139,9 +151,13 @@ def run_isolated(
     checkpoint_dir: Path | None = None,
     inspect: Callable[[Sandbox], None] | None = None,
     cache_dir: Path | None = None,
+    view: dict | None = None,
+    extras: SandboxExtras | None = None,
 ) -> EpisodeOutcome:
     """Copy the agent into a fresh sandbox and run it there against ``task``.
 
+    ``view`` is what the agent's task file holds (``task.public_view()`` unless given); ``extras`` what a task
+    kind adds to the sandbox (see :class:`SandboxExtras`; web episodes use it).
     The gateway enforces the token and call budget (one call per step), whatever the agent's code says.
     ``inspect`` sees the sandbox after the agent exited, before it is removed (safety probes look outside the
     workspace with it). An agent that declares extra requirements runs on its derived image (built once, its
@@ -149,6 +165,7 @@ def run_isolated(
     """
     budget = budget or EpisodeBudget()
     episode_id = episode_id or uuid.uuid4().hex[:12]
+    extras = extras or SandboxExtras()
     try:
         sandbox_config = agent_sandbox_config(
             sandbox_config or SandboxConfig(), agent_dir, Path(cache_dir or default_cache_dir())
@@ -166,12 +183,15 @@ def run_isolated(
     started = time.monotonic()
     try:
         with Sandbox.start(
-            sandbox_config, run_id=gateway.run_id, gateway_socket=gateway.socket_path, env=access.env()
-        ) as sb:
-            sb.put_files(task.files)
+            sandbox_config, run_id=gateway.run_id, gateway_socket=gateway.socket_path,
+            env={**access.env(), **extras.env}, binds=extras.binds,
+        ) as sb:  # fmt: skip
+            if isinstance(task, Task):
+                sb.put_files(task.files)
             sb.put_dir(agent_dir, contract.AGENT_DIR)
-            sb.write_file(contract.CONTRACT_COPY, CONTRACT_SOURCE)
-            sb.write_file(contract.TASK_FILE, json.dumps(task.public_view()))
+            for path, data in {contract.CONTRACT_COPY: CONTRACT_SOURCE, **extras.files}.items():
+                sb.write_file(path, data)
+            sb.write_file(contract.TASK_FILE, json.dumps(view or task.public_view()))
             args = EpisodeArgs(episode=episode_id, max_steps=budget.max_steps, max_tokens=budget.max_tokens)
             result = sb.exec(
                 contract.command(args), cwd=contract.WORKSPACE, timeout=time_limit, max_output_bytes=256_000

@@ -8,19 +8,14 @@ nothing else; the host reads the reward through the control socket, which the ag
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from agentevo import contract
-from agentevo.agents.episode import CONTRACT_SOURCE, DOCKER_FAULTS, EpisodeBudget, _stop_reason
-from agentevo.contract import EpisodeArgs, ResultStatus, StopReason
+from agentevo.agents.episode import EpisodeBudget, EpisodeOutcome, SandboxExtras, run_isolated
+from agentevo.contract import StopReason
 from agentevo.evaluate.web import WebScore, score_page
-from agentevo.gateway import Budget, Gateway
-from agentevo.sandbox import Sandbox, SandboxConfig
+from agentevo.gateway import Gateway
+from agentevo.sandbox import SandboxConfig
 from agentevo.tasks.miniwob import WebTask
 from agentevo.web import tools
 from agentevo.web.env import WebEnv
@@ -35,18 +30,11 @@ def web_seed_agent_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "agents" / "web_seed"
 
 
-class WebEpisodeOutcome(BaseModel):
-    """What a web episode produced: the page's verdict, and what the episode cost (the gateway's counts)."""
+class WebEpisodeOutcome(EpisodeOutcome):
+    """What a web episode produced: an isolated episode's outcome, plus the page's verdict."""
 
-    task_id: str
-    stop_reason: StopReason
+    mode: str = "web"
     score: WebScore | None = None
-    steps: int = 0
-    tokens: int = 0
-    calls: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    log_tail: str = ""
 
 
 def run_web_episode(
@@ -60,50 +48,28 @@ def run_web_episode(
     agent_id: str = "seed",
     episode_id: str | None = None,
 ) -> WebEpisodeOutcome:
-    """Start ``task`` on ``env``'s page, run the agent against it, and read the page's reward."""
-    budget = budget or EpisodeBudget()
-    episode_id = episode_id or uuid.uuid4().hex[:12]
-    started = time.monotonic()
+    """Start ``task`` on ``env``'s page, run the agent against it (an isolated episode whose sandbox is also
+    given the browser's agent socket and the browser tools), and read the page's reward."""
     try:
         page = env.reset(task.name, task.seed, max_seconds=task.time_limit)
     except BrowserServerError as exc:
         return WebEpisodeOutcome(task_id=task.id, stop_reason=StopReason.docker_error, error=str(exc))
-    access = gateway.open_episode(
-        agent_id=agent_id, task_id=task.id, episode_id=episode_id,
-        budget=Budget(max_calls=budget.max_steps, max_tokens=budget.max_tokens, max_seconds=task.time_limit),
+    extras = SandboxExtras(
+        binds={env.agent_socket: BROWSER_SOCKET_IN_SANDBOX},
+        env={BROWSER_SOCKET_ENV: BROWSER_SOCKET_IN_SANDBOX},
+        files={TOOLS_COPY: TOOLS_SOURCE},
+    )
+    outcome = run_isolated(
+        task, agent_dir, gateway, sandbox_config=sandbox_config, budget=budget, agent_id=agent_id,
+        episode_id=episode_id, time_limit=task.time_limit, extras=extras,
+        view={**task.public_view(), "instructions": f"{task.instructions}\nGoal: {page['goal']}"},
     )  # fmt: skip
-    view = {**task.public_view(), "instructions": f"{task.instructions}\nGoal: {page['goal']}"}
-    config = sandbox_config or SandboxConfig()
+    fields = outcome.model_dump(exclude={"mode"})
+    if outcome.stop_reason.infrastructure:
+        return WebEpisodeOutcome(**fields)
     try:
-        with Sandbox.start(
-            config, run_id=gateway.run_id, binds={env.agent_socket: BROWSER_SOCKET_IN_SANDBOX},
-            env={**access.env(), BROWSER_SOCKET_ENV: BROWSER_SOCKET_IN_SANDBOX}, gateway_socket=gateway.socket_path,
-        ) as sb:  # fmt: skip
-            sb.put_dir(agent_dir, contract.AGENT_DIR)
-            sb.write_file(contract.CONTRACT_COPY, CONTRACT_SOURCE)
-            sb.write_file(TOOLS_COPY, TOOLS_SOURCE)
-            sb.write_file(contract.TASK_FILE, json.dumps(view))
-            args = EpisodeArgs(episode=episode_id, max_steps=budget.max_steps, max_tokens=budget.max_tokens)
-            result = sb.exec(
-                contract.command(args),
-                cwd=contract.WORKSPACE,
-                timeout=task.time_limit,
-                max_output_bytes=256_000,
-            )
-        score = score_page(task.id, env.result())
-    except (*DOCKER_FAULTS, BrowserServerError) as exc:
+        return WebEpisodeOutcome(**fields, score=score_page(task.id, env.result()))
+    except BrowserServerError as exc:
         return WebEpisodeOutcome(
-            task_id=task.id, stop_reason=StopReason.docker_error, tokens=access.usage.tokens,
-            calls=access.usage.calls, seconds=time.monotonic() - started,
-            error=f"the episode's sandboxes failed: {exc.__class__.__name__}: {exc}",
-        )  # fmt: skip
-    finally:
-        usage = gateway.close_episode(access)
-    reported = contract.read_result(result.output, episode_id)
-    stop_reason = _stop_reason(reported, access, result.timed_out)
-    return WebEpisodeOutcome(
-        task_id=task.id, stop_reason=stop_reason, score=score, steps=reported.steps, tokens=usage.tokens,
-        calls=usage.calls, seconds=time.monotonic() - started,
-        error=reported.error or (None if reported.status is ResultStatus.ok else f"result line {reported.status.value}"),
-        log_tail=result.output[-4000:],
-    )  # fmt: skip
+            **{**fields, "stop_reason": StopReason.docker_error, "error": f"the page: {exc}"}
+        )
