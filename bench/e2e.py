@@ -1,0 +1,80 @@
+"""End to end: ``agentevo run`` of the easiest built-in tasks with the seed agent, one backbone after another.
+
+    .venv/bin/python bench/e2e.py [--backbones llamacpp,vllm,local] [--limit 6] [--parallel 2] [--json-out PATH]
+
+Each backbone gets the same command (``agentevo run --suite builtin --split all --limit N --parallel P``: the
+suite's natural order starts with its easiest tasks), the same budgets and a fresh archives folder; the wall time
+counts everything a user waits for: the CLI starting, the backbone starting, the episodes, the evaluation. Before
+llama.cpp, ``auto`` picked vLLM for a run with parallel episodes (``local`` for one at a time), so the speedup is
+given against both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from stats import write_report
+
+
+def run_once(backbone: str, limit: int, parallel: int) -> dict:
+    """One ``agentevo run`` on ``backbone``: its wall time and what its rows say."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-e2e-{backbone}-") as folder:
+        env = {**os.environ, "AGENTEVO_ARCHIVES_DIR": folder}
+        cmd = [sys.executable, "-m", "agentevo", "run", "--suite", "builtin", "--split", "all",
+               "--limit", str(limit), "--parallel", str(parallel), "--backbone", backbone]  # fmt: skip
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=3600)
+        wall = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise SystemExit(f"agentevo run on {backbone} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        (db,) = Path(folder).glob("*/results.sqlite")
+        with sqlite3.connect(db) as conn:
+            episodes, passed, tokens = conn.execute(
+                "select count(*), sum(passed), sum(tokens) from results"
+            ).fetchone()
+    return {
+        "backbone": backbone, "wall_s": round(wall, 1), "episodes": episodes, "passed": passed, "tokens": tokens,
+        "tokens_per_s": round(tokens / wall, 1),
+    }  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", default="llamacpp,vllm,local")
+    parser.add_argument("--limit", type=int, default=6)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    runs = [run_once(name, args.limit, args.parallel) for name in args.backbones.split(",")]
+    fast = next((r for r in runs if r["backbone"] == "llamacpp"), None)
+    for run in runs:
+        run["llamacpp_speedup"] = round(run["wall_s"] / fast["wall_s"], 2) if fast else None
+    report = {
+        "limit": args.limit, "parallel": args.parallel, "cores": os.cpu_count(), "load_before": load_before,
+        "load_after": os.getloadavg(), "runs": runs,
+    }  # fmt: skip
+    table = Table(title=f"agentevo run, {args.limit} easiest built-in tasks, parallel {args.parallel}")
+    for column in ("backbone", "wall s", "episodes", "passed", "tokens", "tokens/s", "llamacpp is faster by"):
+        table.add_column(column, justify="left" if column == "backbone" else "right")
+    for r in runs:
+        table.add_row(
+            r["backbone"], str(r["wall_s"]), str(r["episodes"]), str(r["passed"]), str(r["tokens"]),
+            str(r["tokens_per_s"]), f"{r['llamacpp_speedup']}x" if r["llamacpp_speedup"] else "",
+        )  # fmt: skip
+    Console().print(table)
+    write_report(report, "e2e", args.json_out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
