@@ -17,10 +17,10 @@ from pydantic import BaseModel, Field
 
 from agentevo import contract
 from agentevo.agents.episode import (
-    CONTRACT_SOURCE,
     EpisodeBudget,
     EpisodeOutcome,
     agent_sandbox_config,
+    put_host_modules,
     run_isolated,
 )
 from agentevo.contract import ResultStatus
@@ -127,7 +127,7 @@ def _imports(path: Path, sandbox_config: SandboxConfig | None, timeout: float = 
     """Import the entry module in a sandbox (import-time code is the agent's: it never runs on the host)."""
     with Sandbox.start(sandbox_config) as sandbox:
         sandbox.put_dir(path, contract.AGENT_DIR)
-        sandbox.write_file(contract.CONTRACT_COPY, CONTRACT_SOURCE)
+        put_host_modules(sandbox)
         result = sandbox.exec(
             f"cd {contract.PACKAGE_ROOT} && python -c 'import {contract.ENTRY_MODULE}'", timeout=timeout
         )

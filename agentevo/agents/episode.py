@@ -28,8 +28,21 @@ from agentevo.sandbox.derived import with_requirements
 from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
 from agentevo.tasks.miniwob import WebTask
+from agentevo.tasks.suites import is_web_suite
+from agentevo.web import tools as browser_tools
 
-CONTRACT_SOURCE = Path(contract.__file__).read_bytes()  # the agent reads this copy; the host keeps its own
+# What every agent sandbox holds besides the agent: the contract, and the browser tools that web agents act with
+# (both standard library only). The agent reads these copies; the host keeps its own.
+HOST_MODULES = {
+    contract.CONTRACT_COPY: Path(contract.__file__).read_bytes(),
+    f"{contract.PACKAGE_ROOT}/agentevo/web/tools.py": Path(browser_tools.__file__).read_bytes(),
+}
+
+
+def put_host_modules(sandbox: Sandbox) -> None:
+    """Write ``HOST_MODULES`` into ``sandbox``, where the agent's package imports them from."""
+    for path, data in HOST_MODULES.items():
+        sandbox.write_file(path, data)
 
 
 def agent_sandbox_config(config: SandboxConfig, agent_dir: Path, cache: Path) -> SandboxConfig:
@@ -47,6 +60,16 @@ def seed_agent_dir() -> Path:
     return Path(__file__).resolve().parent / "seed"
 
 
+def web_seed_agent_dir() -> Path:
+    """The seed web agent's package folder (never imported by the host)."""
+    return Path(__file__).resolve().parent / "web_seed"
+
+
+def seed_for(suite: str) -> Path:
+    """The seed agent for the suite spec ``suite``: the web seed for web suites, the coding seed otherwise."""
+    return web_seed_agent_dir() if is_web_suite(suite) else seed_agent_dir()
+
+
 # Docker engine failures, as the sandbox runtime and the docker SDK raise them.
 DOCKER_FAULTS = (
     DockerUnavailable,
@@ -59,11 +82,10 @@ DOCKER_FAULTS = (
 @dataclass(frozen=True)
 class SandboxExtras:
     """What a task kind adds to the agent's sandbox beyond the task's files: host paths bound in (a web episode's
-    browser socket), environment for the agent, and files written outside the workspace (a copy of its tools)."""
+    browser socket) and environment for the agent."""
 
     binds: Mapping[Path, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
-    files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 class EpisodeBudget(BaseModel):
@@ -189,8 +211,7 @@ def run_isolated(
             if isinstance(task, Task):
                 sb.put_files(task.files)
             sb.put_dir(agent_dir, contract.AGENT_DIR)
-            for path, data in {contract.CONTRACT_COPY: CONTRACT_SOURCE, **extras.files}.items():
-                sb.write_file(path, data)
+            put_host_modules(sb)
             sb.write_file(contract.TASK_FILE, json.dumps(view or task.public_view()))
             args = EpisodeArgs(episode=episode_id, max_steps=budget.max_steps, max_tokens=budget.max_tokens)
             result = sb.exec(

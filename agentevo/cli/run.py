@@ -44,14 +44,12 @@ def run(
     ),
 ) -> None:
     """Run an agent on a suite in isolated sandboxes, score every episode, and print where results are."""
-    from agentevo.agents import seed_agent_dir
-    from agentevo.agents.episode import EpisodeBudget
+    from agentevo.agents.episode import EpisodeBudget, seed_for
     from agentevo.archive import ARCHIVE_REF, ArchiveError, export_ref
     from agentevo.evaluate.results import RESULTS_DB
     from agentevo.orchestrate import RunInterrupted, run_suite
     from agentevo.runs import RunDir, run_manifest
-    from agentevo.tasks.suites import is_web_suite, load_suite
-    from agentevo.web.episode import web_seed_agent_dir
+    from agentevo.tasks.suites import load_suite
 
     settings = config()
     if backbone:
@@ -68,8 +66,7 @@ def run(
             console.print(f"[red]error:[/] --agent {agent}: {exc}", highlight=False)
             raise typer.Exit(2) from None
     else:
-        default = web_seed_agent_dir() if is_web_suite(suite) else seed_agent_dir()
-        agent_dir = default if agent == "seed" else Path(agent).resolve()
+        agent_dir = seed_for(suite) if agent == "seed" else Path(agent).resolve()
         agent_id = agent_dir.name
     if not (agent_dir / "run.py").is_file():
         console.print(

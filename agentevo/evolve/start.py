@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from agentevo.agents.check import check_agent
-from agentevo.agents.episode import seed_agent_dir
+from agentevo.agents.episode import seed_agent_dir, seed_for
 from agentevo.archive import Archive, ArchiveError
 from agentevo.config import AgentevoConfig
 from agentevo.evolve.config import EvolveConfig, OperatorName
@@ -56,7 +56,7 @@ def open_run(
         evolve = stored.model_copy(update=budgets or {})
     with Archive(run.path) as archive:
         if not archive.nodes():  # a new run, or one killed before its seed was committed
-            archive.add(seed or seed_agent_dir(), operator="seed", change="the seed agent")
+            archive.add(seed or seed_for(evolve.suite), operator="seed", change="the seed agent")
     return run, evolve
 
 

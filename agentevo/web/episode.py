@@ -10,24 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentevo import contract
 from agentevo.agents.episode import EpisodeBudget, EpisodeOutcome, SandboxExtras, run_isolated
 from agentevo.contract import StopReason
 from agentevo.evaluate.web import WebScore, score_page
 from agentevo.gateway import Gateway
 from agentevo.sandbox import SandboxConfig
 from agentevo.tasks.miniwob import WebTask
-from agentevo.web import tools
 from agentevo.web.env import WebEnv
 from agentevo.web.tools import BROWSER_SOCKET_ENV, BROWSER_SOCKET_IN_SANDBOX, BrowserServerError
-
-TOOLS_SOURCE = Path(tools.__file__).read_bytes()
-TOOLS_COPY = f"{contract.PACKAGE_ROOT}/agentevo/web/tools.py"
-
-
-def web_seed_agent_dir() -> Path:
-    """The seed web agent's package folder (never imported by the host)."""
-    return Path(__file__).resolve().parents[1] / "agents" / "web_seed"
 
 
 class WebEpisodeOutcome(EpisodeOutcome):
@@ -49,7 +39,7 @@ def run_web_episode(
     episode_id: str | None = None,
 ) -> WebEpisodeOutcome:
     """Start ``task`` on ``env``'s page, run the agent against it (an isolated episode whose sandbox is also
-    given the browser's agent socket and the browser tools), and read the page's reward."""
+    given the browser's agent socket), and read the page's reward."""
     try:
         page = env.reset(task.name, task.seed, max_seconds=task.time_limit)
     except BrowserServerError as exc:
@@ -57,7 +47,6 @@ def run_web_episode(
     extras = SandboxExtras(
         binds={env.agent_socket: BROWSER_SOCKET_IN_SANDBOX},
         env={BROWSER_SOCKET_ENV: BROWSER_SOCKET_IN_SANDBOX},
-        files={TOOLS_COPY: TOOLS_SOURCE},
     )
     outcome = run_isolated(
         task, agent_dir, gateway, sandbox_config=sandbox_config, budget=budget, agent_id=agent_id,

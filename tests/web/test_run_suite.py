@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from agentevo.agents.episode import web_seed_agent_dir
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.results import RESULTS_DB, ErrorKind, ResultsStore
 from agentevo.gateway import ChatModelBackend
@@ -17,7 +18,6 @@ from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.orchestrate import run_suite
 from agentevo.runs import RunDir
 from agentevo.tasks import SuiteError, load_suite
-from agentevo.web.episode import web_seed_agent_dir
 
 
 def test_a_web_task_runs_through_run_suite(tmp_path, web_image, sandbox_image) -> None:

@@ -7,7 +7,7 @@ trusts only the gateway's counts and reads the reward from the page itself).
 from __future__ import annotations
 
 from agentevo import contract
-from agentevo.web.tools import BrowserTools
+from agentevo.web.tools import BrowserServerError, BrowserTools
 
 from .config import WebAgentConfig
 from .graph import build_agent, initial_state
@@ -18,12 +18,17 @@ def main() -> None:
     args = contract.parse_args()
     config = WebAgentConfig(max_steps=args.max_steps, max_tokens=args.max_tokens)
     contract.read_task(args.task)
-    browser = BrowserTools.from_env()
+    try:
+        browser = BrowserTools.from_env()
+        first = browser.observe()
+    except (BrowserServerError, OSError) as exc:  # no page to act on (the contract check gives a coding task)
+        print(contract.result_line(args.episode, "stopped", 0, 0, f"no browser to act on: {exc}"), flush=True)
+        return
     graph = build_agent(GatewayLLM(config.reply_tokens), browser, config)
     state: dict = {}
     # Each decide/act pair is two graph steps; the budget checks stop the loop well before this limit.
     limit = {"recursion_limit": 4 * config.max_steps + 10}
-    for update in graph.stream(initial_state(browser.observe(), config), limit, stream_mode="updates"):
+    for update in graph.stream(initial_state(first, config), limit, stream_mode="updates"):
         for node, change in update.items():
             state.update(change or {})
             last = (change or {}).get("history") or [""]
