@@ -42,6 +42,11 @@ def sandbox_image(docker) -> str:
     return images.ensure_image("python", client=docker)
 
 
+@pytest.fixture(scope="session")
+def web_image(docker) -> str:
+    return images.ensure_image("web", client=docker)
+
+
 @pytest.fixture
 def sandbox(sandbox_image):
     with Sandbox.start() as sb:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.faults.conftest import UpstreamProcess, free_port
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture
+def upstream():
+    """The scripted OpenAI-compatible upstream of the fault tests, in its own process on loopback."""
+    process = UpstreamProcess(free_port()).start()
+    yield process
+    process.kill()
 
 
 def test_sandbox_basics_example(sandbox_image):
@@ -30,3 +43,28 @@ def test_agent_sdk_example_with_the_embedded_model(sandbox_image):
     line = done.stdout.strip().splitlines()[-1]
     assert line.startswith("builtin/") and ": stop=" in line and "tokens=" in line and "score=" in line
     assert int(line.split("tokens=")[1].split()[0]) > 0
+
+
+def _run_example(name: str, tmp_path: Path, *args: str, timeout: float = 600) -> str:
+    env = {**os.environ, "AGENTEVO_ARCHIVES_DIR": str(tmp_path), "OPENAI_API_KEY": "test"}
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True, timeout=timeout, env=env,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_web_task_example_with_a_scripted_endpoint(tmp_path, sandbox_image, web_image, upstream):
+    # The scripted upstream (control flow, not skill) answers with tool calls the web seed cannot act on.
+    out = _run_example("web_task.py", tmp_path, "--base-url", upstream.url, "--model", "upstream")
+    assert "miniwob/click-button: passed=False score=0.00 tokens=" in out
+    (run,) = [p for p in tmp_path.iterdir() if (p / "results.jsonl").is_file()]
+    assert f"results: {run}" in out
+
+
+@pytest.mark.timeout(600)
+def test_ray_evolve_example_with_a_scripted_endpoint(tmp_path, sandbox_image, upstream):
+    # The scripted upstream (control flow, not skill) drives the episodes and the mutations on a local Ray.
+    out = _run_example("ray_evolve.py", tmp_path, "--base-url", upstream.url, "--model", "upstream")
+    assert "on Ray (local, 2 workers)" in out and "stopped: nodes; 3 nodes" in out, out

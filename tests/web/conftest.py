@@ -11,16 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentevo.sandbox import images
 from agentevo.web.env import WebEnv
 from agentevo.web.tools import BrowserTools, Observation
 
 LINE = re.compile(r'\s*\[(\d+)\] (\S+)(?: "((?:[^"\\]|\\.)*)")?')
-
-
-@pytest.fixture(scope="session")
-def web_image(docker) -> str:
-    return images.ensure_image("web", client=docker)
 
 
 @pytest.fixture(scope="module")
