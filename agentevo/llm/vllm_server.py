@@ -118,6 +118,15 @@ class VLLMServer(SupervisedServer):
         if owned:
             self._used_names.clear()
 
+    def restart(self, timeout: float | None = None) -> None:
+        """Restart the server (the watchdog does, after a crash), then load again the adapters that were loaded:
+        vLLM keeps runtime adapters in memory only, and a request naming a lost one would be refused."""
+        loaded = dict(self._adapters)
+        super().restart(timeout)
+        self._adapters.clear()
+        for name, folder in loaded.items():
+            self.load_adapter(name, folder)
+
     def _cmd(self) -> list[str]:
         cfg = self.config
         cmd = [

@@ -116,10 +116,10 @@ def vllm_server(model_dir: Path, cache_dir: Path) -> Iterator[VLLMServer]:
     server = VLLMServer(vllm_test_config(free_port()), model_dir, EMBEDDED_MODEL_NAME, cache_dir)
     server.start()
     assert server.owned and server.pid is not None
-    pgid = server.pid
     try:
         yield server
     finally:
+        pgid = server.pid  # after a test's restart, the new server's group
         server.stop()
         # Stopped cleanly: the API server and its engine-core children are all gone.
         deadline = time.monotonic() + 15

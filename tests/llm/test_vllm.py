@@ -159,6 +159,14 @@ def test_runtime_lora_adapter_changes_behaviour(
         greedy(vllm_server, PROBES[0], model="banana-v2")
     with pytest.raises(VLLMError, match="new name"):
         vllm_server.load_adapter("banana-v2", adapter)
+
+    # A restart (the watchdog's, after a crash) loads again what was loaded: requests naming it still work.
+    vllm_server.restart()
+    assert (
+        vllm_server.adapters == {"banana-v1": adapter.resolve()}
+        and "banana-v2" not in vllm_server.list_models()
+    )
+    assert greedy(vllm_server, PROBES[0], model="banana-v1") == tuned[0]
     vllm_server.unload_adapter("banana-v1")
     assert vllm_server.list_models() == [EMBEDDED_MODEL_NAME]
 
