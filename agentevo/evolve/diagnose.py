@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agentevo.evolve.evidence import FailedEpisode
-from agentevo.evolve.mutator import Mutator
+from agentevo.gateway.client import HostLLM
 
 SYSTEM = """You improve a coding agent: a Python package that solves programming tasks with an LLM and tools.
 Read how it works and the episodes it failed, then name ONE concrete, general change to its code or prompts
@@ -27,7 +27,7 @@ def describe_agent(folder: Path) -> str:
     return f"{about}\n\nFiles: {', '.join(files)}"
 
 
-def diagnose(mutator: Mutator, parent_id: str, folder: Path, failed: list[FailedEpisode]) -> str:
+def diagnose(mutator: HostLLM, parent_id: str, folder: Path, failed: list[FailedEpisode]) -> str:
     episodes = (
         "\n\n".join(f.render() for f in failed) or "(no failed episode: make it more reliable in general)"
     )

@@ -26,10 +26,14 @@ from agentevo.agents.episode import EpisodeBudget, run_isolated
 from agentevo.evolve.config import OperatorName
 from agentevo.evolve.diagnose import diagnose
 from agentevo.evolve.evidence import FailedEpisode
-from agentevo.evolve.mutator import Mutator, MutatorError
 from agentevo.gateway import Gateway
+from agentevo.gateway.client import HostLLM
 from agentevo.sandbox import SandboxConfig
 from agentevo.tasks import Task
+
+
+class MutationFailed(RuntimeError):
+    """The operator made nothing usable (no edit in the reply, no folder back); the expansion is abandoned."""
 
 
 class Parent(BaseModel):
@@ -51,7 +55,8 @@ class Operator(Protocol):
     name: str
 
     def propose(self, parent: Parent, workdir: Path) -> Proposal:
-        """Write the child into a new folder under ``workdir``; raise MutatorError when nothing was made."""
+        """Write the child into a new folder under ``workdir``; raise MutationFailed (or, for a
+        failed model call, HostLLMError) when nothing was made."""
         ...
 
 
@@ -74,7 +79,7 @@ class Reflect:
 
     name = OperatorName.reflect.value
 
-    def __init__(self, mutator: Mutator, surfaces: list[str]) -> None:
+    def __init__(self, mutator: HostLLM, surfaces: list[str]) -> None:
         self.mutator, self.surfaces = mutator, surfaces
 
     def _surfaces(self, folder: Path) -> list[str]:
@@ -84,7 +89,7 @@ class Reflect:
     def propose(self, parent: Parent, workdir: Path) -> Proposal:
         surfaces = self._surfaces(parent.folder)
         if not surfaces:
-            raise MutatorError(
+            raise MutationFailed(
                 f"{parent.id} declares no text surface matching {self.surfaces}; use operator meta"
             )
         current = "\n\n".join(
@@ -125,7 +130,7 @@ class Meta:
     """
 
     def __init__(
-        self, mutator: Mutator, gateway: Gateway, *, coder: Path | None, sandbox: SandboxConfig | None,
+        self, mutator: HostLLM, gateway: Gateway, *, coder: Path | None, sandbox: SandboxConfig | None,
         steps: int, time_limit: float,
     ) -> None:  # fmt: skip
         self.mutator, self.gateway, self.coder, self.sandbox = mutator, gateway, coder, sandbox
@@ -149,7 +154,7 @@ class Meta:
             episode_id=f"{self.name}-{parent.id}-{uuid.uuid4().hex[:8]}", time_limit=self.time_limit,
         )  # fmt: skip
         if not outcome.workspace_tar:
-            raise MutatorError(
+            raise MutationFailed(
                 f"the {self.name} step left no workspace ({outcome.stop_reason.value}: {outcome.error})"
             )
         unpacked = workdir / f"child-{uuid.uuid4().hex[:8]}"
@@ -157,5 +162,5 @@ class Meta:
             tar.extractall(unpacked, filter="data")  # the tar's top entry is the workspace folder itself
         child = unpacked / Path(contract.WORKSPACE).name
         if not child.is_dir():
-            raise MutatorError(f"the {self.name} step's workspace came back without its folder")
+            raise MutationFailed(f"the {self.name} step's workspace came back without its folder")
         return Proposal(folder=child, change=f"{self.name}: {diagnosis}")

@@ -20,10 +20,10 @@ from agentevo.evolve.config import EvolveConfig, OperatorName
 from agentevo.evolve.executor import BackendSource, make_offload
 from agentevo.evolve.gates import Checker
 from agentevo.evolve.loop import Evolution, Status
-from agentevo.evolve.mutator import Mutator
 from agentevo.evolve.operators import Meta, Operator, Reflect
 from agentevo.files import write_json_atomic
 from agentevo.gateway import Backend, Gateway
+from agentevo.gateway.client import HostLLM
 from agentevo.gateway.launch import request_retry
 from agentevo.runs import RunDir
 from agentevo.tasks import Task, load_suite
@@ -76,7 +76,7 @@ def coder_folder(evolve: EvolveConfig, archive: Archive, run: RunDir) -> Path:
 def make_operator(
     config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, gateway: Gateway
 ) -> Operator:
-    mutator = Mutator(gateway, timeout=evolve.mutator_timeout)
+    mutator = HostLLM(gateway, scope="evolve", timeout=evolve.mutator_timeout)
     if evolve.operator is OperatorName.reflect:
         return Reflect(mutator, evolve.surfaces)
     coder = coder_folder(evolve, archive, run) if evolve.operator is OperatorName.meta else None
