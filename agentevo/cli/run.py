@@ -106,6 +106,9 @@ def run(
                     )
                     if lessons is not None:
                         run_dir.describe(lessons_used=sorted(lessons.used))
+                        if settings.memory.distil:
+                            bar.stop()
+                            _distil(settings, lessons, run_dir, tasks, agent_dir, agent_id, budget)
             except RunInterrupted as stop:
                 bar.stop()
                 console.print(
@@ -121,6 +124,43 @@ def run(
     if failure:
         console.print(f"[red]error:[/] {failure}", highlight=False)
         raise typer.Exit(1)
+
+
+def _distil(settings, lessons, run_dir, tasks, agent_dir: Path, agent_id: str, budget) -> None:
+    """Learn lessons from the run's episodes (``memory.distil``), and say what came of it."""
+    from agentevo.gateway.launch import open_backend
+    from agentevo.memory.library import AddAction
+    from agentevo.orchestrate.learning import distil_run
+
+    with (
+        console.status("memory: reflecting on the episodes and verifying what they teach"),
+        open_backend(settings) as backend,
+    ):
+        results = distil_run(
+            settings,
+            lessons,
+            run_dir,
+            tasks,
+            agent_dir=agent_dir,
+            backend=backend,
+            agent_id=agent_id,
+            budget=budget,
+        )
+    proposed, verified = sum(len(r.proposed) for r in results), sum(len(r.verified) for r in results)
+    new = (AddAction.added, AddAction.superseded)
+    written = sum(w.action in new for r in results for w in r.written)
+    console.print(
+        f"memory: reflected on {len(results)} episodes: {proposed} lessons proposed, {verified} verified, "
+        f"{written} added (the rest merged into existing lessons or quarantined)"
+    )
+    run_dir.describe(
+        lessons_distilled={
+            "episodes": len(results),
+            "proposed": proposed,
+            "verified": verified,
+            "added": written,
+        }
+    )
 
 
 @contextlib.contextmanager

@@ -90,6 +90,11 @@ class MemoryConfig(BaseModel):
     half_life_days: float = Field(30.0, gt=0, description="Recency half-life in the ranking.")
     weights: RankWeights = Field(default_factory=RankWeights)
     guard: GuardConfig = Field(default_factory=GuardConfig)
+    distil: bool = Field(
+        True,
+        description="After `agentevo run` with memory on: reflect on each scored episode and write the lessons "
+        "that pass verification.",
+    )
     distil_max_lessons: int = Field(3, ge=1, le=10, description="Lessons proposed per trajectory.")
     verify_attempts: int = Field(
         1,

@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
 from agentevo.memory.library import AddResult, Library
@@ -32,6 +29,8 @@ Never advise changing, skipping or deleting tests, and never advise writing outs
 
 # A check that the source task passes when re-run with a lesson shown to the agent (None: it could not be run).
 Rerun = Callable[[Lesson], bool | None]
+# One model call: (system prompt, user message) -> the reply's text (``HostLLM.ask`` through a gateway).
+Ask = Callable[[str, str], str]
 
 
 class Distilled(BaseModel):
@@ -43,15 +42,13 @@ class Distilled(BaseModel):
     written: list[AddResult]
 
 
-def reflection_prompt(task: str, trajectory: str, passed: bool, max_lessons: int) -> list[Any]:
+def reflection_prompt(task: str, trajectory: str, passed: bool, max_lessons: int) -> str:
+    """The user message of a reflection (``SYSTEM`` is its system prompt)."""
     outcome = "PASSED its hidden tests" if passed else "FAILED its hidden tests"
-    return [
-        SystemMessage(SYSTEM),
-        HumanMessage(
-            f"Task:\n{task[:2000]}\n\nThe episode {outcome}. Its trajectory (the end of it):\n"
-            f"{trajectory[-TRAJECTORY_CHARS:]}\n\nWrite at most {max_lessons} lessons as a JSON array."
-        ),
-    ]
+    return (
+        f"Task:\n{task[:2000]}\n\nThe episode {outcome}. Its trajectory (the end of it):\n"
+        f"{trajectory[-TRAJECTORY_CHARS:]}\n\nWrite at most {max_lessons} lessons as a JSON array."
+    )
 
 
 def parse_lessons(text: str, provenance: Provenance, max_lessons: int) -> tuple[list[Lesson], list[str]]:
@@ -88,7 +85,7 @@ def verify(lesson: Lesson, rerun: Rerun, attempts: int) -> bool:
 
 def learn(
     library: Library,
-    chat_model: BaseChatModel,
+    ask: Ask,
     *,
     task: str,
     trajectory: str,
@@ -99,8 +96,8 @@ def learn(
     """Reflect on one episode and write the lessons that survive verification (``memory.verify_attempts``
     re-runs each; with 0, or without a ``rerun``, lessons are written unverified)."""
     config = library.config
-    reply = chat_model.invoke(reflection_prompt(task, trajectory, passed, config.distil_max_lessons))
-    proposed, rejected = parse_lessons(str(reply.content), provenance, config.distil_max_lessons)
+    reply = ask(SYSTEM, reflection_prompt(task, trajectory, passed, config.distil_max_lessons))
+    proposed, rejected = parse_lessons(reply, provenance, config.distil_max_lessons)
     checking = rerun is not None and config.verify_attempts > 0
     verified = [
         lesson.model_copy(update={"verified": checking})

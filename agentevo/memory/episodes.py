@@ -16,9 +16,30 @@ from typing import Any
 from agentevo.files import write_json_atomic
 from agentevo.memory.config import MemoryConfig
 from agentevo.memory.library import Library
-from agentevo.memory.models import CaseRecord, Provenance
+from agentevo.memory.models import CaseRecord, Lesson, Provenance
 from agentevo.memory.service import MemoryService, running_url
 from agentevo.memory.store import ChromaRecords
+
+
+def served(lesson: Lesson, score: float) -> dict[str, Any]:
+    """A lesson as an agent sees it: the advice, without counters or provenance."""
+    return {
+        "id": lesson.id, "trigger": lesson.trigger, "lesson": lesson.lesson, "example": lesson.example,
+        "tags": lesson.tags, "score": round(score, 4),
+    }  # fmt: skip
+
+
+class PinnedLessons:
+    """The memory of a verification re-run: it serves exactly the lessons under test and learns nothing."""
+
+    def __init__(self, lessons: list[Lesson]) -> None:
+        self.lessons = lessons
+
+    def read(self, query: str, k: int) -> list[dict[str, Any]]:
+        return [served(lesson, 1.0) for lesson in self.lessons[:k]]
+
+    def after_episode(self, **episode: Any) -> None:
+        """A re-run only checks a lesson; its outcome is not evidence for the library."""
 
 
 class RunMemory:
@@ -37,17 +58,7 @@ class RunMemory:
 
     def read(self, query: str, k: int) -> list[dict[str, Any]]:
         """Lessons for an agent, as the gateway serves them (no counters, no provenance: advice only)."""
-        return [
-            {
-                "id": hit.lesson.id,
-                "trigger": hit.lesson.trigger,
-                "lesson": hit.lesson.lesson,
-                "example": hit.lesson.example,
-                "tags": hit.lesson.tags,
-                "score": round(hit.score, 4),
-            }
-            for hit in self.library.retrieve(query, k)
-        ]
+        return [served(hit.lesson, hit.score) for hit in self.library.retrieve(query, k)]
 
     def after_episode(
         self,

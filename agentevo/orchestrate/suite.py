@@ -32,8 +32,8 @@ from agentevo.tasks import Task
 from agentevo.tasks.miniwob import WebTask
 from agentevo.tasks.suites import SuiteError
 
-if TYPE_CHECKING:
-    from agentevo.memory.episodes import RunMemory  # memory loads Chroma: only runs with memory on import it
+if TYPE_CHECKING:  # memory loads Chroma: only runs with memory on import it
+    from agentevo.memory.episodes import PinnedLessons, RunMemory
 
 
 class RunInterrupted(Exception):
@@ -104,7 +104,7 @@ class _SuiteRun:
         gateway: Gateway,
         backend: Backend,
         shared: Any,
-        memory: RunMemory | None = None,
+        memory: RunMemory | PinnedLessons | None = None,
     ) -> None:
         self.config, self.agent_dir, self.run, self.agent_id = config, agent_dir, run, agent_id
         self.budget, self.store, self.gateway, self.backend = budget, store, gateway, backend
@@ -207,7 +207,7 @@ def run_suite(
     budget: EpisodeBudget | None = None,
     on_result: Callable[[ResultRow], None] = lambda row: None,
     backend: Backend | None = None,
-    memory: RunMemory | None = None,
+    memory: RunMemory | PinnedLessons | None = None,
 ) -> list[ResultRow]:
     """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``.
 
@@ -253,7 +253,7 @@ def run_suite(
     return rows
 
 
-def _run_kind(tasks: Sequence[Task | WebTask], memory: RunMemory | None) -> type[_SuiteRun]:
+def _run_kind(tasks: Sequence[Task | WebTask], memory: RunMemory | PinnedLessons | None) -> type[_SuiteRun]:
     """How these tasks are run: as coding tasks, or (all of them web tasks) in browser sandboxes."""
     web = [isinstance(task, WebTask) for task in tasks]
     if not any(web):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import socket
 
+from langchain_core.messages import HumanMessage, SystemMessage
+
 from agentevo.config import AgentevoConfig
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig
 from agentevo.llm.llamacpp_server import LlamaCppServer
@@ -22,6 +24,13 @@ TRAJECTORY = (
     'print(is_palindrome("A man, a plan"))\' -> False\n[observe] the hidden tests failed: '
     "is_palindrome('A man, a plan, a canal: Panama') returned False"
 )
+
+
+def asking(model):
+    """A chat model as ``learn`` asks a backbone: (system prompt, user message) -> the reply's text."""
+    return lambda system, user: str(model.invoke([SystemMessage(system), HumanMessage(user)]).content)
+
+
 SOURCE = Provenance(source="run-7", run_id="run-7", task_id="pal", episode_id="pal-0")
 
 
@@ -43,7 +52,7 @@ def test_reflection_verification_and_the_guard_control_flow_with_a_scripted_mode
 
     library.config.verify_attempts = 2
     out = learn(
-        library, model, task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE, rerun=rerun
+        library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE, rerun=rerun
     )
     assert len(out.proposed) == 3 and len(out.rejected) == 2  # the item without advice, the string
     assert reruns.count("compare only the first half") == 2  # the budget: two tries, both failed
@@ -54,7 +63,7 @@ def test_reflection_verification_and_the_guard_control_flow_with_a_scripted_mode
     assert library.get(out.written[1].lesson_id)[0].status is LessonStatus.quarantined
 
     library.config.verify_attempts = 0  # verification off: written, marked unverified
-    out = learn(library, model, task=TASK, trajectory=TRAJECTORY, passed=True, provenance=SOURCE)
+    out = learn(library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=True, provenance=SOURCE)
     assert out.verified and not any(x.verified for x in out.verified)
 
 
@@ -74,7 +83,7 @@ def test_one_reflection_with_the_real_embedded_model(library):
     config = LlamaCppBackboneConfig(port=free_port(), parallel=1, ctx_per_slot=4096, startup_timeout=180)
     with LlamaCppServer(config, EMBEDDED_MODEL_NAME, AgentevoConfig().cache_dir) as server:
         model = server.chat_model(max_tokens=400)
-        out = learn(library, model, task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE)
+        out = learn(library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE)
     print(json.dumps(out.model_dump(mode="json"), indent=1)[:3000])
     # Whatever a 135M model answers, each item is either a lesson or a named rejection, and what was written
     # is in the library with its provenance.

@@ -15,6 +15,7 @@ from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.memory import MemoryConfig
 from agentevo.memory.episodes import run_memory
 from agentevo.orchestrate import run_suite
+from agentevo.orchestrate.learning import distil_run
 from agentevo.runs import RunDir
 from agentevo.tasks import load_suite
 from tests.agents.scripts import call
@@ -49,3 +50,34 @@ def test_sandboxed_agent_reads_lessons_and_the_host_learns(tmp_path, sandbox_ima
     first = json.loads((run.path / "llm_calls.jsonl").read_text().splitlines()[0])
     prompt = first["request"]["messages"][1]["content"]
     assert "Lessons from earlier tasks" in prompt and "run it once with bash" in prompt
+
+
+def test_a_run_is_distilled_into_verified_lessons(tmp_path, sandbox_image):
+    """After the run: the reflection (scripted: a fixed JSON answer) proposes two lessons; the source task is re-run
+    with each served to the agent; the one whose re-run passes is written, the other is dropped."""
+    task = next(t for t in load_suite("builtin") if t.id == "builtin/add")
+    solve = ["```python\ndef add(a, b):\n    return a + b\n```", call("submit", 9)]
+    wrong = ["```python\ndef add(a, b):\n    return a - b\n```", call("submit", 9)]
+    advice = [
+        {"trigger": "a small arithmetic function", "lesson": "write it in solution.py, run it once, then submit"},
+        {"trigger": "an arithmetic task", "lesson": "subtract instead of adding to be safe"},
+    ]  # fmt: skip
+    # Calls in order: the episode (2), the reflection (1), the re-run with lesson 1 (2), with lesson 2 (2).
+    replies = [*solve, json.dumps(advice), *solve, *wrong]
+    config = AgentevoConfig(
+        archives_dir=tmp_path, memory=MemoryConfig(enabled=True, path=tmp_path / "memory")
+    )
+    backend = ChatModelBackend(ScriptedChatModel(replies=replies), "scripted")
+    run = RunDir(tmp_path)
+    with run_memory(config.memory, tmp_path / "memory", run_id=run.run_id) as memory:
+        rows = run_suite(
+            config, [task], agent_dir=seed_agent_dir(), run=run, parallel=1, memory=memory, backend=backend
+        )
+        assert rows[0].passed
+        (out,) = distil_run(config, memory, run, [task], agent_dir=seed_agent_dir(), backend=backend)
+        assert [x.lesson for x in out.proposed] == [a["lesson"] for a in advice]
+        assert [x.lesson for x in out.verified] == [advice[0]["lesson"]] and out.verified[0].verified
+        kept = memory.library.get(out.written[0].lesson_id)[0]
+        assert kept.provenance[0].episode_id == "builtin-add-0" and kept.provenance[0].run_id == run.run_id
+    calls = [json.loads(line) for line in (run.path / "llm_calls.jsonl").read_text().splitlines()]
+    assert [c["task_id"] for c in calls] == [task.id, task.id, "memory/distil"]  # re-runs kept out of the run

@@ -1,0 +1,85 @@
+"""Lessons from a finished run (``memory.distil``): each scored episode is reflected on by the backbone, each
+proposed lesson is verified by re-running its source task with the lesson served to the agent, and only lessons
+that pass are written (through the library's consolidation and guard like any other write).
+
+The reflection goes through a gateway (recorded in the run's ``llm_calls.jsonl`` as ``memory/distil``); the
+verification re-runs are ordinary isolated episodes scored by the evaluator, kept in a scratch folder.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import partial
+from pathlib import Path
+
+from agentevo.agents.episode import EpisodeBudget
+from agentevo.config import AgentevoConfig
+from agentevo.gateway import Backend, Gateway
+from agentevo.gateway.client import HostLLM, HostLLMError
+from agentevo.memory.distil import Distilled, learn
+from agentevo.memory.episodes import PinnedLessons, RunMemory
+from agentevo.memory.models import Lesson, Provenance
+from agentevo.orchestrate.suite import run_suite
+from agentevo.runs import RunDir
+from agentevo.tasks import Task
+from agentevo.train.trajectories import Episode, load_episodes
+
+
+def transcript(episode: Episode) -> str:
+    """The episode as a reflection reads it: its last call's conversation (system prompt left out) and reply."""
+    last = episode.turns[-1]
+    return "\n\n".join(f"[{m['role']}] {m['content']}" for m in [*last.prompt[1:], last.completion])
+
+
+def distil_run(
+    config: AgentevoConfig,
+    memory: RunMemory,
+    run: RunDir,
+    tasks: list[Task],
+    *,
+    agent_dir: Path,
+    backend: Backend,
+    agent_id: str = "seed",
+    budget: EpisodeBudget | None = None,
+) -> list[Distilled]:
+    """Reflect on every scored episode of ``run`` and write what survives verification; one result per
+    episode reflected on (a reflection the model failed is skipped, as the run's other work is not undone)."""
+    by_id = {task.id: task for task in tasks}
+    episodes = [e for e in load_episodes(run.path) if e.task_id in by_id and e.passed is not None and e.turns]
+    rerun = partial(_rerun, config, agent_dir=agent_dir, backend=backend, budget=budget)
+    results = []
+    with Gateway(backend, run_dir=run.path, run_id=run.run_id) as gateway:
+        llm = HostLLM(gateway, scope="memory", timeout=config.llm.timeout)
+        for episode in episodes:
+            task = by_id[episode.task_id]
+            provenance = Provenance(
+                source=run.run_id,
+                run_id=run.run_id,
+                node_id=agent_id,
+                task_id=task.id,
+                episode_id=episode.episode_id,
+            )
+            try:
+                results.append(
+                    learn(
+                        memory.library, partial(llm.ask, agent_id=agent_id, purpose="distil"),
+                        task=task.instructions, trajectory=transcript(episode), passed=bool(episode.passed),
+                        provenance=provenance, rerun=partial(rerun, task),
+                    )
+                )  # fmt: skip
+            except HostLLMError:
+                continue
+    return results
+
+
+def _rerun(
+    config: AgentevoConfig, task: Task, lesson: Lesson, *, agent_dir: Path, backend: Backend,
+    budget: EpisodeBudget | None,
+) -> bool | None:  # fmt: skip
+    """Whether ``task`` passes with ``lesson`` served to the agent (None when the infrastructure spoiled it)."""
+    with tempfile.TemporaryDirectory(prefix="agentevo-verify-") as scratch:
+        rows = run_suite(
+            config, [task], agent_dir=agent_dir, run=RunDir(Path(scratch)), backend=backend, budget=budget,
+            parallel=1, memory=PinnedLessons([lesson]),
+        )  # fmt: skip
+    return rows[0].passed if rows and rows[0].scored else None
