@@ -68,3 +68,14 @@ def test_ray_evolve_example_with_a_scripted_endpoint(tmp_path, sandbox_image, up
     # The scripted upstream (control flow, not skill) drives the episodes and the mutations on a local Ray.
     out = _run_example("ray_evolve.py", tmp_path, "--base-url", upstream.url, "--model", "upstream")
     assert "on Ray (local, 2 workers)" in out and "stopped: nodes; 3 nodes" in out, out
+
+
+def test_memory_learning_example_with_a_scripted_endpoint(tmp_path, sandbox_image, upstream):
+    # The scripted upstream (control flow, not skill) solves only the add task (the first train task), and
+    # answers a reflection with a tool call, which holds no lessons: the example must say so, not fail.
+    out = _run_example(
+        "memory_learning.py", tmp_path, "--tasks", "1", "--base-url", upstream.url, "--model", "upstream"
+    )
+    assert "train: 1/1 passed; lessons proposed 0, verified and written 0" in out, out
+    assert "held-out without memory: 0/1; with memory: 0/1" in out
+    assert (tmp_path / "memory").is_dir()
