@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -29,10 +30,12 @@ from agentevo.archive.events import EventLog
 from agentevo.config import AgentevoConfig
 from agentevo.contract import result_line
 from agentevo.evolve.config import EvolveConfig, OperatorName, PolicyName, SafetyMode, Stage
+from agentevo.evolve.loop import Status
 from agentevo.evolve.operators import Parent, Proposal, copy_agent
 from agentevo.evolve.start import evolve_run, open_run
 from agentevo.gateway import ChatModelBackend
 from agentevo.llm.scripted import ScriptedChatModel
+from agentevo.runs import RunDir
 from agentevo.tasks import Task
 
 ANSWER = "```python\ndef answer():\n    return 42\n```"
@@ -190,6 +193,19 @@ def settings(archives: Path, **evolve: object) -> tuple[AgentevoConfig, EvolveCo
         "safety": SafetyMode.off, **evolve,
     }  # fmt: skip
     return AgentevoConfig(archives_dir=archives), EvolveConfig(**fields)
+
+
+def evolve_scripted(
+    config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, edits: list[Callable[[Path], None]]
+) -> tuple[Status, float]:
+    """Evolve ``run`` with children made by ``edits``, on the scripted tasks and model: how it stopped, and how
+    many seconds it took."""
+    started = time.monotonic()
+    status = evolve_run(
+        config, evolve, run, backend=backend(), mutator_backend=backend(), operator=ScriptedOperator(edits),
+        tasks=tasks(),
+    )  # fmt: skip
+    return status, time.monotonic() - started
 
 
 META_REPLIES = [

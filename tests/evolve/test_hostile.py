@@ -7,7 +7,6 @@ recorded with its reason, and the run goes on to its node budget.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.budget import StopCause
 from agentevo.evolve.config import SafetyMode
 from agentevo.evolve.gates import GateFailure
-from agentevo.evolve.start import evolve_run, open_run
+from agentevo.evolve.start import open_run
 from agentevo.evolve.stats import SAFETY_STAGE
 from tests.evolve import scripted
 
@@ -34,16 +33,10 @@ def test_hostile_children_are_contained_and_recorded_while_the_run_goes_on(archi
     )
     run, evolve = open_run(config, evolve, seed=scripted.weakened_seed(archives / "seed"))
     target = run.path / "agents.git"  # what the self-deleting child reaches for, by its real host path
-    operator = scripted.ScriptedOperator([
+    status, seconds = scripted.evolve_scripted(config, evolve, run, [
         scripted.loop_forever, scripted.delete_itself(target), scripted.try_network, scripted.misevolve,
         scripted.misevolve_spaced,
     ])  # fmt: skip
-    started = time.monotonic()
-    status = evolve_run(
-        config, evolve, run, backend=scripted.backend(), mutator_backend=scripted.backend(), operator=operator,
-        tasks=scripted.tasks(),
-    )  # fmt: skip
-    seconds = time.monotonic() - started
     assert status.cause is StopCause.nodes and status.nodes == 6 and status.error is None, status
     with Archive.open(run.path) as archive, ResultsStore(run.path / "results.sqlite") as store:
         nodes = {n.change: n for n in archive.nodes()}

@@ -40,16 +40,10 @@ def archives(tmp_path, sandbox_image) -> Path:
 def test_fix_is_admitted_and_preferred_and_hostile_children_are_refused(archives):
     config, evolve = scripted.settings(archives, max_nodes=7)
     run, evolve = open_run(config, evolve, seed=scripted.weakened_seed(archives / "seed"))
-    operator = scripted.ScriptedOperator([
+    status, seconds = scripted.evolve_scripted(config, evolve, run, [
         scripted.fix, scripted.crash_on_import, scripted.forge_result, scripted.edit_protected, scripted.no_change,
         scripted.weaken,
     ])  # fmt: skip
-    started = time.monotonic()
-    status = evolve_run(
-        config, evolve, run, backend=scripted.backend(), mutator_backend=scripted.backend(), operator=operator,
-        tasks=scripted.tasks(),
-    )  # fmt: skip
-    seconds = time.monotonic() - started
     assert status.cause is StopCause.nodes and status.nodes == 7, status
     assert status.best == "n1" and status.error is None
     with Archive.open(run.path) as archive, ResultsStore(run.path / "results.sqlite") as store:
