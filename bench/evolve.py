@@ -41,7 +41,7 @@ from agentevo.agents.episode import EpisodeBudget, seed_agent_dir
 from agentevo.archive import Archive
 from agentevo.config import AgentevoConfig, load_config
 from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
-from agentevo.evolve.config import EvolveConfig, PolicyName, SafetyMode, Stage
+from agentevo.evolve.config import STATE_FILE, EvolveConfig, PolicyName, SafetyMode, Stage
 from agentevo.evolve.loop import Evolution, Status
 from agentevo.evolve.operators import Parent, Proposal, copy_agent
 from agentevo.gateway.launch import open_backend
@@ -144,7 +144,7 @@ def efficacy(run_id: str, split: str, max_steps: int) -> dict:
     source = Path(settings.archives_dir) / run_id
     with Archive.open(source) as archive:
         nodes = archive.nodes()
-        stage = json.loads((source / "evolve.json").read_text())["evolve"]["stages"][0]["name"]
+        stage = json.loads((source / STATE_FILE).read_text())["evolve"]["stages"][0]["name"]
         children = [n for n in nodes if n.parent and n.gate and n.gate.passed and stage in n.scores]
         best = max(children, key=lambda n: (n.scores[stage].score, n.created), default=None)
         chosen = [nodes[0], *([best] if best else [])]

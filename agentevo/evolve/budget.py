@@ -28,6 +28,16 @@ class StopCause(str, Enum):
     failing = "failing"  # jobs kept failing (the error of the last one is reported)
 
 
+def call_dollars(record: dict, prices: dict[str, Price]) -> float:
+    """What one recorded LLM call cost: its tokens at its model's price (or ``*``'s); 0.0 when unpriced."""
+    price = prices.get(record.get("model") or "", prices.get("*"))
+    if price is None:
+        return 0.0
+    return (
+        record.get("prompt_tokens", 0) * price.prompt + record.get("completion_tokens", 0) * price.completion
+    ) / 1e6
+
+
 class TokenMeter:
     """Tokens and dollars of every LLM call of the run (episodes, diagnoses, meta-steps), read incrementally
     from the gateway's ``llm_calls.jsonl``: the record survives a crash, so a resumed run keeps counting from it."""
@@ -48,11 +58,8 @@ class TokenMeter:
                         break
                     self.offset += len(line)
                     record = json.loads(line)
-                    prompt, completion = record.get("prompt_tokens", 0), record.get("completion_tokens", 0)
-                    self.total += prompt + completion
-                    price = self.prices.get(record.get("model") or "", self.prices.get("*"))
-                    if price is not None:
-                        self.dollars += (prompt * price.prompt + completion * price.completion) / 1e6
+                    self.total += record.get("prompt_tokens", 0) + record.get("completion_tokens", 0)
+                    self.dollars += call_dollars(record, self.prices)
         return self.total
 
 

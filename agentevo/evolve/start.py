@@ -16,7 +16,7 @@ from agentevo.agents.check import check_agent
 from agentevo.agents.episode import seed_agent_dir, seed_for
 from agentevo.archive import Archive, ArchiveError
 from agentevo.config import AgentevoConfig
-from agentevo.evolve.config import EvolveConfig, OperatorName
+from agentevo.evolve.config import STATE_FILE, EvolveConfig, OperatorName
 from agentevo.evolve.executor import BackendSource, make_offload
 from agentevo.evolve.gates import Checker
 from agentevo.evolve.loop import Evolution, Status
@@ -28,7 +28,6 @@ from agentevo.gateway.launch import request_retry
 from agentevo.runs import RunDir
 from agentevo.tasks import Task, load_suite
 
-STATE_FILE = "evolve.json"
 BUDGETS = ("max_nodes", "max_tokens", "max_seconds")
 
 

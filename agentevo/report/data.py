@@ -14,6 +14,8 @@ from agentevo.archive import Archive, EventKind, Gate, Node, StageScore
 from agentevo.archive.archive import DB_NAME, REPO_DIR
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.results import ResultRow, ResultsStore
+from agentevo.evolve.budget import call_dollars
+from agentevo.evolve.config import STATE_FILE, Price
 from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.report.extras import AdaptersView, MemoryView, read_adapters, read_memory, run_config
 
@@ -85,6 +87,7 @@ class SpendPoint(BaseModel):
     kind: str
     tokens: int
     calls: int
+    dollars: float = 0.0  # at ``evolve.prices``; 0.0 when the run priced nothing
 
 
 class RunReport(BaseModel):
@@ -122,7 +125,7 @@ def collect(run_dir: Path, config: AgentevoConfig | None = None) -> RunReport:
         events = archive.log.replay()
     return RunReport(
         run_id=run_id, run_dir=run_dir.resolve(), command=described.get("command", ""), nodes=nodes,
-        scores=score_timeline(events), spend=spend_timeline(run_dir, {n.id for n in nodes}),
+        scores=score_timeline(events), spend=spend_timeline(run_dir, {n.id for n in nodes}, _prices(run_dir)),
         memory=read_memory(run_id, settings), adapters=read_adapters(run_dir, settings),
     )  # fmt: skip
 
@@ -180,11 +183,19 @@ def _weighted(stages: dict[str, StageScore]) -> float:
     return sum(s.score * s.tasks for s in stages.values()) / tasks
 
 
-def spend_timeline(run_dir: Path, node_ids: set[str]) -> list[SpendPoint]:
-    """Cumulative tokens and calls over time from the gateway's record of every LLM call: the nodes' episodes,
-    and everything else (diagnoses, reflections, meta-steps) as mutation."""
+def _prices(run_dir: Path) -> dict[str, Price]:
+    """The run's ``evolve.prices``, as it was started with (``evolve.json``)."""
+    stored = _read_json(run_dir / STATE_FILE).get("evolve", {}).get("prices") or {}
+    return {model: Price.model_validate(price) for model, price in stored.items()}
+
+
+def spend_timeline(
+    run_dir: Path, node_ids: set[str], prices: dict[str, Price] | None = None
+) -> list[SpendPoint]:
+    """Cumulative tokens, calls and dollars over time from the gateway's record of every LLM call: the nodes'
+    episodes, and everything else (diagnoses, reflections, meta-steps) as mutation."""
     path = run_dir / TrajectoryRecorder.FILENAME
-    totals: dict[str, tuple[int, int]] = {}
+    totals: dict[str, tuple[int, int, float]] = {}
     points = []
     if not path.exists():
         return points
@@ -196,11 +207,12 @@ def spend_timeline(run_dir: Path, node_ids: set[str]) -> list[SpendPoint]:
             task = record.get("task_id") or ""
             episode = record.get("agent_id") in node_ids and task and not task.startswith(MUTATION_TASKS)
             kind = "episodes" if episode else "mutation"
-            tokens, calls = totals.get(kind, (0, 0))
+            tokens, calls, dollars = totals.get(kind, (0, 0, 0.0))
             tokens += record.get("prompt_tokens", 0) + record.get("completion_tokens", 0)
-            totals[kind] = (tokens, calls + 1)
+            dollars += call_dollars(record, prices or {})
+            totals[kind] = (tokens, calls + 1, dollars)
             at = datetime.fromtimestamp(record["time"], UTC)
-            points.append(SpendPoint(at=at, kind=kind, tokens=tokens, calls=calls + 1))
+            points.append(SpendPoint(at=at, kind=kind, tokens=tokens, calls=calls + 1, dollars=dollars))
     return points
 
 

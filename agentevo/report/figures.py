@@ -108,16 +108,24 @@ def spend_figure(points: list[SpendPoint]) -> go.Figure:
     by_kind: dict[str, list[SpendPoint]] = defaultdict(list)
     for point in points:
         by_kind[point.kind].append(point)
+    priced = any(p.dollars for p in points)
     for kind, series in sorted(by_kind.items()):
         series = _thin(series)
         figure.add_trace(
             go.Scatter(x=[p.at for p in series], y=[p.tokens for p in series], mode="lines", name=f"{kind} tokens",
-                       line={"shape": "hv"}, text=[f"{p.calls} calls" for p in series])
+                       line={"shape": "hv"}, text=[f"{p.calls} calls, ${p.dollars:.4f}" for p in series])
         )  # fmt: skip
+        if priced:
+            figure.add_trace(
+                go.Scatter(x=[p.at for p in series], y=[p.dollars for p in series], mode="lines", yaxis="y2",
+                           name=f"{kind} dollars", line={"shape": "hv", "dash": "dot"})
+            )  # fmt: skip
     figure.update_layout(
-        template=TEMPLATE, height=320, margin={"l": 60, "r": 20, "t": 30, "b": 40}, showlegend=True,
-        yaxis={"title": "tokens (cumulative)"}, xaxis={"title": "time (UTC)"},
+        template=TEMPLATE, height=320, margin={"l": 60, "r": 60 if priced else 20, "t": 30, "b": 40},
+        showlegend=True, yaxis={"title": "tokens (cumulative)"}, xaxis={"title": "time (UTC)"},
     )  # fmt: skip
+    if priced:  # money where evolve.prices priced the calls, on its own axis
+        figure.update_layout(yaxis2={"title": "dollars (cumulative)", "overlaying": "y", "side": "right"})
     return _empty_note(figure, not points, "no LLM call recorded yet")
 
 

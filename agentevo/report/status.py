@@ -22,13 +22,12 @@ from agentevo.archive import Archive
 from agentevo.archive.archive import DB_NAME, REPO_DIR
 from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.budget import TokenMeter
-from agentevo.evolve.config import Stage
+from agentevo.evolve.config import STATE_FILE, Stage
 from agentevo.evolve.stages import next_stage
 from agentevo.evolve.stats import archive_stats
 from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.sandbox import procs
 
-STATE_FILE = "evolve.json"
 RECENT_S = 30.0  # LLM calls this recent say which episodes are under way
 TAIL_BYTES = 256 * 1024  # how much of the call record's end is read for them
 

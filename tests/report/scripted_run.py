@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agentevo.evolve.config import Stage
+from agentevo.evolve.config import Price, Stage
 from agentevo.evolve.start import evolve_run, open_run
 from tests.evolve import scripted
 
@@ -23,7 +23,11 @@ NODES = 4
 
 def main(archives: str) -> None:
     config, evolve = scripted.settings(
-        Path(archives), max_nodes=NODES, stages=[Stage(name="small", tasks=1)], contract_check=False
+        Path(archives),
+        max_nodes=NODES,
+        stages=[Stage(name="small", tasks=1)],
+        contract_check=False,
+        prices={"*": Price(prompt=3.0, completion=15.0)},  # the report plots dollars where calls are priced
     )
     run, evolve = open_run(config, evolve, seed=scripted.weakened_seed(Path(archives) / "seed"))
     run.describe(command="python -m tests.report.scripted_run")

@@ -50,6 +50,8 @@ def test_the_report_data_is_the_run(evolution):
     assert [(r.task_id, r.passed) for r in nodes["n1"].results] == [("scripted/t1", True)]
     assert [(p.node, p.best, p.mean) for p in report.scores] == [("n0", 0.0, 0.0), ("n1", 1.0, 0.5)]
     assert report.spend and report.spend[-1].tokens > 0 and {p.kind for p in report.spend} == {"episodes"}
+    last = report.spend[-1]  # every call priced at $3 / $15 per million prompt / completion tokens
+    assert 3 * last.tokens / 1e6 <= last.dollars <= 15 * last.tokens / 1e6
 
 
 def test_report_renders_in_headless_chromium(report_file, tmp_path_factory):
@@ -75,7 +77,7 @@ def test_report_renders_in_headless_chromium(report_file, tmp_path_factory):
             assert "safety probe\t1.00" in details
 
             # The plots drew their lines (paths with data), not just empty axes.
-            for plot, traces in (("#score-plot", 2), ("#spend-plot", 1)):
+            for plot, traces in (("#score-plot", 2), ("#spend-plot", 2)):  # spend: tokens and dollars
                 lines = page.locator(f"{plot} .scatterlayer .trace path.js-line")
                 assert lines.count() == traces, plot
                 assert all(len(lines.nth(i).get_attribute("d") or "") > 10 for i in range(traces)), plot
