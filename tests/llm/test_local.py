@@ -7,6 +7,7 @@ Only ``test_scripted_*`` use a scripted chat model, and say so.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from typing import Any
 
@@ -86,6 +87,16 @@ def test_greedy_is_deterministic_and_stop_sequences_cut_the_reply(model):
     )
 
 
+def test_stop_after_keeps_the_match_and_ends_there(model):
+    # What ends a fenced action block at its closing fence with this backbone (the round trip of a tool call
+    # through that block is tested on the llama.cpp backbone, which shares the fenced tools).
+    full = model.invoke("Count from 1 to 10.", max_tokens=24).content
+    cut = model.invoke("Count from 1 to 10.", max_tokens=24, stop_after=[r"\d"])
+    first = re.search(r"\d", full)
+    assert first is not None, full
+    assert cut.content == full[: first.end()] and cut.response_metadata["finish_reason"] == "stop"
+
+
 def test_async_and_concurrent_calls(model):
     reply = asyncio.run(model.ainvoke("Say hello.", max_tokens=4))
     assert reply.usage_metadata["output_tokens"] > 0
@@ -113,43 +124,6 @@ def test_missing_model_dir_is_a_clear_error(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ tools
-
-
-ATTEMPTS = [
-    "Use the add tool to add 3 and 4.",
-    "What is 3 + 4? Use the add tool.",
-    "Add 3 and 4 using the add tool.",
-]
-
-
-def test_real_model_tool_call_round_trip(model):
-    """The real 135M model through the fenced fallback: call ``add``, get the result back, answer.
-
-    A model this small does not always format the action block; up to three greedy attempts with
-    different phrasing must give at least one parsed ``add`` call, and that call must complete a round trip.
-    """
-    bound = model.bind_tools([add])
-    assert isinstance(bound, FencedToolModel)
-    tried = []
-    for question in ATTEMPTS:
-        history: list[BaseMessage] = [HumanMessage(content=question)]
-        reply = bound.invoke(history, max_tokens=64)
-        tried.append((question, reply.content, reply.tool_calls, reply.response_metadata.get(ERROR_KEY)))
-        if reply.tool_calls and reply.tool_calls[0]["name"] == "add":
-            break
-    else:
-        pytest.fail(f"no attempt produced an add call: {tried}")
-    call = reply.tool_calls[0]
-    assert reply.usage_metadata["output_tokens"] > 0
-    # stop_after ended generation at the action block's closing fence
-    assert reply.response_metadata["raw_text"].rstrip().endswith("```")
-    result = add.invoke(call)  # what LangGraph's ToolNode does: a ToolMessage answering the call id
-    assert isinstance(result, ToolMessage) and result.tool_call_id == call["id"]
-    final = bound.invoke([*history, reply, result], max_tokens=32)
-    assert isinstance(final, AIMessage)
-    assert final.content.strip() or final.tool_calls
-    # the second prompt carried the whole exchange as text the model can read
-    assert final.usage_metadata["input_tokens"] > reply.usage_metadata["input_tokens"]
 
 
 # ------------------------------------------------------------------------------------------------ scripted

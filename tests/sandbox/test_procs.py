@@ -62,12 +62,17 @@ def test_kill_group_ends_a_group_that_keeps_forking() -> None:
         "        os._exit(0)\n"
         "    time.sleep(0.001)\n"
     )
-    assert proc.stdout.readline() == b"ready\n"
-    time.sleep(0.2)  # a few hundred generations on
-    procs.kill_group(proc.pid, rounds=50, pause=0.01)
-    proc.wait(10)
-    assert _wait_until(lambda: not procs.group_members(proc.pid))
-    procs.kill_group(proc.pid)  # a group that is gone is not an error
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        time.sleep(0.2)  # a few hundred generations on
+        procs.kill_group(proc.pid, rounds=50, pause=0.01)
+        proc.wait(10)
+        assert _wait_until(lambda: not procs.group_members(proc.pid))
+        procs.kill_group(proc.pid)  # a group that is gone is not an error
+    finally:  # never leave a runaway chain on the host, even when the assertions failed (it would eat a core)
+        deadline = time.monotonic() + 30
+        while procs.group_members(proc.pid) and time.monotonic() < deadline:
+            procs.kill_group(proc.pid, rounds=100)
 
 
 def test_kill_group_ends_a_whole_tree_in_one_round() -> None:
