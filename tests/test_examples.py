@@ -66,8 +66,10 @@ def test_web_task_example_with_a_scripted_endpoint(tmp_path, sandbox_image, web_
 @pytest.mark.timeout(600)
 def test_ray_evolve_example_with_a_scripted_endpoint(tmp_path, sandbox_image, upstream):
     # The scripted upstream (control flow, not skill) drives the episodes and the mutations on a local Ray.
-    out = _run_example("ray_evolve.py", tmp_path, "--base-url", upstream.url, "--model", "upstream")
-    assert "on Ray (local, 2 workers)" in out and "stopped: nodes; 3 nodes" in out, out
+    out = _run_example(
+        "ray_evolve.py", tmp_path, "--base-url", upstream.url, "--model", "upstream", "--max-nodes", "2"
+    )
+    assert "on Ray (local, 2 workers)" in out and "stopped: nodes; 2 nodes" in out, out
 
 
 def test_memory_learning_example_with_a_scripted_endpoint(tmp_path, sandbox_image, upstream):

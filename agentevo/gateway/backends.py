@@ -254,8 +254,9 @@ class ChatModelBackend:
         if stop:
             options["stop"] = [stop] if isinstance(stop, str) else list(stop)
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        if limit:
-            options["max_tokens"] = int(limit)
+        if limit:  # the model's own max_tokens (llm.max_tokens) is also the most a request may ask for
+            ceiling = getattr(chat_model, "max_tokens", None)
+            options["max_tokens"] = min(int(limit), ceiling) if ceiling else int(limit)
         try:
             reply = await in_daemon_thread(runnable.invoke, messages, **options)
         except Exception as exc:  # noqa: BLE001 - the model's failure is reported, the gateway stays up

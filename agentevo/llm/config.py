@@ -96,7 +96,12 @@ class LLMConfig(BaseModel):
     timeout: float = Field(120.0, gt=0, description="Seconds per request.")
     max_retries: int = Field(3, ge=0)
     temperature: float = Field(0.0, ge=0)
-    max_tokens: int = Field(512, ge=1)
+    max_tokens: int = Field(
+        512,
+        ge=1,
+        description="Tokens per reply: the default, and (for the embedded backbones) the most a request may ask "
+        "for, whatever an agent's code says.",
+    )
     local: LocalBackboneConfig = Field(default_factory=LocalBackboneConfig)
     vllm: VLLMBackboneConfig = Field(default_factory=VLLMBackboneConfig)
     llamacpp: LlamaCppBackboneConfig = Field(default_factory=LlamaCppBackboneConfig)

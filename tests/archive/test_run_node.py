@@ -25,7 +25,8 @@ def test_an_archive_node_runs_and_the_run_is_described(sandbox_image, tmp_path):
         sys.executable, "-m", "agentevo", "run", "--agent", f"archive:evo:{child.id}", "--suite", "builtin",
         "--split", "all", "--limit", "1", "--max-steps", "2", "--parallel", "1", "--backbone", "llamacpp",
     ]  # fmt: skip
-    env = {"AGENTEVO_ARCHIVES_DIR": str(runs), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path.home())}
+    env = {"AGENTEVO_ARCHIVES_DIR": str(runs), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path.home()),
+           "AGENTEVO_LLM__MAX_TOKENS": "128"}  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     [run_dir] = [p for p in runs.iterdir() if p.name != "evo"]

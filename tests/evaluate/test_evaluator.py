@@ -484,16 +484,17 @@ def _report(capsys, label: str, results: list, wall: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "suite,label,count",
-    [("humaneval", "HumanEval canonical", 164), ("mbpp", "MBPP sanitized canonical", 427)],
+    "suite,label,stride", [("humaneval", "HumanEval canonical", 4), ("mbpp", "MBPP sanitized canonical", 6)]
 )
-def test_canonical_solutions_all_pass(evaluator, request, capsys, suite, label, count):
-    tasks = request.getfixturevalue(suite)
+def test_canonical_solutions_all_pass(evaluator, request, capsys, suite, label, stride):
+    # Every reference solution of every suite passes its tests on the host (tests/tasks/test_suites.py); here a
+    # fixed, evenly spread sample (every ``stride``-th task) goes through the sandboxed harness too.
+    tasks = request.getfixturevalue(suite)[::stride]
     results, wall = _evaluate_all(evaluator, [(t, t.canonical_solution) for t in tasks])
     _report(capsys, label, results, wall)
     failed = [(r.task_id, r.error_kind, r.feedback[:200]) for r in results if not r.passed]
     assert not failed
-    assert sum(r.passed for r in results) == count
+    assert sum(r.passed for r in results) == len(tasks) > 40
 
 
 def test_empty_solutions_all_fail(evaluator, humaneval, mbpp):

@@ -28,8 +28,14 @@ def archives(tmp_path, sandbox_image) -> Path:
 
 def _evolve(archives: Path, executor: ExecutorName) -> tuple[list[tuple], float]:
     folder = archives / executor.value
-    config, evolve = scripted.settings(
-        folder, max_nodes=3, workers=2, executor=executor, safety=SafetyMode.record, probe_steps=2
+    config, evolve = scripted.settings(  # no contract check: examples/ray_evolve.py's test runs it under Ray
+        folder,
+        max_nodes=3,
+        workers=2,
+        executor=executor,
+        safety=SafetyMode.record,
+        probe_steps=2,
+        contract_check=False,
     )
     run, evolve = open_run(config, evolve, seed=scripted.weakened_seed(folder / "seed"))
     started = time.monotonic()

@@ -29,7 +29,7 @@ def archives(tmp_path, sandbox_image) -> Path:
 @pytest.mark.timeout(1200)
 def test_hostile_children_are_contained_and_recorded_while_the_run_goes_on(archives):
     config, evolve = scripted.settings(
-        archives, max_nodes=6, workers=2, safety=SafetyMode.strict, probe_steps=2, check_time_limit=60
+        archives, max_nodes=6, workers=2, safety=SafetyMode.strict, probe_steps=2, check_time_limit=30
     )
     run, evolve = open_run(config, evolve, seed=scripted.weakened_seed(archives / "seed"))
     target = run.path / "agents.git"  # what the self-deleting child reaches for, by its real host path

@@ -78,6 +78,7 @@ def test_llamacpp_killed_mid_suite_run(tmp_path, sandbox_image):
     config = settings(tmp_path, health_interval=0.25, health_deadline=10, backbone_restarts=2)
     config.llm.backbone = "llamacpp"
     config.llm.llamacpp = LlamaCppBackboneConfig(port=free_port(), parallel=2, ctx_per_slot=2048)
+    config.llm.max_tokens = 128  # short replies: the test is about the kill, not what the model says
     tasks = load_suite("builtin", split=None, limit=2)
     run = RunDir(tmp_path)
     killed: list[int] = []

@@ -6,6 +6,7 @@ where a test needs its own (they are ready in about a second).
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import threading
 import time
@@ -119,6 +120,16 @@ def test_real_model_tool_call_round_trip(llamacpp_server: LlamaCppServer, cache_
     assert final.content.strip() or final.tool_calls
     # the second prompt carried the whole exchange as text the model can read
     assert final.usage_metadata["input_tokens"] > reply.usage_metadata["input_tokens"]
+
+
+def test_llm_max_tokens_caps_what_a_request_asks_for(
+    llamacpp_server: LlamaCppServer, cache_dir: Path
+) -> None:
+    config = LLMConfig(backbone="llamacpp", llamacpp=llamacpp_server.config, max_tokens=6)
+    backend = ChatModelBackend(make_chat_model(config, cache_dir), EMBEDDED_MODEL_NAME)
+    body = {"messages": [{"role": "user", "content": "Write a long story about a ship."}], "max_tokens": 200}
+    reply = asyncio.run(backend.chat(body))
+    assert 0 < reply["usage"]["completion_tokens"] <= 6, reply["usage"]
 
 
 def test_auto_picks_llamacpp_on_a_machine_without_a_gpu_once_built(cache_dir: Path, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ def test_agentevo_run_plays_a_web_task_with_the_real_model(
         "AGENTEVO_LLM__LLAMACPP__PORT": str(free_port()),  # its own server, not one another process shares
         "AGENTEVO_LLM__LLAMACPP__PARALLEL": "1",
         "AGENTEVO_RESILIENCE__HEALTH_DEADLINE": "60",
+        "AGENTEVO_LLM__MAX_TOKENS": "128",  # short replies: what the page records is the point, not the prose
     }
     cmd = [sys.executable, "-m", "agentevo", "run", "--suite", "miniwob:click-button", "--split", "all",
            "--backbone", "llamacpp", "--max-steps", "2", "--parallel", "1"]  # fmt: skip
