@@ -1,6 +1,7 @@
 """End to end: ``agentevo run`` of the easiest built-in tasks with the seed agent, one backbone after another.
 
-    .venv/bin/python bench/e2e.py [--backbones llamacpp,vllm,local] [--limit 6] [--parallel 2] [--json-out PATH]
+    .venv/bin/python bench/e2e.py [--backbones llamacpp,vllm,local] [--limit 6] [--parallel 2] [--max-steps N]
+                                  [--json-out PATH]
 
 Each backbone gets the same command (``agentevo run --suite builtin --split all --limit N --parallel P``: the
 suite's natural order starts with its easiest tasks), the same budgets and a fresh archives folder; the wall time
@@ -25,12 +26,13 @@ from rich.table import Table
 from stats import write_report
 
 
-def run_once(backbone: str, limit: int, parallel: int) -> dict:
+def run_once(backbone: str, limit: int, parallel: int, max_steps: int | None) -> dict:
     """One ``agentevo run`` on ``backbone``: its wall time and what its rows say."""
     with tempfile.TemporaryDirectory(prefix=f"bench-e2e-{backbone}-") as folder:
         env = {**os.environ, "AGENTEVO_ARCHIVES_DIR": folder}
         cmd = [sys.executable, "-m", "agentevo", "run", "--suite", "builtin", "--split", "all",
-               "--limit", str(limit), "--parallel", str(parallel), "--backbone", backbone]  # fmt: skip
+               "--limit", str(limit), "--parallel", str(parallel), "--backbone", backbone,
+               *(["--max-steps", str(max_steps)] if max_steps else [])]  # fmt: skip
         started = time.perf_counter()
         proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=3600)
         wall = time.perf_counter() - started
@@ -52,18 +54,20 @@ def main() -> int:
     parser.add_argument("--backbones", default="llamacpp,vllm,local")
     parser.add_argument("--limit", type=int, default=6)
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--max-steps", type=int, help="model calls per episode (default: the agent's)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     load_before = os.getloadavg()
-    runs = [run_once(name, args.limit, args.parallel) for name in args.backbones.split(",")]
+    runs = [run_once(name, args.limit, args.parallel, args.max_steps) for name in args.backbones.split(",")]
     fast = next((r for r in runs if r["backbone"] == "llamacpp"), None)
     for run in runs:
         run["llamacpp_speedup"] = round(run["wall_s"] / fast["wall_s"], 2) if fast else None
     report = {
-        "limit": args.limit, "parallel": args.parallel, "cores": os.cpu_count(), "load_before": load_before,
+        "limit": args.limit, "parallel": args.parallel, "max_steps": args.max_steps, "cores": os.cpu_count(), "load_before": load_before,
         "load_after": os.getloadavg(), "runs": runs,
     }  # fmt: skip
-    table = Table(title=f"agentevo run, {args.limit} easiest built-in tasks, parallel {args.parallel}")
+    steps = f", {args.max_steps} steps" if args.max_steps else ""
+    table = Table(title=f"agentevo run, {args.limit} easiest built-in tasks, parallel {args.parallel}{steps}")
     for column in ("backbone", "wall s", "episodes", "passed", "tokens", "tokens/s", "llamacpp is faster by"):
         table.add_column(column, justify="left" if column == "backbone" else "right")
     for r in runs:
