@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from agentevo import contract
+from agentevo.files import write_json_atomic
 from agentevo.gateway.backends import BackboneError, BackboneHealth, Backend, Fault
 from agentevo.gateway.budget import Budget, Usage
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
@@ -161,9 +162,9 @@ class Gateway:
         """``<run dir>/ledger.json``: spending of the run and of each episode still or once open."""
         ledger = {"run_id": self.run_id, "run": self.usage.model_dump() | {"tokens": self.usage.tokens}}
         target = self.run_dir / "ledger.json"
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(ledger, indent=2))
-        os.replace(tmp, target)
+        write_json_atomic(
+            target, ledger
+        )  # a temp file of its own: episodes close from several threads at once
         return target
 
     # -- serving ---------------------------------------------------------------------------

@@ -96,9 +96,15 @@ def test_ctrl_c_during_agentevo_run(tmp_path, sandbox_image, upstream_process: U
         cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_until(
-            lambda: any(p.stat().st_size for p in tmp_path.glob("*/results.jsonl")), 180, "the first row"
-        )
+        try:
+            wait_until(
+                lambda: any(p.stat().st_size for p in tmp_path.glob("*/results.jsonl")), 180, "the first row"
+            )
+        except BaseException:
+            proc.kill()
+            out, err = proc.communicate(timeout=30)
+            print(f"agentevo run printed:\n{out[-3000:]}\n{err[-5000:]}")  # why it never got a row
+            raise
         interrupted = time.monotonic()
         proc.send_signal(stop)  # SIGTERM ends it as Ctrl-C does (a backbone server it started stops too)
         out, err = proc.communicate(timeout=60)

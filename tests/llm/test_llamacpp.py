@@ -72,9 +72,14 @@ def test_parallel_slots_answer_concurrent_requests_alike(llamacpp_server: LlamaC
 def test_backbone_from_config_reuses_the_server_and_calls_tools(
     llamacpp_server: LlamaCppServer, cache_dir: Path
 ) -> None:
+    @tool("add")
+    def add_briefly(a: int, b: int) -> int:
+        """Add two integers."""  # this wording: the greedy reply to it is a fenced add call
+        return a + b
+
     model = make_chat_model(LLMConfig(backbone="llamacpp", llamacpp=llamacpp_server.config), cache_dir)
     assert model.server.owned is False  # the session's server was reused, not a second one spawned
-    reply = model.bind_tools([add]).invoke("Use the add tool to add 3 and 4.")
+    reply = model.bind_tools([add_briefly]).invoke("Use the add tool to add 3 and 4.")
     assert reply.tool_calls and reply.tool_calls[0]["name"] == "add"
     assert reply.usage_metadata["output_tokens"] > 0
 
