@@ -20,6 +20,10 @@ INTERRUPTED = 130
 
 
 def evolve(
+    suite: str | None = typer.Option(
+        None, help="Tasks to evolve on (default: evolve.suite): builtin, mbpp:PATH, miniwob[:TASK,...] ..."
+    ),
+    split: str | None = typer.Option(None, help="The split scored on (default: evolve.split, train)."),
     policy: PolicyName | None = typer.Option(None, help="Parent selection (default: evolve.policy)."),
     operator: OperatorName | None = typer.Option(
         None, help="How children are made (default: evolve.operator)."
@@ -46,7 +50,8 @@ def evolve(
     if backbone:
         settings.llm.backbone = backbone
     chosen = {
-        "policy": policy, "operator": operator, "workers": workers, "executor": executor, "ray_address": ray_address,
+        "suite": suite, "split": split, "policy": policy, "operator": operator, "workers": workers,
+        "executor": executor, "ray_address": ray_address,
     }  # fmt: skip
     wanted = settings.evolve.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     budgets = {
@@ -67,8 +72,11 @@ def run_evolution(
     from agentevo.evolve.start import evolve_run, open_run
     from agentevo.gateway.launch import open_backend
     from agentevo.runs import run_manifest
+    from agentevo.tasks import load_suite
 
     try:
+        if resume is None:  # a bad suite spec fails before a run folder exists
+            load_suite(wanted.suite, split=wanted.split)
         run, wanted = open_run(settings, wanted, resume, budgets=budgets)
     except (ArchiveError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)

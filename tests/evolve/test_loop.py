@@ -149,3 +149,13 @@ def test_resume_of_an_unknown_run_is_one_line(tmp_path):
         capture_output=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "is not an evolve run" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_bad_suite_is_one_line_before_any_run_folder(tmp_path):
+    env = dict(os.environ, AGENTEVO_ARCHIVES_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "agentevo", "evolve", "--suite", "miniwob:no-such-page"], env=env, cwd=ROOT,
+        text=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "no miniwob task 'no-such-page'" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
