@@ -16,8 +16,11 @@ from rich.table import Table
 from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
 
 if TYPE_CHECKING:
+    from agentevo.agents.episode import EpisodeBudget
     from agentevo.config import AgentevoConfig
     from agentevo.memory.episodes import RunMemory
+    from agentevo.runs import RunDir
+    from agentevo.tasks import Task
 
 INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
 
@@ -126,7 +129,15 @@ def run(
         raise typer.Exit(1)
 
 
-def _distil(settings, lessons, run_dir, tasks, agent_dir: Path, agent_id: str, budget) -> None:
+def _distil(
+    settings: AgentevoConfig,
+    lessons: RunMemory,
+    run_dir: RunDir,
+    tasks: list[Task],
+    agent_dir: Path,
+    agent_id: str,
+    budget: EpisodeBudget | None,
+) -> None:
     """Learn lessons from the run's episodes (``memory.distil``), and say what came of it."""
     from agentevo.gateway.launch import open_backend
     from agentevo.memory.library import AddAction
