@@ -1,8 +1,9 @@
 """Episodes as the backbone saw them: a run's recorded gateway calls joined with the evaluator's verdicts.
 
 The gateway records every call of a run in ``llm_calls.jsonl`` (request body and response, tagged with task and
-episode); the run's ``results.jsonl`` holds one row per (task, attempt) with ``passed``. An episode's id ends in
-``-<attempt>``, which joins the two. Each successful call becomes a :class:`Turn`: the context and the reply
+episode); the run's ``results.jsonl`` holds one row per (agent, task, attempt) with ``passed``. An episode's id ends
+in ``-<attempt>``, which joins the two; in an evolution run every node attempts the same tasks under the same
+episode ids, so calls and verdicts are joined per agent (the node id the gateway recorded with each call). Each successful call becomes a :class:`Turn`: the context and the reply
 rendered exactly as a text-only backbone reads them (tools in the system prompt, tool calls as fenced action
 blocks, tool results as user turns), so training teaches the format the model is served in.
 """
@@ -39,6 +40,7 @@ class Episode(BaseModel):
     """One attempt at one task: its turns in order and, when the evaluator judged it, whether it passed."""
 
     run_id: str
+    agent_id: str | None = Field(None, description="The agent (an evolution run's node) that ran it.")
     task_id: str
     episode_id: str
     attempt: int = 0
@@ -102,10 +104,9 @@ def load_episodes(run_dir: Path) -> list[Episode]:
             f"{run_dir} has no {TrajectoryRecorder.FILENAME}: it is not a run folder, or no model call went "
             "through the gateway there"
         )
-    verdicts: dict[tuple[str, int], dict[str, Any]] = {}
-    for row in RunDir(run_dir.parent, run_dir.name).rows():
-        verdicts[(row["task_id"], int(row.get("attempt", 0)))] = row
-    calls: dict[str, list[CallRecord]] = {}
+    rows = RunDir(run_dir.parent, run_dir.name).rows()
+    verdicts = {(r.get("agent_id"), r["task_id"], int(r.get("attempt", 0))): r for r in rows}
+    calls: dict[tuple[str | None, str], list[CallRecord]] = {}
     for line in calls_file.read_text().splitlines():
         if not line.strip():
             continue
@@ -114,19 +115,19 @@ def load_episodes(run_dir: Path) -> list[Episode]:
         except ValueError:
             continue  # a torn last line of a killed run
         if record.task_id and record.episode_id:
-            calls.setdefault(record.episode_id, []).append(record)
+            calls.setdefault((record.agent_id, record.episode_id), []).append(record)
     episodes = []
-    for episode_id, records in calls.items():
+    for (agent_id, episode_id), records in calls.items():
         records.sort(key=lambda r: r.time)
         turns = _last_try([t for t in map(_turn, records) if t is not None])
         if not turns:
             continue
         task_id, attempt = records[0].task_id or "", _attempt_of(episode_id)
-        verdict = verdicts.get((task_id, attempt)) if attempt is not None else None
+        verdict = verdicts.get((agent_id, task_id, attempt)) if attempt is not None else None
         episodes.append(
             Episode(
-                run_id=records[0].run_id, task_id=task_id, episode_id=episode_id, attempt=attempt or 0,
-                model=records[-1].model, turns=turns,
+                run_id=records[0].run_id, agent_id=agent_id, task_id=task_id, episode_id=episode_id,
+                attempt=attempt or 0, model=records[-1].model, turns=turns,
                 passed=None if verdict is None else bool(verdict["passed"]),
                 score=None if verdict is None else float(verdict.get("score", 0.0)),
             )

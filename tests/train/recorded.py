@@ -68,7 +68,7 @@ def record_episode(
     for i, (messages, reply) in enumerate([(first, reply1), (second, reply2)]):
         recorder.append(
             CallRecord(
-                run_id=run.run_id, task_id=task_id, episode_id=episode, model="smollm2-135m-instruct",
+                run_id=run.run_id, agent_id="seed", task_id=task_id, episode_id=episode, model="smollm2-135m-instruct",
                 request={"model": "smollm2-135m-instruct", "messages": messages, "tools": TOOLS},
                 response=reply, time=time0 + attempt * 10 + i,
             )
@@ -85,16 +85,24 @@ def record_episode(
         )
 
 
-def record_answer(run: RunDir, task_id: str, attempt: int, question: str, answer: str, passed: bool) -> None:
+def record_answer(
+    run: RunDir, task_id: str, attempt: int, question: str, answer: str, passed: bool, agent_id: str = "seed"
+) -> None:
     """A one-call episode (question -> answer) with its verdict: the smallest trajectory there is."""
     episode = f"{task_id.replace('/', '-')}-{attempt}"
     TrajectoryRecorder(run.path).append(
         CallRecord(
-            run_id=run.run_id, task_id=task_id, episode_id=episode, model="smollm2-135m-instruct",
+            run_id=run.run_id, agent_id=agent_id, task_id=task_id, episode_id=episode, model="smollm2-135m-instruct",
             request={"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": question}]},
             response=_reply(answer),
         )
     )  # fmt: skip
     run.append(
-        {"agent_id": "seed", "task_id": task_id, "attempt": attempt, "passed": passed, "score": 1.0 * passed}
+        {
+            "agent_id": agent_id,
+            "task_id": task_id,
+            "attempt": attempt,
+            "passed": passed,
+            "score": 1.0 * passed,
+        }
     )
