@@ -67,7 +67,8 @@ def canonical_run(root: Path) -> Path:
         reply = f"```python\n{task.canonical_solution.strip()}\n```"
         recorder.append(
             CallRecord(
-                run_id=run.run_id, task_id=task.id, episode_id=f"{task.id.replace('/', '-')}-0",
+                run_id=run.run_id, agent_id="canonical", task_id=task.id,
+                episode_id=f"{task.id.replace('/', '-')}-0",
                 request={"messages": solve_messages(task)},
                 response={"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]},
             )

@@ -34,7 +34,8 @@ def record_demo_run(archives: Path) -> Path:
         for attempt, reply in enumerate([answer, "I cannot say."]):
             recorder.append(
                 CallRecord(
-                    run_id=run.run_id, task_id=task, episode_id=f"{task.replace('/', '-')}-{attempt}",
+                    run_id=run.run_id, agent_id="demo", task_id=task,
+                    episode_id=f"{task.replace('/', '-')}-{attempt}",
                     request={"messages": [{"role": "user", "content": question}]},
                     response={"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]},
                 )
