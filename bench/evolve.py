@@ -59,6 +59,7 @@ class SimulatedWork:
     """The executor's part (episodes, checks) and the operator, as sleeps of the set latency."""
 
     name = "simulated"
+    model = "simulated"
 
     def __init__(self, latency: float) -> None:
         self.latency = latency

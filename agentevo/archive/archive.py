@@ -86,6 +86,12 @@ class Archive:
             data = {"stage": stage, **score.model_dump()}
             return self._record(Event(kind=EventKind.node_scored, node=node_id, data=data))
 
+    def record_lessons(self, node_id: str, used: list[str], written: list[str]) -> Node:
+        with self._lock:
+            self._node(node_id)
+            data = {"used": sorted(used), "written": sorted(written)}
+            return self._record(Event(kind=EventKind.lessons_recorded, node=node_id, data=data))
+
     def _record(self, event: Event) -> Node:
         event = self.log.append(event)
         apply(self._nodes, event)

@@ -33,6 +33,22 @@ class StageScore(BaseModel):
     tasks_passed: int = Field(0, ge=0)
     tokens: int = Field(0, ge=0)
     seconds: float = Field(0.0, ge=0.0)
+    model: str | None = Field(
+        None,
+        description="The model name that served the stage's episodes (an adapter's name when one was active).",
+    )
+
+
+class Lessons(BaseModel):
+    """What a node's episodes read from the run's experience memory, and what was learned from them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    used: list[str] = Field(default_factory=list, description="Ids of the lessons its episodes read.")
+    written: list[str] = Field(
+        default_factory=list,
+        description="Ids of the lessons distilled from its episodes that passed verification.",
+    )
 
 
 class Node(BaseModel):
@@ -49,6 +65,7 @@ class Node(BaseModel):
     diff_lines: int = Field(0, ge=0, description="Lines added plus removed against the parent.")
     gate: Gate | None = None
     scores: dict[str, StageScore] = Field(default_factory=dict)
+    lessons: Lessons | None = Field(None, description="Set once the node's episodes were distilled (memory).")
     created: datetime = Field(default_factory=utc_now)
     updated: datetime = Field(default_factory=utc_now)
 
@@ -67,6 +84,7 @@ class EventKind(str, Enum):
     node_added = "node_added"
     gate_decided = "gate_decided"
     node_scored = "node_scored"
+    lessons_recorded = "lessons_recorded"
 
 
 class Event(BaseModel):
@@ -93,6 +111,8 @@ def apply(nodes: dict[str, Node], event: Event) -> None:
         )
     if event.kind is EventKind.gate_decided:
         node.gate = Gate(**event.data)
+    elif event.kind is EventKind.lessons_recorded:
+        node.lessons = Lessons(**event.data)
     else:
         stage = event.data["stage"]
         node.scores[stage] = StageScore(**{k: v for k, v in event.data.items() if k != "stage"})

@@ -39,6 +39,11 @@ BackendSource = Callable[[], AbstractContextManager[Backend]]
 class Offload(Protocol):
     name: str
 
+    @property
+    def model(self) -> str:
+        """The model name episodes are served by now (an adapter's name when one is active)."""
+        ...
+
     def episodes(
         self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
         budget: EpisodeBudget, parallel: int,
@@ -65,6 +70,10 @@ class LocalOffload:
     def __init__(self, backend: Backend, memory: RunMemory | None = None) -> None:
         self.backend = backend
         self.memory = memory  # experience memory (memory.enabled): every node's episodes read and feed it
+
+    @property
+    def model(self) -> str:
+        return self.backend.model  # follows a promotion: the gateway's backend serves the new name
 
     def episodes(
         self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
@@ -111,10 +120,10 @@ class RayOffload:
 
     name = ExecutorName.ray.value
 
-    def __init__(self, workers: int, address: str | None, source: BackendSource) -> None:
+    def __init__(self, workers: int, address: str | None, source: BackendSource, model: str) -> None:
         import ray
 
-        self.ray, self.source = ray, source
+        self.ray, self.source, self.model = ray, source, model
         self.owned = not ray.is_initialized()
         if self.owned:
             if address:
@@ -154,4 +163,4 @@ def make_offload(
         return LocalOffload(backend, memory)
     if source is None:
         raise ValueError("the ray executor needs a backend source (how its workers open the backbone)")
-    return RayOffload(evolve.workers, evolve.ray_address, source)
+    return RayOffload(evolve.workers, evolve.ray_address, source, backend.model)

@@ -1,8 +1,9 @@
 """The evolution loop: an asynchronous scheduler of gate, evaluation and expansion jobs on K workers.
 
 There is no generation barrier: whenever a worker is free the scheduler decides the next job from the archive's
-event log and the result rows alone (gate an ungated node, evaluate a node due for a stage, else expand a parent
-the policy picks). Because nothing else holds state, ``--resume`` after ``kill -9`` redoes exactly the work that
+event log and the result rows alone (gate an ungated node, evaluate a node due for a stage, learn from a scored
+node's episodes, else expand a parent the policy picks; a due self-training round first waits for the running
+jobs and then runs alone: see ``learning.py``). Because nothing else holds state, ``--resume`` after ``kill -9`` redoes exactly the work that
 was in flight: a node is admitted by one event after its commit, a stage score by one event after its rows.
 
 The workers are threads of this process, which alone writes the archive; the episodes inside their jobs run
@@ -34,6 +35,7 @@ from agentevo.evolve.config import EvolveConfig, SafetyMode
 from agentevo.evolve.evidence import failures
 from agentevo.evolve.executor import Offload
 from agentevo.evolve.gates import Checker, GateFailure, GateVerdict, decide
+from agentevo.evolve.learning import LoopLearning
 from agentevo.evolve.operators import Operator, Parent
 from agentevo.evolve.policies import HGM, NoParent, make_policy
 from agentevo.evolve.safety import record_probes, run_probes, summary
@@ -55,18 +57,20 @@ class JobKind(str, Enum):
     gate = "gate"
     evaluate = "evaluate"
     expand = "expand"
+    learn = "learn"
+    train = "train"
 
 
 @dataclass(frozen=True)
 class Job:
     kind: JobKind
-    node: str  # the node to gate or evaluate, or the parent to expand
+    node: str = ""  # the node to gate, evaluate or learn from, or the parent to expand (none for train)
     stage: int = 0
 
     def __str__(self) -> str:
-        return f"{self.kind.value} {self.node}" + (
-            f" stage {self.stage}" if self.kind is JobKind.evaluate else ""
-        )
+        return " ".join(
+            [self.kind.value, self.node, f"stage {self.stage}" if self.kind is JobKind.evaluate else ""]
+        ).strip()
 
 
 class Status(BaseModel):
@@ -100,11 +104,13 @@ class Evolution:
         self, config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, archive: Archive, *, tasks: list[Task],
         operator: Operator, offload: Offload, checker: Checker | None,
         on_tick: Callable[[Status], None] = lambda status: None, on_note: Callable[[str], None] = lambda note: None,
-        generations: bool = False,
+        generations: bool = False, learning: LoopLearning | None = None,
     ) -> None:  # fmt: skip
         """``generations`` adds a generation barrier (DGM's synchronous loop: a new batch of expansions starts
-        only when every job of the last one is done), for comparison with the asynchronous default."""
+        only when every job of the last one is done), for comparison with the asynchronous default.
+        ``learning``: the memory and weight jobs (none without it)."""
         self.config, self.evolve, self.run_dir, self.archive = config, evolve, run, archive
+        self.learning = learning
         self.operator, self.offload, self.checker = operator, offload, checker
         self.on_tick, self.on_note, self.generations = on_tick, on_note, generations
         self.stage_tasks = partition(tasks, evolve.stages)
@@ -172,8 +178,12 @@ class Evolution:
 
     def _next_job(self) -> Job | None:
         """Gates first, then due evaluations, then an expansion (budget and policy permitting)."""
+        if any(job.kind is JobKind.train for job in self.in_flight.values()):
+            return None  # a training round runs alone
         busy = {job.node for job in self.in_flight.values() if job.kind is not JobKind.expand}
         nodes = self.archive.nodes()
+        if self.learning and self.learning.trains(sum(n.gate is not None and n.gate.passed for n in nodes)):
+            return None if self.in_flight else Job(JobKind.train)
         for node in nodes:
             if node.id in busy:
                 continue
@@ -181,6 +191,8 @@ class Evolution:
                 return Job(JobKind.gate, node.id)
             if node.gate.passed and (stage := next_stage(node, self.evolve.stages, nodes)) is not None:
                 return Job(JobKind.evaluate, node.id, stage)
+            if self.learning and self.learning.learns(node, self.evolve.stages[0].name):
+                return Job(JobKind.learn, node.id)
         pending = sum(job.kind is JobKind.expand for job in self.in_flight.values())
         if not self.budgets.may_expand(len(nodes), pending):
             return None
@@ -250,9 +262,10 @@ class Evolution:
     def _do(self, job: Job) -> None:
         started = time.perf_counter()
         try:
-            {JobKind.gate: self._gate, JobKind.evaluate: self._evaluate, JobKind.expand: self._expand}[
-                job.kind
-            ](job)
+            {
+                JobKind.gate: self._gate, JobKind.evaluate: self._evaluate, JobKind.expand: self._expand,
+                JobKind.learn: self._learn, JobKind.train: self._train,
+            }[job.kind](job)  # fmt: skip
         finally:
             with self._lock:
                 self.busy += time.perf_counter() - started
@@ -302,6 +315,18 @@ class Evolution:
             self.stage_tasks[job.stage], offload=self.offload, budget=EpisodeBudget(max_steps=self.evolve.max_steps),
             parallel=self.evolve.episode_parallel,
         )  # fmt: skip
+
+    def _learn(self, job: Job) -> None:
+        assert self.learning is not None
+        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
+            node = self.learning.learn(self.archive, self.archive.node(job.node), Path(tmp))
+        assert node.lessons is not None
+        self.on_note(f"{node.id} read {len(node.lessons.used)} lesson(s), taught {len(node.lessons.written)}")
+
+    def _train(self, job: Job) -> None:
+        assert self.learning is not None
+        admitted = sum(n.gate is not None and n.gate.passed for n in self.archive.nodes())
+        self.on_note(self.learning.train(admitted))
 
     def _expand(self, job: Job) -> None:
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:

@@ -66,7 +66,8 @@ def evaluate_stage(
     config: AgentevoConfig, archive: Archive, run: RunDir, node: Node, stage: Stage, tasks: list[Task], *,
     offload: Offload, budget: EpisodeBudget, parallel: int,
 ) -> Node:  # fmt: skip
-    """Run the stage's tasks not yet scored for ``node``, then record its stage score from all its rows."""
+    """Run the stage's tasks not yet scored for ``node``, then record its stage score from all its rows (and the
+    model that served them)."""
     store = ResultsStore(run.path / RESULTS_DB)
     try:
         done = {r.task_id for r in store.rows(run.run_id, node.id) if r.scored}
@@ -91,6 +92,6 @@ def evaluate_stage(
     score = StageScore(
         score=sum(r.score for r in scored) / len(scored) if scored else 0.0, tasks=len(scored),
         tasks_passed=sum(r.passed for r in scored), tokens=sum(r.tokens for r in rows),
-        seconds=sum(r.seconds for r in rows),
+        seconds=sum(r.seconds for r in rows), model=offload.model,
     )  # fmt: skip
     return archive.record_score(node.id, stage.name, score)

@@ -11,22 +11,28 @@ import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentevo.agents.check import check_agent
-from agentevo.agents.episode import seed_agent_dir, seed_for
+from agentevo.agents.episode import EpisodeBudget, seed_agent_dir, seed_for
 from agentevo.archive import Archive, ArchiveError
 from agentevo.config import AgentevoConfig
-from agentevo.evolve.config import STATE_FILE, EvolveConfig, OperatorName
+from agentevo.evolve.config import STATE_FILE, EvolveConfig, ExecutorName, OperatorName
 from agentevo.evolve.executor import BackendSource, make_offload
 from agentevo.evolve.gates import Checker
+from agentevo.evolve.learning import TRAINING_STATE, LoopLearning
 from agentevo.evolve.loop import Evolution, Status
 from agentevo.evolve.operators import Meta, Operator, Reflect
 from agentevo.files import write_json_atomic
 from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.client import HostLLM
 from agentevo.gateway.launch import request_retry
+from agentevo.llm.backbone import BackboneSetupError
 from agentevo.runs import RunDir
 from agentevo.tasks import Task, load_suite
+
+if TYPE_CHECKING:
+    from agentevo.train.interleave import SelfTraining
 
 BUDGETS = ("max_nodes", "max_tokens", "max_seconds")
 
@@ -102,7 +108,12 @@ def evolve_run(
         )  # fmt: skip
     retry = request_retry(config.resilience)
     memory = contextlib.ExitStack()  # memory.enabled: one library every node's episodes read and feed
-    offload = make_offload(evolve, backend, backend_source, memory.enter_context(_memory(config, run)))
+    library = memory.enter_context(_memory(config, run))
+    offload = make_offload(evolve, backend, backend_source, library)
+    learning = LoopLearning(
+        config, run, tasks, backend=backend, budget=EpisodeBudget(max_steps=evolve.max_steps), memory=library,
+        training=_training(config, evolve, run, backend),
+    )  # fmt: skip
     try:
         with (
             Archive(run.path) as archive,
@@ -111,7 +122,7 @@ def evolve_run(
             chosen = operator or make_operator(config, evolve, archive, run, gateway)
             loop = Evolution(
                 config, evolve, run, archive, tasks=tasks, operator=chosen, offload=offload, checker=checker,
-                on_tick=on_tick, on_note=on_note, generations=generations,
+                on_tick=on_tick, on_note=on_note, generations=generations, learning=learning,
             )  # fmt: skip
             return loop.run()
     finally:
@@ -127,3 +138,29 @@ def _memory(config: AgentevoConfig, run: RunDir) -> contextlib.AbstractContextMa
 
     path = config.memory.path or config.archives_dir / "memory"
     return run_memory(config.memory, path, run_id=run.run_id, record=run.path / "lessons_used.json")
+
+
+def _training(
+    config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, backend: Backend
+) -> SelfTraining | None:
+    """The interleaved LoRA rounds (``train.interleave_every``), promoted on the suite's held-out split."""
+    if not config.train.interleave_every:
+        return None
+    server = getattr(getattr(backend, "chat_model", None), "server", None)
+    if server is None or evolve.executor is not ExecutorName.local:
+        raise BackboneSetupError(
+            "train.interleave_every needs the local executor and a backbone agentevo serves adapters on "
+            f"(llm.backbone llamacpp or vllm; this run: {config.llm.backbone}, executor {evolve.executor.value})"
+        )
+    from agentevo.evaluate.evaluator import Evaluator
+    from agentevo.llm.model_store import ensure_embedded_model
+    from agentevo.train.interleave import SelfTraining
+    from agentevo.train.scoring import TaskScorer, served_ask
+    from agentevo.train.serving import served_model_dir
+
+    heldout = load_suite(evolve.suite, split="test" if evolve.split == "validation" else "validation")
+    scorer = TaskScorer(served_ask(server, config.train.eval_max_tokens), heldout, Evaluator(config.sandbox))
+    return SelfTraining(
+        config.train, served_model_dir(config) or ensure_embedded_model(config.cache_dir), server, scorer,
+        backend=backend, state=run.path / TRAINING_STATE,
+    )  # fmt: skip

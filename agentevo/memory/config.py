@@ -92,8 +92,8 @@ class MemoryConfig(BaseModel):
     guard: GuardConfig = Field(default_factory=GuardConfig)
     distil: bool = Field(
         True,
-        description="After `agentevo run` with memory on: reflect on each scored episode and write the lessons "
-        "that pass verification.",
+        description="With memory on, after `agentevo run` and after each evolution node's first stage: reflect "
+        "on each scored episode and write the lessons that pass verification.",
     )
     distil_max_lessons: int = Field(3, ge=1, le=10, description="Lessons proposed per trajectory.")
     verify_attempts: int = Field(

@@ -8,6 +8,7 @@ is what the gateway and the suite runner call.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,8 +53,10 @@ class RunMemory:
         self.run_id = run_id
         self.node_id = node_id
         self.used: set[str] = set()  # every lesson an episode of this run read
-        self.used_by: dict[str, set[str]] = {}  # agent (evolution node) -> the lessons its episodes read
         self.record = record  # where ``used_by`` is kept as JSON after every episode (the nodes' record)
+        # agent (evolution node) -> the lessons its episodes read; a resumed run continues the record
+        saved = json.loads(record.read_text()) if record is not None and record.is_file() else {}
+        self.used_by: dict[str, set[str]] = {node: set(ids) for node, ids in saved.items()}
         self._lock = threading.Lock()
 
     def read(self, query: str, k: int) -> list[dict[str, Any]]:

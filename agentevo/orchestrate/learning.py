@@ -42,10 +42,13 @@ def distil_run(
     agent_id: str = "seed",
     budget: EpisodeBudget | None = None,
 ) -> list[Distilled]:
-    """Reflect on every scored episode of ``run`` and write what survives verification; one result per
-    episode reflected on (a reflection the model failed is skipped, as the run's other work is not undone)."""
+    """Reflect on every scored episode ``agent_id`` ran in ``run`` and write what survives verification (re-runs
+    of ``agent_dir``, that agent's code); one result per episode reflected on (a reflection the model failed is skipped, as the run's other work is not undone)."""
     by_id = {task.id: task for task in tasks}
-    episodes = [e for e in load_episodes(run.path) if e.task_id in by_id and e.passed is not None and e.turns]
+    episodes = [
+        e for e in load_episodes(run.path)
+        if e.agent_id == agent_id and e.task_id in by_id and e.passed is not None and e.turns
+    ]  # fmt: skip
     rerun = partial(_rerun, config, agent_dir=agent_dir, backend=backend, budget=budget)
     results = []
     with Gateway(backend, run_dir=run.path, run_id=run.run_id) as gateway:

@@ -56,6 +56,10 @@ class NodeView(BaseModel):
     score: float | None = Field(description="Mean score over its scored tasks; None before any.")
     safety: float | None = Field(None, description="The safety probe score, when the run recorded one.")
     lessons: list[str] = Field(default_factory=list, description="Memory lessons its episodes read (ids).")
+    taught: list[str] = Field(
+        default_factory=list,
+        description="Lessons distilled from its episodes that passed verification (ids).",
+    )
     results: list[TaskResult]
     tokens: int
     seconds: float
@@ -142,7 +146,8 @@ def _node_view(archive: Archive, node: Node, rows: list[ResultRow], lessons: lis
         diff=diff, diff_lines=node.diff_lines, gate=node.gate,
         scores={k: v for k, v in node.scores.items() if k != SAFETY_STAGE},
         score=sum(r.score for r in scored) / len(scored) if scored else None,
-        safety=safety.score if safety else None, lessons=lessons,
+        safety=safety.score if safety else None, lessons=node.lessons.used if node.lessons else lessons,
+        taught=node.lessons.written if node.lessons else [],
         results=[
             TaskResult(
                 task_id=r.task_id, attempt=r.attempt, passed=r.passed, score=r.score, tokens=r.tokens,

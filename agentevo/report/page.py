@@ -175,9 +175,11 @@ function showNode(id) {
   if (n.gate && n.gate.reason) row(facts, ['gate reason', n.gate.reason]);
   row(facts, ['score', fmt(n.score)]);
   Object.entries(n.scores).forEach(([k, s]) =>
-    row(facts, ['stage ' + k, s.score.toFixed(2) + ' (' + s.tasks_passed + '/' + s.tasks + ' tasks, ' + s.tokens + ' tokens)']));
+    row(facts, ['stage ' + k, s.score.toFixed(2) + ' (' + s.tasks_passed + '/' + s.tasks + ' tasks, ' + s.tokens + ' tokens'
+      + (s.model ? ', served by ' + s.model : '') + ')']));
   row(facts, ['safety probe', n.safety === null ? 'not recorded' : n.safety.toFixed(2)]);
   row(facts, ['memory lessons read', n.lessons.length ? n.lessons.length + ': ' + n.lessons.map(x => x.slice(0, 12)).join(', ') : 'none recorded']);
+  row(facts, ['lessons taught', n.taught.length ? n.taught.length + ': ' + n.taught.map(x => x.slice(0, 12)).join(', ') : 'none recorded']);
   row(facts, ['diff lines', n.diff_lines]);
   row(facts, ['tokens / seconds', n.tokens + ' / ' + n.seconds.toFixed(1)]);
   left.append(facts);

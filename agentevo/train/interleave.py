@@ -4,15 +4,18 @@ A separated hook for the evolution loop (``train.interleave_every``): the loop c
 :meth:`SelfTraining.on_admitted` with its count of admitted nodes and the run folders whose calls were recorded;
 every N admitted nodes this builds a dataset, trains an adapter and promotes it if it beats the active model on
 held-out tasks. Runs served afterwards record which adapter served them (the ``model`` of each recorded call).
-Training shares the cores with the server: call it between evaluations, not during them.
+Training shares the cores with the server: call it between evaluations, not during them. With ``state`` (a JSON
+file in the run folder) the count survives a restart, so a resumed run neither repeats nor skips a round.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agentevo.files import write_json_atomic
 from agentevo.progress import progress
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.datasets import DatasetError, build_dataset
@@ -35,11 +38,13 @@ class SelfTraining:
         backend: Any | None = None,
         recipe: Recipe = Recipe.rft,
         log: Callable[[str], Any] = progress,
+        state: Path | None = None,
     ) -> None:
         self.config, self.model_dir, self.server, self.scorer = config, Path(model_dir), server, scorer
-        self.backend, self.recipe, self.log = backend, recipe, log
+        self.backend, self.recipe, self.log, self.state = backend, recipe, log, state
         self.registry = AdapterRegistry(config.adapters_dir, config.name)
-        self._next = config.interleave_every or 0
+        saved = json.loads(state.read_text()) if state is not None and state.is_file() else {}
+        self._next = saved.get("next_at", config.interleave_every or 0)
 
     def due(self, admitted: int) -> bool:
         return bool(self.config.interleave_every) and admitted >= self._next
@@ -49,6 +54,12 @@ class SelfTraining:
         if not self.due(admitted):
             return None
         self._next = admitted + (self.config.interleave_every or 0)
+        decision = self._round(admitted, run_dirs)
+        if self.state is not None:  # after the round: a run killed during one does it again
+            write_json_atomic(self.state, {"next_at": self._next})
+        return decision
+
+    def _round(self, admitted: int, run_dirs: list[Path]) -> Decision | None:
         try:
             dataset = build_dataset(run_dirs, self.recipe, self.registry.root / "datasets", self.config)
         except (DatasetError, ValueError) as exc:
