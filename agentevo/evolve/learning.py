@@ -51,7 +51,7 @@ class LoopLearning:
         assert self.memory is not None, "learn jobs run only with memory on"
         written: list[str] = []
         if self.config.memory.distil:
-            from agentevo.memory.models import AddAction
+            from agentevo.memory.library import AddAction
             from agentevo.orchestrate.learning import distil_run
 
             results = distil_run(
