@@ -161,9 +161,12 @@ def bench_vllm(model_dir: Path, adapter: Path) -> dict:
 
 
 def bench_improve(
-    root: Path, model_dir: Path, k: int, temperature: float, steps: int, threads: int | None
-) -> dict:
-    """Sample on train-split tasks, keep verified solutions, train, compare held-out pass@1 before and after."""
+    root: Path, model_dir: Path, k: int, temperature: float, steps: int, threads: int | None,
+    rationalise: bool = False,
+) -> dict:  # fmt: skip
+    """Sample on train-split tasks, keep verified solutions, train, compare held-out pass@1 before and after.
+
+    With ``rationalise``, train tasks no sample solved are tried again with a hint (STaR; train.rationalise)."""
     from agentevo.evaluate.evaluator import Evaluator
     from agentevo.llm.llamacpp_server import LlamaCppServer
     from agentevo.train.sampling import sample_round
@@ -184,7 +187,8 @@ def bench_improve(
             return str(model.invoke(messages).content)
 
         t0 = time.monotonic()
-        record = sample_round(chat, train_tasks, k, temperature, evaluator, run, model=EMBEDDED_MODEL_NAME)
+        record = sample_round(chat, train_tasks, k, temperature, evaluator, run, model=EMBEDDED_MODEL_NAME,
+                              config=TrainConfig(rationalise=rationalise))  # fmt: skip
         sample_s = time.monotonic() - t0
         before = TaskScorer(served_ask(server, 256), heldout, evaluator)(EMBEDDED_MODEL_NAME)
     result = {
@@ -221,6 +225,9 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=0.8, help="--improve: sampling temperature.")
     parser.add_argument("--improve-steps", type=int, default=30, help="--improve: training steps.")
     parser.add_argument(
+        "--rationalise", action="store_true", help="--improve: STaR hints for unsolved train tasks."
+    )
+    parser.add_argument(
         "--threads", type=int, help="torch threads for training (default: torch's, all cores)."
     )
     parser.add_argument("--json-out", type=Path)
@@ -235,7 +242,7 @@ def main() -> int:
             report["vllm"] = bench_vllm(model_dir, adapter)
         if args.improve:
             report["improve"] = bench_improve(
-                root, model_dir, args.k, args.temperature, args.improve_steps, args.threads
+                root, model_dir, args.k, args.temperature, args.improve_steps, args.threads, args.rationalise
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -14,6 +14,7 @@ from collections import defaultdict
 from pydantic import BaseModel, Field
 
 from agentevo.evaluate.results import pass_at_k
+from agentevo.train.rationalise import RationaliseRecord
 
 
 class Sample(BaseModel):
@@ -42,6 +43,9 @@ class BalanceRecord(BaseModel):
     distinct_correct_mean: float = Field(description="Distinct correct solutions per task, averaged.")
     balance: float = Field(description="B-STaR's balance score, averaged over tasks.")
     per_task: list[TaskBalance] = Field(default_factory=list)
+    rationalised: RationaliseRecord | None = Field(
+        None, description="What hinted re-attempts of unsolved tasks gave (train.rationalise); None when off."
+    )
 
 
 def _normalise(solution: str) -> str:

@@ -20,6 +20,13 @@ class Recipe(StrEnum):
     self_consistency = "self-consistency"  # majority answer over k samples, inside an agreement band
 
 
+class HintKind(StrEnum):
+    """What a STaR rationalisation re-attempt is told (see ``agentevo.train.rationalise``)."""
+
+    reference = "reference"  # the task's reference solution (HumanEval, MBPP, the built-in suite ship one)
+    feedback = "feedback"  # the failed attempt and the evaluator's feedback on it (never the hidden tests)
+
+
 class TrainConfig(BaseModel):
     """``train``: where adapters live, how they are trained, and when a new one replaces the active one."""
 
@@ -43,6 +50,18 @@ class TrainConfig(BaseModel):
         ge=0,
         le=1,
         description="Self-consistency: highest majority share kept (easier tasks teach little).",
+    )
+    # -- STaR rationalisation (while sampling)
+    rationalise: bool = Field(
+        False,
+        description="Re-attempt train-split tasks no sample solved, with a hint; a verified answer is trained on "
+        "under the hint-free prompt (rows marked rationalised).",
+    )
+    rationalise_tries: int = Field(1, ge=1, description="Hinted re-attempts per unsolved task at most.")
+    hints: list[HintKind] = Field(
+        default_factory=lambda: [HintKind.reference, HintKind.feedback],
+        min_length=1,
+        description="Hint kinds by preference: a re-attempt gets the first one its task offers.",
     )
     # -- LoRA and the optimiser
     lora_r: int = Field(8, ge=1, description="LoRA rank; must not exceed the server's max_lora_rank.")

@@ -1,7 +1,11 @@
 """Training data from recorded trajectories, in the formats TRL reads, with a card that says how it was made.
 
 * ``rft`` (rejection sampling / STaR): every assistant turn of episodes the evaluator verified as passed, as
-  ``{"prompt": [...], "completion": [assistant]}`` rows (TRL puts the loss on the completion only).
+  ``{"prompt": [...], "completion": [assistant]}`` rows (TRL puts the loss on the completion only). Episodes a
+  sampling round rationalised (STaR: a hinted re-attempt the evaluator passed, recorded under the hint-free
+  prompt; :mod:`agentevo.train.rationalise`) give rows with ``source: rationalised`` and the hint's kind, counted
+  apart in the card; a task's own passes come first under the cap. The other recipes leave them out: their
+  replies were not drawn from the prompt they are recorded with.
 * ``dpo``: for a task with a passed and a failed episode, the turn where the two first differ gives
   ``{"prompt": common context, "chosen": [passed reply], "rejected": [failed reply]}``.
 * ``self-consistency`` (tasks without tests, R-Zero style): the majority answer over a task's k episodes (what
@@ -38,6 +42,7 @@ TRAIN_FILE, HELDOUT_FILE = "train.jsonl", "heldout.jsonl"
 # What TRL reads of a row; the rest (task, episode, source) is provenance the trainer drops.
 TRL_COLUMNS = {Recipe.rft: ("prompt", "completion"), Recipe.dpo: ("prompt", "chosen", "rejected")}
 TRL_COLUMNS[Recipe.self_consistency] = TRL_COLUMNS[Recipe.rft]
+RATIONALISED = "rationalised"  # the source of rows made from hinted re-attempts
 
 
 class DatasetError(ValueError):
@@ -54,14 +59,29 @@ class DatasetCard(BaseModel):
     )
     created: float = Field(default_factory=time.time)
     episodes: int = Field(description="Episodes read from the runs.")
-    verdicts: dict[str, int] = Field(description="passed / failed / unjudged episodes.")
+    verdicts: dict[str, int] = Field(
+        description="passed / failed / unjudged episodes, and rationalised ones (hinted re-attempts that passed)."
+    )
     train_tasks: list[str]
     heldout_tasks: list[str] = Field(description="Tasks not in the train split: never trained on.")
     rows: dict[str, int] = Field(description="Rows written: train / heldout.")
     dropped: dict[str, int] = Field(description="Rows or episodes left out, by reason.")
     sources: dict[str, int] = Field(description="Train rows by source.")
+    rationalised: dict[str, int] = Field(
+        default_factory=dict,
+        description="Train rows from hinted re-attempts (STaR rationalisation), by hint kind; their prompts "
+        "carry no hint.",
+    )
     filters: dict[str, Any]
     data_sha256: str = Field(description="Hash of train.jsonl: the adapter lineage names its data by it.")
+
+
+def _verdict(episode: Episode) -> str:
+    if episode.passed is None:
+        return "unjudged"
+    if episode.rationalised is not None:
+        return RATIONALISED
+    return "passed" if episode.passed else "failed"
 
 
 def _key(*parts: Any) -> str:
@@ -99,11 +119,16 @@ def _by_task(episodes: list[Episode]) -> dict[str, list[Episode]]:
 
 
 def rft_rows(episodes: list[Episode], cap: int, dropped: Counter[str]) -> list[Row]:
-    """Rejection-sampling SFT: the turns of verified-passed episodes, ``cap`` distinct ones per task."""
+    """Rejection-sampling SFT: the turns of verified-passed episodes, ``cap`` distinct ones per task (the
+    task's own passes before its rationalised ones)."""
     rows = []
     for group in _by_task(episodes).values():
-        for episode in _distinct((e for e in group if e.passed), cap, dropped):
-            rows += _sft_rows(episode, Recipe.rft.value)
+        passed = sorted((e for e in group if e.passed), key=lambda e: e.rationalised is not None)
+        for episode in _distinct(passed, cap, dropped):
+            if episode.rationalised is None:
+                rows += _sft_rows(episode, Recipe.rft.value)
+            else:
+                rows += _sft_rows(episode, RATIONALISED, hint=episode.rationalised.value)
     return rows
 
 
@@ -191,6 +216,9 @@ def build_rows(
 ) -> tuple[list[Row], Counter[str]]:
     """The recipe's rows from ``episodes`` (deduplicated) and what was dropped, by reason."""
     dropped: Counter[str] = Counter()
+    if recipe is not Recipe.rft and (hinted := sum(e.rationalised is not None for e in episodes)):
+        dropped["rationalised_episodes"] = hinted
+        episodes = [e for e in episodes if e.rationalised is None]
     if recipe is Recipe.rft:
         rows = rft_rows(episodes, config.per_task_cap, dropped)
     elif recipe is Recipe.dpo:
@@ -216,9 +244,7 @@ def build_dataset(run_dirs: list[Path], recipe: Recipe, out_root: Path, config: 
     episodes = [e for run in run_dirs for e in load_episodes(Path(run))]
     if not episodes:
         raise DatasetError(f"no recorded episodes in {', '.join(map(str, run_dirs))}")
-    verdicts = Counter(
-        "unjudged" if e.passed is None else "passed" if e.passed else "failed" for e in episodes
-    )
+    verdicts = Counter(_verdict(e) for e in episodes)
     rows, dropped = build_rows(recipe, episodes, config)
     if not rows:
         raise DatasetError(_no_data_reason(recipe, episodes, verdicts))
@@ -246,6 +272,7 @@ def build_dataset(run_dirs: list[Path], recipe: Recipe, out_root: Path, config: 
             heldout_tasks=[t for t in all_tasks if split_of(t) is not Split.train],
             rows={"train": len(train), "heldout": len(heldout)}, dropped=dict(dropped),
             sources=dict(Counter(r["source"] for r in train)), filters=filters, data_sha256=digest,
+            rationalised=dict(Counter(r["hint"] for r in train if r["source"] == RATIONALISED)),
         )  # fmt: skip
         write_json_atomic(tmp / CARD_NAME, card.model_dump(mode="json"))
         target = out_root / f"{recipe.value}-{digest[:12]}"

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
 from agentevo.llm.fenced_tools import messages_to_plain, render_tools_prompt, with_tools_prompt
 from agentevo.runs import RunDir
+from agentevo.train.config import HintKind
 
 Message = dict[str, str]
 _ROLES: dict[type[BaseMessage], str] = {SystemMessage: "system", HumanMessage: "user", AIMessage: "assistant"}
@@ -47,6 +48,9 @@ class Episode(BaseModel):
     model: str | None = None
     passed: bool | None = Field(None, description="None when no verdict was recorded (a task without tests).")
     score: float | None = None
+    rationalised: HintKind | None = Field(
+        None, description="Set when the reply was made with this kind of hint that the recorded prompt omits."
+    )
     turns: list[Turn] = Field(default_factory=list)
 
     @property
@@ -130,6 +134,7 @@ def load_episodes(run_dir: Path) -> list[Episode]:
                 attempt=attempt or 0, model=records[-1].model, turns=turns,
                 passed=None if verdict is None else bool(verdict["passed"]),
                 score=None if verdict is None else float(verdict.get("score", 0.0)),
+                rationalised=None if verdict is None else verdict.get("rationalised"),
             )
         )  # fmt: skip
     return episodes
