@@ -6,11 +6,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
+from agentevo.config import AgentevoConfig
+from agentevo.llm.model_store import ensure_embedded_model
 from agentevo.runs import RunDir
 from agentevo.tasks.model import Split
-from agentevo.train.registry import AdapterRegistry, Decision
+from agentevo.train.datasets import read_card
+from agentevo.train.registry import ADAPTER_FILES, AdapterRegistry, Decision, base_fingerprint
+from tests.llm.conftest import SECRET, TRAIN_QUESTIONS
 from tests.test_cli import agentevo as run_cli
 from tests.train.recorded import record_answer, task_ids
 from tests.train.test_registry import LINEAGE, staged
@@ -33,6 +39,41 @@ def test_bad_runs_are_one_line_errors_and_nothing_is_trained(tmp_path: Path) -> 
     assert done.returncode == 1 and "error: all 2 judged episodes failed: RFT needs" in done.stderr
     assert "Traceback" not in done.stderr
     assert not list((tmp_path / "ad").glob("agent-v*"))
+
+
+def test_finetune_trains_an_adapter_on_the_embedded_model_into_the_registry(tmp_path: Path) -> None:
+    """The installed console script, end to end: a recorded run -> a dataset -> 2 real LoRA steps (CPU)."""
+    run = RunDir(tmp_path / "archives", "answered")
+    for task, question in zip(task_ids(Split.train, 4), TRAIN_QUESTIONS, strict=False):
+        record_answer(run, task, 0, question, SECRET, True)
+    # One torch thread: on two cores shared with other work, two threads spin against each other (a step took
+    # 25-30 s with two, 5 s with one, at load average 6).
+    env = {**os.environ, "AGENTEVO_ARCHIVES_DIR": str(tmp_path / "archives"),
+           "AGENTEVO_TRAIN__ADAPTERS_DIR": str(tmp_path / "ad"), "AGENTEVO_TRAIN__THREADS": "1"}  # fmt: skip
+    script = Path(sys.executable).parent / "agentevo"
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [str(script), "finetune", "--run", "answered", "--recipe", "rft", "--max-steps", "2"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )  # fmt: skip
+    seconds = time.monotonic() - t0
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "4 train rows from 4 tasks" in done.stderr
+    registry = AdapterRegistry(tmp_path / "ad")
+    (lineage,) = registry.versions()
+    folder = registry.path(lineage.name)
+    assert lineage.name == "agent-v1" and f"adapter agent-v1: {folder} (2 steps" in done.stdout
+    assert all((folder / name).stat().st_size > 0 for name in ADAPTER_FILES)
+    model_dir = ensure_embedded_model(AgentevoConfig().cache_dir)
+    assert lineage.base_model_sha256 == base_fingerprint(model_dir) and lineage.parent is None
+    card = read_card(Path(lineage.dataset))
+    assert Path(lineage.dataset).parent == (tmp_path / "ad" / "datasets").resolve()
+    assert card.runs == ["answered"] and lineage.recipe == "rft" and lineage.data_sha256 == card.data_sha256
+    assert lineage.metrics["steps"] == 2 and lineage.metrics["rows"] == 4 and lineage.metrics["tokens"] > 0
+    assert lineage.config["max_steps"] == 2 and lineage.config["threads"] == 1
+    assert registry.active() is None  # trained, not promoted
+    assert not list(tmp_path.glob("ad/.staging-*")) and not list(tmp_path.glob("ad/.work/*/checkpoint-*"))
+    print(f"agentevo finetune, 2 steps on the embedded model: {seconds:.1f} s")
 
 
 def test_adapters_list_and_rollback(tmp_path: Path) -> None:
