@@ -282,8 +282,8 @@ def free_port() -> int:
 
 def run_vllm(config: Any, model_dir: Path, max_tokens: int) -> dict:
     """``vllm``: VLLMServer with the configured settings (a free port), requests straight to it."""
-    from agentevo.llm.supervised import group_members
     from agentevo.llm.vllm_server import VLLMServer
+    from agentevo.sandbox.procs import group_members
 
     llm = config.llm
     vcfg = llm.vllm.model_copy(update={"port": free_port(), "startup_timeout": VLLM_STARTUP_TIMEOUT})
@@ -319,7 +319,7 @@ def run_vllm(config: Any, model_dir: Path, max_tokens: int) -> dict:
 def run_llamacpp(config: Any, model_dir: Path, max_tokens: int) -> dict:
     """``llamacpp``: LlamaCppServer with the configured settings (a free port), requests straight to it."""
     from agentevo.llm.llamacpp_server import LlamaCppServer, install_dir
-    from agentevo.llm.supervised import group_members
+    from agentevo.sandbox.procs import group_members
 
     llm = config.llm
     lcfg = llm.llamacpp.model_copy(update={"port": free_port()})

@@ -2,8 +2,9 @@
 
 vLLM and llama.cpp's ``llama-server`` are both separate processes answering HTTP on one host:port. What they
 share lives here, once: one starter per port (a file lock), reuse of a healthy server that already serves the
-wanted model, spawning in its own process group with a log file, waiting for ``/health``, a stop that ends the
-whole group, and the small HTTP API (health, models, a LangChain chat model). A subclass says how to prepare
+wanted model, spawning in its own process group with a log file and tethered to its owner (:class:`ServerProcess`,
+which the memory service's Chroma server uses too), waiting for ``/health``, a stop that ends the whole group, and
+the small HTTP API (health, models, a LangChain chat model). A subclass says how to prepare
 (install, convert), which command line and environment to run, and which error type to raise.
 """
 
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
+import sys
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import IO, Any, ClassVar, Self
 
 import httpx
 from langchain_openai import ChatOpenAI
@@ -27,11 +28,12 @@ from pydantic import BaseModel
 
 from agentevo.files import acquire_lock
 from agentevo.llm.fenced_tools import with_fenced_tools
+from agentevo.llm.tether import end_group
 from agentevo.progress import progress
-from agentevo.sandbox.procs import group_members, kill_group
+from agentevo.sandbox.procs import kill_group
 
 LOG_TAIL_LINES = 30
-STOP_GRACE_S = 10.0  # after the leader exits, how long its children get before SIGKILL
+TETHER = Path(__file__).with_name("tether.py")
 
 Log = Callable[[str], Any]
 
@@ -80,6 +82,46 @@ def read_adapter_config(folder: Path, error: type[ServerError]) -> dict[str, Any
     return data
 
 
+class ServerProcess:
+    """A server command in its own session (so ``pid`` is also its process group), tied to this process's life.
+
+    The server must never outlive its owner: an orphan keeps its port, its memory and (Chroma) its directory.
+    A normal exit ends it through a finalizer; a SIGKILLed owner through the tether (``tether.py``), a small
+    child of this process that ends the group once this process is gone, from whichever thread it was spawned.
+    """
+
+    def __init__(
+        self, cmd: list[str], *, log: IO[bytes], env: dict[str, str], cwd: Path | None = None
+    ) -> None:
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+            start_new_session=True,
+        )  # fmt: skip
+        self.pid = self.proc.pid
+        self._finalizer = weakref.finalize(self, kill_group, self.pid)
+        try:
+            self._tether = subprocess.Popen(
+                [sys.executable, "-S", "-E", str(TETHER), str(self.pid), str(os.getpid())],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        except BaseException:
+            self._finalizer()
+            self.proc.wait()
+            raise
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM to the whole group (servers flush; vLLM's engine core follows its API process), SIGKILL what is
+        left after ``timeout``; then the tether, with nothing left to guard, is ended."""
+        self._finalizer.detach()
+        end_group(self.pid, timeout)
+        self.proc.wait(timeout=10)
+        self._tether.kill()
+        self._tether.wait()
+
+
 class SupervisedServer:
     """One server process on ``config.host:config.port`` serving ``served_name``: spawned, or found running.
 
@@ -98,8 +140,7 @@ class SupervisedServer:
         self.cache_dir = Path(cache_dir)
         self.log = log
         self.log_path = self.cache_dir / "logs" / f"{self.slug}-{config.port}.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._proc: ServerProcess | None = None
         self._owned = False
         self._started = False
         self.startup_seconds: float | None = None  # spawn to healthy, when this object spawned the server
@@ -214,18 +255,9 @@ class SupervisedServer:
         with self.log_path.open("wb") as log:
             log.write(("$ " + " ".join(cmd) + "\n").encode())
             log.flush()
-            # Own session = own process group: stop() ends the server's children with it.
-            self._proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._env(),
-                cwd=self.log_path.parent,  # not the caller's cwd: `python -m` puts it on sys.path
-                start_new_session=True,
-            )
+            # not the caller's cwd: `python -m` puts it on sys.path
+            self._proc = ServerProcess(cmd, log=log, env=self._env(), cwd=self.log_path.parent)
         self._owned = True
-        self._finalizer = weakref.finalize(self, kill_group, self._proc.pid)
 
     def _wait_healthy(self, timeout: float) -> None:
         assert self._proc is not None
@@ -257,27 +289,8 @@ class SupervisedServer:
     def _terminate(self, timeout: float = 30.0) -> None:
         proc, self._proc = self._proc, None
         self._owned = False
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
-        if proc is None:
-            return
-        pgid = proc.pid  # leader of its own session, so pid == pgid
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(pgid)
-            proc.wait(timeout=10)
-        # Children (vLLM's engine-core workers) share the group; give them a moment, then make sure.
-        deadline = time.monotonic() + STOP_GRACE_S
-        while group_members(pgid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if group_members(pgid):
-            kill_group(pgid)
+        if proc is not None:
+            proc.stop(timeout)
 
     def _reuse_running(self) -> bool:
         """True when a healthy server on host:port serves ``served_name``; raises if the port is taken otherwise."""

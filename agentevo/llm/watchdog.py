@@ -24,8 +24,9 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field
 
-from agentevo.llm.supervised import ServerError, SupervisedServer, group_members, kill_group
+from agentevo.llm.supervised import ServerError, SupervisedServer
 from agentevo.progress import progress
+from agentevo.sandbox.procs import group_members, kill_group
 
 Log = Callable[[str], Any]
 

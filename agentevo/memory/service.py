@@ -3,29 +3,27 @@
 When several processes need one library (``agentevo run`` and its CLI readers, the evolution loop, concurrent
 writers), they never open the directory themselves (Chroma loses vectors that way): the service owns it and
 everyone connects over HTTP on loopback. The service holds the directory's writer lock for its whole life and
-writes ``server.json`` (url, pid), so a later ``Library.open`` of the same directory finds it and connects.
+writes ``server.json`` (``owner.py``), so a later ``Library.open`` of the same directory finds it and connects.
+The server dies with the process that started it, even one killed by SIGKILL (``ServerProcess``); the next
+owner of the directory then takes over (``owner.take_over``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
-import weakref
 from pathlib import Path
 from typing import Self
 
 import httpx
 
-from agentevo.llm.supervised import kill_group, tail
+from agentevo.llm.supervised import ServerProcess, tail
+from agentevo.memory.owner import remove_record, served_url, write_record
 from agentevo.memory.store import MemoryStoreError, take_lock
 
-SERVER_FILE = "server.json"
 LOG_FILE = "server.log"
 HOST = "127.0.0.1"
 STOP_GRACE_S = 10.0
@@ -47,12 +45,9 @@ def free_port() -> int:
 
 
 def running_url(path: Path) -> str | None:
-    """The url of the service that owns ``path``, if one answers."""
-    try:
-        url = json.loads((Path(path) / SERVER_FILE).read_text())["url"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return url if healthy(url) else None
+    """The url of the service that owns ``path``, if its owner lives and it answers."""
+    url = served_url(path)
+    return url if url and healthy(url) else None
 
 
 def healthy(url: str) -> bool:
@@ -71,8 +66,7 @@ class MemoryService:
         self.url = f"http://{HOST}:{self.port}"
         self.startup_timeout = startup_timeout
         self._lock = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._proc: ServerProcess | None = None
 
     @property
     def pid(self) -> int | None:
@@ -93,29 +87,22 @@ class MemoryService:
                     "--port",
                     str(self.port),
                 ]
-                self._proc = subprocess.Popen(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=os.environ | {"NO_COLOR": "1"},
-                )
-            self._finalizer = weakref.finalize(self, kill_group, self._proc.pid)
+                self._proc = ServerProcess(cmd, log=log, env=os.environ | {"NO_COLOR": "1"})
             self._wait(log_path)
         except BaseException:
             self.stop()
             raise
-        (self.path / SERVER_FILE).write_text(json.dumps({"url": self.url, "pid": self._proc.pid}))
+        write_record(self.path, self.url, self._proc.pid)
         return self
 
     def _wait(self, log_path: Path) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + self.startup_timeout
         while not healthy(self.url):
-            if self._proc.poll() is not None:
+            code = self._proc.poll()
+            if code is not None:
                 raise MemoryStoreError(
-                    f"the memory server for {self.path} exited with code {self._proc.returncode} while starting "
+                    f"the memory server for {self.path} exited with code {code} while starting "
                     f"({log_path}); last lines:\n{tail(log_path)}"
                 )
             if time.monotonic() > deadline:
@@ -129,17 +116,8 @@ class MemoryService:
         """SIGTERM (Chroma flushes), SIGKILL after ``STOP_GRACE_S``; then release the directory."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if self._finalizer is not None:
-                self._finalizer.detach()
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                kill_group(proc.pid)
-                proc.wait()
-            except ProcessLookupError:
-                proc.wait()
-        (self.path / SERVER_FILE).unlink(missing_ok=True)
+            proc.stop(STOP_GRACE_S)
+        remove_record(self.path)
         if self._lock is not None:
             self._lock.release()
             self._lock = None

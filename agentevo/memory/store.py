@@ -26,8 +26,8 @@ from filelock import FileLock
 from agentevo.files import acquire_lock
 from agentevo.memory.embedding import MiniLMEmbedding, embed
 from agentevo.memory.models import CaseRecord, Lesson, LessonStatus
+from agentevo.memory.owner import lock_path, take_over
 
-LOCK_FILE = ".agentevo-memory.lock"
 LESSONS, EVICTED, CASES = "lessons", "evicted", "cases"
 PAGE = 500  # rows per Chroma call when reading or writing in bulk
 # What Chroma raises for an unreadable directory or an unreachable server (it has no narrower base class).
@@ -44,13 +44,9 @@ def _settings() -> Any:
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
-def lock_path(path: Path) -> Path:
-    return Path(path) / LOCK_FILE
-
-
 def take_lock(path: Path) -> FileLock:
-    """The writer lock of ``path``; a clear error when another process owns the directory."""
-    return acquire_lock(
+    """The writer lock of ``path``, taken over from an owner that died; a clear error when one lives."""
+    lock = acquire_lock(
         lock_path(path),
         timeout=0,
         error=lambda _: MemoryStoreError(
@@ -58,6 +54,12 @@ def take_lock(path: Path) -> FileLock:
             "instead (memory.url, the address `agentevo memory serve` printed)"
         ),
     )
+    try:
+        take_over(path)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 class ChromaRecords:

@@ -22,9 +22,9 @@ from agentevo.gateway import ChatModelBackend, Gateway, TrajectoryRecorder
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig, VLLMBackboneConfig
 from agentevo.llm.llamacpp_server import LlamaCppServer
 from agentevo.llm.model_store import ensure_embedded_model
-from agentevo.llm.supervised import group_members
 from agentevo.llm.vllm_server import VLLMServer
 from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig, WatchState
+from agentevo.sandbox.procs import group_members
 from tests.faults.conftest import free_port, wait_until
 
 

@@ -15,7 +15,7 @@ from agentevo.cli import memory as memory_cli
 from agentevo.cli.common import state
 from agentevo.config import AgentevoConfig
 from agentevo.memory import Library, MemoryConfig
-from agentevo.memory.service import SERVER_FILE
+from agentevo.memory.owner import SERVER_FILE
 from agentevo.memory.store import ChromaRecords
 from tests.memory.conftest import lesson
 
