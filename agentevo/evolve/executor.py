@@ -6,7 +6,9 @@ has one writer whatever the executor. What differs is where episodes run:
 * ``local``: in the worker thread itself (an evaluation runs its episodes ``episode_parallel`` at a time);
 * ``ray``: each episode is a Ray task (a local Ray started with ``num_cpus=workers``, or the cluster at
   ``ray_address``); result rows are written by the Ray workers into the run's SQLite (WAL, one row per
-  transaction) and its call log (one locked append per call), both safe across processes.
+  transaction) and its call log (one locked append per call), both safe across processes. With memory on, a
+  worker joins the run's memory service by its url (one writer: the service) and returns the lessons its episode
+  read, which this process adds to the node's record.
 
 Ray workers need the run folder on a filesystem they share with this process (true for a local Ray), Docker,
 and a backend they can unpickle and reach (the scripted model, or an ``openai`` HTTP backbone; a llama.cpp or
@@ -16,7 +18,7 @@ vLLM server supervised by this process is not shipped to other processes: use ``
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -96,14 +98,27 @@ class LocalOffload:
 
 def _episode_task(
     source: BackendSource, config: AgentevoConfig, task: Task, agent_dir: str, archives: str, run_id: str,
-    agent_id: str, budget: EpisodeBudget,
-) -> None:  # fmt: skip
-    """One episode as a Ray task (a RunDir holds a lock, so it is rebuilt from its folder here)."""
-    with source() as backend:
+    agent_id: str, budget: EpisodeBudget, memory_url: str | None,
+) -> list[str]:  # fmt: skip
+    """One episode as a Ray task (a RunDir holds a lock, so it is rebuilt from its folder here); the ids of the
+    lessons it read."""
+    with source() as backend, _worker_memory(config, memory_url, run_id, agent_id) as memory:
         run_suite(
             config, [task], agent_dir=Path(agent_dir), run=RunDir(Path(archives), run_id), agent_id=agent_id,
-            budget=budget, parallel=1, backend=backend,
+            budget=budget, parallel=1, backend=backend, memory=memory,
         )  # fmt: skip
+        return sorted(memory.used) if memory else []
+
+
+def _worker_memory(
+    config: AgentevoConfig, url: str | None, run_id: str, agent_id: str
+) -> AbstractContextManager[RunMemory | None]:
+    """The run's memory in a Ray worker: a client of the service the driver started (None when memory is off)."""
+    if url is None:
+        return nullcontext()
+    from agentevo.memory.episodes import run_memory
+
+    return run_memory(config.memory.model_copy(update={"url": url}), Path(), run_id=run_id, node_id=agent_id)
 
 
 def _call_task(fn: Callable[..., Any], *args: Any) -> Any:
@@ -120,10 +135,17 @@ class RayOffload:
 
     name = ExecutorName.ray.value
 
-    def __init__(self, workers: int, address: str | None, source: BackendSource, model: str) -> None:
+    def __init__(
+        self,
+        workers: int,
+        address: str | None,
+        source: BackendSource,
+        model: str,
+        memory: RunMemory | None = None,
+    ) -> None:
         import ray
 
-        self.ray, self.source, self.model = ray, source, model
+        self.ray, self.source, self.model, self.memory = ray, source, model, memory
         self.owned = not ray.is_initialized()
         if self.owned:
             if address:
@@ -137,11 +159,15 @@ class RayOffload:
         self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
         budget: EpisodeBudget, parallel: int,
     ) -> None:  # fmt: skip
-        archives = str(run.path.parent)
-        self.ray.get([
-            self._episode.remote(self.source, config, task, str(agent_dir), archives, run.run_id, agent_id, budget)
+        archives, url = str(run.path.parent), self.memory.url if self.memory else None
+        read = self.ray.get([
+            self._episode.remote(
+                self.source, config, task, str(agent_dir), archives, run.run_id, agent_id, budget, url
+            )
             for task in tasks
         ])  # fmt: skip
+        if self.memory is not None:
+            self.memory.note_used(agent_id, sorted({lesson for ids in read for lesson in ids}))
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         return self.ray.get(self._call.remote(fn, *args))
@@ -157,10 +183,10 @@ class RayOffload:
 def make_offload(
     evolve: EvolveConfig, backend: Backend, source: BackendSource | None, memory: RunMemory | None = None
 ) -> Offload:
-    """The configured executor: ``ray`` needs ``source``, a way to open the backbone in its workers. ``memory``
-    (the run's experience memory) is used by the local executor only."""
+    """The configured executor: ``ray`` needs ``source``, a way to open the backbone in its workers. ``memory``:
+    the run's experience memory (Ray workers join its service)."""
     if evolve.executor is ExecutorName.local:
         return LocalOffload(backend, memory)
     if source is None:
         raise ValueError("the ray executor needs a backend source (how its workers open the backbone)")
-    return RayOffload(evolve.workers, evolve.ray_address, source, backend.model)
+    return RayOffload(evolve.workers, evolve.ray_address, source, backend.model, memory)

@@ -39,6 +39,15 @@ class PinnedLessons:
     def read(self, query: str, k: int) -> list[dict[str, Any]]:
         return [served(lesson, 1.0) for lesson in self.lessons[:k]]
 
+    def note_used(self, node: str | None, served: list[str]) -> None:
+        """Count ``served`` as read by ``node``'s episodes (also for episodes other processes ran, e.g. Ray's)."""
+        with self._lock:
+            self.used.update(served)
+            if node is not None:
+                self.used_by.setdefault(node, set()).update(served)
+                if self.record is not None:
+                    write_json_atomic(self.record, {k: sorted(v) for k, v in sorted(self.used_by.items())})
+
     def after_episode(self, **episode: Any) -> None:
         """A re-run only checks a lesson; its outcome is not evidence for the library."""
 
@@ -52,6 +61,7 @@ class RunMemory:
         self.library = library
         self.run_id = run_id
         self.node_id = node_id
+        self.url: str | None = None  # the memory service's, set by ``run_memory``: how other processes join
         self.used: set[str] = set()  # every lesson an episode of this run read
         self.record = record  # where ``used_by`` is kept as JSON after every episode (the nodes' record)
         # agent (evolution node) -> the lessons its episodes read; a resumed run continues the record
@@ -78,12 +88,7 @@ class RunMemory:
         """Count the outcome on the lessons the episode read, and keep the episode as a case. ``node_id``: the
         agent (evolution node) that ran it, when the run has several."""
         node = node_id or self.node_id
-        with self._lock:
-            self.used.update(served)
-            if node is not None:
-                self.used_by.setdefault(node, set()).update(served)
-                if self.record is not None:
-                    write_json_atomic(self.record, {k: sorted(v) for k, v in sorted(self.used_by.items())})
+        self.note_used(node, served)
         self.library.record_outcome(served, helped=passed)
         provenance = Provenance(
             source=self.run_id,
@@ -120,4 +125,6 @@ def run_memory(
         if url is None:
             url = stack.enter_context(MemoryService(path, config.port)).url
         library = stack.enter_context(Library(ChromaRecords.connect(url), config))
-        yield RunMemory(library, run_id=run_id, node_id=node_id, record=record)
+        memory = RunMemory(library, run_id=run_id, node_id=node_id, record=record)
+        memory.url = url
+        yield memory

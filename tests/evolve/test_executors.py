@@ -1,7 +1,8 @@
 """The ``ray`` executor against the ``local`` one on the same scripted run (control flow, scripted model, real
 Docker and a real local Ray with two worker processes): the same archive either way. Under Ray the episodes of
 an evaluation fan out as Ray tasks, two at a time, each writing its result row into the run's one SQLite file
-and its calls into its one call log, while this process alone writes the archive's events.
+and its calls into its one call log, while this process alone writes the archive's events. Memory is on (real
+Chroma): Ray workers read lessons from the run's memory service, and each node's record says which it read.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.budget import StopCause
 from agentevo.evolve.config import ExecutorName, SafetyMode
 from agentevo.evolve.start import evolve_run, open_run
+from agentevo.memory import MemoryConfig
+from agentevo.memory.episodes import run_memory
 from tests.evolve import scripted
+from tests.memory.conftest import lesson
 
 
 @pytest.fixture
@@ -37,6 +41,10 @@ def _evolve(archives: Path, executor: ExecutorName) -> tuple[list[tuple], float]
         probe_steps=2,
         contract_check=False,
     )
+    memory = MemoryConfig(enabled=True, path=folder / "memory", distil=False)
+    config = config.model_copy(update={"memory": memory})
+    with run_memory(memory, folder / "memory", run_id="setup") as library:  # one lesson for tasks t0 and t1
+        library.library.add(lesson(scripted.tasks()[0].instructions, "return the constant", source="earlier"))
     run, evolve = open_run(config, evolve, seed=scripted.weakened_seed(folder / "seed"))
     started = time.monotonic()
     status = evolve_run(
@@ -60,7 +68,8 @@ def _evolve(archives: Path, executor: ExecutorName) -> tuple[list[tuple], float]
         # Concurrent expansions may commit in either order: compare nodes by what they are, not their ids.
         nodes = sorted(
             (n.change, n.parent, n.gate.passed, n.gate.failure, n.gate.reason,
-             {stage: (s.tasks, s.tasks_passed, s.score) for stage, s in n.scores.items()})
+             {stage: (s.tasks, s.tasks_passed, s.score) for stage, s in n.scores.items()},
+             len(n.lessons.used) if n.lessons else None)
             for n in archive.nodes()
         )  # fmt: skip
     return nodes, seconds
@@ -71,7 +80,10 @@ def test_ray_and_local_executors_build_the_same_archive(archives):
     local, local_s = _evolve(archives, ExecutorName.local)
     ray, ray_s = _evolve(archives, ExecutorName.ray)
     assert ray == local
-    changes = {change: (passed, failure, scores) for change, _, passed, failure, _, scores in local}
+    changes = {
+        change: (passed, failure, scores, read) for change, _, passed, failure, _, scores, read in local
+    }
     assert changes["fix"][0] and changes["fix"][2]["small"][1] == 2  # the fix admitted, 2 of 3 tasks
+    assert changes["fix"][3] == 1  # the lesson its episodes read, recorded on it under either executor
     assert changes["no_change"][1] == "empty_diff"
     print(f"\nlocal {local_s:.1f} s, ray {ray_s:.1f} s (Ray start included)")
