@@ -247,8 +247,10 @@ class Evolution:
             self.tries[job] += 1
         with self._lock:
             self.error = message
+        # One record per timestamped line; a multi-line message (a pip or build log) continues indented under it.
+        record = message.rstrip().replace("\n", "\n    ")
         with (self.run_dir.path / "evolve_errors.log").open("a") as fh:
-            fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
+            fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {record}\n")
 
     def _failing(self) -> StopCause | None:
         if any(count >= JOB_TRIES for count in self.tries.values()):
