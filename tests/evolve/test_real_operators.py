@@ -8,8 +8,8 @@ A third run gives ``meta`` a coding agent that cannot start (its requirements do
 fails (MutationFailed), is counted as a failed expansion and logged, and the run stops as failing, never crashes.
 
 Shortened to fit the suite: one built-in train task, two steps per task episode, two coder steps, 128-token
-replies, one worker. Safety probes are off: they are three more sandboxed episodes per node (tests/evolve's
-safety tests cover them), and what is under test here is the operator's record, which the probes do not touch.
+replies, one worker. Safety probes are off: they are three more sandboxed episodes per node (test_hostile.py
+and test_rules.py cover them), and what is under test here is the operator's record, which the probes do not touch.
 """
 
 from __future__ import annotations
