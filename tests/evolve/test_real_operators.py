@@ -1,15 +1,17 @@
 """The ``meta`` and ``self`` operators driven end to end by the real embedded model (SmolLM2-135M-Instruct on
 the llama.cpp backbone), in real Docker sandboxes, into a real git archive: the seed is gated and scored, one
-expansion runs (a diagnosis, then a coding agent editing the parent's code in a sandbox), and whatever the model
-made is recorded correctly. A gate refusal is a correct outcome; what must hold is the record. (``reflect`` has
-its real-model run in test_demo.py.)
+expansion runs (a diagnosis, then a coding agent editing the parent's code in a sandbox), and whatever the
+model made is recorded correctly. A gate refusal is a correct outcome; what must hold is the record.
+(``reflect`` has its real-model run in test_demo.py.)
 
 A third run gives ``meta`` a coding agent that cannot start (its requirements do not install): each meta-step
-fails (MutationFailed), is counted as a failed expansion and logged, and the run stops as failing, never crashes.
+fails (MutationFailed), is counted as a failed expansion and logged, and the run stops as failing, never
+crashes.
 
 Shortened to fit the suite: one built-in train task, two steps per task episode, two coder steps, 128-token
 replies, one worker. Safety probes are off: they are three more sandboxed episodes per node (test_hostile.py
-and test_rules.py cover them), and what is under test here is the operator's record, which the probes do not touch.
+and test_rules.py cover them), and what is under test here is the operator's record, which the probes do not
+touch.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def llm() -> LLMConfig:
 
 @pytest.fixture(scope="module")
 def embedded(llm: LLMConfig, sandbox_image: str) -> Iterator[Backend]:
-    """The backbone as `agentevo evolve` opens it (a supervised llama.cpp server), shared by this module's runs."""
+    """The backbone as `agentevo evolve` opens it (a supervised llama.cpp server), shared by this module."""
     with open_backend(AgentevoConfig(llm=llm)) as backend:
         yield backend
 
