@@ -124,9 +124,9 @@ def test_the_embedded_model_drives_one_code_expansion(operator, tmp_path, llm, e
 @pytest.mark.timeout(600)
 def test_a_meta_step_that_fails_counts_as_a_failed_expansion(tmp_path, llm, embedded):
     coder = copy_agent(seed_agent_dir(), tmp_path / "coder")
-    (coder / REQUIREMENTS_FILE).write_text(
-        "this is not a requirement ===\n"
-    )  # pip refuses it before any download
+    # pip refuses this line before any download, so the coder's sandbox image cannot be built.
+    (coder / REQUIREMENTS_FILE).write_text("this is not a requirement ===\n")
+    # No contract check: the seed's gate is not under test here, and its smoke episode would only add time.
     status, run_dir = _evolve(
         tmp_path / "archives", llm, embedded, OperatorName.meta, coder=str(coder), contract_check=False
     )
