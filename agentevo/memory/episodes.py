@@ -39,15 +39,6 @@ class PinnedLessons:
     def read(self, query: str, k: int) -> list[dict[str, Any]]:
         return [served(lesson, 1.0) for lesson in self.lessons[:k]]
 
-    def note_used(self, node: str | None, served: list[str]) -> None:
-        """Count ``served`` as read by ``node``'s episodes (also for episodes other processes ran, e.g. Ray's)."""
-        with self._lock:
-            self.used.update(served)
-            if node is not None:
-                self.used_by.setdefault(node, set()).update(served)
-                if self.record is not None:
-                    write_json_atomic(self.record, {k: sorted(v) for k, v in sorted(self.used_by.items())})
-
     def after_episode(self, **episode: Any) -> None:
         """A re-run only checks a lesson; its outcome is not evidence for the library."""
 
@@ -72,6 +63,15 @@ class RunMemory:
     def read(self, query: str, k: int) -> list[dict[str, Any]]:
         """Lessons for an agent, as the gateway serves them (no counters, no provenance: advice only)."""
         return [served(hit.lesson, hit.score) for hit in self.library.retrieve(query, k)]
+
+    def note_used(self, node: str | None, served: list[str]) -> None:
+        """Count ``served`` as read by ``node``'s episodes (also for episodes other processes ran, e.g. Ray's)."""
+        with self._lock:
+            self.used.update(served)
+            if node is not None:
+                self.used_by.setdefault(node, set()).update(served)
+                if self.record is not None:
+                    write_json_atomic(self.record, {k: sorted(v) for k, v in sorted(self.used_by.items())})
 
     def after_episode(
         self,
