@@ -56,8 +56,9 @@ class Archive:
     # -- writing
 
     def add(
-        self, folder: Path, *, parent: str | None = None, operator: str = "seed", change: str = ""
-    ) -> Node:
+        self, folder: Path, *, parent: str | None = None, operator: str = "seed", change: str = "",
+        mutator: str | None = None,
+    ) -> Node:  # fmt: skip
         """Commit ``folder`` as a new node (the seed when ``parent`` is None) and admit it to the archive."""
         with self._lock:
             if parent is None and self._nodes:
@@ -68,7 +69,7 @@ class Archive:
             sha = self.repo.commit_folder(folder, message, base.commit if base else None, node_id)
             data = {
                 "parent": parent, "generation": base.generation + 1 if base else 0, "commit": sha,
-                "operator": operator, "change": change,
+                "operator": operator, "change": change, **({"mutator": mutator} if mutator else {}),
                 "diff_lines": self.repo.diff_lines(base.commit if base else None, sha),
             }  # fmt: skip
             return self._record(Event(kind=EventKind.node_added, node=node_id, data=data))

@@ -62,6 +62,7 @@ class Node(BaseModel):
     commit: str = Field(description="The git commit holding the agent package.")
     operator: str = Field("seed", description="What made it: seed, self, meta, reflect, manual, ...")
     change: str = Field("", description="The change the operator was asked to make (the diagnosis).")
+    mutator: str | None = Field(None, description="The backbone that made it, when several took turns.")
     diff_lines: int = Field(0, ge=0, description="Lines added plus removed against the parent.")
     gate: Gate | None = None
     scores: dict[str, StageScore] = Field(default_factory=dict)

@@ -87,9 +87,11 @@ def run_evolution(
     stop_on_sigterm()
     with clear_errors(), contextlib.ExitStack() as stack:
         backend = stack.enter_context(open_backend(settings, concurrent=parallel))
-        mutator = backend
-        if wanted.mutator is not None:
-            mutator = stack.enter_context(open_backend(settings.model_copy(update={"llm": wanted.mutator})))
+        mutators = [wanted.mutator] if wanted.mutator is not None else []
+        mutator = [
+            stack.enter_context(open_backend(settings.model_copy(update={"llm": llm})))
+            for llm in wanted.mutators or mutators
+        ] or backend
         live = stack.enter_context(Live(console=console, refresh_per_second=2, transient=True))
         try:
             status = evolve_run(

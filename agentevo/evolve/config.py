@@ -141,3 +141,8 @@ class EvolveConfig(BaseModel):
     mutator: LLMConfig | None = Field(
         None, description="Backbone of diagnoses and meta-steps (default: the task backbone, `llm`)."
     )
+    mutators: list[LLMConfig] = Field(
+        default_factory=list,
+        description="Several mutating backbones (instead of `mutator`): each expansion asks the one a Thompson "
+        "bandit picks by how often its children matched or beat their parents. Their `model` names must differ.",
+    )

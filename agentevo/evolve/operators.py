@@ -49,6 +49,7 @@ class Proposal(BaseModel):
 
     folder: Path
     change: str
+    mutator: str | None = None  # the backbone that made it, when a bandit chose among several
 
 
 class Operator(Protocol):

@@ -17,6 +17,7 @@ from agentevo.agents.check import check_agent
 from agentevo.agents.episode import EpisodeBudget, seed_agent_dir, seed_for
 from agentevo.archive import Archive, ArchiveError
 from agentevo.config import AgentevoConfig
+from agentevo.evolve.bandit import MutatorBandit
 from agentevo.evolve.config import STATE_FILE, EvolveConfig, ExecutorName, OperatorName
 from agentevo.evolve.executor import BackendSource, make_offload
 from agentevo.evolve.gates import Checker
@@ -92,13 +93,14 @@ def make_operator(
 
 
 def evolve_run(
-    config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, *, backend: Backend, mutator_backend: Backend,
+    config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, *, backend: Backend,
+    mutator_backend: Backend | list[Backend],
     operator: Operator | None = None, checker: Checker | None = None, tasks: list[Task] | None = None,
     backend_source: BackendSource | None = None, on_tick: Callable[[Status], None] = lambda status: None,
     on_note: Callable[[str], None] = lambda note: None, generations: bool = False,
 ) -> Status:  # fmt: skip
-    """Run the loop until a budget is spent or nothing is left. ``operator``, ``checker`` and ``tasks`` replace
-    the configured ones (tests); the contract check is ``check_agent`` unless ``evolve.contract_check`` is off.
+    """Run the loop until a budget is spent or nothing is left. Several ``mutator_backend``s take turns under the
+    bandit (``bandit.py``). ``operator``, ``checker`` and ``tasks`` replace the configured ones (tests); the contract check is ``check_agent`` unless ``evolve.contract_check`` is off.
     ``backend_source`` opens the task backbone in Ray workers (``executor: ray``)."""
     tasks = tasks if tasks is not None else load_suite(evolve.suite, split=evolve.split)
     if checker is None and evolve.contract_check:
@@ -115,11 +117,12 @@ def evolve_run(
         training=_training(config, evolve, run, backend),
     )  # fmt: skip
     try:
-        with (
-            Archive(run.path) as archive,
-            Gateway(mutator_backend, run_dir=run.path, run_id=run.run_id, retry=retry) as gateway,
-        ):
-            chosen = operator or make_operator(config, evolve, archive, run, gateway)
+        with Archive(run.path) as archive, contextlib.ExitStack() as gateways:
+            opened = [
+                gateways.enter_context(Gateway(b, run_dir=run.path, run_id=run.run_id, retry=retry))
+                for b in (mutator_backend if isinstance(mutator_backend, list) else [mutator_backend])
+            ]
+            chosen = operator or _operator(config, evolve, archive, run, opened)
             loop = Evolution(
                 config, evolve, run, archive, tasks=tasks, operator=chosen, offload=offload, checker=checker,
                 on_tick=on_tick, on_note=on_note, generations=generations, learning=learning,
@@ -128,6 +131,24 @@ def evolve_run(
     finally:
         offload.close()
         memory.close()
+
+
+def _operator(
+    config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, gateways: list[Gateway]
+) -> Operator:
+    """The configured operator; with several mutating backbones, one per backbone behind the bandit."""
+    if len(gateways) == 1:
+        return make_operator(config, evolve, archive, run, gateways[0])
+    names = [gateway.backend.model for gateway in gateways]
+    if len(set(names)) < len(names):
+        raise BackboneSetupError(
+            f"evolve.mutators serve the model names {names}: give each a distinct `model` (the bandit and the "
+            "node records tell them apart by name)"
+        )
+    operators = {
+        name: make_operator(config, evolve, archive, run, g) for name, g in zip(names, gateways, strict=True)
+    }
+    return MutatorBandit(operators, archive.nodes, evolve.stages[0].name, evolve.seed)
 
 
 def _memory(config: AgentevoConfig, run: RunDir) -> contextlib.AbstractContextManager:

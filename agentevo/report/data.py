@@ -48,6 +48,7 @@ class NodeView(BaseModel):
     parent: str | None
     generation: int
     operator: str
+    mutator: str | None = Field(None, description="The backbone that made it, when several took turns.")
     change: str = Field(description="The diagnosis: the change the operator was asked to make.")
     diff: str
     diff_lines: int
@@ -142,7 +143,8 @@ def _node_view(archive: Archive, node: Node, rows: list[ResultRow], lessons: lis
         diff = diff[:DIFF_CHARS] + f"\n… {len(diff) - DIFF_CHARS:,} more characters (agentevo archive diff)"
     safety = node.scores.get(SAFETY_STAGE)
     return NodeView(
-        id=node.id, parent=node.parent, generation=node.generation, operator=node.operator, change=node.change,
+        id=node.id, parent=node.parent, generation=node.generation, operator=node.operator, mutator=node.mutator,
+        change=node.change,
         diff=diff, diff_lines=node.diff_lines, gate=node.gate,
         scores={k: v for k, v in node.scores.items() if k != SAFETY_STAGE},
         score=sum(r.score for r in scored) / len(scored) if scored else None,

@@ -170,6 +170,7 @@ function showNode(id) {
   row(facts, ['field', 'value']);
   row(facts, ['parent', n.parent || '-']);
   row(facts, ['generation', n.generation]);
+  if (n.mutator) row(facts, ['made by', n.mutator]);
   row(facts, ['state', n.state]);
   row(facts, ['gate', n.gate ? (n.gate.passed ? 'passed' : 'refused: ' + (n.gate.failure || '')) : 'not decided']);
   if (n.gate && n.gate.reason) row(facts, ['gate reason', n.gate.reason]);
