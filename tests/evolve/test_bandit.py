@@ -12,7 +12,10 @@ import pytest
 from agentevo.archive import Archive, Gate, Node, StageScore
 from agentevo.evolve.bandit import Arm, MutatorBandit, arms, thompson
 from agentevo.evolve.config import Stage
-from agentevo.evolve.start import evolve_run, open_run
+from agentevo.evolve.start import _operator, evolve_run, open_run
+from agentevo.gateway import ChatModelBackend, Gateway
+from agentevo.llm.backbone import BackboneSetupError
+from agentevo.llm.scripted import ScriptedChatModel
 from tests.evolve import scripted
 
 
@@ -67,3 +70,22 @@ def test_the_backbone_whose_children_help_is_asked_more(tmp_path, sandbox_image)
     helpful, useless = arms(nodes(), ["helpful", "useless"], "small")
     assert helpful.useless == 0 and useless.useful == 0  # every child of each is judged as its kind should be
     assert helpful.useful + useless.useless == 8
+
+
+def test_mutating_backbones_with_one_name_are_refused_before_anything_runs(tmp_path) -> None:
+    config, evolve = scripted.settings(tmp_path / "archives", contract_check=False)
+    run, evolve = open_run(config, evolve, seed=scripted.weakened_seed(tmp_path / "seed"))
+    twins = [ChatModelBackend(ScriptedChatModel(replies=["x"]), "same") for _ in range(2)]
+    with pytest.raises(BackboneSetupError, match="distinct `model`"):
+        evolve_run(
+            config, evolve, run, backend=scripted.backend(), mutator_backend=twins, tasks=scripted.tasks()
+        )
+    two = [ChatModelBackend(ScriptedChatModel(replies=["x"]), name) for name in ("a", "b")]
+    with (
+        Archive.open(run.path) as archive, Gateway(two[0], run_dir=run.path, run_id=run.run_id) as ga,
+        Gateway(two[1], run_dir=run.path, run_id=run.run_id) as gb,
+    ):
+        chosen = _operator(config, evolve, archive, run, [ga, gb])
+    assert (
+        isinstance(chosen, MutatorBandit) and set(chosen.operators) == {"a", "b"} and chosen.name == "reflect"
+    )
