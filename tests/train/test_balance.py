@@ -67,3 +67,21 @@ def test_self_training_is_due_every_n_admitted_nodes_and_skips_without_data(tmp_
         TrainConfig(adapters_dir=tmp_path / "a2"), tmp_path, server=None, scorer=lambda m: None
     )
     assert not never.due(100)
+
+
+def test_self_training_keeps_its_count_in_the_run_so_a_resume_neither_repeats_nor_skips_a_round(
+    tmp_path,
+) -> None:
+    from agentevo.runs import RunDir
+    from agentevo.train.config import TrainConfig
+    from agentevo.train.interleave import SelfTraining
+
+    run = RunDir(tmp_path / "archives", "r1")
+    config = TrainConfig(adapters_dir=tmp_path / "adapters", interleave_every=3)
+    state = run.path / "self_training.json"
+    first = SelfTraining(
+        config, tmp_path, server=None, scorer=lambda m: None, log=lambda n: None, state=state
+    )
+    assert first.on_admitted(3, [run.path]) is None  # due, but nothing recorded to train on: skipped, counted
+    resumed = SelfTraining(config, tmp_path, server=None, scorer=lambda m: None, state=state)
+    assert [resumed.due(n) for n in (3, 5, 6)] == [False, False, True]
