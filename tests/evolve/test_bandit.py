@@ -82,7 +82,8 @@ def test_mutating_backbones_with_one_name_are_refused_before_anything_runs(tmp_p
         )
     two = [ChatModelBackend(ScriptedChatModel(replies=["x"]), name) for name in ("a", "b")]
     with (
-        Archive.open(run.path) as archive, Gateway(two[0], run_dir=run.path, run_id=run.run_id) as ga,
+        Archive.open(run.path) as archive,
+        Gateway(two[0], run_dir=run.path, run_id=run.run_id) as ga,
         Gateway(two[1], run_dir=run.path, run_id=run.run_id) as gb,
     ):
         chosen = _operator(config, evolve, archive, run, [ga, gb])
