@@ -45,6 +45,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file written by ``write_json_atomic``; {} when it is missing or unreadable (not written yet)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def append_jsonl(path: Path, record: BaseModel | Mapping[str, Any]) -> None:
     """Append ``record`` to ``path`` (created if missing) as one JSON line.
 

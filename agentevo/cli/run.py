@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
+from agentevo.files import read_json
 
 if TYPE_CHECKING:
     from agentevo.agents.episode import EpisodeBudget
@@ -204,8 +204,8 @@ def print_infrastructure(run_path: Path) -> str | None:
     scored (the backbone was given up on, or the infrastructure failed some attempt on every try)."""
     from agentevo.evaluate.results import RESULTS_DB, ResultsStore
 
-    described = _read_json(run_path / "run.json")
-    ledger = _read_json(run_path / "ledger.json")
+    described = read_json(run_path / "run.json")
+    ledger = read_json(run_path / "ledger.json")
     retried: Counter[str] = Counter()
     unscored = 0
     run_id = described.get("run_id", run_path.name)
@@ -236,13 +236,6 @@ def print_infrastructure(run_path: Path) -> str | None:
             else f"{unscored} attempts could not be scored: the infrastructure failed them on every try"
         )
     return None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def print_results(run_path: Path) -> None:

@@ -21,6 +21,7 @@ def serve(
     server itself, with LoRA adapters loadable at runtime.
     """
     from agentevo.gateway import Gateway
+    from agentevo.gateway.backends import supervised_server
     from agentevo.gateway.launch import open_backend
     from agentevo.llm.vllm_server import VLLMServer
 
@@ -30,7 +31,7 @@ def serve(
         settings.llm.vllm.host, settings.llm.vllm.port = host, port or settings.llm.vllm.port
     # `auto` is llama.cpp on CPUs (ready in about a second), in-process `local` elsewhere: no vLLM start for a few callers.
     with clear_errors(), open_backend(settings) as backend:
-        server = getattr(getattr(backend, "chat_model", None), "server", None)
+        server = supervised_server(backend)
         if isinstance(server, VLLMServer):
             url = server.base_url
             note = "the vLLM server itself; load adapters with POST /v1/load_lora_adapter"

@@ -48,6 +48,11 @@ JOB_TRIES = 2  # a gate or evaluation that raised this often stops the run (its 
 TICK_S = 0.5
 
 
+def admitted(nodes: list[Node]) -> int:
+    """Nodes whose gate let them in (the seed included)."""
+    return sum(n.gate is not None and n.gate.passed for n in nodes)
+
+
 class GateSpoiled(RuntimeError):
     """The infrastructure spoiled a gate (Docker, the check's gateway); the scheduler gates the node again, and
     stops the run if it keeps failing."""
@@ -182,7 +187,7 @@ class Evolution:
             return None  # a training round runs alone
         busy = {job.node for job in self.in_flight.values() if job.kind is not JobKind.expand}
         nodes = self.archive.nodes()
-        if self.learning and self.learning.trains(sum(n.gate is not None and n.gate.passed for n in nodes)):
+        if self.learning and self.learning.trains(admitted(nodes)):
             return None if self.in_flight else Job(JobKind.train)
         for node in nodes:
             if node.id in busy:
@@ -327,8 +332,7 @@ class Evolution:
 
     def _train(self, job: Job) -> None:
         assert self.learning is not None
-        admitted = sum(n.gate is not None and n.gate.passed for n in self.archive.nodes())
-        self.on_note(self.learning.train(admitted))
+        self.on_note(self.learning.train(admitted(self.archive.nodes())))
 
     def _expand(self, job: Job) -> None:
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
@@ -357,7 +361,7 @@ class Evolution:
             error = self.error
         return Status(
             run_id=self.run_dir.run_id, run_dir=self.run_dir.path, nodes=len(nodes),
-            admitted=sum(n.gate is not None and n.gate.passed for n in nodes), rejected=dict(rejected),
+            admitted=admitted(nodes), rejected=dict(rejected),
             best=best.id if best else None, best_score=best.score if best else 0.0,
             running=[str(job) for job in self.in_flight.values()], tokens=self.budgets.meter.read(),
             dollars=self.budgets.meter.dollars, seconds=self.budgets.elapsed, busy_seconds=self.busy,

@@ -26,6 +26,7 @@ from agentevo.evolve.loop import Evolution, Status
 from agentevo.evolve.operators import Meta, Operator, Reflect
 from agentevo.files import write_json_atomic
 from agentevo.gateway import Backend, Gateway
+from agentevo.gateway.backends import supervised_server
 from agentevo.gateway.client import HostLLM
 from agentevo.gateway.launch import request_retry
 from agentevo.llm.backbone import BackboneSetupError
@@ -100,8 +101,9 @@ def evolve_run(
     on_note: Callable[[str], None] = lambda note: None, generations: bool = False,
 ) -> Status:  # fmt: skip
     """Run the loop until a budget is spent or nothing is left. Several ``mutator_backend``s take turns under the
-    bandit (``bandit.py``). ``operator``, ``checker`` and ``tasks`` replace the configured ones (tests); the contract check is ``check_agent`` unless ``evolve.contract_check`` is off.
-    ``backend_source`` opens the task backbone in Ray workers (``executor: ray``)."""
+    bandit (``bandit.py``). ``operator``, ``checker`` and ``tasks`` replace the configured ones (tests); the
+    contract check is ``check_agent`` unless ``evolve.contract_check`` is off. ``backend_source`` opens the task
+    backbone in Ray workers (``executor: ray``)."""
     tasks = tasks if tasks is not None else load_suite(evolve.suite, split=evolve.split)
     if checker is None and evolve.contract_check:
         checker = partial(
@@ -167,7 +169,7 @@ def _training(
     """The interleaved LoRA rounds (``train.interleave_every``), promoted on the suite's held-out split."""
     if not config.train.interleave_every:
         return None
-    server = getattr(getattr(backend, "chat_model", None), "server", None)
+    server = supervised_server(backend)
     if server is None or evolve.executor is not ExecutorName.local:
         raise BackboneSetupError(
             "train.interleave_every needs the local executor and a backbone agentevo serves adapters on "

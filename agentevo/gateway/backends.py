@@ -225,6 +225,11 @@ def _model_fault(exc: Exception) -> BackboneError:
     return BackboneError(502, f"local model failed: {exc.__class__.__name__}: {exc}", Fault.backbone_error)
 
 
+def supervised_server(backend: Any) -> Any | None:
+    """The llama.cpp or vLLM server agentevo runs behind ``backend`` (where adapters are loaded), or None."""
+    return getattr(getattr(backend, "chat_model", None), "server", None)
+
+
 class ChatModelBackend:
     """Serves any LangChain chat model (the embedded local model) as an OpenAI endpoint.
 

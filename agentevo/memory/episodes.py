@@ -8,13 +8,12 @@ is what the gateway and the suite runner call.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agentevo.files import write_json_atomic
+from agentevo.files import read_json, write_json_atomic
 from agentevo.memory.config import MemoryConfig
 from agentevo.memory.library import Library
 from agentevo.memory.models import CaseRecord, Lesson, Provenance
@@ -47,16 +46,17 @@ class RunMemory:
     """One run's use of the library: ``read`` is the gateway's memory reader, ``after_episode`` learns."""
 
     def __init__(
-        self, library: Library, *, run_id: str, node_id: str | None = None, record: Path | None = None
-    ) -> None:
+        self, library: Library, *, run_id: str, node_id: str | None = None, record: Path | None = None,
+        url: str | None = None,
+    ) -> None:  # fmt: skip
         self.library = library
         self.run_id = run_id
         self.node_id = node_id
-        self.url: str | None = None  # the memory service's, set by ``run_memory``: how other processes join
+        self.url = url  # the memory service's: how other processes (Ray workers) join the library
         self.used: set[str] = set()  # every lesson an episode of this run read
         self.record = record  # where ``used_by`` is kept as JSON after every episode (the nodes' record)
         # agent (evolution node) -> the lessons its episodes read; a resumed run continues the record
-        saved = json.loads(record.read_text()) if record is not None and record.is_file() else {}
+        saved = read_json(record) if record is not None else {}
         self.used_by: dict[str, set[str]] = {node: set(ids) for node, ids in saved.items()}
         self._lock = threading.Lock()
 
@@ -125,6 +125,4 @@ def run_memory(
         if url is None:
             url = stack.enter_context(MemoryService(path, config.port)).url
         library = stack.enter_context(Library(ChromaRecords.connect(url), config))
-        memory = RunMemory(library, run_id=run_id, node_id=node_id, record=record)
-        memory.url = url
-        yield memory
+        yield RunMemory(library, run_id=run_id, node_id=node_id, record=record, url=url)

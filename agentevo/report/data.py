@@ -16,6 +16,7 @@ from agentevo.config import AgentevoConfig
 from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.evolve.budget import call_dollars
 from agentevo.evolve.config import STATE_FILE, Price
+from agentevo.files import read_json
 from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.report.extras import AdaptersView, MemoryView, read_adapters, read_memory, run_config
 
@@ -120,12 +121,12 @@ def collect(run_dir: Path, config: AgentevoConfig | None = None) -> RunReport:
             f"{run_dir} holds no archive ({REPO_DIR} is missing): `agentevo report` reads evolution runs; "
             "check the run id (ls archives/) or archives_dir"
         )
-    described = _read_json(run_dir / "run.json")
+    described = read_json(run_dir / "run.json")
     run_id = described.get("run_id", run_dir.name)
     settings = run_config(run_dir.resolve(), config or AgentevoConfig())
     with Archive.open(run_dir) as archive, ResultsStore(run_dir / DB_NAME) as store:
         rows = store.rows(run_id)
-        used = _read_json(run_dir / LESSONS_USED)  # written by the loop when memory is on: node -> lesson ids
+        used = read_json(run_dir / LESSONS_USED)  # written by the loop when memory is on: node -> lesson ids
         nodes = [_node_view(archive, node, rows, used.get(node.id, [])) for node in archive.nodes()]
         events = archive.log.replay()
     return RunReport(
@@ -192,7 +193,7 @@ def _weighted(stages: dict[str, StageScore]) -> float:
 
 def _prices(run_dir: Path) -> dict[str, Price]:
     """The run's ``evolve.prices``, as it was started with (``evolve.json``)."""
-    stored = _read_json(run_dir / STATE_FILE).get("evolve", {}).get("prices") or {}
+    stored = read_json(run_dir / STATE_FILE).get("evolve", {}).get("prices") or {}
     return {model: Price.model_validate(price) for model, price in stored.items()}
 
 
@@ -221,10 +222,3 @@ def spend_timeline(
             at = datetime.fromtimestamp(record["time"], UTC)
             points.append(SpendPoint(at=at, kind=kind, tokens=tokens, calls=calls + 1, dollars=dollars))
     return points
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}

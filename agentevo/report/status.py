@@ -25,6 +25,7 @@ from agentevo.evolve.budget import TokenMeter
 from agentevo.evolve.config import STATE_FILE, Stage
 from agentevo.evolve.stages import next_stage
 from agentevo.evolve.stats import archive_stats
+from agentevo.files import read_json
 from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.sandbox import procs
 
@@ -82,7 +83,7 @@ class StatusError(ValueError):
 
 def run_status(run_dir: Path) -> RunStatus:
     run_dir = Path(run_dir).resolve()
-    described = _read_json(run_dir / "run.json")
+    described = read_json(run_dir / "run.json")
     if not described and not (run_dir / REPO_DIR).is_dir():
         raise StatusError(
             f"{run_dir} is not a run folder (no run.json, no archive); check the run id (ls archives/)"
@@ -106,7 +107,7 @@ def run_status(run_dir: Path) -> RunStatus:
 
 
 def _evolve_status(status: RunStatus, run_dir: Path, run_id: str, tokens: int, pids: list[int]) -> None:
-    settings = _read_json(run_dir / STATE_FILE).get("evolve", {})
+    settings = read_json(run_dir / STATE_FILE).get("evolve", {})
     stages = [Stage(**s) for s in settings.get("stages", [])]
     with Archive.open(run_dir) as archive, ResultsStore(run_dir / DB_NAME) as store:
         nodes = archive.nodes()
@@ -247,10 +248,3 @@ def _age(pid: int) -> float | None:
     except (OSError, IndexError, ValueError):
         return None
     return None if started is None else uptime - int(started) / os.sysconf("SC_CLK_TCK")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}

@@ -10,12 +10,11 @@ file in the run folder) the count survives a restart, so a resumed run neither r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agentevo.files import write_json_atomic
+from agentevo.files import read_json, write_json_atomic
 from agentevo.progress import progress
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.datasets import DatasetError, build_dataset
@@ -43,7 +42,7 @@ class SelfTraining:
         self.config, self.model_dir, self.server, self.scorer = config, Path(model_dir), server, scorer
         self.backend, self.recipe, self.log, self.state = backend, recipe, log, state
         self.registry = AdapterRegistry(config.adapters_dir, config.name)
-        saved = json.loads(state.read_text()) if state is not None and state.is_file() else {}
+        saved = read_json(state) if state is not None else {}
         self._next = saved.get("next_at", config.interleave_every or 0)
 
     def due(self, admitted: int) -> bool:

@@ -37,10 +37,11 @@ def serve_active(config: Any, backend: Any) -> str | None:
     Raises ``BackboneSetupError`` (a one-line CLI error) when the active adapter was trained on another base
     model than the one served, or the registry's ``active.json`` is unreadable.
     """
+    from agentevo.gateway.backends import supervised_server
     from agentevo.llm.backbone import BackboneSetupError
 
     registry = registry_of(config)
-    server = getattr(getattr(backend, "chat_model", None), "server", None)
+    server = supervised_server(backend)
     try:
         name = registry.active()
         if name is None or server is None:
