@@ -13,6 +13,7 @@ given against both.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sqlite3
 import subprocess
@@ -43,10 +44,21 @@ def run_once(backbone: str, limit: int, parallel: int, max_steps: int | None) ->
             episodes, passed, tokens = conn.execute(
                 "select count(*), sum(passed), sum(tokens) from results"
             ).fetchone()
+        calls = [json.loads(line) for path in Path(folder).glob("*/llm_calls.jsonl") for line in path.open()]
     return {
         "backbone": backbone, "wall_s": round(wall, 1), "episodes": episodes, "passed": passed, "tokens": tokens,
-        "tokens_per_s": round(tokens / wall, 1),
+        "tokens_per_s": round(tokens / wall, 1), **call_summary(calls),
     }  # fmt: skip
+
+
+def call_summary(calls: list[dict]) -> dict:
+    """Where the model's time went: its calls, their summed latency and their prompt and completion tokens."""
+    return {
+        "calls": len(calls),
+        "llm_call_s": round(sum(c["latency_ms"] for c in calls) / 1000, 1),
+        "prompt_tokens": sum(c["prompt_tokens"] for c in calls),
+        "completion_tokens": sum(c["completion_tokens"] for c in calls),
+    }
 
 
 def main() -> int:
@@ -68,12 +80,15 @@ def main() -> int:
     }  # fmt: skip
     steps = f", {args.max_steps} steps" if args.max_steps else ""
     table = Table(title=f"agentevo run, {args.limit} easiest built-in tasks, parallel {args.parallel}{steps}")
-    for column in ("backbone", "wall s", "episodes", "passed", "tokens", "tokens/s", "llamacpp is faster by"):
+    columns = ("backbone", "wall s", "episodes", "passed", "calls", "LLM call s", "prompt tok", "completion tok",
+               "llamacpp is faster by")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column == "backbone" else "right")
     for r in runs:
         table.add_row(
-            r["backbone"], str(r["wall_s"]), str(r["episodes"]), str(r["passed"]), str(r["tokens"]),
-            str(r["tokens_per_s"]), f"{r['llamacpp_speedup']}x" if r["llamacpp_speedup"] else "",
+            r["backbone"], str(r["wall_s"]), str(r["episodes"]), str(r["passed"]), str(r["calls"]),
+            str(r["llm_call_s"]), str(r["prompt_tokens"]), str(r["completion_tokens"]),
+            f"{r['llamacpp_speedup']}x" if r["llamacpp_speedup"] else "",
         )  # fmt: skip
     Console().print(table)
     write_report(report, "e2e", args.json_out)

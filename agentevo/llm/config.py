@@ -70,7 +70,18 @@ class LlamaCppBackboneConfig(BaseModel):
     ctx_per_slot: int = Field(
         4096, ge=256, description="Context tokens each slot holds (-c is this x parallel)."
     )
-    threads: int | None = Field(None, ge=1, description="CPU threads (default: one fewer than the cores).")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads (default: all cores). Set fewer when other jobs keep the cores busy: llama.cpp's "
+        "threads wait for each other at every step, so one that loses its core stalls the rest.",
+    )
+    speculative: Literal["none", "ngram-mod", "ngram-simple", "ngram-cache"] = Field(
+        "ngram-mod",
+        description="N-gram speculative decoding: tokens are drafted from text already in the context and the "
+        "model checks a run of them in one pass, so replies that repeat code or earlier text come faster (no "
+        "draft model). Greedy replies keep their tokens up to float rounding; none turns it off.",
+    )
     startup_timeout: float = Field(120.0, gt=0)
     extra_args: list[str] = Field(default_factory=list)
 

@@ -138,10 +138,10 @@ def convert_lora(
 
 
 def default_threads() -> int:
-    """One core fewer than the machine has (at least one): llama.cpp's threads wait for each other at every
-    step, so when sandboxes or other jobs take a core, all-core decoding collapses (measured on 2 loaded
-    cores: 1.5-3.6 tok/s with 2 threads, 23-33 tok/s with 1)."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """All the machine's cores: in ``agentevo run`` the sandboxes mostly wait for the model, and on 2 cores two
+    threads finished the end-to-end bench 1.25x sooner than one (bench/e2e.py). On a machine that other jobs
+    keep busy, fewer threads hold up better (``llm.llamacpp.threads``)."""
+    return os.cpu_count() or 1
 
 
 class LlamaCppServer(SupervisedServer):
@@ -190,6 +190,7 @@ class LlamaCppServer(SupervisedServer):
             # buffers crash the first decode (SIGSEGV in ggml_backend_amx_mul_mat); Q4_1 has no other repacking.
             "--no-repack",
             "--no-webui",
+            "--spec-type", cfg.speculative,
         ]  # fmt: skip
         for path in self._lora_files.values():
             cmd += ["--lora", str(path)]

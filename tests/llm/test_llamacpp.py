@@ -69,6 +69,40 @@ def test_parallel_slots_answer_concurrent_requests_alike(llamacpp_server: LlamaC
     )  # greedy: the slot does not change the answer
 
 
+COPY_PROMPT = "Copy this code exactly:\n" + "".join(
+    f"def op{i}(a, b):\n    return a * {i} + b\n\n" for i in range(6)
+)
+
+
+def copy_reply(server: LlamaCppServer) -> dict:
+    """A greedy reply that repeats code from its prompt, with the server's timings (draft counts among them)."""
+    body = {"messages": [{"role": "user", "content": COPY_PROMPT}], "max_tokens": 96, "temperature": 0}
+    resp = httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=120)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def test_ngram_speculation_drafts_from_the_prompt_and_keeps_greedy_replies(
+    llamacpp_server: LlamaCppServer, cache_dir: Path
+) -> None:
+    """On by default: drafted tokens are accepted when a reply copies its prompt, and the reply is the one a
+    server without speculation gives."""
+    assert llamacpp_server.config.speculative == "ngram-mod"
+    fast = copy_reply(llamacpp_server)
+    plain_server = LlamaCppServer(
+        llamacpp_test_config(free_port(), speculative="none"), EMBEDDED_MODEL_NAME, cache_dir
+    )
+    plain_server.start()
+    try:
+        plain = copy_reply(plain_server)
+    finally:
+        plain_server.stop()
+    assert fast["timings"]["draft_n_accepted"] > 0, fast["timings"]
+    assert plain["timings"].get("draft_n", 0) == 0, plain["timings"]
+    assert fast["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+    assert "def op4(a, b):" in plain["choices"][0]["message"]["content"]
+
+
 def test_backbone_from_config_reuses_the_server_and_calls_tools(
     llamacpp_server: LlamaCppServer, cache_dir: Path
 ) -> None:
