@@ -13,7 +13,6 @@ given against both.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import subprocess
@@ -25,6 +24,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 from stats import write_report
+
+from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
 
 
 def run_once(backbone: str, limit: int, parallel: int, max_steps: int | None) -> dict:
@@ -44,20 +45,20 @@ def run_once(backbone: str, limit: int, parallel: int, max_steps: int | None) ->
             episodes, passed, tokens = conn.execute(
                 "select count(*), sum(passed), sum(tokens) from results"
             ).fetchone()
-        calls = [json.loads(line) for path in Path(folder).glob("*/llm_calls.jsonl") for line in path.open()]
+        calls = TrajectoryRecorder(db.parent).read()
     return {
         "backbone": backbone, "wall_s": round(wall, 1), "episodes": episodes, "passed": passed, "tokens": tokens,
         "tokens_per_s": round(tokens / wall, 1), **call_summary(calls),
     }  # fmt: skip
 
 
-def call_summary(calls: list[dict]) -> dict:
+def call_summary(calls: list[CallRecord]) -> dict:
     """Where the model's time went: its calls, their summed latency and their prompt and completion tokens."""
     return {
         "calls": len(calls),
-        "llm_call_s": round(sum(c["latency_ms"] for c in calls) / 1000, 1),
-        "prompt_tokens": sum(c["prompt_tokens"] for c in calls),
-        "completion_tokens": sum(c["completion_tokens"] for c in calls),
+        "llm_call_s": round(sum(c.latency_ms for c in calls) / 1000, 1),
+        "prompt_tokens": sum(c.prompt_tokens for c in calls),
+        "completion_tokens": sum(c.completion_tokens for c in calls),
     }
 
 
