@@ -203,13 +203,29 @@ def exercise_task(folder: Path) -> Task:
             solution_file=stub.name,
             test_setup=setup,
             tests=[f"_run_unittest({case!r}, {method!r})" for case, method in cases],
-            compare_objects=True,  # class exercises compare instances by their own __eq__
+            compare_objects=_defines_class(_read(stub), example),
             difficulty=3,
             canonical_solution=_read(example) if example else None,
             metadata=metadata,
         )
     except ValidationError as e:
         raise _fail(folder, str(e)) from None
+
+
+def _defines_class(stub: str, example: Path | None) -> bool:
+    """A class exercise: its stub or its example defines a class at top level.
+
+    Only then may the tests compare the solution's own objects (``Task.compare_objects``); a function
+    exercise keeps the strict rules, so its results must be plain data.
+    """
+    sources = [stub, _read(example)] if example else [stub]
+    for source in sources:
+        try:
+            if any(isinstance(node, ast.ClassDef) for node in ast.parse(source).body):
+                return True
+        except SyntaxError:
+            continue
+    return False
 
 
 def _is_exercise(folder: Path) -> bool:
