@@ -81,7 +81,10 @@ class EvalResult(BaseModel):
     tests_passed: int
     tests_total: int
     error_kind: ErrorKind | None = None
-    feedback: str = Field("", description="Short and safe to show to an agent: no test source, no nonces.")
+    feedback: str = Field(
+        "",
+        description="Short and safe to show to an agent: no test source, no nonces, no value of the hidden tests.",
+    )
     elapsed: float = Field(0.0, description="Wall seconds of the whole evaluation, sandbox included.")
     tests: list[TestOutcome] = Field(default_factory=list)
 
@@ -198,7 +201,7 @@ def _scored(task: Task, started: float, tests: list[dict]) -> EvalResult:
         TestOutcome(
             status=str(t.get("status")),
             seconds=float(t.get("seconds") or 0.0),
-            error=_last_line(t.get("stderr", "")),
+            error=str(t.get("reason") or _last_line(t.get("stderr", "")))[:200],
         )
         for t in tests
     ]

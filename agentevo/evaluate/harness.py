@@ -57,16 +57,16 @@ else:  # run alone in a sandbox: main() builds procs from the source the spec ca
 
 RESULT_PREFIX = "AGENTEVO-RESULT"
 TAIL_BYTES = 4096  # per child stream kept for feedback
-DETAILED_FAILURES = 3  # failing tests whose output tails go into the result line
 DRAIN_SECONDS = 0.2  # after a child exits, how long leftover writers may keep its pipes open
 IMPORT_OK = b"I"  # written by the judge on the verdict pipe once the solution has imported
-MAX_VERDICT_BYTES = 256
+MAX_VERDICT_BYTES = 512  # ``I``, then the nonce, ``T`` or ``F`` and the judge's reason for a failure
 
 # Statuses of one test, as reported in the result line.
 PASSED, FAILED, IMPORT_ERROR, TIMEOUT = "passed", "failed", "import_error", "timeout"
 NOT_RUN, ERROR, TAMPERING = "not_run", "error", "tampering"
 
 TAMPERED = b"T"  # written by the judge on the verdict pipe when the solution interfered with it
+FAILED_REASON = b"F"  # precedes the judge's reason for a failed test (values of the test redacted)
 JUDGE_MODULE = "agentevo.evaluate.judge"
 CROSSING_MODULE = "agentevo.evaluate.crossing"
 SOLUTION_MODULE = "agentevo.evaluate.solution_host"
@@ -308,18 +308,31 @@ def run_test(child: dict, *, timeout: float, cwd: str, env: dict[str, str], swee
     os.close(verdict_r)
     elapsed = time.monotonic() - started
     rc = proc.returncode
-    if not timed_out and rc == 0 and bytes(verdict) == IMPORT_OK + nonce.encode():
+    verdict_bytes = bytes(verdict)
+    reason = ""
+    if verdict_bytes.startswith(IMPORT_OK + FAILED_REASON):
+        reason = verdict_bytes[2:].decode("utf-8", "replace")
+        verdict_bytes = IMPORT_OK
+    if not timed_out and rc == 0 and verdict_bytes == IMPORT_OK + nonce.encode():
         status = PASSED
-    elif TAMPERED in verdict or stopped or (rc is not None and rc < 0 and not timed_out):
+    elif (
+        verdict_bytes in (TAMPERED, IMPORT_OK + TAMPERED)
+        or stopped
+        or (rc is not None and rc < 0 and not timed_out)
+    ):
         status = TAMPERING  # the judge said so, or something froze or killed it: not the harness
     elif timed_out:
         status = TIMEOUT
-    elif not verdict.startswith(IMPORT_OK):
+    elif not verdict_bytes.startswith(IMPORT_OK):
         status = IMPORT_ERROR  # the solution never finished importing (or the child died first)
     else:
         status = FAILED
-    seconds = round(elapsed, 4)
-    return {"status": status, "seconds": seconds, "rc": rc, "stdout": out.text(), "stderr": err.text()}
+    outcome = {"status": status, "seconds": round(elapsed, 4), "rc": rc}
+    if status == IMPORT_ERROR:  # the solution's own import, before any test code: nothing of the tests in it
+        outcome["stderr"] = err.text()
+    elif status == FAILED:
+        outcome["reason"] = reason  # never the test's output, which the solution's process writes to as well
+    return outcome
 
 
 def _stopped(pid: int) -> bool:
@@ -402,13 +415,6 @@ def main(argv: list[str]) -> int:
                     NOT_RUN  # it used the whole limit (per test = all tests), or interfered: the rest is moot
                 )
             results.append(outcome)
-    detailed = 0
-    for outcome in results:  # keep the line short: output tails only for the first few failures
-        if outcome["status"] == PASSED or detailed >= DETAILED_FAILURES or "stdout" not in outcome:
-            outcome.pop("stdout", None)
-            outcome.pop("stderr", None)
-        else:
-            detailed += 1
     report = {"v": 1, "solution": state, "tests": results}
     line = f"{RESULT_PREFIX} {session} {json.dumps(report, separators=(',', ':'))}\n"
     sys.stdout.write(line)

@@ -7,21 +7,38 @@ plain-data result (``crossing.py``). So every ``==``, ``assert`` and ``unittest`
 builtin values, in an interpreter the submission never ran in; it cannot patch the framework, the
 builtins or ``sys.modules`` here, nor read or rebind this process's frames.
 
-How proxies behave: calls, attributes, item access, iteration, arithmetic, ``str``/``repr``/``len``/
-``bool`` are forwarded (each is like calling a function of the solution: plain data comes back).
-Comparing or hashing a proxy is refused with a reason the agent can read: an object of the
-submission's making never decides an equality against the expected value. In class exercises
-(``compare_objects``) two of the submission's own objects compare and hash by its own methods, since
-a test that compares two of them asks for exactly that.
+How proxies behave. A handle's conversions to plain data (``str``, ``repr``, ``len``, ``bool``, ``int``,
+``float``, iteration, unary ``-``/``abs``) are forwarded: the solution must commit to a value without
+seeing anything of the test's. An operation that would hand the test's own data to the solution's code
+(arithmetic or ``in`` with a plain operand, item access, a call with arguments, ``setattr``) is forwarded
+only to the objects a test is meant to drive: the module's exports (its functions and classes, and
+their attributes) in every task, and every object in class exercises (``compare_objects``), where
+``Clock(8, 0) + 3`` is the exercise. On a value the solution *returned* in a function task it is refused
+with a reason the agent can read, and such a value cannot be passed back to the solution either (no
+``g(f(x)) == x`` through an opaque box). So ``abs(candidate(x) - expected) < 1e-6`` never shows
+``expected`` to the solution.
+
+Comparing or hashing a handle is refused, except in class exercises, where two of the solution's
+objects are equal only when its ``__eq__`` says so *and* their instance state (their non-dunder
+attributes, as plain data) matches as judged here; ``!=`` is the negation of that, decided here, and
+``obj == None`` is an identity check. An object without instance state is judged by ``__eq__`` alone.
+
+On failure the judge writes a reason for the agent on the verdict pipe: the exception's class and its
+message with every literal of the test and every value the test sent the solution redacted, and no
+message at all for a failed assertion (unittest's reports quote the expected value). The reason never
+comes from the test's stderr, where the solution's process can write too.
 
 The verdict goes to the harness on a pipe the solution's process does not have: ``I`` once the
 solution imported, then the per-test nonce on success, or ``T`` when the solution interfered with
 the judging side (a malformed or forged reply, a signal to this process).
 """
 
+import ast
 import builtins
 import importlib
+import math
 import os
+import re
 import sys
 import types
 
@@ -43,12 +60,14 @@ from agentevo.evaluate.crossing import (
     write_traceback,
 )
 
-IMPORTED, TAMPERED = b"I", b"T"
+IMPORTED, TAMPERED, FAILED_REASON = b"I", b"T", b"F"
 FAILED_EXIT, IMPORT_FAILED_EXIT, TAMPERED_EXIT = 1, 3, 4
 MAX_ITEMS = 1_000_000  # from one iterator of the solution's
 KEEP_MIN_ITEMS = 1024  # a flat argument this long is sent once per test while it stays unchanged
 FIRST_BATCH, LAST_BATCH = 1, 1024  # iterator items per round trip, doubling
 PLAIN_HINT = "numbers, strings, bytes, lists, tuples, dicts, sets, None or bools"
+REASON_BYTES = 300  # the failure reason on the verdict pipe (the harness reads at most 512 bytes)
+STATE_REL_TOL = STATE_ABS_TOL = 1e-9  # floats of two objects' states that count as equal
 
 
 class SolutionExited(BaseException):
@@ -58,27 +77,40 @@ class SolutionExited(BaseException):
 class RemoteObject:
     """A handle to an object in the solution's process; see the module docstring for what it forwards."""
 
-    __slots__ = ("__weakref__", "_number", "_peer")
+    __slots__ = ("__weakref__", "_export", "_number", "_peer")
 
-    def __init__(self, peer: "JudgePeer", number: int) -> None:
+    def __init__(self, peer: "JudgePeer", number: int, export: bool) -> None:
         object.__setattr__(self, "_peer", peer)
         object.__setattr__(self, "_number", number)
+        object.__setattr__(self, "_export", export)
 
     def _op(self, name: str, *args: object) -> object:
+        self._allow(name, args)
         return self._peer.ask("op", self, name=name, args=self._peer.encode(list(args)))
+
+    def _allow(self, what: str, operands: tuple) -> None:
+        """Refuse to hand the test's plain data to a value the solution returned (see the module docstring)."""
+        if self._peer.compare_objects or not operands or (what == "call" and self._export):
+            return
+        raise CrossingError(
+            f"the test applied {OPERATIONS.get(what, what)} to a value the solution returned that is not plain "
+            f"data, which cannot be judged; return plain data ({PLAIN_HINT})"
+        )
 
     def __getattr__(self, name: str) -> object:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # Python's own protocol look-ups (copy, pickle, ...) stay here
-        return self._peer.ask("getattr", self, name=name)
+        return self._peer.ask("getattr", self, name=name, export=self._export)
 
     def __setattr__(self, name: str, value: object) -> None:
+        self._allow("setattr", (value,))
         self._peer.ask("setattr", self, name=name, value=self._peer.encode(value))
 
     def __delattr__(self, name: str) -> None:
         self._peer.ask("delattr", self, name=name)
 
     def __call__(self, *args: object, **kwargs: object) -> object:
+        self._allow("call", (*args, *kwargs.values()))
         return self._peer.call(self, args, kwargs)
 
     def __repr__(self) -> str:
@@ -94,7 +126,10 @@ class RemoteObject:
         return self._op("len")
 
     def __hash__(self) -> int:
-        return self._own_semantics("hash", "its hash")
+        if self._peer.compare_objects:
+            return self._op("hash")
+        raise CrossingError(f"an object of the solution's has no plain-data form, so its hash cannot be judged; "
+                            f"return plain data ({PLAIN_HINT})")  # fmt: skip
 
     def __int__(self) -> int:
         return self._op("int")
@@ -141,45 +176,88 @@ class RemoteObject:
     def __invert__(self):
         return self._op("invert")
 
-    def _own_semantics(self, name: str, what: str, other: object = None) -> object:
-        """Hashing and comparison by the solution's own methods: only where the task allows it.
-
-        Both take the judge's value as an operand (the expected one, in a test), so a rigged method
-        could answer whatever the test wants; two of the solution's objects compare only in class
-        exercises (``compare_objects``), where the test asks for exactly the solution's ``__eq__``.
-        """
-        if self._peer.compare_objects and (other is None or isinstance(other, RemoteObject)):
-            return self._op(name) if other is None else self._op(name, other)
-        try:
-            shown = repr(self)[:60]
-        except BaseException:  # noqa: BLE001 - only for the message; tampering is already on record
-            shown = "?"
-        against = "" if other is None else f" with {type(other).__name__} {repr(other)[:40]}"
-        raise CrossingError(
-            f"{shown} has no plain-data form, so {what}{against} cannot be judged; return plain data "
-            f"({PLAIN_HINT})"
+    def _refuse_comparison(self) -> CrossingError:
+        return CrossingError(
+            "an object of the solution's has no plain-data form, so a comparison with it cannot be judged; "
+            f"return plain data ({PLAIN_HINT})"
         )
 
-    def _compare(self, name: str, other: object) -> object:
-        return self._own_semantics(name, "a comparison", other)
+    def _equals(self, other: object) -> bool:
+        """Equality in class exercises: the solution's ``__eq__`` and the two objects' states must agree.
 
-    def __eq__(self, other: object) -> object:
-        return self._compare("eq", other)
+        Against None it is identity (never equal). Against any other plain value it is refused: the
+        plain value is the test's, perhaps the expected one, and an object's ``__eq__`` must not see it.
+        """
+        if other is None:
+            return False
+        if not (self._peer.compare_objects and isinstance(other, RemoteObject)):
+            raise self._refuse_comparison()
+        verdict = self._op("eq", other)
+        if type(verdict) is not bool:
+            raise CrossingError("the solution's __eq__ returned something that is not a bool")
+        return verdict and same_state(self._peer.state(self), self._peer.state(other))
 
-    def __ne__(self, other: object) -> object:
-        return self._compare("ne", other)
+    def __eq__(self, other: object) -> bool:
+        return self._equals(other)
 
-    def __lt__(self, other: object) -> object:
-        return self._compare("lt", other)
+    def __ne__(self, other: object) -> bool:
+        return not self._equals(other)
 
-    def __le__(self, other: object) -> object:
-        return self._compare("le", other)
+    def _order(self, name: str, other: object) -> bool:
+        if not (self._peer.compare_objects and isinstance(other, RemoteObject)):
+            raise self._refuse_comparison()
+        verdict = self._op(name, other)
+        if type(verdict) is not bool:
+            raise CrossingError(f"the solution's __{name}__ returned something that is not a bool")
+        return verdict
 
-    def __gt__(self, other: object) -> object:
-        return self._compare("gt", other)
+    def __lt__(self, other: object) -> bool:
+        return self._order("lt", other)
 
-    def __ge__(self, other: object) -> object:
-        return self._compare("ge", other)
+    def __le__(self, other: object) -> bool:
+        return self._order("le", other)
+
+    def __gt__(self, other: object) -> bool:
+        return self._order("gt", other)
+
+    def __ge__(self, other: object) -> bool:
+        return self._order("ge", other)
+
+
+OPERATIONS = {
+    "call": "a call with arguments", "setattr": "an attribute assignment", "getitem": "item access",
+    "setitem": "item assignment", "delitem": "item deletion", "contains": "'in'",
+}  # fmt: skip
+
+
+def same_state(one: object, other: object) -> bool:
+    """Two objects' instance states as the judge sees them: plain data, floats within a tolerance.
+
+    A state the solution could not give as plain data (``None`` from ``JudgePeer.state``) or an
+    empty one is no evidence either way: the solution's ``__eq__`` decides alone.
+    """
+    if not one or not other:
+        return True
+    return _close(one, other)
+
+
+def _close(one: object, other: object) -> bool:
+    if isinstance(one, RemoteObject) or isinstance(other, RemoteObject):
+        return True  # a nested object of the solution's: its own equality was not asked for
+    if type(one) is float or type(other) is float:
+        return (
+            type(one) in (int, float)
+            and type(other) in (int, float)
+            and math.isclose(one, other, rel_tol=STATE_REL_TOL, abs_tol=STATE_ABS_TOL)
+        )
+    if type(one) is not type(other):
+        return False
+    if type(one) is dict:
+        return one.keys() == other.keys() and all(_close(one[k], other[k]) for k in one)
+    if type(one) in (list, tuple):
+        in_order = len(one) == len(other) and all(_close(a, b) for a, b in zip(one, other))
+        return in_order or sorted(map(repr, one)) == sorted(map(repr, other))  # a set kept in a list
+    return one == other
 
 
 def _arithmetic(name: str):
@@ -240,7 +318,9 @@ class JudgePeer(Peer):
         super().__init__(read_fd, write_fd)
         self.remotes: dict[int, object] = {}
         self.tampering: str | None = None
-        self.compare_objects = False  # whether two of the solution's objects may compare by its own __eq__
+        self.compare_objects = False  # a class exercise: every object of the solution's may be driven
+        self.opening = False  # while True, new handles are exports (the module's names and their attributes)
+        self.sent_values: list[object] = []  # plain data the test sent the solution: redacted from reasons
         self.sent: dict[int, tuple[object, object, int]] = {}  # id(large argument) -> (it, snapshot, number)
 
     # -- values crossing
@@ -261,6 +341,11 @@ class JudgePeer(Peer):
 
     def share(self, obj: object) -> object:
         if isinstance(obj, RemoteObject):
+            if not (obj._export or self.compare_objects):
+                raise CrossingError(
+                    "a value the solution returned that is not plain data cannot be passed back to it; "
+                    f"return plain data ({PLAIN_HINT})"
+                )
             return [RECEIVER_OBJECT, obj._number]
         if isinstance(obj, type) and issubclass(obj, BaseException):
             return [EXCEPTION_CLASS, self.number(obj), exception_bases(obj)]
@@ -286,7 +371,7 @@ class JudgePeer(Peer):
                 return importlib.import_module(rest[0])  # our own copy of a standard module
             except ImportError:
                 pass
-        return RemoteObject(self, number)
+        return RemoteObject(self, number, self.opening)
 
     def exception(self, form: object) -> BaseException:
         """The exception a reply's ``x`` describes, built here from plain data."""
@@ -314,8 +399,19 @@ class JudgePeer(Peer):
         except PeerGone as exc:
             raise SolutionExited(f"the solution's process ended during the test ({exc})") from None
 
-    def ask(self, op: str, target: RemoteObject, **fields: object) -> object:
-        return self.value(self.exchange(op, target, **fields))
+    def ask(self, op: str, target: RemoteObject, *, export: bool = False, **fields: object) -> object:
+        """One request's value; handles new in it are exports when ``export`` (an export's attribute)."""
+        reply = self.exchange(op, target, **fields)
+        self.opening = export
+        try:
+            return self.value(reply)
+        finally:
+            self.opening = False
+
+    def state(self, target: RemoteObject) -> dict | None:
+        """The object's instance attributes (not dunder) as plain data, or None where it has none."""
+        state = self.ask("state", target)
+        return state if type(state) is dict else None
 
     def value(self, reply: dict) -> object:
         if "v" in reply:
@@ -327,6 +423,7 @@ class JudgePeer(Peer):
         raise ProtocolError("a reply with no value, no exception and no reason")
 
     def call(self, target: RemoteObject, args: tuple, kwargs: dict) -> object:
+        self.sent_values.extend((*args, *kwargs.values()))
         sent = [LIST, *(self._argument(arg) for arg in args)]
         reply = self.exchange("call", target, args=sent, kwargs=self.encode(kwargs))
         for index, data in reply.get("a", []):  # arguments the solution mutated in place
@@ -366,13 +463,15 @@ class JudgePeer(Peer):
 
 
 def _update_in_place(original: object, new: object) -> None:
-    if type(original) is not type(new):
+    """The test's argument takes the solution's changes; a subclass (a Counter) through its base type's methods."""
+    base = next((b for b in (list, bytearray, dict, set) if isinstance(original, b)), None)
+    if base is None or type(new) is not base:
         raise ProtocolError("an argument came back as another type")
-    if isinstance(original, (list, bytearray)):
-        original[:] = new
+    if base in (list, bytearray):
+        base.__setitem__(original, slice(None), new)
     else:
-        original.clear()
-        original.update(new)
+        base.clear(original)
+        base.update(original, new)
 
 
 _MIRRORS: dict[tuple[str, ...], type] = {}
@@ -423,7 +522,11 @@ def _exports(peer: JudgePeer) -> tuple[object, list]:
         reply = peer.request("exports")
     except PeerGone:
         raise SolutionExited("the solution did not import") from None
-    module, pairs = peer.value(reply)
+    peer.opening = True
+    try:
+        module, pairs = peer.value(reply)
+    finally:
+        peer.opening = False
     if not isinstance(module, RemoteObject) or type(pairs) is not list:
         raise ProtocolError("a malformed list of exports")
     return module, pairs
@@ -441,7 +544,7 @@ class SolutionModule(types.ModuleType):
     def __getattr__(self, name: str) -> object:
         if name.startswith("__"):
             raise AttributeError(name)
-        return getattr(self.__dict__["_remote"], name)
+        return getattr(self.__dict__["_remote"], name)  # the module is an export: so are its attributes
 
 
 def _namespace(pairs: list, entry_point: str | None) -> dict:
@@ -456,15 +559,16 @@ def _namespace(pairs: list, entry_point: str | None) -> dict:
     return namespace
 
 
-def _run(payload: dict, peer: JudgePeer, verdict_fd: int) -> int:
+def _run(payload: dict, peer: JudgePeer, verdict_fd: int) -> tuple[int, BaseException | None]:
+    """The exit code, and on failure the exception the test raised."""
     spec = payload["spec"]
     try:
         module, pairs = _exports(peer)
     except SolutionExited:
-        return IMPORT_FAILED_EXIT
+        return IMPORT_FAILED_EXIT, None
     except ProtocolError as exc:
         peer.tampering = str(exc)
-        return TAMPERED_EXIT
+        return TAMPERED_EXIT, None
     os.write(verdict_fd, IMPORTED)
     failure = None
     try:
@@ -476,11 +580,89 @@ def _run(payload: dict, peer: JudgePeer, verdict_fd: int) -> int:
     except BaseException as exc:  # noqa: BLE001 - whatever the test raised is its failure
         failure = exc
     if peer.tampering is not None:
-        return TAMPERED_EXIT
+        return TAMPERED_EXIT, None
     if failure is not None:
         write_traceback(failure)
-        return FAILED_EXIT
-    return 0
+        return FAILED_EXIT, failure
+    return 0, None
+
+
+# -- the reason an agent reads -------------------------------------------------------------------
+
+
+def reason(failure: BaseException, sources: list[str], sent: list[object]) -> str:
+    """What went wrong, without a value of the test's: the class, and a message with its values redacted.
+
+    A failed assertion gets no message at all: ``assert f(x) == 5`` says nothing, but unittest's
+    ``'x' != 'bcd'`` and pytest-style messages quote the expected value. The last line of a wrapped
+    unittest report (an Exercism test) is read the same way, so a NameError there still shows.
+    """
+    name, text = type(failure).__name__, str(failure).strip()
+    if isinstance(failure, AssertionError):
+        head, _, rest = (text.splitlines() or [""])[-1].partition(": ")
+        wrapped = head.rpartition(".")[2]  # the last line of a unittest report names its exception
+        if not rest or not wrapped.isidentifier() or wrapped.endswith("AssertionError"):
+            return "AssertionError: an assertion of the test failed"
+        name, text = wrapped, rest
+    message = redact(text, _literals(sources) | _leaves(sent))
+    if isinstance(failure, CrossingError):
+        return message[:REASON_BYTES]  # the judge's own sentence: what cannot be judged, and the fix
+    return f"{name}: {message}"[:REASON_BYTES] if message else name
+
+
+def _literals(sources: list[str], depth: int = 2) -> set[object]:
+    """Every constant written in the test's code; a string constant that is itself Python is read too."""
+    found: set[object] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and type(node.value) in (str, bytes, int, float, complex):
+                found.add(node.value)
+                if depth and type(node.value) is str and "\n" in node.value:
+                    found |= _literals([node.value], depth - 1)
+    return found
+
+
+def _leaves(values: list[object], limit: int = 10_000) -> set[object]:
+    """The scalars inside the plain data the test sent the solution (the test's inputs)."""
+    found: set[object] = set()
+    stack = list(values)
+    while stack and len(found) < limit:
+        value = stack.pop()
+        if type(value) in (str, bytes, int, float, complex):
+            found.add(value)
+        elif type(value) in (list, tuple, set, frozenset):
+            stack.extend(value)
+        elif type(value) is dict:
+            stack.extend(value.keys())
+            stack.extend(value.values())
+    return found
+
+
+def redact(text: str, values: set[object]) -> str:
+    """``text`` with each value written in it replaced by an ellipsis (longest first)."""
+    forms: set[str] = set()
+    for value in values:
+        if type(value) is bool:
+            continue
+        if type(value) in (str, bytes):
+            shown = value if type(value) is str else value.decode("utf-8", "replace")
+            forms.update((repr(value), repr(shown), shown) if len(shown) >= 3 else (repr(value), repr(shown)))
+        elif type(value) is int:
+            forms.update((str(value), repr(float(value))) if abs(value) < 1 << 53 else (str(value),))
+        elif type(value) is float and value.is_integer():
+            forms.update((repr(value), str(int(value))))  # 12.0 and 12 alike
+        else:
+            forms.update((repr(value), str(value)))
+    for form in sorted((f for f in forms if f), key=len, reverse=True):
+        if form[:1].isdigit() or form[:1] in "-(":
+            text = re.sub(rf"(?<![\w.]){re.escape(form)}(?![\w.])", "…", text)
+        else:
+            text = text.replace(form, "…")
+    return text
 
 
 def _end(pid: int) -> None:
@@ -498,12 +680,16 @@ def main(payload: dict, read_fd: int) -> None:
     os.set_inheritable(verdict_fd, False)
     sys.set_int_max_str_digits(0)
     peer, pid = _start_solution(payload)
-    code = _run(payload, peer, verdict_fd)
-    _end(pid)
+    code, failure = _run(payload, peer, verdict_fd)
+    _end(pid)  # before the reason: nothing of the solution's runs while it is made
     sys.stdout.flush()
     sys.stderr.flush()
     if code == 0:
         os.write(verdict_fd, payload["spec"]["nonce"].encode())
     elif code == TAMPERED_EXIT:
         os.write(verdict_fd, TAMPERED)
+    elif failure is not None:
+        sources = [payload["spec"].get("setup") or "", payload["spec"]["test"]]
+        text = reason(failure, sources, peer.sent_values)
+        os.write(verdict_fd, FAILED_REASON + text.encode("utf-8", "replace")[:REASON_BYTES])
     os._exit(code)

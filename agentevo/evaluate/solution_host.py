@@ -142,6 +142,8 @@ class SolutionPeer(Peer):
             return {"v": None}
         if op == "take":
             return self._take(target, int(message["n"]))
+        if op == "state":
+            return {"v": self.encode(state(target))}
         if op == "op":
             return {"v": self.encode(self._operate(target, str(message["name"]), message["args"]))}
         raise ProtocolError(f"unknown request {op!r}")
@@ -190,6 +192,17 @@ class SolutionPeer(Peer):
         if error is not None:
             reply["x"] = self.exception_form(error)
         return reply
+
+
+def state(obj: object) -> dict:
+    """An object's instance attributes that are not dunder: from its ``__dict__`` and its slots."""
+    found = {k: v for k, v in getattr(obj, "__dict__", {}).items() if not k.startswith("__")}
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if not name.startswith("__") and hasattr(obj, name):
+                found[name] = getattr(obj, name)
+    return found
 
 
 def exports(module: types.ModuleType) -> list[tuple[str, object]]:

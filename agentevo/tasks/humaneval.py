@@ -4,13 +4,19 @@ One record becomes one Task (see docs/tasks.md):
 
 * id ``humaneval/HumanEval-<n>``; the stub ``solution.py`` is the record's ``prompt`` (imports,
   signature and docstring, plus any helper functions it defines);
-* ``test_setup`` is the record's ``test`` (it defines ``check(candidate)``, sometimes imports and
-  ``METADATA``), and the single test is ``check(<entry_point>)``;
+* ``test_setup`` is the prompt's own helpers (its imports and the functions it defines besides the
+  entry point: ``poly``, ``encode_cyclic``, ``encode_shift``, ``is_palindrome``), then the record's
+  ``test`` (it defines ``check(candidate)``, sometimes imports and ``METADATA``); the single test is
+  ``check(<entry_point>)``. The helpers come from the task's text, compiled by the judge, so a check
+  that calls ``poly`` calls the prompt's ``poly``, never a submission's redefinition of it. HumanEval's
+  own harness runs the check in the submission's namespace, where a redefined helper wins; the
+  canonical solutions keep the helpers unchanged, so they score the same either way;
 * ``canonical_solution`` is ``prompt + canonical_solution``: exactly the program HumanEval runs.
 """
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +51,27 @@ def task_from_record(record: dict[str, Any], *, where: str = "HumanEval record")
         instructions=INSTRUCTIONS.format(entry_point=entry_point, prompt=prompt.rstrip("\n")),
         files={"solution.py": prompt},
         entry_point=entry_point,
-        test_setup=record["test"],
+        test_setup=prompt_helpers(prompt, entry_point) + record["test"],
         tests=[f"check({entry_point})"],
         canonical_solution=prompt + record["canonical_solution"],
         difficulty=3,
         metadata={"source": "HumanEval", "task_id": task_id},
     )
+
+
+def prompt_helpers(prompt: str, entry_point: str) -> str:
+    """The prompt's imports and the functions it defines other than ``entry_point``, as source."""
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError as e:
+        raise SuiteError(f"HumanEval prompt of {entry_point!r} is not valid Python: {e}") from None
+    kept = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name != entry_point)
+    ]
+    return "".join(ast.get_source_segment(prompt, node) + "\n\n" for node in kept)
 
 
 def _order(task: Task) -> tuple[int, str]:
