@@ -1,4 +1,4 @@
-"""Exercism-style exercises: a folder of exercise folders (or one exercise folder).
+"""Exercism-style exercises: a folder of exercise folders, maybe in groups (or one exercise folder).
 
 An exercise folder holds instructions (``.docs/instructions.md``, with ``.docs/introduction.md`` and
 ``.docs/instructions.append.md`` when present; else ``README.md`` or ``instructions.md``), one stub
@@ -10,7 +10,9 @@ One exercise becomes one Task (see docs/tasks.md): id ``exercism/<folder name>``
 file and its ``solution_file``, and one test per test method. ``test_setup`` makes ``<module>`` an
 alias of the module ``solution``, runs the unittest file as the module ``<module>_test`` and defines
 ``_run_unittest(class, method)``, which runs one test method and raises AssertionError with
-unittest's report unless it passes.
+unittest's report unless it passes. A ``level`` (or, as Exercism's track config names it,
+``difficulty``) in ``.meta/config.json`` becomes ``metadata["level"]``, so results can be grouped by
+it, and sets ``difficulty`` (clamped to 1-5) when it is a whole number.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from agentevo.tasks.model import Task
 from agentevo.tasks.suites import SuiteError
 
 SUITE = "exercism"
+LEVEL_KEYS = ("level", "difficulty")  # where .meta/config.json may say how hard the exercise is
+DEFAULT_DIFFICULTY = 3
+MAX_DEPTH = 3  # folders of folders of exercises: enough for a track's exercises/<kind>/<slug>
 
 INSTRUCTIONS = """\
 Solve this exercise in Python by editing `{stub}`. Hidden unit tests will import your code from the \
@@ -88,6 +93,18 @@ def _listed(folder: Path, config: dict[str, Any], kind: str) -> Path | None:
     if isinstance(names, list) and names and isinstance(names[0], str) and (folder / names[0]).is_file():
         return folder / names[0]
     return None
+
+
+def _level(config: dict[str, Any]) -> int | str | None:
+    """The exercise's level from its config: a whole number (``"2"`` counts as 2) or a label, else None."""
+    value = next((config[key] for key in LEVEL_KEYS if key in config), None)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+
+
+def _difficulty(level: int | str | None) -> int:
+    return min(max(level, 1), 5) if isinstance(level, int) else DEFAULT_DIFFICULTY
 
 
 def _test_and_stub(folder: Path, config: dict[str, Any]) -> tuple[Path, Path]:
@@ -194,6 +211,9 @@ def exercise_task(folder: Path) -> Task:
     }
     if isinstance(config.get("blurb"), str):
         metadata["blurb"] = config["blurb"]
+    level = _level(config)
+    if level is not None:
+        metadata["level"] = level
     try:
         return Task(
             id=f"{SUITE}/{folder.name}",
@@ -204,7 +224,7 @@ def exercise_task(folder: Path) -> Task:
             test_setup=setup,
             tests=[f"_run_unittest({case!r}, {method!r})" for case, method in cases],
             compare_objects=_defines_class(_read(stub), example),
-            difficulty=3,
+            difficulty=_difficulty(level),
             canonical_solution=_read(example) if example else None,
             metadata=metadata,
         )
@@ -236,15 +256,29 @@ def _is_exercise(folder: Path) -> bool:
     )
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def _exercise_folders(folder: Path, depth: int) -> list[Path]:
+    """The exercises at or under ``folder``: itself when it is one, or when it has no subfolder to look in
+    but holds Python files (so a broken exercise is reported as such); else those of its subfolders, e.g.
+    Exercism's ``exercises/practice/<slug>`` and ``exercises/concept/<slug>``. A folder with neither
+    subfolders nor Python files (a track's ``exercises/shared``) is no exercise."""
+    subfolders = _subfolders(folder)
+    if _is_exercise(folder) or depth == 0:
+        return [folder]
+    if not subfolders:
+        return [folder] if any(folder.glob("*.py")) else []
+    return [exercise for sub in subfolders for exercise in _exercise_folders(sub, depth - 1)]
+
+
 def load_exercism(path: Path) -> list[Task]:
-    """Every exercise under ``path`` (each non-hidden subfolder must be one), by folder name;
-    or the single exercise ``path`` is."""
+    """Every exercise at or under ``path``: the folder itself when it is one exercise, else each exercise
+    folder below it (groups of exercises may nest up to ``MAX_DEPTH`` deep), by path."""
     path = Path(path)
     if not path.is_dir():
         raise SuiteError(f"suite {SUITE!r}: {path} is not a folder")
-    if _is_exercise(path):
-        return [exercise_task(path)]
-    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-    if not folders:
+    if not _is_exercise(path) and not _subfolders(path):
         raise SuiteError(f"suite {SUITE!r}: {path} holds no exercise folders")
-    return [exercise_task(folder) for folder in folders]
+    return [exercise_task(folder) for folder in _exercise_folders(path, MAX_DEPTH)]

@@ -1,8 +1,8 @@
-"""Suites of tasks, named by a spec string: ``builtin``, ``humaneval:PATH``, ``mbpp:PATH``, ...
+"""Suites of tasks, named by a spec string: ``builtin``, ``ladder``, ``humaneval:PATH``, ``mbpp:PATH``, ...
 
 ``load_suite(spec)`` is the one entry point. Every suite comes back in its natural, deterministic
-order (the built-in file's order, HumanEval and MBPP by task number, Exercism by folder name); the
-``split`` filter uses ``Task.split`` (a hash of the id, see ``agentevo.tasks.model.split_of``) and
+order (the built-in file's order, the ladder by level, HumanEval and MBPP by task number, Exercism by folder
+name); the ``split`` filter uses ``Task.split`` (a hash of the id, see ``agentevo.tasks.model.split_of``) and
 ``limit`` keeps the first N tasks after filtering. Anything wrong with a spec or a data file raises
 ``SuiteError`` with a message that names the problem.
 """
@@ -22,11 +22,15 @@ class SuiteError(ValueError):
     """A suite cannot be loaded: unknown name, missing file, malformed data. The message says which."""
 
 
-# name -> (what PATH is, "module:function" of its loader). The loader takes the Path (None for builtin).
+# name -> (what PATH is, "module:function" of its loader). The loader takes the Path (nothing for PACKAGED).
 SUITES: dict[str, tuple[str, str]] = {
     "builtin": (
         "the built-in suite shipped in the package (no PATH)",
         "agentevo.tasks.builtin:load_builtin",
+    ),
+    "ladder": (
+        "the graded task ladder, generated in the package: 5 levels, held-out instances and templates (no PATH)",
+        "agentevo.tasks.ladder:load_ladder",
     ),
     "humaneval": (
         "HumanEval: HumanEval.jsonl.gz (or .jsonl), or a folder that holds it",
@@ -52,6 +56,8 @@ SUITES: dict[str, tuple[str, str]] = {
         "agentevo.tasks.miniwob:load_miniwob",
     ),
 }
+# Suites that come with the package and take no argument.
+PACKAGED = frozenset({"builtin", "ladder"})
 # Suites whose optional argument selects tasks instead of naming a path; their loader takes it as a string.
 SELECTION_SUITES = frozenset({"miniwob"})
 # Suites played in the sandboxed browser (``agentevo.web``) rather than scored by hidden tests.
@@ -64,7 +70,7 @@ def describe_suites() -> str:
 
 
 def _argument(name: str) -> str:
-    return "" if name == "builtin" else "[:TASK,...]" if name in SELECTION_SUITES else ":PATH"
+    return "" if name in PACKAGED else "[:TASK,...]" if name in SELECTION_SUITES else ":PATH"
 
 
 def is_web_suite(spec: str) -> bool:
@@ -80,9 +86,9 @@ def parse_spec(spec: str) -> tuple[str, Path | None]:
     name = name.strip().lower()
     if name not in SUITES:
         raise SuiteError(f"unknown suite {name!r} in spec {spec!r}; expected one of:\n{describe_suites()}")
-    if name == "builtin":
+    if name in PACKAGED:
         if raw.strip():
-            raise SuiteError(f"the builtin suite takes no path, got {spec!r}")
+            raise SuiteError(f"the {name} suite takes no path, got {spec!r}")
         return name, None
     if name in SELECTION_SUITES:
         return name, None
