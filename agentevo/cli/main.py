@@ -10,6 +10,7 @@ from agentevo.cli import (
     adapters,
     agent,
     archive,
+    compare,
     configuration,
     demo,
     evolve,
@@ -39,6 +40,7 @@ app.add_typer(adapters.app, name="adapters")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("run")(run.run)
+app.command("compare")(compare.compare)
 app.command("evolve")(evolve.evolve)
 app.command("finetune")(finetune.finetune)
 app.command("results")(run.results)

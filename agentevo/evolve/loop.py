@@ -40,7 +40,7 @@ from agentevo.evolve.operators import Operator, Parent
 from agentevo.evolve.policies import HGM, NoParent, make_policy
 from agentevo.evolve.safety import record_probes, run_probes, summary
 from agentevo.evolve.stages import evaluate_stage, next_stage, partition
-from agentevo.evolve.stats import SAFETY_STAGE, NodeStats, archive_stats
+from agentevo.evolve.stats import SAFETY_STAGE, NodeStats, archive_stats, best_of
 from agentevo.runs import RunDir
 from agentevo.tasks import Task
 
@@ -351,9 +351,7 @@ class Evolution:
 
     def status(self) -> Status:
         nodes = self.archive.nodes()
-        stats = {s.id: s for s in archive_stats(self.archive, self.store, self.run_dir.run_id)}
-        scored = [stats[n.id] for n in nodes if stats[n.id].selectable]
-        best = max(scored, key=lambda s: (s.score, s.evals, -s.order), default=None)
+        best = best_of(archive_stats(self.archive, self.store, self.run_dir.run_id))
         rejected = Counter(
             n.gate.failure or "rejected" for n in nodes if n.gate is not None and not n.gate.passed
         )

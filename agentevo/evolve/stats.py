@@ -69,3 +69,8 @@ def archive_stats(archive: Archive, store: ResultsStore, run_id: str) -> list[No
         )
         for order, node in enumerate(nodes)
     ]  # fmt: skip
+
+
+def best_of(stats: list[NodeStats]) -> NodeStats | None:
+    """The archive's best node: the highest mean score of the selectable nodes (ties: more tasks, then older)."""
+    return max((s for s in stats if s.selectable), key=lambda s: (s.score, s.evals, -s.order), default=None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -208,8 +208,11 @@ def run_suite(
     on_result: Callable[[ResultRow], None] = lambda row: None,
     backend: Backend | None = None,
     memory: RunMemory | PinnedLessons | None = None,
+    only: Collection[tuple[str, int]] | None = None,
 ) -> list[ResultRow]:
     """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``.
+
+    ``only`` keeps the (task id, attempt) pairs to run (a resumed comparison leaves out those it has rows for).
 
     Web tasks (all of ``tasks`` or none) are played against a browser sandbox per worker and scored by the page
     (see :mod:`agentevo.orchestrate.web`). For coding tasks the hidden tests run in warm sandboxes (a pool of up to ``parallel``, started while the episodes run), each used
@@ -224,6 +227,7 @@ def run_suite(
         agent_id=agent_id, agent_dir=str(agent_dir), tasks=len(tasks), attempts=attempts, started=time.time()
     )
     rows: list[ResultRow] = []
+    episodes = [(t, a) for t in tasks for a in range(attempts) if only is None or (t.id, a) in only]
     backends = contextlib.nullcontext(backend) if backend else open_backend(config, concurrent=parallel > 1)
     retry = request_retry(config.resilience)
     with (
@@ -231,16 +235,14 @@ def run_suite(
         Gateway(
             served, run_dir=run.path, run_id=run.run_id, retry=retry, memory=memory.read if memory else None
         ) as gateway,
-        kind.open_shared(config, min(parallel, len(tasks) * attempts), run.run_id) as shared,
+        kind.open_shared(config, min(parallel, len(episodes)), run.run_id) as shared,
         ThreadPoolExecutor(max_workers=parallel) as workers,
     ):
         suite = kind(
             config, agent_dir=agent_dir, run=run, agent_id=agent_id, budget=budget, store=store,
             gateway=gateway, backend=served, shared=shared, memory=memory,
         )  # fmt: skip
-        futures = [
-            workers.submit(suite.attempt, task, attempt) for task in tasks for attempt in range(attempts)
-        ]
+        futures = [workers.submit(suite.attempt, task, attempt) for task, attempt in episodes]
         try:
             _collect(futures, store, run, rows, on_result)
         except KeyboardInterrupt:

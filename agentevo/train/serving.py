@@ -12,6 +12,8 @@ from typing import Any
 
 from agentevo.train.registry import AdapterRegistry, RegistryError, base_fingerprint
 
+ACTIVE = "the active adapter"
+
 
 def registry_of(config: Any) -> AdapterRegistry:
     """The registry an ``AgentevoConfig`` names (``train.adapters_dir``, ``train.name``)."""
@@ -38,21 +40,48 @@ def serve_active(config: Any, backend: Any) -> str | None:
     model than the one served, or the registry's ``active.json`` is unreadable.
     """
     from agentevo.gateway.backends import supervised_server
+
+    try:
+        name = registry_of(config).active()
+    except RegistryError as exc:
+        raise _unservable(ACTIVE, exc) from None
+    if name is None or supervised_server(backend) is None:
+        return None
+    return _load(config, backend, name, ACTIVE)
+
+
+def serve_adapter(config: Any, backend: Any, name: str) -> str:
+    """Load the registry's adapter ``name`` into the backend's server and make it the default (a comparison's
+    arm names one); returns the name. ``BackboneSetupError`` when it cannot be served there."""
+    from agentevo.gateway.backends import supervised_server
     from agentevo.llm.backbone import BackboneSetupError
 
+    if supervised_server(backend) is None:
+        raise BackboneSetupError(
+            f"adapter {name!r} needs a backbone agentevo serves (llm.backbone llamacpp or vllm); an endpoint of "
+            "your own serves its adapters under model names of its own (set the model instead)"
+        )
+    return _load(config, backend, name, f"adapter {name!r}")
+
+
+def _load(config: Any, backend: Any, name: str, what: str) -> str:
+    """Check ``name`` was trained on the served base weights, load it into the server and serve it by default."""
+    from agentevo.gateway.backends import supervised_server
+
     registry = registry_of(config)
-    server = supervised_server(backend)
     try:
-        name = registry.active()
-        if name is None or server is None:
-            return None
         model_dir = served_model_dir(config)
         if model_dir is not None:
             registry.check_base(name, base_fingerprint(model_dir))
     except RegistryError as exc:
-        raise BackboneSetupError(
-            f"the active adapter cannot be served: {exc} (`agentevo adapters rollback` serves the previous one)"
-        ) from None
-    server.load_adapter(name, registry.path(name))
+        raise _unservable(what, exc) from None
+    supervised_server(backend).load_adapter(name, registry.path(name))
     backend.serve(name)
     return name
+
+
+def _unservable(what: str, exc: RegistryError) -> Exception:
+    from agentevo.llm.backbone import BackboneSetupError
+
+    fix = "`agentevo adapters rollback` serves the previous one" if what == ACTIVE else "`agentevo adapters list`"
+    return BackboneSetupError(f"{what} cannot be served: {exc} ({fix})")

@@ -1,0 +1,145 @@
+"""``compare``: every arm on the same tasks, k attempts each, rows in one run folder, then the statistics.
+
+Each arm is a ``run_suite`` call (``agentevo run``'s machinery: isolated episodes, the evaluator, retries of what
+the infrastructure spoils) with ``agent_id`` = the arm's name, so its rows are keyed by (arm, task, attempt) in the
+run's ``results.sqlite``. Before an arm runs, the attempts it already has a scored row for are left out: after
+``kill -9`` the same call (or ``agentevo compare --run RUN``) runs only what is missing, and an arm added later runs
+alone, the others untouched. Arms run one after another, each on its own backbone, memory and adapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from agentevo.compare.agent import agent_folder
+from agentevo.compare.analysis import Comparison, analyse
+from agentevo.compare.arms import ACTIVE_ADAPTER, Arm
+from agentevo.compare.plan import PLAN_FILE, Design, Plan, open_plan
+from agentevo.compare.report import write_results
+from agentevo.config import AgentevoConfig, load_config
+from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
+from agentevo.files import read_json
+from agentevo.gateway import Backend
+from agentevo.gateway.launch import open_backend
+from agentevo.orchestrate import run_suite
+from agentevo.runs import RunDir, run_manifest
+from agentevo.tasks import Task
+from agentevo.train.serving import serve_adapter
+
+if TYPE_CHECKING:
+    from agentevo.memory.episodes import RunMemory
+
+BackendFactory = Callable[[Arm, AgentevoConfig], AbstractContextManager[Backend]]
+"""Opens the backbone an arm's episodes call (default: the arm's configured backbone, its adapter served)."""
+
+
+class CompareProgress(Protocol):
+    """What a comparison reports while it runs (``compare.report.RichProgress`` draws it)."""
+
+    def arm(self, name: str, total: int, rows: list[ResultRow]) -> None: ...
+
+    def row(self, name: str, row: ResultRow) -> None: ...
+
+
+def compare(
+    arms: Sequence[Arm] = (),
+    *,
+    suite: str | None = None,
+    split: str | None = None,
+    limit: int | None = None,
+    attempts: int | None = None,
+    seed: int | None = None,
+    config: AgentevoConfig | None = None,
+    run_id: str | None = None,
+    parallel: int = 2,
+    progress: CompareProgress | None = None,
+    backend: BackendFactory | None = None,
+) -> Comparison:
+    """Run ``arms`` (the first is the baseline) on the same tasks and compare them; see the module's doc.
+
+    ``suite``/``split``/``limit``/``attempts``/``seed`` default to builtin, test, all, 1 and 0 on a new run; with
+    ``run_id`` of an earlier comparison they default to its plan (and must agree with it), and ``arms`` may add
+    arms to it. Writes ``compare.json`` (the plan), ``comparison.json`` and ``report.html`` into the run folder.
+    Raises ``RunInterrupted`` on Ctrl-C (the finished episodes' rows are kept: call again with the run id).
+    """
+    settings = config or load_config()
+    run = RunDir(settings.archives_dir, run_id)
+    design = Design(suite=suite, split=split, limit=limit, attempts=attempts, seed=seed)
+    plan = open_plan(run.path, list(arms), design, settings.archives_dir)
+    arm_settings = {arm.name: arm.settings(settings) for arm in plan.arms}  # all checked before any runs
+    tasks = plan.load_tasks()
+    run.describe(
+        command="agentevo compare", arms={a.name: a.describe() for a in plan.arms}, **run_manifest(settings)
+    )
+    with ResultsStore(run.path / RESULTS_DB) as store:
+        for arm in plan.arms:
+            _run_arm(arm, arm_settings[arm.name], plan, tasks, run, store, parallel, progress, backend)
+        comparison = analyse(plan, store.rows(run.run_id), run_id=run.run_id, run_dir=run.path)
+    write_results(comparison)
+    return comparison
+
+
+def _run_arm(
+    arm: Arm, settings: AgentevoConfig, plan: Plan, tasks: list[Task], run: RunDir, store: ResultsStore,
+    parallel: int, progress: CompareProgress | None, backend: BackendFactory | None,
+) -> None:  # fmt: skip
+    """The arm's missing attempts: those without a scored row (an attempt spoiled on every try is tried again)."""
+    rows = [r for r in store.rows(run.run_id, arm.name) if r.task_id in set(plan.tasks)]
+    done = {(r.task_id, r.attempt) for r in rows if r.scored}
+    todo = {(t.id, a) for t in tasks for a in range(plan.attempts)} - done
+    if progress is not None:
+        progress.arm(arm.name, len(tasks) * plan.attempts, [r for r in rows if r.scored])
+    if not todo:
+        return
+    folder = agent_folder(
+        plan.agents[arm.name],
+        suite=plan.suite,
+        archives_dir=settings.archives_dir,
+        dest=run.path / "agents" / arm.name,
+    )
+    report = (lambda row: progress.row(arm.name, row)) if progress is not None else (lambda row: None)
+    with (
+        (backend or _open_backend)(arm, settings) as served,
+        _memory(settings, run, arm) as memory,
+    ):
+        run_suite(
+            settings, tasks, agent_dir=folder, run=run, agent_id=arm.name, attempts=plan.attempts,
+            parallel=parallel, budget=arm.budget(), on_result=report, backend=served, memory=memory, only=todo,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _memory(settings: AgentevoConfig, run: RunDir, arm: Arm) -> Iterator[RunMemory | None]:
+    """The arm's experience memory when it has it on (Chroma is loaded only then)."""
+    if not settings.memory.enabled:
+        yield None
+        return
+    from agentevo.memory.episodes import run_memory
+
+    default = settings.archives_dir / "memory"
+    with run_memory(settings.memory, default, run_id=run.run_id, node_id=arm.name) as memory:
+        yield memory
+
+
+@contextlib.contextmanager
+def _open_backend(arm: Arm, settings: AgentevoConfig) -> Iterator[Backend]:
+    """The arm's backbone, serving its adapter: none (the base weights, even when the registry has an active
+    adapter), the active one (as ``agentevo run``), or the one it names."""
+    with open_backend(settings, concurrent=True) as served:
+        if arm.adapter is None and served.model != settings.llm.model:
+            served.serve(settings.llm.model)
+        elif arm.adapter not in (None, ACTIVE_ADAPTER):
+            serve_adapter(settings, served, arm.adapter)
+        yield served
+
+
+def results_of(run_dir: Path) -> Comparison:
+    """The comparison of an existing run folder, computed again from its plan and rows (nothing is run)."""
+    plan = Plan.model_validate(read_json(run_dir / PLAN_FILE))
+    run_id = read_json(run_dir / "run.json").get("run_id", run_dir.name)
+    with ResultsStore(run_dir / RESULTS_DB) as store:
+        return analyse(plan, store.rows(run_id), run_id=run_id, run_dir=run_dir)
