@@ -1,8 +1,10 @@
 """One way for the rest of agentevo to get its chat model: :func:`make_chat_model` from the ``llm`` config.
 
-Every backbone is a LangChain ``BaseChatModel``, so LangGraph uses any of them the same way. Tool calling goes
-through :func:`bind_tools_any`: native ``bind_tools`` where the backbone has it (``openai``), the plain-text
-fenced-action fallback where it does not (``local``, and the servers agentevo supervises: ``llamacpp``, ``vllm``).
+Every backbone is a LangChain ``BaseChatModel``, so LangGraph uses any of them the same way. Each honours
+``response_format`` (a JSON schema, :mod:`agentevo.llm.structured`). Tool calling goes through
+:func:`bind_tools_any`: native ``bind_tools`` where the backbone has it (``openai``), replies held to the tools'
+schemas where the backbone constrains decoding but parses no tool calls (``local``, and the servers agentevo
+supervises: ``llamacpp``, ``vllm``), and the plain-text fenced-action fallback for a model that can only write text.
 
 Adding a backbone: write ``_make_<name>(config, cache_dir, log) -> BaseChatModel`` and register it in
 ``_FACTORIES``.
@@ -21,6 +23,7 @@ from langchain_core.runnables import Runnable
 
 from agentevo.llm.config import LLMConfig
 from agentevo.llm.fenced_tools import FencedToolModel, with_fenced_tools
+from agentevo.llm.schema_tools import with_schema_tools
 from agentevo.progress import progress
 
 Log = Callable[[str], Any]
@@ -165,11 +168,20 @@ def bind_tools_any(
     native: bool | None = None,
     **kwargs: Any,
 ) -> Runnable[LanguageModelInput, AIMessage]:
-    """Bind ``tools`` natively when the backbone can, through fenced action blocks otherwise.
+    """Bind ``tools`` natively when the backbone can, through a schema when it constrains decoding, as text otherwise.
 
-    ``native`` overrides the detection (e.g. False for an OpenAI-compatible server without a tool parser).
+    ``native`` overrides the detection (e.g. False for an OpenAI-compatible server without a tool parser: it then
+    gets the fenced fallback).
     """
     use_native = supports_native_tools(model) if native is None else native
     if use_native:
         return model.bind_tools(tools, tool_choice=tool_choice, **kwargs)
+    if supports_structured_output(model):
+        return with_schema_tools(model, tools, tool_choice=tool_choice)
     return with_fenced_tools(model, tools, tool_choice=tool_choice)
+
+
+def supports_structured_output(model: Any) -> bool:
+    """Whether ``model`` constrains its decoding to a ``response_format`` JSON schema (its class says so)."""
+    inner = model.inner if isinstance(model, FencedToolModel) else model
+    return bool(getattr(type(inner), "structured_output", False))

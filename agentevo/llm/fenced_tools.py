@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +100,17 @@ def render_action(name: str, args: dict[str, Any]) -> str:
     return f"```{ACTION_LANG}\n{json.dumps({'tool': name, 'args': args}, ensure_ascii=False)}\n```"
 
 
+def render_tool_list(specs: Sequence[dict[str, Any]]) -> list[str]:
+    """The lines that list the tools: a signature each, and the schema where the signature says too little."""
+    lines = ["You can use these tools:"]
+    for spec in specs:
+        params = _compact_schema(spec["parameters"])
+        lines.append(f"- {_signature(spec['name'], params)}: {spec['description'] or '(no description)'}")
+        if not _is_simple(params):
+            lines.append(f"  arguments (JSON schema): {json.dumps(params, ensure_ascii=False)}")
+    return lines
+
+
 def render_tools_prompt(tools: Sequence[Any], *, tool_choice: str | None = None) -> str:
     """The system-prompt section that lists the tools and the action-block format.
 
@@ -109,12 +120,7 @@ def render_tools_prompt(tools: Sequence[Any], *, tool_choice: str | None = None)
     with a concrete example call rather than placeholders (small models copy placeholders verbatim).
     """
     specs = tool_specs(tools)
-    lines = ["You can use these tools:"]
-    for spec in specs:
-        params = _compact_schema(spec["parameters"])
-        lines.append(f"- {_signature(spec['name'], params)}: {spec['description'] or '(no description)'}")
-        if not _is_simple(params):
-            lines.append(f"  arguments (JSON schema): {json.dumps(params, ensure_ascii=False)}")
+    lines = render_tool_list(specs)
     example = specs[0] if specs else {"name": "tool_name", "parameters": {}}
     lines += [
         "",
@@ -216,7 +222,8 @@ def _first_json(body: str) -> Any:
     return value
 
 
-def _to_call(obj: Any, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def to_call(obj: Any, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A tool call from an action object (``{"tool": name, "args": {...}}``); ActionParseError says what is wrong."""
     if not isinstance(obj, dict):
         raise ActionParseError(
             f'the action must be a JSON object like {{"tool": ..., "args": {{...}}}}, not {type(obj).__name__}'
@@ -278,14 +285,14 @@ def parse_action(text: str, tools: Sequence[Any]) -> ParsedReply:
             if _looks_like_action(obj):
                 rest = (text[: bare.start()].rstrip() + "\n" + text[end:].lstrip()).strip()
                 try:
-                    return ParsedReply(text=rest, tool_call=_to_call(obj, specs), notes=["unfenced action"])
+                    return ParsedReply(text=rest, tool_call=to_call(obj, specs), notes=["unfenced action"])
                 except ActionParseError as exc:
                     return ParsedReply(text=text, error=str(exc))
         return ParsedReply(text=text)
     body, start, end, closed = candidates[0]
     rest = (text[:start].rstrip() + "\n" + text[end:].lstrip()).strip()
     try:
-        call = _to_call(_first_json(body), specs)
+        call = to_call(_first_json(body), specs)
     except ActionParseError as exc:
         error = str(exc)
         if not closed:
@@ -327,11 +334,14 @@ def _text_of(message: BaseMessage) -> str:
     return "".join(parts)
 
 
-def messages_to_plain(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+def messages_to_plain(
+    messages: Sequence[BaseMessage], render_call: Callable[[str, dict[str, Any]], str] = render_action
+) -> list[BaseMessage]:
     """Rewrite tool calls and tool results as plain text, for a model without tool roles.
 
-    An ``AIMessage`` with ``tool_calls`` becomes its text plus one action block per call; a ``ToolMessage``
-    becomes a user message ``Tool result (name): ...``. Other messages pass through (content as text).
+    An ``AIMessage`` with ``tool_calls`` becomes its text plus each call as ``render_call`` writes it (an action
+    block by default); a ``ToolMessage`` becomes a user message ``Tool result (name): ...``. Other messages pass
+    through (content as text).
     """
     names: dict[str, str] = {}
     out: list[BaseMessage] = []
@@ -341,7 +351,7 @@ def messages_to_plain(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
             blocks = []
             for call in message.tool_calls or []:
                 names[call.get("id") or ""] = call["name"]
-                blocks.append(render_action(call["name"], call.get("args") or {}))
+                blocks.append(render_call(call["name"], call.get("args") or {}))
             body = "\n".join([text] + blocks if text else blocks) if blocks else text
             out.append(AIMessage(content=body))
         elif isinstance(message, ToolMessage):

@@ -2,8 +2,9 @@
 
 :class:`LocalChatModel` is a LangChain chat model, so LangGraph uses it like any other. The weights load once
 per process and folder (about a second from safetensors) and are shared by every instance; one lock serialises
-``generate`` because torch on two cores gains nothing from parallel generation. It has no native tool calling:
-``bind_tools`` returns the plain-text fallback of :mod:`agentevo.llm.fenced_tools`.
+``generate`` because torch on two cores gains nothing from parallel generation. It honours ``response_format``
+(a JSON schema) through :mod:`agentevo.llm.local_constrain`, so ``bind_tools`` holds replies to the tools' schemas
+(:mod:`agentevo.llm.schema_tools`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr
 
+from agentevo.llm.closing import Generations
 from agentevo.llm.config import EMBEDDED_MODEL_NAME
-from agentevo.llm.fenced_tools import messages_to_plain, with_fenced_tools
+from agentevo.llm.fenced_tools import messages_to_plain
+from agentevo.llm.local_constrain import constrain
 from agentevo.llm.model_store import offline_env
+from agentevo.llm.schema_tools import with_schema_tools
 
 
 class LocalModelError(RuntimeError):
@@ -104,10 +108,21 @@ def cut_at_stop(
 
 
 def _stop_criteria(
-    tokenizer: Any, prompt_len: int, stops: Sequence[str], patterns: Sequence[re.Pattern[str]]
+    tokenizer: Any,
+    prompt_len: int,
+    stops: Sequence[str],
+    patterns: Sequence[re.Pattern[str]],
+    closed: threading.Event,
 ) -> Any:
+    """Stop at a stop string or pattern, and at the next token once the model is closed."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _StopWhenClosed(StoppingCriteria):
+        def __call__(
+            self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+        ) -> torch.BoolTensor:
+            return torch.full((input_ids.shape[0],), closed.is_set(), device=input_ids.device)
 
     class _StopOnText(StoppingCriteria):
         def __call__(
@@ -119,7 +134,7 @@ def _stop_criteria(
             ]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
-    return StoppingCriteriaList([_StopOnText()])
+    return StoppingCriteriaList([_StopWhenClosed(), *([_StopOnText()] if stops or patterns else [])])
 
 
 def _role(message: BaseMessage) -> str:
@@ -136,12 +151,13 @@ class LocalChatModel(BaseChatModel):
     Greedy decoding when ``temperature == 0``, sampling otherwise; honours ``max_tokens`` and ``stop`` (and the
     extra ``stop_after`` regexes); returns ``usage_metadata`` (input/output/total tokens) and
     ``response_metadata`` (model name, finish_reason). Call-time overrides: ``temperature``, ``max_tokens``,
-    ``top_p``, ``seed``, ``repetition_penalty``, ``stop_after``.
+    ``top_p``, ``seed``, ``repetition_penalty``, ``stop_after``, ``response_format``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
     native_tool_calling: ClassVar[bool] = False
+    structured_output: ClassVar[bool] = True  # honours response_format (a JSON schema)
     # Accepts ``stop_after=[regex, ...]``: stop once the generated text matches, keeping the match.
     supports_stop_after: ClassVar[bool] = True
 
@@ -154,6 +170,7 @@ class LocalChatModel(BaseChatModel):
     seed: int | None = None
     repetition_penalty: float | None = None
     threads: int | None = None
+    _calls: Generations = PrivateAttr(default_factory=Generations)
 
     @property
     def _llm_type(self) -> str:
@@ -179,7 +196,23 @@ class LocalChatModel(BaseChatModel):
         text = loaded.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
         return loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def close(self, timeout: float = 60.0) -> bool:
+        """Refuse new calls, stop running generations at their next token, and wait (at most ``timeout`` s) for
+        them to end: whether none is left. Whoever opened the model calls it before the process exits: a thread
+        left inside torch when the interpreter finalizes aborts the process (see :mod:`agentevo.llm.closing`)."""
+        return self._calls.close(timeout)
+
     def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with self._calls.running():
+            return self._reply(messages, stop, run_manager, **kwargs)
+
+    def _reply(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
@@ -222,14 +255,16 @@ class LocalChatModel(BaseChatModel):
         penalty = kwargs.get("repetition_penalty", self.repetition_penalty)
         if penalty:
             gen_kwargs["repetition_penalty"] = float(penalty)
-        if stops or patterns:
-            gen_kwargs["stopping_criteria"] = _stop_criteria(tokenizer, len(ids), stops, patterns)
+        closed = self._calls.closed
+        gen_kwargs["stopping_criteria"] = _stop_criteria(tokenizer, len(ids), stops, patterns, closed)
+        constrain(gen_kwargs, tokenizer, len(ids), kwargs.get("response_format"))
 
         t0 = time.monotonic()
-        with loaded.lock, torch.inference_mode():
+        with self._calls.holding(loaded.lock), torch.inference_mode():
             if seed is not None and temperature > 0:
                 torch.manual_seed(int(seed))
             output = loaded.model.generate(**gen_kwargs)
+        self._calls.refuse_if_closed()  # cut short by close(): the reply is no answer
         seconds = time.monotonic() - t0
 
         new_ids = output[0, len(ids) :].tolist()
@@ -262,8 +297,8 @@ class LocalChatModel(BaseChatModel):
         tool_choice: str | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """No native tool calling: tools go through fenced action blocks in plain text."""
-        return with_fenced_tools(self, tools, tool_choice=tool_choice)
+        """No native tool calling: replies are held to the tools' schemas by constrained decoding."""
+        return with_schema_tools(self, tools, tool_choice=tool_choice)
 
 
 __all__ = ["LoadedModel", "LocalChatModel", "LocalModelError", "load_local_model"]

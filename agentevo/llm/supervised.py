@@ -27,7 +27,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from agentevo.files import acquire_lock
-from agentevo.llm.fenced_tools import with_fenced_tools
+from agentevo.llm.schema_tools import with_schema_tools
 from agentevo.llm.tether import end_group
 from agentevo.progress import progress
 from agentevo.sandbox.procs import kill_group
@@ -385,16 +385,18 @@ class SupervisedServer:
 class ServedChatModel(ChatOpenAI):
     """A chat model on a server agentevo supervises (``server``: vLLM or llama.cpp), base model or adapter.
 
-    Served without a tool-call parser, so tools travel as fenced actions, like the local model's. The ``model``
+    Served without a tool-call parser: tools travel as JSON held to the tools' schemas (llama-server and vLLM
+    both constrain decoding to a ``response_format`` JSON schema), like the local model's. The ``model``
     names the base model or a loaded LoRA adapter; :meth:`for_model` switches it, and every request carries the
     fields the server needs to apply that choice (llama.cpp's ``lora`` scales).
     """
 
     native_tool_calling: ClassVar[bool] = False
+    structured_output: ClassVar[bool] = True  # honours response_format (a JSON schema)
     server: Any = None
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any):
-        return with_fenced_tools(self, tools, tool_choice=tool_choice)
+        return with_schema_tools(self, tools, tool_choice=tool_choice)
 
     def for_model(self, name: str) -> ServedChatModel:
         """This chat model, answering as ``name`` (the base or a loaded adapter); LookupError for others."""

@@ -1,0 +1,193 @@
+"""Structured answers: one request shape for every backbone, and one way to check what comes back.
+
+A caller asks for structure the way OpenAI's API does: ``response_format={"type": "json_schema", "json_schema":
+{"name", "schema", "strict"}}`` passed to ``invoke`` (or in a gateway request body). Each backbone honours it
+with its engine's own means: ``llamacpp`` and ``vllm`` get the field as is (llama-server turns the schema into a
+grammar; vLLM into its structured-output decoding), ``openai`` sends it to the API, ``local`` constrains
+transformers' generation with lm-format-enforcer (:mod:`agentevo.llm.local_constrain`). Where decoding is
+constrained, the answer parses unless it ran out of tokens.
+
+:func:`ask_structured` is the one caller-side path: ask with the schema, validate with the pydantic model,
+ask once more with the validation error when it fails (the fallback for a backbone that ignores the field),
+then raise :class:`StructuredOutputError` whose ``reason`` (:class:`StructuredFailure`) is recorded by the
+caller. Bounds: :func:`token_budget` gives each schema a ``max_tokens`` from its own limits (``maxLength``,
+``maxItems``), and :func:`repetitive` recognises a degenerate loop, so a small model that repeats itself is
+cut off and named instead of spending a whole budget.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel, ValidationError
+
+T = TypeVar("T", bound=BaseModel)
+ResponseFormat = dict[str, Any]
+
+DEFAULT_STRING_CHARS = 400  # a string with no maxLength is budgeted as this many characters
+DEFAULT_ITEMS = 4  # an array with no maxItems is budgeted as this many items
+CHARS_PER_TOKEN = 3  # English text and code in SmolLM2's tokenizer: about 3-4 characters a token
+MAX_BUDGET = 2048  # no schema gets more tokens than this, whatever its bounds say
+# A tail that repeats a unit of REPEAT_MIN_CHARS..REPEAT_MAX_PERIOD characters REPEAT_TIMES times in a row.
+REPEAT_MIN_CHARS, REPEAT_MAX_PERIOD, REPEAT_TIMES = 48, 200, 4
+
+
+class StructuredFailure(StrEnum):
+    """Why a structured answer could not be had; the value is what callers record."""
+
+    refused = "schema_refused"  # the backbone refused the request or the schema (a 4xx naming it)
+    truncated = "truncated"  # the answer ran out of max_tokens before the JSON closed
+    repetition = "repetition"  # the answer was cut off repeating itself
+    invalid_json = "invalid_json"  # the answer is not JSON at all
+    schema_mismatch = "schema_mismatch"  # it is JSON, but not what the schema asks for
+
+
+class SchemaUnsupported(ValueError):
+    """The backbone cannot constrain its answer to this schema; the message names the construct."""
+
+
+class StructuredOutputError(RuntimeError):
+    """The backbone gave no valid answer for the schema, after one repair; ``reason`` names why."""
+
+    def __init__(self, reason: StructuredFailure, detail: str, text: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason, self.detail, self.text = reason, detail, text
+
+
+def response_format(schema: type[BaseModel] | dict[str, Any], name: str | None = None) -> ResponseFormat:
+    """The OpenAI request field that asks for JSON matching ``schema`` (a pydantic model or a JSON schema)."""
+    if isinstance(schema, type):
+        name, schema = name or schema.__name__, schema.model_json_schema()
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name or "answer", "schema": schema, "strict": True},
+    }
+
+
+def requested_schema(fmt: Any) -> dict[str, Any] | None:
+    """The JSON schema a ``response_format`` asks for (``json_object`` asks for any object), or None."""
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_object":
+        return {"type": "object"}
+    if fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else None
+    return None
+
+
+def token_budget(schema: dict[str, Any]) -> int:
+    """Tokens enough for the largest answer ``schema`` allows (its maxLength / maxItems / enums), capped."""
+    defs = schema.get("$defs") or schema.get("definitions") or {}
+    chars = _chars(schema, defs, depth=0)
+    return max(16, min(MAX_BUDGET, chars // CHARS_PER_TOKEN + 8))
+
+
+def _chars(node: Any, defs: dict[str, Any], depth: int) -> int:
+    """The most characters a JSON value of ``node`` takes (a rough, generous bound)."""
+    if not isinstance(node, dict) or depth > 8:
+        return DEFAULT_STRING_CHARS
+    if "$ref" in node:
+        return _chars(defs.get(node["$ref"].rsplit("/", 1)[-1]), defs, depth + 1)
+    options = node.get("anyOf") or node.get("oneOf")
+    if options:
+        return max(_chars(o, defs, depth + 1) for o in options)
+    if "enum" in node or "const" in node:
+        return max(len(json.dumps(v)) for v in node.get("enum", [node.get("const")]))
+    kind = node.get("type")
+    if kind == "object":
+        props = node.get("properties") or {}
+        return 2 + sum(len(k) + 4 + _chars(v, defs, depth + 1) for k, v in props.items())
+    if kind == "array":
+        return 2 + int(node.get("maxItems", DEFAULT_ITEMS)) * (2 + _chars(node.get("items"), defs, depth + 1))
+    if kind == "string":
+        return 2 + int(node.get("maxLength", DEFAULT_STRING_CHARS)) * 6 // 5  # escapes
+    return 24  # numbers, booleans, null
+
+
+def repetitive(text: str) -> bool:
+    """Whether ``text`` ends in a loop: one unit repeated ``REPEAT_TIMES`` times, spanning at least
+    ``REPEAT_MIN_CHARS`` characters (what a small model does when it has nothing more to say)."""
+    for period in range(1, REPEAT_MAX_PERIOD + 1):
+        span = period * REPEAT_TIMES
+        if span > len(text):
+            return False
+        if span < REPEAT_MIN_CHARS:
+            continue
+        unit = text[-period:]
+        if text[-span:] == unit * REPEAT_TIMES:
+            return True
+    return False
+
+
+def failure_of(text: str, finish_reason: str | None) -> tuple[StructuredFailure, str] | None:
+    """Why ``text`` is no usable JSON value (None when it is): cut off repeating, cut off, malformed, or a
+    string in it that loops (a grammar closes a string at its maxLength, so the loop parses)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        if repetitive(text):
+            return StructuredFailure.repetition, "the answer repeated itself until it was cut off"
+        if finish_reason == "length":
+            return StructuredFailure.truncated, f"the answer ran out of tokens ({exc})"
+        return StructuredFailure.invalid_json, str(exc)
+    if any(repetitive(s) for s in _strings(value)):
+        return StructuredFailure.repetition, "a string in the answer repeats itself"
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [s for item in items for s in _strings(item)]
+
+
+def parse_as(model: type[T], message: AIMessage) -> T:
+    """``message``'s text as a ``model``; StructuredOutputError naming why it is not one."""
+    text = message.content if isinstance(message.content, str) else str(message.content)
+    failure = failure_of(text, (message.response_metadata or {}).get("finish_reason"))
+    if failure:
+        raise StructuredOutputError(*failure, text=text)
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
+        raise StructuredOutputError(StructuredFailure.schema_mismatch, errors[:600], text=text) from None
+
+
+Invoke = Callable[..., AIMessage]  # a chat model's (or a client's) invoke: (messages, **options) -> AIMessage
+
+
+def ask_structured(
+    invoke: Invoke, messages: Sequence[BaseMessage], model: type[T], *, max_tokens: int | None = None
+) -> T:
+    """Ask for a ``model`` through ``invoke``, with the schema and a budget fitted to it; repair once.
+
+    A refusal of the request (a backbone error) propagates: it is not the answer's fault and asking again the
+    same way will not help. An answer that fails to parse or validate is shown back with the error, once.
+    """
+    fmt = response_format(model)
+    options = {"response_format": fmt, "max_tokens": max_tokens or token_budget(requested_schema(fmt) or {})}
+    reply = invoke(list(messages), **options)
+    try:
+        return parse_as(model, reply)
+    except StructuredOutputError as first:
+        repair = [*messages, reply, HumanMessage(repair_prompt(first))]
+        try:
+            return parse_as(model, invoke(repair, **options))
+        except StructuredOutputError as second:
+            second.detail = f"{second.detail} (after one repair of: {first})"
+            raise second from None
+
+
+def repair_prompt(error: StructuredOutputError) -> str:
+    """What the model is told after an answer that did not fit the schema."""
+    return (
+        f"Your answer was not valid ({error}). Answer again with one JSON object that follows the schema "
+        "exactly, and nothing else."
+    )
