@@ -17,6 +17,8 @@ import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, convert_to_messages
 
+from agentevo.llm.schema_tools import FAILURE_KEY
+from agentevo.llm.structured import SchemaUnsupported, StructuredFailure, failure_of, requested_schema
 from agentevo.llm.supervised import ServerError
 
 T = TypeVar("T")
@@ -222,6 +224,8 @@ def _model_fault(exc: Exception) -> BackboneError:
         return BackboneError(
             exc.status_code, f"the backbone refused the request: {exc}", Fault.invalid_request
         )
+    if isinstance(exc, SchemaUnsupported):
+        return BackboneError(400, f"{StructuredFailure.refused.value}: {exc}", Fault.invalid_request)
     return BackboneError(502, f"local model failed: {exc.__class__.__name__}: {exc}", Fault.backbone_error)
 
 
@@ -230,11 +234,31 @@ def supervised_server(backend: Any) -> Any | None:
     return getattr(getattr(backend, "chat_model", None), "server", None)
 
 
+def structured_failure(request: dict[str, Any], response: dict[str, Any] | None) -> str | None:
+    """Why an answer does not hold the structure its request asked for (a ``StructuredFailure`` value), or None.
+
+    A chat-model backend says so itself (``structured_failure`` on the choice, for tool calls held to a schema);
+    for any backend, a ``response_format`` answer that is no usable JSON is named here.
+    """
+    choices = (response or {}).get("choices") or []
+    if not choices:
+        return None
+    choice = choices[0]
+    if choice.get("structured_failure"):
+        return str(choice["structured_failure"])
+    message = choice.get("message") or {}
+    if requested_schema(request.get("response_format")) is None or message.get("tool_calls"):
+        return None
+    failure = failure_of(message.get("content") or "", choice.get("finish_reason"))
+    return failure[0].value if failure else None
+
+
 class ChatModelBackend:
     """Serves any LangChain chat model (the embedded local model) as an OpenAI endpoint.
 
-    Requests that carry ``tools`` go through the model's ``bind_tools``; the local model's answers with
-    fenced actions, parsed back into tool calls, so agents get OpenAI tool calls from a text-only model.
+    Requests that carry ``tools`` go through the model's ``bind_tools`` (replies held to the tools' schemas, or
+    fenced actions for a text-only model), parsed back into tool calls, so agents get OpenAI tool calls from a
+    model without a tool-call parser; a ``response_format`` is passed on, and the backbone honours it.
     ``health`` is the watchdog of the server behind the model, when agentevo supervises one.
     """
 
@@ -255,6 +279,8 @@ class ChatModelBackend:
         chat_model = self._chat_model_for(body.get("model"))
         runnable = chat_model.bind_tools(body["tools"]) if body.get("tools") else chat_model
         options: dict[str, Any] = {}
+        if body.get("response_format"):
+            options["response_format"] = body["response_format"]
         stop = body.get("stop")
         if stop:
             options["stop"] = [stop] if isinstance(stop, str) else list(stop)
@@ -302,12 +328,15 @@ class ChatModelBackend:
         if reply.tool_calls:
             message["tool_calls"] = _openai_tool_calls(reply)
             finish = "tool_calls"
+        choice = {"index": 0, "message": message, "finish_reason": finish}
+        if reply.response_metadata.get(FAILURE_KEY):  # an agentevo field: OpenAI clients ignore it
+            choice["structured_failure"] = reply.response_metadata[FAILURE_KEY]
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "choices": [choice],
             "usage": {
                 "prompt_tokens": usage["input_tokens"],
                 "completion_tokens": usage["output_tokens"],

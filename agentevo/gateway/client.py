@@ -9,14 +9,22 @@ budget reads it) and may go to another backbone than the task episodes' (``evolv
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import openai
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.utils import convert_to_openai_messages
+from pydantic import BaseModel
 
 from agentevo import contract
 from agentevo.gateway.budget import Budget
 from agentevo.gateway.server import Gateway
+from agentevo.llm.structured import StructuredOutputError, ask_structured
+
+T = TypeVar("T", bound=BaseModel)
 
 
 def gateway_client(socket_path: str | Path, token: str, *, timeout: float) -> openai.OpenAI:
@@ -37,18 +45,54 @@ class HostLLM:
         self.gateway, self.scope, self.timeout, self.max_tokens = gateway, scope, timeout, max_tokens
 
     def ask(self, system: str, user: str, *, agent_id: str, purpose: str) -> str:
+        messages = [SystemMessage(system), HumanMessage(user)]
+        try:
+            return str(self._invoke(messages, agent_id=agent_id, purpose=purpose).content)
+        except Exception as exc:  # any failure of the call abandons what it was for, nothing more
+            raise HostLLMError(f"the model failed ({purpose}): {exc.__class__.__name__}: {exc}") from exc
+
+    def ask_structured(
+        self,
+        system: str,
+        user: str,
+        model: type[T],
+        *,
+        agent_id: str,
+        purpose: str,
+        max_tokens: int | None = None,
+    ) -> T:
+        """The answer as a ``model``, the backbone held to its JSON schema (``response_format``), repaired once.
+
+        Raises StructuredOutputError (its ``reason`` names why) when no valid answer came, HostLLMError when the
+        call itself failed.
+        """
+        invoke = partial(self._invoke, agent_id=agent_id, purpose=purpose)
+        try:
+            return ask_structured(
+                invoke, [SystemMessage(system), HumanMessage(user)], model, max_tokens=max_tokens
+            )
+        except StructuredOutputError:
+            raise
+        except Exception as exc:  # any failure of the call abandons what it was for, nothing more
+            raise HostLLMError(f"the model failed ({purpose}): {exc.__class__.__name__}: {exc}") from exc
+
+    def _invoke(
+        self, messages: list[BaseMessage], *, agent_id: str, purpose: str, **options: Any
+    ) -> AIMessage:
+        """One call through the gateway as its own episode; the reply as a chat message with its finish reason."""
         access = self.gateway.open_episode(
             agent_id=agent_id, task_id=f"{self.scope}/{purpose}", episode_id=f"{purpose}-{uuid.uuid4().hex[:8]}",
             budget=Budget(max_calls=1, max_seconds=self.timeout),
         )  # fmt: skip
+        options.setdefault("max_tokens", self.max_tokens)
         try:
-            messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
             with gateway_client(self.gateway.socket_path, access.token, timeout=self.timeout) as client:
                 reply = client.chat.completions.create(
-                    model="", messages=messages, max_tokens=self.max_tokens
+                    model="", messages=convert_to_openai_messages(messages), **options
                 )
-        except Exception as exc:  # any failure of the call abandons what it was for, nothing more
-            raise HostLLMError(f"the model failed ({purpose}): {exc.__class__.__name__}: {exc}") from exc
         finally:
             self.gateway.close_episode(access)
-        return reply.choices[0].message.content or ""
+        choice = reply.choices[0]
+        return AIMessage(
+            content=choice.message.content or "", response_metadata={"finish_reason": choice.finish_reason}
+        )

@@ -30,6 +30,11 @@ class CallRecord(BaseModel):
     latency_ms: float = 0.0
     status: int = 200
     error: str | None = None
+    structured_failure: str | None = Field(
+        None,
+        description="Why the answer lacks the structure the request asked for (response_format or tools): "
+        "a StructuredFailure value such as truncated or repetition.",
+    )
     retried: list[str] = Field(
         default_factory=list, description="Why each earlier try of this call failed and was sent again."
     )

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from agentevo import contract
 from agentevo.files import write_json_atomic
-from agentevo.gateway.backends import BackboneError, BackboneHealth, Backend, Fault
+from agentevo.gateway.backends import BackboneError, BackboneHealth, Backend, Fault, structured_failure
 from agentevo.gateway.budget import Budget, Usage
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
 from agentevo.gateway.retry import RequestRetry, call_with_retries
@@ -413,6 +413,7 @@ class Gateway:
         if infrastructure:
             episode.fault, episode.fault_detail = error.kind, str(error)
         record.response = response
+        record.structured_failure = structured_failure(record.request, response)
         record.status = 200 if error is None else error.status
         record.error = None if error is None else str(error)
         self.recorder.append(record)

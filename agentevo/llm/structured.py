@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any, TypeVar
 
+import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
@@ -173,16 +174,34 @@ def ask_structured(
     """
     fmt = response_format(model)
     options = {"response_format": fmt, "max_tokens": max_tokens or token_budget(requested_schema(fmt) or {})}
-    reply = invoke(list(messages), **options)
+    reply = _reply(invoke, list(messages), options)
     try:
         return parse_as(model, reply)
     except StructuredOutputError as first:
         repair = [*messages, reply, HumanMessage(repair_prompt(first))]
         try:
-            return parse_as(model, invoke(repair, **options))
+            return parse_as(model, _reply(invoke, repair, options))
         except StructuredOutputError as second:
-            second.detail = f"{second.detail} (after one repair of: {first})"
-            raise second from None
+            raise StructuredOutputError(
+                second.reason, f"{second.detail} (after one repair of: {first})", second.text
+            ) from None
+
+
+def _reply(invoke: Invoke, messages: list[BaseMessage], options: dict[str, Any]) -> AIMessage:
+    """One structured call; a refusal of the schema as StructuredOutputError, a cut-off answer as a reply.
+
+    ``ChatOpenAI`` raises for an answer that ran out of tokens (``LengthFinishReasonError``): it is turned back
+    into the reply it was, so that it gets its repair like any other.
+    """
+    try:
+        return invoke(messages, **options)
+    except SchemaUnsupported as exc:
+        raise StructuredOutputError(StructuredFailure.refused, str(exc)) from None
+    except openai.LengthFinishReasonError as exc:
+        text = exc.completion.choices[0].message.content or ""
+        return AIMessage(content=text, response_metadata={"finish_reason": "length"})
+    except openai.BadRequestError as exc:
+        raise StructuredOutputError(StructuredFailure.refused, str(exc)) from None
 
 
 def repair_prompt(error: StructuredOutputError) -> str:
