@@ -2,7 +2,7 @@
 barrier), at K = 2, 4 and 8 workers, in the same run; and the loop's own overhead per node.
 
     .venv/bin/python bench/evolve.py [--latency 0.3] [--nodes 24] [--json-out PATH]
-    .venv/bin/python bench/evolve.py --efficacy RUN_ID [--split test] [--max-steps 4]
+    .venv/bin/python bench/evolve.py --efficacy RUN_ID [--split test] [--attempts K] [--limit N] [--base-url URL]
 
 The real loop (``agentevo.evolve.loop.Evolution``: its scheduler, policy, gates, staged evaluation, a real git
 archive and SQLite result rows) runs with simulated work of a set latency: an expansion takes
@@ -13,8 +13,10 @@ for nodes scoring at least 0.5. Measured per run: nodes per minute, worker utili
 wall time per node is everything the loop itself costs (git commits and exports, SQLite, decisions).
 
 ``--efficacy RUN_ID`` measures what an evolution run (e.g. ``make demo``'s, on the train split) bought: the seed
-and the run's best evolved node (the best-scoring admitted child) on the held-out split, on the configured
-backbone (the embedded model by default), with task counts and pass rates, whatever they are.
+and the run's best node (``archive:RUN:best``) on the held-out split of the run's own suite, with the run's
+configuration (step budget, memory, adapter), through ``agentevo.compare``: pass@1 with intervals, the paired
+difference, an exact test and the smallest detectable gain (``docs/compare.md``). ``--base-url``/``--model`` run
+both on an OpenAI-compatible endpoint instead.
 """
 
 from __future__ import annotations
@@ -37,17 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stats import write_report
 
 from agentevo.agents.check import CheckReport
-from agentevo.agents.episode import EpisodeBudget, seed_agent_dir
+from agentevo.agents.episode import seed_agent_dir
 from agentevo.archive import Archive
+from agentevo.compare import RichProgress, compare, parse_arm, print_table, summary_line
 from agentevo.config import AgentevoConfig, load_config
 from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
 from agentevo.evolve.config import STATE_FILE, EvolveConfig, PolicyName, SafetyMode, Stage
 from agentevo.evolve.loop import Evolution, Status
 from agentevo.evolve.operators import Parent, Proposal, copy_agent
-from agentevo.gateway.launch import open_backend
-from agentevo.orchestrate import run_suite
+from agentevo.report.extras import run_config
 from agentevo.runs import RunDir
-from agentevo.tasks import Task, load_suite
+from agentevo.tasks import Task
 
 
 def _draw(*key: object) -> float:
@@ -139,42 +141,35 @@ def measure(status: Status, workers: int) -> dict:
     }
 
 
-def efficacy(run_id: str, split: str, max_steps: int) -> dict:
-    """The seed and the best evolved node of ``run_id`` on ``split`` (rows recorded in a new run)."""
+def efficacy(
+    run_id: str, split: str, max_steps: int | None, attempts: int, limit: int | None, endpoint: str
+) -> dict:
+    """The seed and the run's best node on the run's own suite, ``split`` held out, with the run's configuration
+    (its step budget, memory library and adapter as they were), compared through ``agentevo.compare``."""
     settings = load_config()
     source = Path(settings.archives_dir) / run_id
+    config = run_config(source, settings)
+    evolve = EvolveConfig.model_validate(json.loads((source / STATE_FILE).read_text())["evolve"])
     with Archive.open(source) as archive:
-        nodes = archive.nodes()
-        stage = json.loads((source / STATE_FILE).read_text())["evolve"]["stages"][0]["name"]
-        children = [n for n in nodes if n.parent and n.gate and n.gate.passed and stage in n.scores]
-        best = max(children, key=lambda n: (n.scores[stage].score, n.created), default=None)
-        chosen = [nodes[0], *([best] if best else [])]
-        held = RunDir(Path(settings.archives_dir))
-        folders = {n.id: archive.export(n.id, held.path / "agents" / n.id) for n in chosen}
-    tasks = load_suite("builtin", split=split)
-    report: dict = {
-        "run": run_id,
-        "heldout_run": held.run_id,
-        "split": split,
-        "tasks": len(tasks),
-        "agents": [],
-    }
-    with open_backend(settings, concurrent=True) as backend:
-        for node in chosen:
-            rows = run_suite(
-                settings, tasks, agent_dir=folders[node.id], run=held, agent_id=node.id,
-                budget=EpisodeBudget(max_steps=max_steps), parallel=2, backend=backend,
-            )  # fmt: skip
-            scored = [r for r in rows if r.scored]
-            report["agents"].append({
-                "node": node.id, "operator": node.operator, "change": node.change[:200],
-                "train_score": node.scores[stage].score if stage in node.scores else None,
-                "train_tasks": node.scores[stage].tasks if stage in node.scores else 0,
-                "heldout_tasks": len(scored), "heldout_passed": sum(r.passed for r in scored),
-                "heldout_pass_rate": round(sum(r.passed for r in scored) / len(scored), 3) if scored else None,
-                "heldout_mean_score": round(sum(r.score for r in scored) / len(scored), 3) if scored else None,
-            })  # fmt: skip
-    return report
+        seed = archive.nodes()[0].id
+    same = (
+        f",max_steps={max_steps or evolve.max_steps},adapter=active,memory={config.memory.enabled}{endpoint}"
+    )
+    arms = [parse_arm(f"seed=archive:{run_id}:{seed}{same}"), parse_arm(f"best=archive:{run_id}:best{same}")]
+    console = Console(stderr=True)
+    with RichProgress(console) as progress:
+        result = compare(
+            arms,
+            suite=evolve.suite,
+            split=split,
+            limit=limit,
+            attempts=attempts,
+            config=config,
+            progress=progress,
+        )
+    print_table(console, result)
+    print(summary_line(result))
+    return {"run": run_id, **result.model_dump(mode="json")}
 
 
 def main() -> int:
@@ -183,22 +178,24 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=24, help="Node budget of each run.")
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument(
-        "--efficacy", metavar="RUN_ID", help="Seed vs best evolved node of this run, held out."
+        "--efficacy",
+        metavar="RUN_ID",
+        help="Seed vs best evolved node of this run, held out, through compare.",
     )
     parser.add_argument("--split", default="test", help="The held-out split (--efficacy).")
-    parser.add_argument("--max-steps", type=int, default=4, help="Model calls per episode (--efficacy).")
+    parser.add_argument(
+        "--max-steps", type=int, help="Model calls per episode (--efficacy; default: the run's)."
+    )
+    parser.add_argument("--attempts", type=int, default=1, help="Attempts per task and arm (--efficacy).")
+    parser.add_argument("--limit", type=int, help="The first N tasks of the split (--efficacy).")
+    parser.add_argument(
+        "--base-url", help="An OpenAI-compatible endpoint instead of the run's backbone (--efficacy)."
+    )
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="The endpoint's model (--efficacy).")
     args = parser.parse_args()
     if args.efficacy:
-        report = efficacy(args.efficacy, args.split, args.max_steps)
-        table = Table(title=f"held-out {args.split} split ({report['tasks']} tasks), run {args.efficacy}")
-        for column in ("node", "operator", "train score", "held-out passed", "pass rate", "mean score"):
-            table.add_column(column, justify="right")
-        for a in report["agents"]:
-            table.add_row(
-                a["node"], a["operator"], f"{a['train_score']}", f"{a['heldout_passed']}/{a['heldout_tasks']}",
-                f"{a['heldout_pass_rate']}", f"{a['heldout_mean_score']}",
-            )  # fmt: skip
-        Console().print(table)
+        endpoint = f",base_url={args.base_url},model={args.model}" if args.base_url else ""
+        report = efficacy(args.efficacy, args.split, args.max_steps, args.attempts, args.limit, endpoint)
         write_report(report, "evolve-efficacy", args.json_out)
         return 0
     console = Console(stderr=True)

@@ -52,7 +52,7 @@ def compare(
         parse_arm,
         summary_line,
     )
-    from agentevo.compare.report import table
+    from agentevo.compare.report import print_table
     from agentevo.compare.run import compare as run_comparison
     from agentevo.orchestrate import RunInterrupted
     from agentevo.sandbox.docker_host import new_run_id
@@ -83,7 +83,7 @@ def compare(
             progress.bar.stop()
             console.print(f"[yellow]interrupted:[/] {stop}; go on with: agentevo compare --run {run_id}")
             raise typer.Exit(INTERRUPTED) from None
-    console.print(table(result))
+    print_table(console, result)
     failure = print_infrastructure(result.run_dir)
     console.print(summary_line(result), highlight=False)
     console.print(f"results: {result.run_dir / 'comparison.json'} and {result.run_dir / 'report.html'}")

@@ -6,7 +6,7 @@
 from agentevo.compare.analysis import ArmSummary, Comparison, PairedSummary
 from agentevo.compare.arms import Arm, ArmError, arm_from, load_arms, parse_arm
 from agentevo.compare.plan import CompareError
-from agentevo.compare.report import RichProgress, summary_line, table
+from agentevo.compare.report import RichProgress, print_table, summary_line, table
 from agentevo.compare.run import compare, results_of
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "compare",
     "load_arms",
     "parse_arm",
+    "print_table",
     "results_of",
     "summary_line",
     "table",

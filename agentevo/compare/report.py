@@ -9,6 +9,7 @@ from pathlib import Path
 from string import Template
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -52,6 +53,19 @@ class RichProgress:
         rows = self.rows[name]
         rate = f"pass@1 {sum(r.passed for r in rows) / len(rows):.2f}" if rows else "pass@1 -"
         return f"{name} ({rate})"
+
+
+def print_table(console: Console, comparison: Comparison) -> None:
+    """The table at its natural width, even where the console is narrower (a pipe, a log file): a long line
+    wraps there, but no cell is cut."""
+    rendered = table(comparison)
+    natural = Measurement.get(console, console.options.update(max_width=1000), rendered).maximum
+    width = console.width
+    console.width = max(width, natural)  # print(width=...) only narrows
+    try:
+        console.print(rendered)
+    finally:
+        console.width = width
 
 
 def _ci(interval: Interval, signed: bool = False) -> str:

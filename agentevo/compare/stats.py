@@ -137,4 +137,4 @@ def min_detectable_effect(
     m, z2, p0 = tasks * attempts, z * z, baseline
     a, b, c = m + z2, -z2 * (1 - 2 * p0), -2 * z2 * p0 * (1 - p0)
     gain = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
-    return gain if gain <= 1 - p0 else None
+    return gain if 0 < gain <= 1 - p0 else None  # at a ceiling there is no gain to detect

@@ -2,7 +2,7 @@
 (not a backbone: control flow, no model randomness), so its statistics are known exactly (an A/A comparison).
 
 The scripted model answers every episode with a ``create`` tool call writing ``add(a, b)``, then ``submit``: on
-the built-in train split's first three tasks (add, square, greet) every attempt passes ``add`` and fails the rest.
+the built-in train split's first two tasks (add, square) every attempt passes ``add`` and fails ``square``.
 
     python -m tests.compare.scripted ARCHIVES RUN_ID    # ARM and ROW lines as it goes, then DONE and the JSON
 """
@@ -26,7 +26,7 @@ REPLIES = [
     call("submit", 2),
 ]
 ARMS = [parse_arm("base=seed"), parse_arm("again=seed")]
-TASKS, ATTEMPTS = ["builtin/add", "builtin/square", "builtin/greet"], 2
+TASKS, ATTEMPTS = ["builtin/add", "builtin/square"], 2
 
 
 @contextlib.contextmanager

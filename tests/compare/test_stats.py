@@ -98,6 +98,7 @@ def test_minimum_detectable_effect():
         math.sqrt(7.848879 / (2 * 107.848879)), rel=1e-6
     )
     assert min_detectable_effect(2, 1, 0.9) is None  # two tasks cannot show any gain from 0.9
+    assert min_detectable_effect(500, 4, 1.0) is None  # nor any number from the ceiling
     assert (
         min_detectable_effect(1000, 4, 0.3)
         < min_detectable_effect(100, 4, 0.3)
