@@ -67,6 +67,7 @@ KEEP_MIN_ITEMS = 1024  # a flat argument this long is sent once per test while i
 FIRST_BATCH, LAST_BATCH = 1, 1024  # iterator items per round trip, doubling
 PLAIN_HINT = "numbers, strings, bytes, lists, tuples, dicts, sets, None or bools"
 REASON_BYTES = 300  # the failure reason on the verdict pipe (the harness reads at most 512 bytes)
+VALUE_CANNOT_CROSS = "the solution's value cannot cross: "  # then the solution's own words, redacted
 STATE_REL_TOL = STATE_ABS_TOL = 1e-9  # floats of two objects' states that count as equal
 
 
@@ -417,7 +418,7 @@ class JudgePeer(Peer):
         if "v" in reply:
             return self.decode(reply["v"])
         if "c" in reply:
-            raise CrossingError(f"the solution's value cannot cross: {str(reply['c'])[:300]}")
+            raise CrossingError(f"{VALUE_CANNOT_CROSS}{str(reply['c'])[:300]}")
         if "x" in reply:
             raise self.exception(reply["x"])
         raise ProtocolError("a reply with no value, no exception and no reason")
@@ -463,15 +464,15 @@ class JudgePeer(Peer):
 
 
 def _update_in_place(original: object, new: object) -> None:
-    """The test's argument takes the solution's changes; a subclass (a Counter) through its base type's methods."""
+    """The test's argument takes the solution's changes; a subclass (a Counter) crossed as its base type."""
     base = next((b for b in (list, bytearray, dict, set) if isinstance(original, b)), None)
     if base is None or type(new) is not base:
         raise ProtocolError("an argument came back as another type")
     if base in (list, bytearray):
-        base.__setitem__(original, slice(None), new)
-    else:
-        base.clear(original)
-        base.update(original, new)
+        original[:] = new
+    else:  # the test's own object: its own methods (an OrderedDict keeps its order)
+        original.clear()
+        original.update(new)
 
 
 _MIRRORS: dict[tuple[str, ...], type] = {}
@@ -604,9 +605,14 @@ def reason(failure: BaseException, sources: list[str], sent: list[object]) -> st
         if not rest or not wrapped.isidentifier() or wrapped.endswith("AssertionError"):
             return "AssertionError: an assertion of the test failed"
         name, text = wrapped, rest
+    if isinstance(failure, CrossingError):  # the judge's own sentence, with no value in it, unless it quotes
+        own, quoted = (
+            (text, "")
+            if not text.startswith(VALUE_CANNOT_CROSS)
+            else (VALUE_CANNOT_CROSS, text[len(VALUE_CANNOT_CROSS) :])
+        )
+        return (own + redact(quoted, _literals(sources) | _leaves(sent)))[:REASON_BYTES]
     message = redact(text, _literals(sources) | _leaves(sent))
-    if isinstance(failure, CrossingError):
-        return message[:REASON_BYTES]  # the judge's own sentence: what cannot be judged, and the fix
     return f"{name}: {message}"[:REASON_BYTES] if message else name
 
 
