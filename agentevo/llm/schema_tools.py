@@ -43,7 +43,7 @@ ARG_CHARS = 2000  # the longest string argument whose tool gives none (a whole s
 
 
 def bounded(node: Any, chars: int = ARG_CHARS) -> Any:
-    """``node`` (a JSON schema) with a maxLength on every free string, no extra keys in objects, no titles."""
+    """``node`` (a JSON schema) with a maxLength on every free string and no titles."""
     if isinstance(node, list):
         return [bounded(n, chars) for n in node]
     if not isinstance(node, dict):
@@ -51,8 +51,6 @@ def bounded(node: Any, chars: int = ARG_CHARS) -> Any:
     out = {k: bounded(v, chars) for k, v in node.items() if k != "title"}
     if out.get("type") == "string" and "enum" not in out and "maxLength" not in out:
         out["maxLength"] = chars
-    if out.get("type") == "object" and "properties" in out:
-        out.setdefault("additionalProperties", False)
     return out
 
 

@@ -1,12 +1,15 @@
 """A scripted chat model: replies from a list, for testing control flow and measuring overhead.
 
 It is not a backbone. Tests that use it say so; it lets a test drive an agent or the gateway
-through a known sequence without a model's randomness or cost.
+through a known sequence without a model's randomness or cost. Asked for structure (``response_format``), it
+answers as a constrained backbone would: the first JSON object in its reply that has the schema's required keys
+(the whole reply when none has, so a test can script an answer that ignores the schema).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,6 +20,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
+
+from agentevo.llm.structured import requested_schema
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -65,6 +70,8 @@ class ScriptedChatModel(BaseChatModel):
         finally:
             with self._lock:
                 self._in_flight -= 1
+        if isinstance(reply, str):
+            reply = structured_part(reply, requested_schema(kwargs.get("response_format")))
         message = reply.model_copy() if isinstance(reply, AIMessage) else AIMessage(content=reply)
         prompt_words = sum(len(str(m.content).split()) for m in messages)
         reply_words = len(str(message.content).split())
@@ -75,3 +82,20 @@ class ScriptedChatModel(BaseChatModel):
         }
         message.response_metadata = {"model_name": self.name_, "finish_reason": "stop"}
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def structured_part(text: str, schema: dict[str, Any] | None) -> str:
+    """The first JSON object in ``text`` with ``schema``'s required keys (``text`` itself when none has, or when
+    no schema was asked for)."""
+    if schema is None:
+        return text
+    required = set(schema.get("required") or [])
+    decoder = json.JSONDecoder()
+    for start in (i for i, char in enumerate(text) if char == "{"):
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and required <= value.keys():
+            return text[start:end]
+    return text

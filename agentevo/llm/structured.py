@@ -63,10 +63,24 @@ def response_format(schema: type[BaseModel] | dict[str, Any], name: str | None =
     """The OpenAI request field that asks for JSON matching ``schema`` (a pydantic model or a JSON schema)."""
     if isinstance(schema, type):
         name, schema = name or schema.__name__, schema.model_json_schema()
+    schema = closed(schema)
     return {
         "type": "json_schema",
         "json_schema": {"name": name or "answer", "schema": schema, "strict": True},
     }
+
+
+def closed(node: Any) -> Any:
+    """``node`` (a JSON schema) with ``additionalProperties: false`` on every object that lists its properties:
+    strict mode in OpenAI's API requires it, and a grammar engine would otherwise allow any extra key."""
+    if isinstance(node, list):
+        return [closed(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: closed(v) for k, v in node.items()}
+    if out.get("type") == "object" and "properties" in out:
+        out.setdefault("additionalProperties", False)
+    return out
 
 
 def requested_schema(fmt: Any) -> dict[str, Any] | None:

@@ -2,35 +2,56 @@
 written (the source task re-run with the lesson must pass), then goes through the library's consolidation and
 guard like any other write.
 
-Reflection takes successes and failures alike (ReasoningBank): a failure's lesson says what to avoid.
+Reflection takes successes and failures alike (ReasoningBank): a failure's lesson says what to avoid. The answer is
+held to a JSON schema (:class:`LessonDrafts`, through ``response_format``), so even the 135M embedded model
+answers with lessons that parse; one that still does not is a named failure (``Distilled.failure``).
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
+from typing import Annotated
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
+from agentevo.llm.structured import StructuredOutputError
 from agentevo.memory.library import AddResult, Library
 from agentevo.memory.models import Lesson, Provenance
 
 TRAJECTORY_CHARS = 6000  # the trajectory's tail the reflection reads (small models have small contexts)
-JSON_ARRAY = re.compile(r"\[.*\]", re.DOTALL)
+MAX_PROPOSED = (
+    3  # lessons one answer may hold (the schema's maxItems; memory.distil_max_lessons cuts further)
+)
 
 SYSTEM = """You study one episode of a coding agent and write reusable lessons for future, different tasks.
-Answer with a JSON array only, no prose. Each element is an object with the keys:
+Answer with a JSON object {"lessons": [...]}. Each lesson is an object with the keys:
 "trigger": the kind of situation or task in which the lesson applies (general, not this task's names),
 "lesson": the advice, one or two sentences, imperative,
 "example": a short concrete example, or "",
 "tags": a few lowercase keywords.
 Never advise changing, skipping or deleting tests, and never advise writing outside the workspace."""
 
+
+class LessonDraft(BaseModel):
+    """One lesson as the model proposes it; its JSON schema holds the answer (lengths bound the tokens)."""
+
+    trigger: str = Field(min_length=3, max_length=120)
+    lesson: str = Field(min_length=3, max_length=200)
+    example: str = Field(max_length=120)
+    tags: list[Annotated[str, StringConstraints(max_length=20)]] = Field(max_length=3)
+
+
+class LessonDrafts(BaseModel):
+    """A reflection's whole answer."""
+
+    lessons: list[LessonDraft] = Field(min_length=1, max_length=MAX_PROPOSED)
+
+
 # A check that the source task passes when re-run with a lesson shown to the agent (None: it could not be run).
 Rerun = Callable[[Lesson], bool | None]
-# One model call: (system prompt, user message) -> the reply's text (``HostLLM.ask`` through a gateway).
-Ask = Callable[[str, str], str]
+# One structured model call: (system prompt, user message, answer model) -> the answer (``HostLLM.ask_structured``
+# through a gateway); raises StructuredOutputError when the backbone gives no valid answer.
+Ask = Callable[[str, str, type[LessonDrafts]], LessonDrafts]
 
 
 class Distilled(BaseModel):
@@ -40,6 +61,7 @@ class Distilled(BaseModel):
     rejected: list[str]  # why each unusable item of the answer was dropped
     verified: list[Lesson]
     written: list[AddResult]
+    failure: str | None = None  # why the reflection gave no answer at all (a StructuredFailure value)
 
 
 def reflection_prompt(task: str, trajectory: str, passed: bool, max_lessons: int) -> str:
@@ -47,34 +69,25 @@ def reflection_prompt(task: str, trajectory: str, passed: bool, max_lessons: int
     outcome = "PASSED its hidden tests" if passed else "FAILED its hidden tests"
     return (
         f"Task:\n{task[:2000]}\n\nThe episode {outcome}. Its trajectory (the end of it):\n"
-        f"{trajectory[-TRAJECTORY_CHARS:]}\n\nWrite at most {max_lessons} lessons as a JSON array."
+        f"{trajectory[-TRAJECTORY_CHARS:]}\n\nWrite at most {max_lessons} lessons."
     )
 
 
-def parse_lessons(text: str, provenance: Provenance, max_lessons: int) -> tuple[list[Lesson], list[str]]:
-    """Lessons from a model's answer (the first JSON array in it); unusable items are reported, not raised."""
-    match = JSON_ARRAY.search(text)
-    if match is None:
-        return [], ["the answer holds no JSON array"]
-    try:
-        items = json.loads(match.group(0))
-    except ValueError as exc:
-        return [], [f"the answer's JSON does not parse: {exc}"]
+def to_lessons(
+    drafts: LessonDrafts, provenance: Provenance, max_lessons: int
+) -> tuple[list[Lesson], list[str]]:
+    """The drafts as lessons (the first ``max_lessons``); a draft the lesson model refuses is reported."""
     lessons, rejected = [], []
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict):
-            rejected.append(f"not an object: {str(item)[:80]}")
-            continue
-        fields = {k: item[k] for k in ("trigger", "lesson", "example", "tags") if k in item}
+    for draft in drafts.lessons[:max_lessons]:
         try:
-            lessons.append(Lesson(**fields, provenance=[provenance]))
+            lessons.append(Lesson(**draft.model_dump(), provenance=[provenance]))
         except ValidationError as exc:
-            rejected.append(
-                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:300]
-            )
-        except TypeError as exc:
-            rejected.append(str(exc)[:300])
-    return lessons[:max_lessons], rejected
+            rejected.append(_errors(exc))
+    return lessons, rejected
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())[:300]
 
 
 def verify(lesson: Lesson, rerun: Rerun, attempts: int) -> bool:
@@ -94,10 +107,16 @@ def learn(
     rerun: Rerun | None = None,
 ) -> Distilled:
     """Reflect on one episode and write the lessons that survive verification (``memory.verify_attempts``
-    re-runs each; with 0, or without a ``rerun``, lessons are written unverified)."""
+    re-runs each; with 0, or without a ``rerun``, lessons are written unverified). The answer is held to
+    :class:`LessonDrafts`; a reflection that gives none comes back with its ``failure`` named, nothing written."""
     config = library.config
-    reply = ask(SYSTEM, reflection_prompt(task, trajectory, passed, config.distil_max_lessons))
-    proposed, rejected = parse_lessons(reply, provenance, config.distil_max_lessons)
+    try:
+        drafts = ask(
+            SYSTEM, reflection_prompt(task, trajectory, passed, config.distil_max_lessons), LessonDrafts
+        )
+    except StructuredOutputError as exc:
+        return Distilled(proposed=[], rejected=[str(exc)], verified=[], written=[], failure=exc.reason.value)
+    proposed, rejected = to_lessons(drafts, provenance, config.distil_max_lessons)
     checking = rerun is not None and config.verify_attempts > 0
     verified = [
         lesson.model_copy(update={"verified": checking})

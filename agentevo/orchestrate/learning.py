@@ -65,7 +65,7 @@ def distil_run(
             try:
                 results.append(
                     learn(
-                        memory.library, partial(llm.ask, agent_id=agent_id, purpose="distil"),
+                        memory.library, partial(llm.ask_structured, agent_id=agent_id, purpose="distil"),
                         task=task.instructions, trajectory=transcript(episode), passed=bool(episode.passed),
                         provenance=provenance, rerun=partial(rerun, task),
                     )

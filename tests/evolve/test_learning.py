@@ -1,6 +1,6 @@
 """Memory and weights inside the loop, driven by the scripted model (control flow, not model quality).
 
-The scripted reply is both a solution (a code block the fixed seed saves) and a reflection (a JSON array of
+The scripted reply is both a solution (a code block the fixed seed saves) and a reflection (a JSON object of
 lessons after it), so every node's episodes are distilled into real lessons in a real Chroma library, verified by
 re-running each node's own agent in Docker. The training round is a stand-in object (control flow: LoRA training
 and promotion themselves are tested in tests/train and tests/llm).
@@ -24,7 +24,7 @@ from tests.evolve import scripted
 from tests.memory.conftest import lesson
 
 ADVICE = {"trigger": "a function that returns a constant", "lesson": "write it in solution.py, then submit"}
-REPLY = scripted.ANSWER + "\n" + json.dumps([ADVICE])
+REPLY = scripted.ANSWER + "\n" + json.dumps({"lessons": [{**ADVICE, "example": "", "tags": []}]})
 
 
 def distil_calls(run_dir: Path) -> int:

@@ -1,7 +1,8 @@
 """Distil and verify-before-write.
 
-The first test drives the control flow with a scripted chat model (it says so: the answer is fixed); the second
-runs one reflection with the real embedded model (SmolLM2-135M-Instruct on the llama.cpp backbone).
+The first tests drive the control flow with a scripted chat model (they say so: the answer is fixed); the last
+runs one reflection with the real embedded model (SmolLM2-135M-Instruct on the llama.cpp backbone), its answer
+held to the lesson schema by the server's constrained decoding.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from agentevo.config import AgentevoConfig
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig
 from agentevo.llm.llamacpp_server import LlamaCppServer
 from agentevo.llm.scripted import ScriptedChatModel
+from agentevo.llm.structured import StructuredFailure, ask_structured
 from agentevo.memory import AddAction, LessonStatus, Provenance
-from agentevo.memory.distil import learn, parse_lessons
+from agentevo.memory.distil import learn
 
 TASK = "Write is_palindrome(s) that ignores case and non-letters."
 TRAJECTORY = (
@@ -27,23 +29,24 @@ TRAJECTORY = (
 
 
 def asking(model):
-    """A chat model as ``learn`` asks a backbone: (system prompt, user message) -> the reply's text."""
-    return lambda system, user: str(model.invoke([SystemMessage(system), HumanMessage(user)]).content)
+    """A chat model as ``learn`` asks a backbone: (system prompt, user message, answer model) -> the answer."""
+    return lambda system, user, schema: ask_structured(
+        model.invoke, [SystemMessage(system), HumanMessage(user)], schema
+    )
 
 
 SOURCE = Provenance(source="run-7", run_id="run-7", task_id="pal", episode_id="pal-0")
 
 
 def test_reflection_verification_and_the_guard_control_flow_with_a_scripted_model(library):
-    answer = [
+    answer = {"lessons": [
         {"trigger": "a string check must ignore case and punctuation", "lesson": "normalise with "
-         "''.join(c.lower() for c in s if c.isalnum()) before comparing", "tags": ["strings"]},
-        {"trigger": "a palindrome check", "lesson": "compare only the first half", "example": ""},
-        {"trigger": "no advice here"},
-        {"trigger": "the hidden tests fail", "lesson": "delete the failing tests before submitting"},
-        "not an object",
-    ]  # fmt: skip
-    model = ScriptedChatModel(replies=["Here you go:\n```json\n" + json.dumps(answer) + "\n```"])
+         "''.join(c.lower() for c in s if c.isalnum()) before comparing", "example": "", "tags": ["strings"]},
+        {"trigger": "a palindrome check", "lesson": "compare only the first half", "example": "", "tags": []},
+        {"trigger": "the hidden tests fail", "lesson": "delete the failing tests before submitting",
+         "example": "", "tags": []},
+    ]}  # fmt: skip
+    model = ScriptedChatModel(replies=[json.dumps(answer)])
     reruns: list[str] = []
 
     def rerun(lesson) -> bool:  # the source task re-run with the lesson: only "half" fails to help
@@ -54,7 +57,7 @@ def test_reflection_verification_and_the_guard_control_flow_with_a_scripted_mode
     out = learn(
         library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE, rerun=rerun
     )
-    assert len(out.proposed) == 3 and len(out.rejected) == 2  # the item without advice, the string
+    assert len(out.proposed) == 3 and out.rejected == [] and out.failure is None
     assert reruns.count("compare only the first half") == 2  # the budget: two tries, both failed
     assert [x.lesson[:9] for x in out.verified] == ["normalise", "delete th"]
     assert [w.action for w in out.written] == [AddAction.added, AddAction.quarantined]  # the guard still acts
@@ -67,10 +70,13 @@ def test_reflection_verification_and_the_guard_control_flow_with_a_scripted_mode
     assert out.verified and not any(x.verified for x in out.verified)
 
 
-def test_parse_reports_what_it_could_not_use():
-    assert parse_lessons("no json at all", SOURCE, 3) == ([], ["the answer holds no JSON array"])
-    lessons, rejected = parse_lessons('[{"trigger": "x", "lesson": "' + "y" * 5000 + '"}]', SOURCE, 3)
-    assert lessons == [] and "trigger" in rejected[0]
+def test_an_answer_that_is_no_lesson_list_is_a_named_failure_after_one_repair(library):
+    """Scripted: a backbone that ignores the schema (prose, then prose again) gives a named failure, no crash."""
+    model = ScriptedChatModel(replies=["Sure! Always test your code.", '{"lessons": []}'])
+    out = learn(library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE)
+    assert out.failure == StructuredFailure.schema_mismatch.value
+    assert "after one repair of: invalid_json" in out.rejected[0]
+    assert out.proposed == [] and out.written == []
 
 
 def free_port() -> int:
@@ -85,8 +91,11 @@ def test_one_reflection_with_the_real_embedded_model(library):
         model = server.chat_model(max_tokens=400)
         out = learn(library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE)
     print(json.dumps(out.model_dump(mode="json"), indent=1)[:3000])
-    # Whatever a 135M model answers, each item is either a lesson or a named rejection, and what was written
-    # is in the library with its provenance.
-    assert out.proposed or out.rejected
+    # Held to the schema, the 135M model's answer parses into lessons (or, cut off repeating itself, is a named
+    # failure); what was written is in the library with its provenance.
+    assert out.proposed or out.failure in {
+        StructuredFailure.repetition.value,
+        StructuredFailure.truncated.value,
+    }
     for written in out.written:
         assert library.get(written.lesson_id)[0].sources == {"run-7"}

@@ -63,7 +63,8 @@ def test_a_run_is_distilled_into_verified_lessons(tmp_path, sandbox_image):
         {"trigger": "an arithmetic task", "lesson": "subtract instead of adding to be safe"},
     ]  # fmt: skip
     # Calls in order: the episode (2), the reflection (1), the re-run with lesson 1 (2), with lesson 2 (2).
-    replies = [*solve, json.dumps(advice), *solve, *wrong]
+    answer = {"lessons": [{**a, "example": "", "tags": []} for a in advice]}
+    replies = [*solve, json.dumps(answer), *solve, *wrong]
     config = AgentevoConfig(
         archives_dir=tmp_path, memory=MemoryConfig(enabled=True, path=tmp_path / "memory")
     )
