@@ -1,6 +1,7 @@
 """Operators: turn a parent (its files and failed episodes) into a child folder.
 
-* ``reflect`` (GEPA): one LLM call rewrites only the declared text surfaces (``evolve.surfaces``).
+* ``reflect`` (GEPA): one LLM call edits only the declared text surfaces (``evolve.surfaces``), its answer held to
+  a schema whose paths are those surfaces and whose searched lines are theirs.
 * ``meta`` (HyperAgents): a designated coding agent, isolated in a sandbox whose workspace is a copy of the
   parent's code, implements a diagnosis; the child is what it leaves in the workspace.
 * ``self`` (DGM): ``meta`` with the parent itself as the coding agent.
@@ -12,14 +13,14 @@ from __future__ import annotations
 
 import fnmatch
 import io
-import re
 import shutil
 import tarfile
 import uuid
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentevo import contract
 from agentevo.agents.episode import EpisodeBudget, run_isolated
@@ -28,6 +29,7 @@ from agentevo.evolve.diagnose import diagnose
 from agentevo.evolve.evidence import FailedEpisode
 from agentevo.gateway import Gateway
 from agentevo.gateway.client import HostLLM
+from agentevo.llm.structured import StructuredOutputError
 from agentevo.sandbox import SandboxConfig
 from agentevo.tasks import Task
 
@@ -66,17 +68,110 @@ def copy_agent(source: Path, dest: Path) -> Path:
     return dest
 
 
-REFLECT_SYSTEM = """You improve the prompts of a coding agent from the episodes it failed. Rewrite the text
-files below so the agent avoids these failures on any task (do not mention specific tasks). Reply with every
-file you change as:
-=== FILE: <path> ===
-<the whole new content>
-=== END ==="""
-FILE_BLOCK = re.compile(r"=== FILE: (.+?) ===\n(.*?)\n=== END ===", re.DOTALL)
+REFLECT_SYSTEM = """You improve the prompts of a coding agent from the episodes it failed. Edit the text files
+below so the agent avoids these failures on any task (do not mention specific tasks). Answer with a JSON object
+{"edits": [...]}; each edit is either {"path": <a file below>, "search": <one line of it, copied exactly>,
+"replace": <the new text for that line>} or {"path": <a file below>, "content": <the whole new file>}."""
+MAX_EDITS = 2
+MAX_LINES = 60  # lines of a file offered to `search` (the first ones, distinct and non-empty)
+LINE_CHARS = 300  # longer lines cannot be searched for (rewrite the file instead)
+REPLACE_CHARS = 300
+GROWTH_CHARS = 400  # how much longer than the current file a rewrite may be
+
+
+class ReplaceEdit(BaseModel):
+    """Replace one line of a surface (``search`` is the line as it is; the schema offers only real lines)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    search: str
+    replace: str = Field(max_length=REPLACE_CHARS)
+
+
+class RewriteEdit(BaseModel):
+    """Rewrite a whole surface."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    content: str
+
+
+class Edits(BaseModel):
+    """A reflection's answer: the edits to make, in order."""
+
+    edits: list[ReplaceEdit | RewriteEdit] = Field(min_length=1, max_length=MAX_EDITS)
+
+
+def _lines(text: str) -> list[str]:
+    lines = [line for line in text.splitlines() if line.strip() and len(line) <= LINE_CHARS]
+    return list(dict.fromkeys(lines))[:MAX_LINES]
+
+
+def edits_schema(files: dict[str, str]) -> dict[str, Any]:
+    """The JSON schema of :class:`Edits` for these surfaces: each path from the enum of the declared surfaces,
+    each ``search`` from the enum of that file's own lines, each text bounded, so that every edit applies."""
+    branches = []
+    for path, text in files.items():
+        fixed = {"path": {"enum": [path]}}
+        if _lines(text):
+            replace = {
+                "search": {"enum": _lines(text)},
+                "replace": {"type": "string", "maxLength": REPLACE_CHARS},
+            }
+            branches.append(_object({**fixed, **replace}))
+        branches.append(
+            _object({**fixed, "content": {"type": "string", "maxLength": len(text) + GROWTH_CHARS}})
+        )
+    item = branches[0] if len(branches) == 1 else {"anyOf": branches}
+    edits = {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_EDITS}
+    return _object({"edits": edits})
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def apply_edits(edits: Edits, files: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The surfaces' new texts (changed ones only) and why each edit that changed nothing was dropped."""
+    new, dropped = {}, []
+    for edit in edits.edits:
+        current = new.get(edit.path, files.get(edit.path))
+        if current is None:
+            dropped.append(f"{ReflectFailure.outside_surfaces.value}: {edit.path}")
+        elif isinstance(edit, ReplaceEdit) and edit.search not in current:
+            dropped.append(f"{ReflectFailure.search_not_found.value}: {edit.search[:80]!r} in {edit.path}")
+        else:
+            text = (
+                edit.content
+                if isinstance(edit, RewriteEdit)
+                else current.replace(edit.search, edit.replace, 1)
+            )
+            if text.strip() == current.strip():
+                dropped.append(f"{ReflectFailure.no_change.value}: {edit.path}")
+            else:
+                new[edit.path] = text
+    return new, dropped
+
+
+class ReflectFailure(StrEnum):
+    """Why a reflection made no child (besides a StructuredFailure of its answer)."""
+
+    outside_surfaces = "outside_surfaces"  # an edit named a file that is no declared surface
+    search_not_found = "search_not_found"  # a replace edit's line is not in its file
+    no_change = "no_change"  # the edit leaves the file as it was
 
 
 class Reflect:
-    """GEPA's reflective mutation: the mutating model rewrites only files matching ``surfaces``."""
+    """GEPA's reflective mutation: the mutating model edits only files matching ``surfaces``, its answer held to
+    :func:`edits_schema`. A reflection that changes nothing fails with the named reason (MutationFailed): no child
+    is made to be refused as an empty diff."""
 
     name = OperatorName.reflect.value
 
@@ -93,27 +188,27 @@ class Reflect:
             raise MutationFailed(
                 f"{parent.id} declares no text surface matching {self.surfaces}; use operator meta"
             )
-        current = "\n\n".join(
-            f"=== FILE: {f} ===\n{(parent.folder / f).read_text()}\n=== END ===" for f in surfaces
-        )
+        files = {f: (parent.folder / f).read_text() for f in surfaces}
+        new, dropped = apply_edits(self._ask(parent, files), files)
+        if not new:
+            raise MutationFailed(f"reflect changed no file: {'; '.join(dropped)}")
+        child = copy_agent(parent.folder, workdir / f"child-{uuid.uuid4().hex[:8]}")
+        for path, text in new.items():
+            (child / path).write_text(text.strip() + "\n")
+        return Proposal(folder=child, change=f"reflect: rewrote {', '.join(new)}")
+
+    def _ask(self, parent: Parent, files: dict[str, str]) -> Edits:
+        current = "\n\n".join(f"=== FILE: {f} ===\n{text}\n=== END ===" for f, text in files.items())
         episodes = (
             "\n\n".join(f.render() for f in parent.failed) or "(none failed: make the agent more reliable)"
         )
-        reply = self.mutator.ask(
-            REFLECT_SYSTEM,
-            f"# Files\n{current}\n\n# Failed episodes\n{episodes}",
-            agent_id=parent.id,
-            purpose="reflect",
-        )
-        child = copy_agent(parent.folder, workdir / f"child-{uuid.uuid4().hex[:8]}")
-        changed = [
-            (path.strip(), text) for path, text in FILE_BLOCK.findall(reply) if path.strip() in surfaces
-        ]
-        for path, text in changed:
-            (child / path).write_text(text.strip() + "\n")
-        return Proposal(
-            folder=child, change=f"reflect: rewrote {', '.join(p for p, _ in changed) or 'nothing'}"
-        )
+        try:
+            return self.mutator.ask_structured(
+                REFLECT_SYSTEM, f"# Files\n{current}\n\n# Failed episodes\n{episodes}", Edits,
+                schema=edits_schema(files), agent_id=parent.id, purpose="reflect",
+            )  # fmt: skip
+        except StructuredOutputError as exc:
+            raise MutationFailed(f"reflect got no edits: {exc}") from None
 
 
 META_TASK = """The workspace holds the code of a coding agent (a Python package; AGENT.md explains it).

@@ -52,25 +52,19 @@ class HostLLM:
             raise HostLLMError(f"the model failed ({purpose}): {exc.__class__.__name__}: {exc}") from exc
 
     def ask_structured(
-        self,
-        system: str,
-        user: str,
-        model: type[T],
-        *,
-        agent_id: str,
-        purpose: str,
-        max_tokens: int | None = None,
-    ) -> T:
-        """The answer as a ``model``, the backbone held to its JSON schema (``response_format``), repaired once.
+        self, system: str, user: str, model: type[T], *, agent_id: str, purpose: str,
+        schema: dict[str, Any] | None = None, max_tokens: int | None = None,
+    ) -> T:  # fmt: skip
+        """The answer as a ``model``, the backbone held to its JSON schema (or the tighter ``schema``) through
+        ``response_format``, repaired once.
 
         Raises StructuredOutputError (its ``reason`` names why) when no valid answer came, HostLLMError when the
         call itself failed.
         """
         invoke = partial(self._invoke, agent_id=agent_id, purpose=purpose)
+        messages = [SystemMessage(system), HumanMessage(user)]
         try:
-            return ask_structured(
-                invoke, [SystemMessage(system), HumanMessage(user)], model, max_tokens=max_tokens
-            )
+            return ask_structured(invoke, messages, model, schema=schema, max_tokens=max_tokens)
         except StructuredOutputError:
             raise
         except Exception as exc:  # any failure of the call abandons what it was for, nothing more

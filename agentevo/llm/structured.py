@@ -179,14 +179,21 @@ Invoke = Callable[..., AIMessage]  # a chat model's (or a client's) invoke: (mes
 
 
 def ask_structured(
-    invoke: Invoke, messages: Sequence[BaseMessage], model: type[T], *, max_tokens: int | None = None
+    invoke: Invoke,
+    messages: Sequence[BaseMessage],
+    model: type[T],
+    *,
+    schema: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
 ) -> T:
-    """Ask for a ``model`` through ``invoke``, with the schema and a budget fitted to it; repair once.
+    """Ask for a ``model`` through ``invoke``, with its schema and a budget fitted to it; repair once.
 
-    A refusal of the request (a backbone error) propagates: it is not the answer's fault and asking again the
-    same way will not help. An answer that fails to parse or validate is shown back with the error, once.
+    ``schema`` replaces the model's own JSON schema in the request when the caller can say more than the model's
+    types do (enums of the files and lines that exist); the answer is still validated as a ``model``. A refusal
+    of the schema (SchemaUnsupported, a 400) is the named failure ``schema_refused``, not repaired: asking again
+    the same way will not help. An answer that fails to parse or validate is shown back with the error, once.
     """
-    fmt = response_format(model)
+    fmt = response_format(schema or model, name=model.__name__)
     options = {"response_format": fmt, "max_tokens": max_tokens or token_budget(requested_schema(fmt) or {})}
     reply = _reply(invoke, list(messages), options)
     try:

@@ -1,5 +1,5 @@
 """The LLM operators end to end with the scripted chat model (control flow, not model quality): ``reflect``
-rewrites only a declared text surface; ``meta`` runs the seed as a coding agent in a sandbox whose workspace is
+edits only a declared text surface; ``meta`` runs the seed as a coding agent in a sandbox whose workspace is
 the parent's code. Both go through the mutating gateway, which records their calls; neither sees hidden tests.
 """
 
@@ -48,7 +48,8 @@ def _hidden_tests_absent(calls: list[dict]) -> None:
 
 
 def test_reflect_rewrites_only_declared_surfaces(archives):
-    reply = f"=== FILE: prompts/system.md ===\n{NEW_PROMPT}\n=== END ===\n=== FILE: run.py ===\nhacked\n=== END ==="
+    edits = [{"path": "prompts/system.md", "content": NEW_PROMPT}, {"path": "run.py", "content": "hacked"}]
+    reply = json.dumps({"edits": edits})
     run_dir, archive = _evolve(
         archives, OperatorName.reflect, ChatModelBackend(ScriptedChatModel(replies=[reply]), "m")
     )
