@@ -72,6 +72,16 @@ def test_ray_evolve_example_with_a_scripted_endpoint(tmp_path, sandbox_image, up
     assert "on Ray (local, 2 workers)" in out and "stopped: nodes; 2 nodes" in out, out
 
 
+def test_compare_arms_example_with_a_scripted_endpoint(tmp_path, sandbox_image, upstream):
+    # The scripted upstream (control flow, not skill) writes add(a, b): the first test task (answer) fails in both.
+    out = _run_example(
+        "compare_arms.py", tmp_path, "--limit", "1", "--base-url", upstream.url, "--model", "upstream"
+    )
+    assert "short vs base: pass@1 0.000 vs 0.000, no detected difference +0.000" in out, out
+    assert "exact McNemar (sign) test), won 0 lost 0 of 1 tasks" in out
+    assert Path(out.split("results: ", 1)[1].split()[0]).is_file()
+
+
 def test_memory_learning_example_with_a_scripted_endpoint(tmp_path, sandbox_image, upstream):
     # The scripted upstream (control flow, not skill) solves only the add task (the first train task), and
     # answers a reflection with a tool call, which holds no lessons: the example must say so, not fail.

@@ -35,10 +35,14 @@ def report(
         None, "--output", "-o", help="The HTML file (default: RUN/report.html)."
     ),
 ) -> None:
-    """Write the run's report: one HTML file that opens offline in any browser (live runs too: it only reads)."""
+    """Write the run's report: one HTML file that opens offline in any browser (live runs too: it only reads).
+    For a comparison (``agentevo compare``) it is the comparison's page."""
     from agentevo.report import ReportError, collect, write_report
 
     folder = run_folder(run)
+    if (folder / "compare.json").is_file():
+        _comparison(folder, output or folder / "report.html")
+        return
     try:
         data = collect(folder, config())
     except ReportError as exc:
@@ -53,3 +57,14 @@ def report(
         highlight=False,
     )
     console.print(f"report: {dest.resolve()} ({dest.stat().st_size / 1e6:.1f} MB, opens offline)")
+
+
+def _comparison(folder: Path, dest: Path) -> None:
+    """A comparison's run (``agentevo compare``): its page, computed again from its plan and rows."""
+    from agentevo.compare import results_of, summary_line
+    from agentevo.compare.report import write_page
+
+    comparison = results_of(folder)
+    written = write_page(comparison, dest)
+    console.print(summary_line(comparison), highlight=False)
+    console.print(f"report: {written.resolve()} ({written.stat().st_size / 1e3:.0f} kB, opens offline)")

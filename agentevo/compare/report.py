@@ -135,8 +135,14 @@ def write_results(comparison: Comparison) -> tuple[Path, Path]:
     """``comparison.json`` and ``report.html`` in the run folder; returns both paths."""
     folder = Path(comparison.run_dir)
     write_json_atomic(folder / COMPARISON_FILE, comparison.model_dump(mode="json"))
-    write_atomic(folder / REPORT_FILE, page(comparison))
-    return folder / COMPARISON_FILE, folder / REPORT_FILE
+    return folder / COMPARISON_FILE, write_page(comparison, folder / REPORT_FILE)
+
+
+def write_page(comparison: Comparison, dest: Path) -> Path:
+    """The comparison's HTML page at ``dest`` (written whole, or not at all)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(dest, page(comparison))
+    return dest
 
 
 def page(comparison: Comparison) -> str:

@@ -5,7 +5,7 @@ no model randomness):
   resumed: every (arm, task, attempt) has one row, the resumed process started exactly the missing episodes
   (the gateway's call record says which ones ran), and the statistics are the exact values of an A/A table;
 - the command line against an OpenAI-compatible endpoint (``tests/faults/upstream.py``, a scripted server): the
-  table, the summary, the files, and an arm added later that runs alone.
+  table, the summary, the files, an arm added later that runs alone, and ``agentevo report`` of the comparison.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def _check_a_a(comparison: Comparison) -> None:
 def agentevo(*args: str, archives: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPENAI_API_KEY": "unused", "AGENTEVO_ARCHIVES_DIR": str(archives)}
     return subprocess.run(
-        [sys.executable, "-m", "agentevo", "compare", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "agentevo", *args], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=600,
     )  # fmt: skip
 
@@ -120,7 +120,7 @@ def test_the_command_line_against_an_endpoint_and_an_arm_added_later(tmp_path, s
     try:
         endpoint = f"base_url={upstream.url},model=upstream"
         first = agentevo(
-            "--arm", f"base=seed,{endpoint}", "--arm", f"short=seed,{endpoint},max_steps=1",
+            "compare", "--arm", f"base=seed,{endpoint}", "--arm", f"short=seed,{endpoint},max_steps=1",
             "--suite", "builtin", "--split", "train", "--limit", "1", "--parallel", "1", archives=tmp_path,
         )  # fmt: skip
         assert first.returncode == 0, first.stderr[-3000:]
@@ -137,15 +137,18 @@ def test_the_command_line_against_an_endpoint_and_an_arm_added_later(tmp_path, s
             "base": 2,
             "short": 1,
         }  # the endpoint answers create, then submit; short stops after one
-        added = agentevo(
-            "--run", run_dir.name, "--arm", f"hot=seed,{endpoint},temperature=0.5", archives=tmp_path
-        )
+        hot = f"hot=seed,{endpoint},temperature=0.5"
+        added = agentevo("compare", "--run", run_dir.name, "--arm", hot, archives=tmp_path)
         assert added.returncode == 0, added.stderr[-3000:]
         assert Counter(c.agent_id for c in TrajectoryRecorder(run_dir).read()) == {**calls, "hot": 2}
         result = json.loads((run_dir / "comparison.json").read_text())
         assert [a["name"] for a in result["arms"]] == ["base", "short", "hot"]
         assert [a["episodes"] for a in result["arms"]] == [1, 1, 1]
-        refused = agentevo("--run", run_dir.name, "--attempts", "3", archives=tmp_path)
+        refused = agentevo("compare", "--run", run_dir.name, "--attempts", "3", archives=tmp_path)
         assert refused.returncode == 2 and "runs attempts 1, not 3: leave --attempts out" in refused.stderr
+        (run_dir / "report.html").unlink()
+        assert agentevo("report", run_dir.name, archives=tmp_path).returncode == 0  # the run's HTML report
+        page = (run_dir / "report.html").read_text()
+        assert 'id="comparison"' in page and "hot vs base: pass@1" in page and 'id="per-task"' in page
     finally:
         upstream.kill()
