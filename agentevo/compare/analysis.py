@@ -26,6 +26,13 @@ from agentevo.evaluate.results import ResultRow, pass_at_k
 ALPHA, POWER = 0.05, 0.8
 
 
+class LevelSummary(BaseModel):
+    """An arm on the tasks of one level."""
+
+    tasks: int
+    pass_at_1: float
+
+
 class ArmSummary(BaseModel):
     """One arm over the plan's tasks."""
 
@@ -42,6 +49,9 @@ class ArmSummary(BaseModel):
     tokens_per_task: float
     seconds_per_task: float
     per_task: dict[str, tuple[int, int]] = Field(description="Task id -> (attempts passed, scored attempts).")
+    per_level: dict[int, LevelSummary] = Field(
+        default_factory=dict, description="By task level (difficulty)."
+    )
 
 
 class PairedSummary(BaseModel):
@@ -117,8 +127,18 @@ def _arm(plan: Plan, name: str, spec: str, rows: list[ResultRow]) -> ArmSummary:
         pass_at_1=sum(rates) / tasks, pass_at_1_ci=bootstrap_ci(rates, seed=plan.seed),
         pass_at_k=sum(pass_at_k(n, c, plan.attempts) for c, n in per_task.values()) / tasks,
         tokens_per_task=sum(r.tokens for r in rows) / tasks, seconds_per_task=sum(r.seconds for r in rows) / tasks,
-        per_task={t: (c, n) for t, (c, n) in per_task.items()},
+        per_task={t: (c, n) for t, (c, n) in per_task.items()}, per_level=_levels(plan, per_task),
     )  # fmt: skip
+
+
+def _levels(plan: Plan, per_task: dict[str, list[int]]) -> dict[int, LevelSummary]:
+    rates: dict[int, list[float]] = defaultdict(list)
+    for task, (passed, attempts) in per_task.items():
+        if task in plan.levels:
+            rates[plan.levels[task]].append(passed / attempts)
+    return {
+        level: LevelSummary(tasks=len(r), pass_at_1=sum(r) / len(r)) for level, r in sorted(rates.items())
+    }
 
 
 def _paired(plan: Plan, base: ArmSummary, arm: ArmSummary) -> PairedSummary:

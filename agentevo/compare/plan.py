@@ -46,6 +46,9 @@ class Plan(BaseModel):
     attempts: int = Field(ge=1)
     seed: int = Field(description="Of the bootstrap and of Monte Carlo permutations.")
     tasks: list[str] = Field(description="Task ids, in order: the same for every arm.")
+    levels: dict[str, int] = Field(
+        default_factory=dict, description="Task id -> its level (Task.difficulty)."
+    )
     arms: list[Arm] = Field(description="In order; the first is the baseline.")
     agents: dict[str, str] = Field(description="Arm name -> its agent, archive:RUN:best resolved to a node.")
 
@@ -80,7 +83,10 @@ def _new(arms: list[Arm], given: Design) -> Plan:
     if not tasks:
         raise CompareError(f"suite {design.suite}, split {design.split}: no tasks to compare on")
     fields = design.model_dump(exclude={"limit"})
-    return Plan(**fields, limit=design.limit, tasks=[t.id for t in tasks], arms=arms, agents={})
+    levels = {t.id: t.difficulty for t in tasks}
+    return Plan(
+        **fields, limit=design.limit, tasks=[t.id for t in tasks], levels=levels, arms=arms, agents={}
+    )
 
 
 def _extended(plan: Plan, arms: list[Arm], given: Design) -> Plan:

@@ -56,16 +56,30 @@ class RichProgress:
 
 
 def print_table(console: Console, comparison: Comparison) -> None:
-    """The table at its natural width, even where the console is narrower (a pipe, a log file): a long line
-    wraps there, but no cell is cut."""
-    rendered = table(comparison)
-    natural = Measurement.get(console, console.options.update(max_width=1000), rendered).maximum
-    width = console.width
-    console.width = max(width, natural)  # print(width=...) only narrows
-    try:
-        console.print(rendered)
-    finally:
-        console.width = width
+    """The table (and pass@1 per level, when the tasks have several) at its natural width, even where the console
+    is narrower (a pipe, a log file): a long line wraps there, but no cell is cut."""
+    for rendered in (table(comparison), levels_table(comparison)):
+        if rendered is None:
+            continue
+        natural = Measurement.get(console, console.options.update(max_width=1000), rendered).maximum
+        width = console.width
+        console.width = max(width, natural)  # print(width=...) only narrows
+        try:
+            console.print(rendered)
+        finally:
+            console.width = width
+
+
+def levels_table(comparison: Comparison) -> Table | None:
+    """pass@1 per task level (difficulty) and arm, with task counts; None when the tasks are all of one level."""
+    levels = sorted({level for arm in comparison.arms for level in arm.per_level})
+    if len(levels) < 2:
+        return None
+    out = Table("level", *(arm.name for arm in comparison.arms), title="pass@1 per level (tasks)")
+    for level in levels:
+        cells = [arm.per_level.get(level) for arm in comparison.arms]
+        out.add_row(str(level), *(f"{c.pass_at_1:.3f} ({c.tasks})" if c else "-" for c in cells))
+    return out
 
 
 def _ci(interval: Interval, signed: bool = False) -> str:
@@ -157,18 +171,24 @@ def page(comparison: Comparison) -> str:
 
 
 def section(comparison: Comparison) -> str:
-    """The comparison's HTML section: the table, the summary, and each task's passes per arm."""
-    columns = table(comparison).columns
-    head = "".join(f"<th>{html.escape(str(c.header))}</th>" for c in columns)
-    rows = []
-    for cells in zip(*(column.cells for column in columns), strict=True):
-        plain = (Console(width=10_000).render_str(str(cell)).plain for cell in cells)
-        rows.append("<tr>" + "".join(f"<td>{html.escape(text)}</td>" for text in plain) + "</tr>")
+    """The comparison's HTML section: the table, the summary, pass@1 per level and each task's passes per arm."""
+    levels = levels_table(comparison)
     return (
         f'<h2>Comparison</h2><p class="meta" id="summary">{html.escape(summary_line(comparison))}</p>'
-        f'<table id="comparison"><tr>{head}</tr>{"".join(rows)}</table>'
-        f"<h3>Per task (attempts passed / scored)</h3>{_per_task(comparison)}"
+        + _html(table(comparison), "comparison")
+        + (f"<h3>pass@1 per level (tasks)</h3>{_html(levels, 'per-level')}" if levels else "")
+        + f"<h3>Per task (attempts passed / scored)</h3>{_per_task(comparison)}"
     )
+
+
+def _html(rendered: Table, table_id: str) -> str:
+    """A rich table as an HTML table of its plain text (markup dropped, everything escaped)."""
+    head = "".join(f"<th>{html.escape(str(c.header))}</th>" for c in rendered.columns)
+    rows = []
+    for cells in zip(*(column.cells for column in rendered.columns), strict=True):
+        plain = (Console(width=10_000).render_str(str(cell)).plain for cell in cells)
+        rows.append("<tr>" + "".join(f"<td>{html.escape(text)}</td>" for text in plain) + "</tr>")
+    return f'<table id="{table_id}"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
 def _per_task(comparison: Comparison) -> str:

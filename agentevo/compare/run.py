@@ -88,11 +88,12 @@ def _run_arm(
     parallel: int, progress: CompareProgress | None, backend: BackendFactory | None,
 ) -> None:  # fmt: skip
     """The arm's missing attempts: those without a scored row (an attempt spoiled on every try is tried again)."""
-    rows = [r for r in store.rows(run.run_id, arm.name) if r.task_id in set(plan.tasks)]
-    done = {(r.task_id, r.attempt) for r in rows if r.scored}
+    planned = set(plan.tasks)
+    rows = [r for r in store.rows(run.run_id, arm.name) if r.task_id in planned and r.scored]
+    done = {(r.task_id, r.attempt) for r in rows}
     todo = {(t.id, a) for t in tasks for a in range(plan.attempts)} - done
     if progress is not None:
-        progress.arm(arm.name, len(tasks) * plan.attempts, [r for r in rows if r.scored])
+        progress.arm(arm.name, len(tasks) * plan.attempts, rows)
     if not todo:
         return
     folder = agent_folder(
