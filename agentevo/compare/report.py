@@ -88,21 +88,26 @@ def _ci(interval: Interval, signed: bool = False) -> str:
 
 
 def table(comparison: Comparison) -> Table:
-    """The comparison as one rich table: a row per arm, the paired columns against the baseline."""
+    """The comparison as one rich table: a row per arm, the paired columns against the baseline (pass@k only
+    with several attempts)."""
     c = comparison
     title = f"compare {c.run_id}: {c.suite}, split {c.split}, {c.tasks} tasks x {c.attempts} attempts"
     out = Table(title=title)
-    for column in ("arm", "spec", "pass@1 [95% CI]", f"pass@{c.attempts}", "vs baseline [95% CI]", "p", "won/lost/tied",
+    pass_at_k = [f"pass@{c.attempts}"] if c.attempts > 1 else []
+    for column in ("arm", "spec", "pass@1 [95% CI]", *pass_at_k, "vs baseline [95% CI]", "p", "won/lost/tied",
                    "tokens/task", "s/task", "episodes"):  # fmt: skip
         out.add_column(column, justify="left" if column in ("arm", "spec") else "right")
     paired = {p.arm: p for p in c.paired}
     for arm in c.arms:
-        out.add_row(*_arm_cells(arm), *_paired_cells(paired.get(arm.name)), *_cost_cells(arm))
+        cells = _arm_cells(arm)[: 3 + len(pass_at_k)]
+        out.add_row(*cells, *_paired_cells(paired.get(arm.name)), *_cost_cells(arm))
     return out
 
 
 def _arm_cells(arm: ArmSummary) -> list[str]:
-    return [arm.name, arm.spec, f"{arm.pass_at_1:.3f} {_ci(arm.pass_at_1_ci)}", f"{arm.pass_at_k:.3f}"]
+    node = arm.agent.rpartition(":")[2]
+    spec = arm.spec if arm.spec.startswith(arm.agent) else f"{arm.spec} (node {node})"  # archive:RUN:best
+    return [arm.name, spec, f"{arm.pass_at_1:.3f} {_ci(arm.pass_at_1_ci)}", f"{arm.pass_at_k:.3f}"]
 
 
 def _paired_cells(paired: PairedSummary | None) -> list[str]:
