@@ -277,7 +277,8 @@ class ChatModelBackend:
                 400, f"messages are not valid chat messages: {exc}", Fault.invalid_request
             ) from None
         chat_model = self._chat_model_for(body.get("model"))
-        runnable = chat_model.bind_tools(body["tools"]) if body.get("tools") else chat_model
+        tools, choice = body.get("tools"), body.get("tool_choice")
+        runnable = chat_model.bind_tools(tools, tool_choice=choice) if tools else chat_model
         options: dict[str, Any] = {}
         if body.get("response_format"):
             options["response_format"] = body["response_format"]

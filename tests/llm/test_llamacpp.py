@@ -22,8 +22,9 @@ from agentevo.gateway import Gateway
 from agentevo.gateway.backends import ChatModelBackend
 from agentevo.llm.backbone import make_chat_model, resolve_backbone
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig, LLMConfig
-from agentevo.llm.fenced_tools import ERROR_KEY, FencedToolModel
+from agentevo.llm.fenced_tools import ERROR_KEY
 from agentevo.llm.llamacpp_server import LlamaCppError, LlamaCppServer, install_dir, llamacpp_installed
+from agentevo.llm.schema_tools import SchemaToolModel
 from tests.llm.conftest import PROBES, SECRET, free_port, group_alive, llamacpp_test_config
 
 # A cold machine builds llama.cpp (about 10 minutes) inside the first fixture; `make test` does it beforehand.
@@ -132,15 +133,15 @@ ATTEMPTS = [
 
 
 def test_real_model_tool_call_round_trip(llamacpp_server: LlamaCppServer, cache_dir: Path) -> None:
-    """The real 135M model through the fenced fallback (as every backbone without native tool calls uses it,
-    ``local`` included): call ``add``, get the result back, answer.
+    """The real 135M model with its replies held to the tools' schema (as every backbone without native tool calls
+    but with constrained decoding uses it, ``local`` included): call ``add``, get the result back, answer.
 
-    A model this small does not always format the action block; up to three greedy attempts with
-    different phrasing must give at least one parsed ``add`` call, and that call must complete a round trip.
+    Up to three greedy attempts with different phrasing must give at least one ``add`` call, and that call must
+    complete a round trip.
     """
     model = make_chat_model(LLMConfig(backbone="llamacpp", llamacpp=llamacpp_server.config), cache_dir)
     bound = model.bind_tools([add])
-    assert isinstance(bound, FencedToolModel)
+    assert isinstance(bound, SchemaToolModel)
     tried = []
     for question in ATTEMPTS:
         history: list[BaseMessage] = [HumanMessage(content=question)]

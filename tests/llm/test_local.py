@@ -23,6 +23,7 @@ from agentevo.llm.backbone import BackboneSetupError, bind_tools_any, make_chat_
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LLMConfig
 from agentevo.llm.fenced_tools import ERROR_KEY, FencedToolModel, with_fenced_tools
 from agentevo.llm.local import LocalChatModel, LocalModelError, load_local_model
+from agentevo.llm.schema_tools import SchemaToolModel
 
 
 @tool
@@ -205,7 +206,7 @@ def test_make_chat_model_local(cache_dir, model_dir):
     assert isinstance(chat, LocalChatModel)
     assert chat.model_dir == model_dir and chat.max_tokens == 77
     assert not supports_native_tools(chat)
-    assert isinstance(bind_tools_any(chat, [add]), FencedToolModel)
+    assert isinstance(bind_tools_any(chat, [add]), SchemaToolModel)  # held to the tools' schema
 
 
 def test_make_chat_model_openai(monkeypatch, cache_dir):
