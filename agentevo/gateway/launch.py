@@ -10,6 +10,7 @@ from agentevo.config import AgentevoConfig, ResilienceConfig
 from agentevo.gateway.backends import Backend, ChatModelBackend, HTTPBackend
 from agentevo.gateway.retry import RequestRetry
 from agentevo.llm.backbone import BackboneSetupError, make_chat_model
+from agentevo.llm.local import LocalChatModel
 from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig
 from agentevo.train.serving import serve_active
 
@@ -50,7 +51,11 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
     chat_model = make_chat_model(llm, config.cache_dir, concurrent=concurrent)
     server = getattr(chat_model, "server", None)  # a supervised server this process may own
     if server is None:
-        yield ChatModelBackend(chat_model, llm.model)
+        try:
+            yield ChatModelBackend(chat_model, llm.model)
+        finally:
+            if isinstance(chat_model, LocalChatModel):  # no generation may outlive the block (llm/closing.py)
+                chat_model.close()
         return
     try:
         backend = ChatModelBackend(chat_model, llm.model)
