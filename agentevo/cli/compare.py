@@ -44,6 +44,7 @@ def compare(
     bootstrap intervals, pass@k, the paired difference, an exact paired test, tasks won and lost, and the smallest
     gain the design detects. Resumable: after an interruption the same command with --run RUN runs only the
     missing episodes."""
+    from agentevo.archive import ArchiveError
     from agentevo.compare import (
         ArmError,
         CompareError,
@@ -75,12 +76,10 @@ def compare(
             result = run_comparison(
                 chosen, **design, config=settings, run_id=run_id, parallel=parallel, progress=progress
             )
-        except (ArmError, CompareError) as exc:
-            progress.bar.stop()
+        except (ArmError, CompareError, ArchiveError) as exc:
             console.print(f"[red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except RunInterrupted as stop:
-            progress.bar.stop()
             console.print(f"[yellow]interrupted:[/] {stop}; go on with: agentevo compare --run {run_id}")
             raise typer.Exit(INTERRUPTED) from None
     print_table(console, result)

@@ -72,6 +72,7 @@ def open_plan(run_dir: Path, arms: list[Arm], given: Design, archives_dir: Path)
     check_arms(plan.arms)
     for arm in plan.arms:
         plan.agents.setdefault(arm.name, resolve(arm.agent, archives_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / PLAN_FILE, plan.model_dump(mode="json"))
     return plan
 

@@ -33,14 +33,15 @@ class RichProgress:
         self.rows: dict[str, list[ResultRow]] = {}
 
     def __enter__(self) -> RichProgress:
-        self.bar.start()
-        return self
+        return self  # the bars appear with the first arm (an error before it prints alone)
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+        if self.bars:
+            self.bar.stop()
 
     def arm(self, name: str, total: int, rows: list[ResultRow]) -> None:
         """The arm starts (or resumes) with ``rows`` already recorded."""
+        self.bar.start()
         self.rows[name] = [r for r in rows if r.scored]
         self.bars[name] = self.bar.add_task(self._describe(name), total=total, completed=len(rows))
 

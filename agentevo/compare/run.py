@@ -27,6 +27,7 @@ from agentevo.gateway import Backend
 from agentevo.gateway.launch import open_backend
 from agentevo.orchestrate import run_suite
 from agentevo.runs import RunDir, run_manifest
+from agentevo.sandbox.docker_host import new_run_id
 from agentevo.tasks import Task
 from agentevo.train.serving import serve_adapter
 
@@ -67,11 +68,16 @@ def compare(
     Raises ``RunInterrupted`` on Ctrl-C (the finished episodes' rows are kept: call again with the run id).
     """
     settings = config or load_config()
-    run = RunDir(settings.archives_dir, run_id)
+    run_id = run_id or new_run_id()
     design = Design(suite=suite, split=split, limit=limit, attempts=attempts, seed=seed)
-    plan = open_plan(run.path, list(arms), design, settings.archives_dir)
-    arm_settings = {arm.name: arm.settings(settings) for arm in plan.arms}  # all checked before any runs
+    for arm in arms:  # every arm's configuration checked before anything is written or run
+        arm.settings(settings)
+    plan = open_plan(settings.archives_dir / run_id, list(arms), design, settings.archives_dir)
+    arm_settings = {arm.name: arm.settings(settings) for arm in plan.arms}
     tasks = plan.load_tasks()
+    run = RunDir(
+        settings.archives_dir, run_id
+    )  # the folder exists once the plan holds (a bad one leaves none)
     run.describe(
         command="agentevo compare", arms={a.name: a.describe() for a in plan.arms}, **run_manifest(settings)
     )

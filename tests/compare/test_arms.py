@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from agentevo.compare import compare
 from agentevo.compare.arms import Arm, ArmError, check_arms, load_arms, parse_arm
 from agentevo.compare.plan import PLAN_FILE, CompareError, Design, open_plan
 from agentevo.config import AgentevoConfig
+from agentevo.tasks import SuiteError
 
 
 def test_spec_keys_set_the_arm_and_its_configuration(tmp_path):
@@ -113,3 +115,14 @@ def test_the_plan_is_kept_and_extended(tmp_path: Path):
     ):
         open_plan(tmp_path, [parse_arm("short=seed,max_steps=2")], Design(), tmp_path)
     assert [t.id for t in extended.load_tasks()] == plan.tasks
+
+
+def test_a_bad_arm_or_suite_is_refused_before_anything_is_written(tmp_path):
+    config = AgentevoConfig(archives_dir=tmp_path)
+    with pytest.raises(ArmError, match="llm.bogus"):
+        compare([parse_arm("a=seed"), parse_arm("b=seed,llm.bogus=1")], config=config)
+    with pytest.raises(ArmError, match="at least two arms"):
+        compare([parse_arm("a=seed")], config=config)
+    with pytest.raises(SuiteError, match="unknown suite 'nope'"):
+        compare([parse_arm("a=seed"), parse_arm("b=seed")], suite="nope", config=config)
+    assert list(tmp_path.iterdir()) == []  # no run folder left behind
