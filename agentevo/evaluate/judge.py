@@ -8,15 +8,19 @@ builtin values, in an interpreter the submission never ran in; it cannot patch t
 builtins or ``sys.modules`` here, nor read or rebind this process's frames.
 
 How proxies behave. A handle's conversions to plain data (``str``, ``repr``, ``len``, ``bool``, ``int``,
-``float``, iteration, unary ``-``/``abs``) are forwarded: the solution must commit to a value without
-seeing anything of the test's. An operation that would hand the test's own data to the solution's code
-(arithmetic or ``in`` with a plain operand, item access, a call with arguments, ``setattr``) is forwarded
-only to the objects a test is meant to drive: the module's exports (its functions and classes, and
-their attributes) in every task, and every object in class exercises (``compare_objects``), where
-``Clock(8, 0) + 3`` is the exercise. On a value the solution *returned* in a function task it is refused
-with a reason the agent can read, and such a value cannot be passed back to the solution either (no
-``g(f(x)) == x`` through an opaque box). So ``abs(candidate(x) - expected) < 1e-6`` never shows
-``expected`` to the solution.
+``float``, iteration, unary ``-``/``abs``) and attribute reads are forwarded: the solution must commit to
+a value without seeing anything of the test's. What else a handle takes depends on its ``Role``:
+
+* the module's exports (its functions and classes, and their attributes) take calls with the test's
+  inputs, and nothing else from it;
+* in class exercises (``compare_objects``), what calling an export made (``Clock(8, 0)``) is driven
+  freely: arithmetic with the test's numbers, ``in``, items, method calls (``Clock(8, 0) + 3`` is the
+  exercise);
+* anything else the solution handed back takes no plain data from the test: arithmetic or ``in`` with
+  a plain operand, item access or an attribute assignment is refused with a reason the agent can read,
+  and so is a call with arguments, except in class exercises (``zipper.left().set_value(5)``). In a
+  function task it cannot be passed back to the solution either (no ``g(f(x)) == x`` through an opaque
+  box). So ``abs(candidate(x) - expected) < 1e-6`` never shows ``expected`` to the solution.
 
 Comparing or hashing a handle is refused, except in class exercises, where two of the solution's
 objects are equal only when its ``__eq__`` says so *and* their instance state (their non-dunder
@@ -41,6 +45,7 @@ import os
 import re
 import sys
 import types
+from enum import Enum
 
 from agentevo.evaluate.crossing import (
     EXCEPTION_CLASS,
@@ -75,24 +80,36 @@ class SolutionExited(BaseException):
     """The solution raised SystemExit, KeyboardInterrupt or GeneratorExit, or its process ended."""
 
 
+class Role(Enum):
+    """What a handle is to the test, which decides what the test may hand it (see the module docstring)."""
+
+    export = "export"  # the module, its names and their attributes: called with the test's inputs
+    made = "made"  # in a class exercise, what calling an export made (``Clock(8, 0)``): driven freely
+    returned = "returned"  # anything else the solution handed back: converted to plain data, not fed
+
+
 class RemoteObject:
     """A handle to an object in the solution's process; see the module docstring for what it forwards."""
 
-    __slots__ = ("__weakref__", "_export", "_number", "_peer")
+    __slots__ = ("__weakref__", "_number", "_peer", "_role")
 
-    def __init__(self, peer: "JudgePeer", number: int, export: bool) -> None:
+    def __init__(self, peer: "JudgePeer", number: int, role: Role) -> None:
         object.__setattr__(self, "_peer", peer)
         object.__setattr__(self, "_number", number)
-        object.__setattr__(self, "_export", export)
+        object.__setattr__(self, "_role", role)
 
     def _op(self, name: str, *args: object) -> object:
         self._allow(name, args)
         return self._peer.ask("op", self, name=name, args=self._peer.encode(list(args)))
 
     def _allow(self, what: str, operands: tuple) -> None:
-        """Refuse to hand the test's plain data to a value the solution returned (see the module docstring)."""
-        if self._peer.compare_objects or not operands or (what == "call" and self._export):
+        """Refuse to hand the test's data to an object that may not take it (see the module docstring)."""
+        if self._role is Role.made or (what == "call" and self._role is Role.export):
             return
+        if all(isinstance(operand, RemoteObject) for operand in operands):
+            return  # nothing of the test's goes: handles cross back as the solution's own objects
+        if what == "call" and self._peer.compare_objects:
+            return  # a method of an object a method returned: ``zipper.left().set_value(5)``
         raise CrossingError(
             f"the test applied {OPERATIONS.get(what, what)} to a value the solution returned that is not plain "
             f"data, which cannot be judged; return plain data ({PLAIN_HINT})"
@@ -101,7 +118,8 @@ class RemoteObject:
     def __getattr__(self, name: str) -> object:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # Python's own protocol look-ups (copy, pickle, ...) stay here
-        return self._peer.ask("getattr", self, name=name, export=self._export)
+        role = Role.export if self._role is Role.export else Role.returned
+        return self._peer.ask("getattr", self, name=name, role=role)
 
     def __setattr__(self, name: str, value: object) -> None:
         self._allow("setattr", (value,))
@@ -320,7 +338,7 @@ class JudgePeer(Peer):
         self.remotes: dict[int, object] = {}
         self.tampering: str | None = None
         self.compare_objects = False  # a class exercise: every object of the solution's may be driven
-        self.opening = False  # while True, new handles are exports (the module's names and their attributes)
+        self.new_role = Role.returned  # what a handle first seen in the reply being decoded is
         self.sent_values: list[object] = []  # plain data the test sent the solution: redacted from reasons
         self.sent: dict[int, tuple[object, object, int]] = {}  # id(large argument) -> (it, snapshot, number)
 
@@ -342,7 +360,7 @@ class JudgePeer(Peer):
 
     def share(self, obj: object) -> object:
         if isinstance(obj, RemoteObject):
-            if not (obj._export or self.compare_objects):
+            if not (obj._role is Role.export or self.compare_objects):
                 raise CrossingError(
                     "a value the solution returned that is not plain data cannot be passed back to it; "
                     f"return plain data ({PLAIN_HINT})"
@@ -372,7 +390,7 @@ class JudgePeer(Peer):
                 return importlib.import_module(rest[0])  # our own copy of a standard module
             except ImportError:
                 pass
-        return RemoteObject(self, number, self.opening)
+        return RemoteObject(self, number, self.new_role)
 
     def exception(self, form: object) -> BaseException:
         """The exception a reply's ``x`` describes, built here from plain data."""
@@ -400,23 +418,22 @@ class JudgePeer(Peer):
         except PeerGone as exc:
             raise SolutionExited(f"the solution's process ended during the test ({exc})") from None
 
-    def ask(self, op: str, target: RemoteObject, *, export: bool = False, **fields: object) -> object:
-        """One request's value; handles new in it are exports when ``export`` (an export's attribute)."""
-        reply = self.exchange(op, target, **fields)
-        self.opening = export
-        try:
-            return self.value(reply)
-        finally:
-            self.opening = False
+    def ask(self, op: str, target: RemoteObject, *, role: "Role | None" = None, **fields: object) -> object:
+        return self.value(self.exchange(op, target, **fields), role or Role.returned)
 
     def state(self, target: RemoteObject) -> dict | None:
         """The object's instance attributes (not dunder) as plain data, or None where it has none."""
         state = self.ask("state", target)
         return state if type(state) is dict else None
 
-    def value(self, reply: dict) -> object:
+    def value(self, reply: dict, role: "Role | None" = None) -> object:
+        """A reply's value; a handle first seen in it takes ``role`` (by default: returned)."""
         if "v" in reply:
-            return self.decode(reply["v"])
+            self.new_role = role or Role.returned
+            try:
+                return self.decode(reply["v"])
+            finally:
+                self.new_role = Role.returned
         if "c" in reply:
             raise CrossingError(f"{VALUE_CANNOT_CROSS}{str(reply['c'])[:300]}")
         if "x" in reply:
@@ -429,7 +446,8 @@ class JudgePeer(Peer):
         reply = self.exchange("call", target, args=sent, kwargs=self.encode(kwargs))
         for index, data in reply.get("a", []):  # arguments the solution mutated in place
             _update_in_place(args[index], self.decode(data))
-        return self.value(reply)
+        made = target._role is Role.export and self.compare_objects  # ``Clock(8, 0)``, not ``candidate(x)``
+        return self.value(reply, Role.made if made else Role.returned)
 
     def _argument(self, arg: object) -> object:
         """A large flat argument goes once; while unchanged, later calls refer to the solution's copy."""
@@ -523,11 +541,7 @@ def _exports(peer: JudgePeer) -> tuple[object, list]:
         reply = peer.request("exports")
     except PeerGone:
         raise SolutionExited("the solution did not import") from None
-    peer.opening = True
-    try:
-        module, pairs = peer.value(reply)
-    finally:
-        peer.opening = False
+    module, pairs = peer.value(reply, Role.export)
     if not isinstance(module, RemoteObject) or type(pairs) is not list:
         raise ProtocolError("a malformed list of exports")
     return module, pairs

@@ -279,3 +279,38 @@ def test_mutated_subclass_arguments_come_back(evaluator):
     source = "def add(counts, key):\n    counts[key] = counts.get(key, 0) + 1\n"
     result = evaluator.evaluate_solution(task, source)
     assert result.passed, result.feedback
+
+
+def test_what_a_class_exercise_may_drive(evaluator):
+    """Objects the test made take its data; what their methods hand back takes calls, not operands."""
+    tests = [
+        "assert str(Node(1) + 2) == 'Node(3)'",  # a made object takes the test's numbers
+        "assert Node(1).child().set(5).value == 5",  # a method of a returned object takes arguments
+        "assert 7 in Node(1).members()",  # a returned container is converted, never asked
+        "assert abs(Node(1).half() - 0.5) < 1e-9",  # nor fed the expected value
+    ]
+    task = Task(
+        id="test/drive", suite="test", instructions="-", tests=tests, time_limit=10.0, compare_objects=True
+    )
+    honest = (
+        "class Node:\n"
+        "    def __init__(self, value): self.value = value\n"
+        "    def __add__(self, n): return Node(self.value + n)\n"
+        "    def __repr__(self): return f'Node({self.value})'\n"
+        "    def child(self): return Node(0)\n"
+        "    def set(self, v):\n"
+        "        self.value = v\n"
+        "        return self\n"
+        "    def members(self): return [7]\n"
+        "    def half(self): return 0.5\n"
+    )
+    assert evaluator.evaluate_solution(task, honest).passed
+    rigged = honest.replace("return [7]", "return Rigged()").replace("return 0.5", "return Rigged()")
+    rigged += (
+        "class Rigged:\n"
+        "    def __contains__(self, item): return True\n"
+        "    def __sub__(self, other): return 0\n"
+    )
+    result = evaluator.evaluate_solution(task, rigged)
+    assert [t.status for t in result.tests] == ["passed", "passed", "failed", "failed"]
+    assert all("value the solution returned" in t.error for t in result.tests[2:])
