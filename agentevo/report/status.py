@@ -159,14 +159,17 @@ def _suite_status(status: RunStatus, run_dir: Path, run_id: str, described: dict
     with ResultsStore(run_dir / DB_NAME) as store:
         rows = store.rows(run_id)
     status.episodes, status.passed = len(rows), sum(r.passed for r in rows)
+    arms = len(described.get("arms") or {}) or 1  # agentevo compare runs the tasks once per arm
     if described.get("tasks") is not None:
-        status.planned = int(described["tasks"]) * int(described.get("attempts") or 1)
+        status.planned = int(described["tasks"]) * int(described.get("attempts") or 1) * arms
     status.budgets = [BudgetLine(name="tokens", used=tokens)]
     if status.state is RunState.running:
         return
-    if "finished" in described:
+    if "finished" in described and (arms == 1 or status.episodes >= (status.planned or 0)):  # every arm ran
         status.state = RunState.finished
         status.hint = f"agentevo results {run_id}"
+    elif arms > 1:
+        status.hint = f"no process holds this comparison: go on with `agentevo compare --run {run_id}`"
     else:
         status.hint = (
             "no process holds this run: it was interrupted or killed (rerun it; rows so far are kept)"

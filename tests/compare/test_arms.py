@@ -3,6 +3,7 @@ resumed or extended comparison must agree with. No episode runs here."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from agentevo.compare import compare
 from agentevo.compare.arms import Arm, ArmError, check_arms, load_arms, parse_arm
 from agentevo.compare.plan import PLAN_FILE, CompareError, Design, open_plan
 from agentevo.config import AgentevoConfig
+from agentevo.evaluate.results import ResultRow, ResultsStore
+from agentevo.report import RunState, run_status
+from agentevo.runs import RunDir
 from agentevo.tasks import SuiteError
 
 
@@ -126,3 +130,17 @@ def test_a_bad_arm_or_suite_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(SuiteError, match="unknown suite 'nope'"):
         compare([parse_arm("a=seed"), parse_arm("b=seed")], suite="nope", config=config)
     assert list(tmp_path.iterdir()) == []  # no run folder left behind
+
+
+def test_status_of_a_comparison_counts_every_arm(tmp_path):
+    """`agentevo status` on a comparison left between its arms (as kill -9 leaves it): its first arm's run_suite
+    wrote `finished`, yet the episodes of the second are missing, and the way on is `agentevo compare --run`."""
+    run = RunDir(tmp_path)
+    run.describe(command="agentevo compare", arms={"base": "seed", "short": "seed,max_steps=1"})
+    run.describe(tasks=2, attempts=1, finished=time.time())  # what run_suite leaves after the first arm
+    with ResultsStore(run.path / "results.sqlite") as store:
+        for task in ("builtin/a", "builtin/b"):
+            store.add(ResultRow(run_id=run.run_id, agent_id="base", task_id=task, passed=True, score=1.0))
+    status = run_status(run.path)
+    assert (status.state, status.episodes, status.planned) == (RunState.stopped, 2, 4)
+    assert f"agentevo compare --run {run.run_id}" in status.hint
