@@ -209,10 +209,15 @@ def test_attack_scores_zero_on_every_suite_kind(evaluator, real_tasks, name):
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(one, real_tasks))
+    tasks_by_id = {t.id: t for t in real_tasks}
     scored = {
         r.task_id: (r.score, r.error_kind, r.feedback[:160]) for r in results if r.score > 0 or r.passed
     }
     assert scored == {}, f"{name} scored"
+    leaks = {
+        r.task_id: leaked for r in results if (leaked := quoted_values(r.feedback, tasks_by_id[r.task_id]))
+    }
+    assert leaks == {}, f"{name}: feedback quotes hidden values"
     if name in TAMPERING:
         assert {r.error_kind for r in results} == {ErrorKind.tampering}, [r.feedback for r in results]
 
@@ -313,3 +318,53 @@ def test_tampering_is_kept_in_the_results(tmp_path, evaluator, real_tasks):
         rows = store.rows("r")
         assert [row.error_kind for row in rows] == [ErrorKind.tampering]
         assert store.summary("r")["child"].error_kinds == {"tampering": 1}
+
+
+# -- hidden values in feedback ------------------------------------------------------------------
+
+
+def expected_values(task: Task) -> set[str]:
+    """How each literal compared in the task's tests is written (``x == 5``, ``assertEqual(a, 5)``), also
+    inside a unittest file that the test setup carries as a string."""
+    found: set[str] = set()
+    for source in [task.test_setup, *task.tests]:
+        for tree in _trees(source):
+            for node in ast.walk(tree):
+                found |= _compared(node)
+    return {form for form in found if len(form) >= 3}
+
+
+def _trees(source: str) -> list[ast.AST]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    inner = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return [tree, *(t for text in inner if "\n" in text for t in _trees(text))]
+
+
+def _compared(node: ast.AST) -> set[str]:
+    operands: list[ast.AST] = []
+    if isinstance(node, ast.Compare):
+        operands = [node.left, *node.comparators]
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr.startswith("assert")
+    ):
+        operands = list(node.args)
+    forms: set[str] = set()
+    for operand in operands:
+        try:
+            value = ast.literal_eval(operand)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, (str, bytes)):
+            forms.update({repr(value), value if isinstance(value, str) else value.decode("utf-8", "replace")})
+        elif not isinstance(value, bool):
+            forms.add(repr(value))
+    return forms
+
+
+def quoted_values(feedback: str, task: Task) -> list[str]:
+    return [form for form in expected_values(task) if form in feedback]

@@ -8,7 +8,6 @@ of its task's hidden tests.
 
 from __future__ import annotations
 
-import ast
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from agentevo.sandbox import SandboxConfig, SandboxPool
 from agentevo.tasks.model import Task
 from agentevo.tasks.suites import load_suite
 from tests.conftest import BENCHDATA
-from tests.evaluate.test_judge import attack
+from tests.evaluate.test_judge import attack, expected_values, quoted_values
 
 EXERCISES = Path(__file__).parents[1] / "tasks" / "data" / "exercism"
 CLOCK = Path(__file__).parent / "data" / "exercism-classes" / "clock"
@@ -158,53 +157,6 @@ def test_attack_scores_zero(evaluator, tasks, name):
     assert scored == {}, f"{name} scored"
     leaks = {r.task_id: leaked for r in results if (leaked := quoted_values(r.feedback, tasks[r.task_id]))}
     assert leaks == {}, f"{name}: feedback quotes hidden values"
-
-
-def expected_values(task: Task) -> set[str]:
-    """How each literal compared in the task's tests is written (``x == 5``, ``assertEqual(a, 5)``), also
-    inside a unittest file that the test setup carries as a string."""
-    found: set[str] = set()
-    for source in [task.test_setup, *task.tests]:
-        for tree in _trees(source):
-            for node in ast.walk(tree):
-                found |= _compared(node)
-    return {form for form in found if len(form) >= 3}
-
-
-def _trees(source: str) -> list[ast.AST]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    inner = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
-    return [tree, *(t for text in inner if "\n" in text for t in _trees(text))]
-
-
-def _compared(node: ast.AST) -> set[str]:
-    operands: list[ast.AST] = []
-    if isinstance(node, ast.Compare):
-        operands = [node.left, *node.comparators]
-    elif (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr.startswith("assert")
-    ):
-        operands = list(node.args)
-    forms: set[str] = set()
-    for operand in operands:
-        try:
-            value = ast.literal_eval(operand)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            continue
-        if isinstance(value, (str, bytes)):
-            forms.update({repr(value), value if isinstance(value, str) else value.decode("utf-8", "replace")})
-        elif not isinstance(value, bool):
-            forms.add(repr(value))
-    return forms
-
-
-def quoted_values(feedback: str, task: Task) -> list[str]:
-    return [form for form in expected_values(task) if form in feedback]
 
 
 def test_the_leak_check_finds_quoted_values(tasks):
