@@ -15,6 +15,7 @@ from agentevo.sandbox.errors import SandboxError
 
 # soft_wrap: an error or a path is one line a user can copy, never folded at the terminal width.
 console = Console(stderr=True, soft_wrap=True)
+INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (and here by SIGTERM: see stop_on_sigterm)
 
 
 @dataclass
@@ -40,9 +41,25 @@ def expected_errors() -> tuple[type[Exception], ...]:
     return SandboxError, BackboneSetupError, ModelFetchError, LocalModelError, ServerError, SuiteError
 
 
+def note(line: str) -> None:
+    """Tell the user, on one line, something the command did that they may not have expected."""
+    console.print(f"[yellow]note:[/] {line}", highlight=False)
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM ends the command the way Ctrl-C does, so a backbone server it started is stopped too."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def interruptible(then: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM in the block ends the command with one line (``then``: what the user can do next) and
+    exit code 130, once the block's own cleanup (a backbone it started, a model it loaded) has run."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted:[/] {then}", highlight=False)
+        raise typer.Exit(INTERRUPTED) from None
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from agentevo.cli.common import clear_errors, config, console
+from agentevo.cli.common import clear_errors, config, console, interruptible, stop_on_sigterm
 from agentevo.cli.evolve import run_evolution
 from agentevo.evolve.config import OperatorName, PolicyName, SafetyMode, Stage
 
@@ -31,7 +31,8 @@ def demo(
     from agentevo.sandbox import images
 
     settings = config()
-    with clear_errors():
+    stop_on_sigterm()
+    with clear_errors(), interruptible("the demo stopped before it started evolving"):
         with console.status("checking the sandbox image (first build takes ~2 min)"):
             images.ensure_image(
                 settings.sandbox.image,

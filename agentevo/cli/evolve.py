@@ -10,13 +10,19 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
+from agentevo.cli.common import (
+    INTERRUPTED,
+    clear_errors,
+    config,
+    console,
+    interruptible,
+    note,
+    stop_on_sigterm,
+)
 from agentevo.config import AgentevoConfig
 from agentevo.evolve.budget import StopCause
 from agentevo.evolve.config import EvolveConfig, ExecutorName, OperatorName, PolicyName
 from agentevo.evolve.loop import Status
-
-INTERRUPTED = 130
 
 
 def evolve(
@@ -72,20 +78,24 @@ def run_evolution(
     from agentevo.evolve.start import evolve_run, open_run
     from agentevo.gateway.launch import open_backend
     from agentevo.runs import run_manifest
-    from agentevo.tasks import load_suite
+    from agentevo.tasks.suites import EmptySelection, load_suite
 
     try:
-        if resume is None:  # a bad suite spec fails before a run folder exists
-            load_suite(wanted.suite, split=wanted.split)
+        if resume is None:  # a bad suite spec or a selection of no task fails before a run folder exists
+            load_suite(wanted.suite, split=wanted.split, on_note=note)
         run, wanted = open_run(settings, wanted, resume, budgets=budgets)
+    except EmptySelection as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
     except (ArchiveError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     run.describe(command="agentevo evolve", **run_manifest(settings))
     parallel = wanted.workers * wanted.episode_parallel > 1
-    console.print(f"evolving into {run.path} (resume with: agentevo evolve --resume {run.run_id})")
+    resume_hint = f"resume with: agentevo evolve --resume {run.run_id}"
+    console.print(f"evolving into {run.path} ({resume_hint})")
     stop_on_sigterm()
-    with clear_errors(), contextlib.ExitStack() as stack:
+    with clear_errors(), interruptible(resume_hint), contextlib.ExitStack() as stack:
         backend = stack.enter_context(open_backend(settings, concurrent=parallel))
         mutators = [wanted.mutator] if wanted.mutator is not None else []
         mutator = [

@@ -12,7 +12,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
+from agentevo.cli.common import (
+    INTERRUPTED,
+    clear_errors,
+    config,
+    console,
+    interruptible,
+    note,
+    stop_on_sigterm,
+)
 from agentevo.files import read_json
 
 if TYPE_CHECKING:
@@ -21,8 +29,6 @@ if TYPE_CHECKING:
     from agentevo.memory.episodes import RunMemory
     from agentevo.runs import RunDir
     from agentevo.tasks import Task
-
-INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
 
 
 def run(
@@ -60,6 +66,8 @@ def run(
     if memory is not None:
         settings.memory.enabled = memory
     stop_on_sigterm()
+    with clear_errors(), _interruptible(run_dir_hint=settings.archives_dir):  # before a run folder exists
+        tasks = load_suite(suite, split=None if split == "all" else split, limit=limit, on_note=note)
     run_dir = RunDir(settings.archives_dir)
     agent_id = "seed"
     if agent.startswith(ARCHIVE_REF):
@@ -77,7 +85,6 @@ def run(
         )
         raise typer.Exit(2)
     with clear_errors(), _interruptible(run_dir_hint=settings.archives_dir):
-        tasks = load_suite(suite, split=None if split == "all" else split, limit=limit)
         run_dir.describe(
             command="agentevo run", agent=agent, suite=suite, split=split, limit=limit, attempts=attempts,
             max_steps=max_steps, backbone=settings.llm.backbone, **run_manifest(settings),
@@ -188,14 +195,9 @@ def _memory(settings: AgentevoConfig, run_id: str) -> Iterator[RunMemory | None]
         yield lessons
 
 
-@contextlib.contextmanager
-def _interruptible(run_dir_hint: Path) -> Iterator[None]:
+def _interruptible(run_dir_hint: Path) -> contextlib.AbstractContextManager[None]:
     """Ctrl-C outside the episodes (while loading or starting a backbone): one line and exit code 130."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/] (runs so far are under {run_dir_hint})")
-        raise typer.Exit(INTERRUPTED) from None
+    return interruptible(f"runs so far are under {run_dir_hint}")
 
 
 def print_infrastructure(run_path: Path) -> str | None:

@@ -6,7 +6,7 @@ import threading
 
 import typer
 
-from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
+from agentevo.cli.common import clear_errors, config, console, interruptible, stop_on_sigterm
 from agentevo.runs import RunDir
 
 
@@ -14,7 +14,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, help="TCP port; 0 picks a free one."),
 ) -> None:
-    """Serve the configured backbone (`llm.backbone`) over HTTP and print its URL; Ctrl-C stops it.
+    """Serve the configured backbone (`llm.backbone`) over HTTP and print its URL; Ctrl-C or SIGTERM stops it
+    (exit code 130).
 
     For `local` and `openai` this is agentevo's own server (calls are recorded under the archives
     folder, and a request's `model` may name a loaded LoRA adapter of `llamacpp`); for `vllm` it is the vLLM
@@ -30,7 +31,7 @@ def serve(
     if settings.llm.backbone == "vllm":
         settings.llm.vllm.host, settings.llm.vllm.port = host, port or settings.llm.vllm.port
     # `auto` is llama.cpp on CPUs (ready in about a second), in-process `local` elsewhere: no vLLM start for a few callers.
-    with clear_errors(), open_backend(settings) as backend:
+    with clear_errors(), interruptible("stopped serving"), open_backend(settings) as backend:
         server = supervised_server(backend)
         if isinstance(server, VLLMServer):
             url = server.base_url
@@ -47,9 +48,7 @@ def serve(
             f"serving [bold]{settings.llm.backbone}[/] backbone `{settings.llm.model}` at {url} ({note})"
         )
         try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            console.print("stopping")
+            threading.Event().wait()  # until Ctrl-C or SIGTERM: serving ends with exit code 130
         finally:
             if gateway is not None:
                 gateway.stop()

@@ -3,8 +3,9 @@
 ``load_suite(spec)`` is the one entry point. Every suite comes back in its natural, deterministic
 order (the built-in file's order, the ladder by level, HumanEval and MBPP by task number, Exercism by folder
 name); the ``split`` filter uses ``Task.split`` (a hash of the id, see ``agentevo.tasks.model.split_of``) and
-``limit`` keeps the first N tasks after filtering. Anything wrong with a spec or a data file raises
-``SuiteError`` with a message that names the problem.
+``limit`` keeps the first N tasks after filtering; tasks a spec names run whatever their split. Anything wrong
+with a spec or a data file raises ``SuiteError`` with a message that names the problem, and so does a selection of
+no task (``EmptySelection``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import gzip
 import importlib
 import json
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,10 @@ from agentevo.tasks.model import Split, Task
 
 class SuiteError(ValueError):
     """A suite cannot be loaded: unknown name, missing file, malformed data. The message says which."""
+
+
+class EmptySelection(SuiteError):
+    """The suite, split and limit select no task: the message says why and which options select some."""
 
 
 # name -> (what PATH is, "module:function" of its loader). The loader takes the Path (nothing for PACKAGED).
@@ -100,16 +107,42 @@ def parse_spec(spec: str) -> tuple[str, Path | None]:
     return name, path
 
 
-def load_suite(spec: str, *, split: Split | str | None = None, limit: int | None = None) -> list[Task]:
-    """The tasks of a suite, in its natural order, optionally one split only and at most ``limit`` of them."""
+def load_suite(
+    spec: str,
+    *,
+    split: Split | str | None = None,
+    limit: int | None = None,
+    on_note: Callable[[str], None] = lambda note: None,
+) -> list[Task]:
+    """The tasks of a suite, in its natural order, optionally one split only and at most ``limit`` of them.
+
+    Tasks the spec names (``miniwob:click-button``) run whatever their split, since a user who names a task
+    means it; ``on_note`` hears one line that says so. A selection of no task raises :class:`EmptySelection`
+    (why, and what selects some) rather than making an empty run that looks like a finished one.
+    """
     name, path = parse_spec(spec)
-    if split is not None:
-        try:
-            split = Split(split)
-        except ValueError:
-            raise SuiteError(f"unknown split {split!r}; expected one of {[s.value for s in Split]}") from None
+    wanted = _split(split)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise SuiteError(f"limit must be a non-negative integer, got {limit!r}")
+    tasks = _load(name, path, spec)
+    if wanted is not None and _named(name, spec):
+        _note_other_splits(tasks, wanted, on_note)
+    elif wanted is not None:
+        tasks = _in_split(tasks, wanted, spec)
+    if limit == 0:
+        raise EmptySelection("--limit 0 selects no task; give --limit 1 or more, or leave it out for all")
+    return tasks if limit is None else tasks[:limit]
+
+
+def _split(split: Split | str | None) -> Split | None:
+    try:
+        return None if split is None else Split(split)
+    except ValueError:
+        raise SuiteError(f"unknown split {split!r}; expected one of {[s.value for s in Split]}") from None
+
+
+def _load(name: str, path: Path | None, spec: str) -> list[Task]:
+    """Every task of the suite (the named ones only, for a selection suite given names)."""
     module_name, function_name = SUITES[name][1].split(":")
     loader = getattr(importlib.import_module(module_name), function_name)
     if name in SELECTION_SUITES:
@@ -117,9 +150,36 @@ def load_suite(spec: str, *, split: Split | str | None = None, limit: int | None
     else:
         tasks = loader() if path is None else loader(path)
     check_unique_ids(tasks, where=spec)
-    if split is not None:
-        tasks = [task for task in tasks if task.split == split]
-    return tasks if limit is None else tasks[:limit]
+    if not tasks:
+        raise EmptySelection(f"suite {spec!r} holds no task")
+    return tasks
+
+
+def _named(name: str, spec: str) -> bool:
+    """Whether the spec names its tasks one by one (``miniwob:click-button,click-tab``)."""
+    return name in SELECTION_SUITES and bool(spec.strip().partition(":")[2].strip())
+
+
+def _note_other_splits(tasks: list[Task], wanted: Split, on_note: Callable[[str], None]) -> None:
+    elsewhere = [f"{task.id} ({task.split.value})" for task in tasks if task.split != wanted]
+    if elsewhere:
+        on_note(
+            f"running the named tasks whatever their split: {', '.join(elsewhere)} "
+            f"{'is' if len(elsewhere) == 1 else 'are'} not in the {wanted.value} split"
+        )
+
+
+def _in_split(tasks: list[Task], wanted: Split, spec: str) -> list[Task]:
+    """The tasks of split ``wanted``; none is an error that names the splits that have some."""
+    chosen = [task for task in tasks if task.split == wanted]
+    if chosen:
+        return chosen
+    counts = Counter(task.split.value for task in tasks)
+    held = ", ".join(f"{count} {split}" for split, count in sorted(counts.items()))
+    fixes = " or ".join(f"--split {split}" for split in [*sorted(counts), "all"])
+    raise EmptySelection(
+        f"suite {spec!r} has no task in the {wanted.value} split (its tasks by split: {held}); use {fixes}"
+    )
 
 
 def check_unique_ids(tasks: list[Task], *, where: str) -> None:

@@ -24,7 +24,7 @@ import pytest
 
 from agentevo.tasks.builtin import load_builtin
 from agentevo.tasks.model import Split, Task, split_of
-from agentevo.tasks.suites import SUITES, SuiteError, load_suite
+from agentevo.tasks.suites import SUITES, EmptySelection, SuiteError, load_suite
 from tests.conftest import BENCHDATA
 
 BENCH = BENCHDATA
@@ -169,7 +169,8 @@ def test_splits_are_stable_and_documented(suites):
 def test_limit_and_split_filters(suites):
     builtin = suites["builtin"]
     assert load_suite("builtin", limit=5) == builtin[:5]
-    assert load_suite("builtin", limit=0) == []
+    with pytest.raises(EmptySelection, match="--limit 0 selects no task"):
+        load_suite("builtin", limit=0)
     assert load_suite("builtin", limit=10_000) == builtin
     test_split = load_suite(f"humaneval:{HUMANEVAL}", split="test")
     assert test_split and all(t.split == Split.test for t in test_split)
@@ -179,6 +180,25 @@ def test_limit_and_split_filters(suites):
         load_suite("builtin", split="dev")
     with pytest.raises(SuiteError, match="limit"):
         load_suite("builtin", limit=-1)
+
+
+def test_a_selection_of_no_task_says_why_and_named_tasks_run_whatever_their_split():
+    leap = f"exercism:{EXERCISM / 'leap'}"  # one task, in the test split
+    with pytest.raises(EmptySelection) as empty:
+        load_suite(leap, split="train")
+    assert str(empty.value) == (
+        f"suite {leap!r} has no task in the train split (its tasks by split: 1 test); "
+        "use --split test or --split all"
+    )
+    notes: list[str] = []
+    named = load_suite("miniwob:click-button,click-link", split="test", on_note=notes.append)
+    assert [t.id for t in named] == ["miniwob/click-button", "miniwob/click-link"]
+    assert notes == [
+        "running the named tasks whatever their split: miniwob/click-button (train) is not in the test split"
+    ]
+    assert load_suite("miniwob", split="test") and "miniwob/click-button" not in {
+        t.id for t in load_suite("miniwob", split="test")
+    }
 
 
 def _write(path: Path, text: str) -> Path:
