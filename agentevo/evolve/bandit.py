@@ -1,9 +1,10 @@
 """A bandit over several mutating backbones (ShinkaEvolve's LLM bandit): which model makes the next child.
 
 Each expansion asks one of ``evolve.mutators``. The pick is Thompson sampling on Beta(1 + useful, 1 + useless)
-per backbone, counted from the archive alone: a child is *useful* when it was admitted and scored at least as
-well as its parent on the first stage, *useless* when its gate refused it or it scored below its parent, and
-not counted while undecided. The draw is seeded by the archive's state, so a resumed run picks as the killed one
+per backbone, counted from the archive alone: a child is *useful* when it was admitted and scored better than
+its parent on the first stage (the same tasks for both), *useless* when its gate refused it or it did not beat
+its parent (a tie is no evidence of help: a child that changed nothing that matters ties), and not counted
+while undecided. The draw is seeded by the archive's state, so a resumed run picks as the killed one
 would have; each node records the backbone that made it (``Node.mutator``).
 """
 
@@ -45,7 +46,7 @@ def _useful(child: Node, parent: Node, stage: str) -> bool | None:
         return False
     if stage not in child.scores or stage not in parent.scores:
         return None
-    return child.scores[stage].score >= parent.scores[stage].score
+    return child.scores[stage].score > parent.scores[stage].score
 
 
 def thompson(options: list[Arm], rng: random.Random) -> str:

@@ -1,9 +1,16 @@
 """Parent selection: which admitted node the next expansion starts from.
 
-Each policy is the formula of the system it is named after (see ``docs``/research notes), over
-:class:`NodeStats`; randomness comes only from the ``random.Random`` passed in, so a seeded run repeats.
-Categorical policies expose ``weights`` (the probabilities their formula gives) so tests check the formula
-itself, not samples of it.
+Each policy is the rule of the system it is named after, as that system's own code computes it (each
+docstring names the code and every deviation), over :class:`NodeStats`; randomness comes only from the
+``random.Random`` passed in, so a seeded run repeats. Categorical policies expose ``weights`` (the
+probabilities their rule gives) so tests check the rule itself, not samples of it.
+
+Like with like: nodes are evaluated in stages, so one node may have 3 tasks scored and another 30. The
+policies that compare means (DGM, SICA, greedy) compare them on the tasks every candidate has scored
+(``shared_tasks``), never a 3-task mean against a 30-task one. Pareto compares task by task (a node is
+on a task's front only among the nodes that ran it); HGM counts successes and failures, which its
+Beta posterior already weighs by how many there are. Memory and adapters that change during a run are
+not corrected for: a run that learns while it evolves compares nodes scored under different conditions.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from collections import defaultdict
 from typing import Protocol
 
 from agentevo.evolve.config import PolicyName
-from agentevo.evolve.stats import NodeStats
+from agentevo.evolve.stats import NodeStats, shared_tasks
 
 
 class NoParent(RuntimeError):
@@ -45,7 +52,13 @@ def _normalised(raw: dict[str, float]) -> dict[str, float]:
 
 
 class DGM:
-    """DGM's ``score_child_prop``: p ∝ sigmoid(10 (score - 0.5)) × 1 / (1 + children)."""
+    """DGM's ``choose_selfimproves(method="score_child_prop")`` in ``DGM_outer.py``:
+    p ∝ sigmoid(10 (score - 0.5)) × 1 / (1 + children).
+
+    As in that code, ``children`` counts the children in the archive (admitted ones); a refused child
+    never entered DGM's archive, so it does not starve its parent. Deviation: ``score`` is the mean on
+    the tasks every candidate has scored (DGM scores every archived node on the same benchmark tasks).
+    """
 
     name = PolicyName.dgm
 
@@ -53,9 +66,11 @@ class DGM:
         self.steepness, self.midpoint = steepness, midpoint
 
     def weights(self, nodes: list[NodeStats]) -> dict[str, float]:
+        pool = candidates(nodes)
+        shared = shared_tasks(pool)
         raw = {
-            n.id: 1 / (1 + math.exp(-self.steepness * (n.score - self.midpoint))) / (1 + n.children)
-            for n in candidates(nodes)
+            n.id: 1 / (1 + math.exp(-self.steepness * (n.mean_on(shared) - self.midpoint))) / (1 + n.children)
+            for n in pool
         }
         return _normalised(raw)
 
@@ -103,63 +118,99 @@ class HGM:
 
 class SICA:
     """SICA: the latest node whose mean is at least the best node's lower confidence bound,
-    LCB = mean_best - z · std_best / sqrt(n_best) (std over the best node's per-task scores)."""
+    LCB = mean_best - z · std_best / sqrt(n), on the tasks every candidate has scored.
+
+    Deviation: a bound from a handful of tasks is so wide that every node is within it (the rule becomes
+    ``latest``), so only nodes scored on at least ``min_tasks`` tasks compete while any are; before that,
+    all do, on their shared tasks.
+    """
 
     name = PolicyName.sica
 
-    def __init__(self, z: float = 1.96) -> None:
-        self.z = z
+    def __init__(self, z: float = 1.96, min_tasks: int = 10) -> None:
+        self.z, self.min_tasks = z, min_tasks
+
+    def pool(self, nodes: list[NodeStats]) -> list[NodeStats]:
+        pool = candidates(nodes)
+        seasoned = [n for n in pool if n.evals >= self.min_tasks]
+        return seasoned if len(seasoned) > 1 or (seasoned and len(pool) == 1) else pool
 
     def lower_bound(self, nodes: list[NodeStats]) -> float:
-        best = max(candidates(nodes), key=lambda n: (n.score, -n.order))
-        values = list(best.tasks.values())
+        pool = self.pool(nodes)
+        shared = shared_tasks(pool)
+        best = max(pool, key=lambda n: (n.mean_on(shared), -n.order))
+        values = [best.tasks[t] for t in shared] or list(best.tasks.values())
         mean = sum(values) / len(values)
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
         return mean - self.z * std / math.sqrt(len(values))
 
     def choose(self, nodes: list[NodeStats], rng: random.Random) -> str:
         bound = self.lower_bound(nodes)
-        for node in sorted(candidates(nodes), key=lambda n: n.order, reverse=True):
-            if node.score >= bound:
+        pool = self.pool(nodes)
+        shared = shared_tasks(pool)
+        for node in sorted(pool, key=lambda n: n.order, reverse=True):
+            if node.mean_on(shared) >= bound:
                 return node.id
         raise AssertionError("the best node is always within its own bound")
 
 
 class Pareto:
-    """GEPA: nodes on the per-task Pareto front (best on at least one task, and not led on a strict superset
-    of their tasks by another), sampled in proportion to how many tasks each leads."""
+    """GEPA's ``select_program_candidate_from_pareto_front`` (``gepa/gepa_utils.py``).
+
+    Each task has a front: the nodes with the best score on it, a tie at 0 included (GEPA's fronts start
+    with the seed on every task and keep every program that ties the best). ``remove_dominated_programs``
+    then drops, one at a time in order of ascending mean score, a node each of whose fronts holds another
+    node still standing; the survivors are sampled in proportion to the number of fronts they are on.
+    So of two nodes on the same fronts only the better-scoring one survives, and a cycle of covers loses
+    members until none is covered. Deviation: a node is on a task's front only among the nodes that
+    ran that task (GEPA scores every program on the whole validation set).
+    """
 
     name = PolicyName.pareto
 
     @staticmethod
-    def leads(nodes: list[NodeStats]) -> dict[str, set[str]]:
+    def fronts(nodes: list[NodeStats]) -> dict[str, set[str]]:
+        """Each task's front: the candidates with the best score on it."""
         pool = candidates(nodes)
         best: dict[str, float] = {}
         for node in pool:
             for task, score in node.tasks.items():
-                best[task] = max(best.get(task, 0.0), score)
-        led = {n.id: {t for t, s in n.tasks.items() if best[t] > 0 and s == best[t]} for n in pool}
-        return {
-            a: tasks for a, tasks in led.items() if tasks and not any(tasks < other for other in led.values())
-        }
+                best[task] = max(best.get(task, score), score)
+        return {task: {n.id for n in pool if n.tasks.get(task) == top} for task, top in best.items()}
+
+    @classmethod
+    def survivors(cls, nodes: list[NodeStats]) -> dict[str, int]:
+        """The undominated nodes and the number of fronts each is on (GEPA's sampling frequencies)."""
+        fronts = list(cls.fronts(nodes).values())
+        means = {n.id: n.score for n in candidates(nodes)}
+        standing = sorted({p for front in fronts for p in front}, key=lambda p: (means[p], p))
+        removed = True
+        while removed:
+            removed = False
+            for node in standing:
+                others = set(standing) - {node}
+                if all(front & others for front in fronts if node in front):
+                    standing.remove(node)
+                    removed = True
+                    break
+        return {p: sum(p in front for front in fronts) for p in standing}
 
     def weights(self, nodes: list[NodeStats]) -> dict[str, float]:
-        front = self.leads(nodes)
-        if not front:  # nobody solved anything: every candidate is as good as another
-            return _normalised({n.id: 1.0 for n in candidates(nodes)})
-        return _normalised({node: float(len(tasks)) for node, tasks in front.items()})
+        return _normalised({node: float(count) for node, count in self.survivors(nodes).items()})
 
     def choose(self, nodes: list[NodeStats], rng: random.Random) -> str:
         return _draw(self.weights(nodes), rng)
 
 
 class Greedy:
-    """Baseline: always the best score (ties: the earlier node, which has been confirmed longer)."""
+    """Baseline: always the best mean on the shared tasks (ties: the earlier node, confirmed longer)."""
 
     name = PolicyName.greedy
 
     def choose(self, nodes: list[NodeStats], rng: random.Random) -> str:
-        return max(candidates(nodes), key=lambda n: (n.score, -n.order)).id
+        pool = candidates(nodes)
+        shared = shared_tasks(pool)
+        return max(pool, key=lambda n: (n.mean_on(shared), -n.order)).id
 
 
 class Latest:

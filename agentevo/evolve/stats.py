@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from pydantic import BaseModel, Field
 
-from agentevo.archive import Archive
+from agentevo.archive import Archive, Node
 from agentevo.evaluate.results import ResultsStore
 
 SAFETY_STAGE = "safety"  # the probe score (evolve/safety.py): a node's evaluation, not the task score
@@ -22,7 +22,9 @@ class NodeStats(BaseModel):
     parent: str | None = None
     order: int = Field(description="Creation order: 0 for the seed.")
     children: int = Field(
-        0, description="Children made from it, rejected ones included (DGM counts them too)."
+        0,
+        description="Its children in the archive: admitted ones only, as DGM's code counts them (a parent whose "
+        "mutations come back refused is not starved for it).",
     )
     admitted: bool = Field(
         True, description="It passed its gate (only admitted, scored nodes can be parents)."
@@ -49,6 +51,29 @@ class NodeStats(BaseModel):
     def selectable(self) -> bool:
         return self.admitted and self.evaluated and bool(self.tasks)
 
+    def mean_on(self, tasks: set[str]) -> float:
+        """Mean score over ``tasks`` (which it must have scored): how it compares with nodes that ran them too."""
+        return sum(self.tasks[t] for t in tasks) / len(tasks) if tasks else self.score
+
+
+def shared_tasks(nodes: list[NodeStats]) -> set[str]:
+    """The tasks every one of ``nodes`` has scored: the like-with-like basis for comparing their means.
+
+    Stages partition the suite in order, so this is at least the first stage's tasks once every node has
+    finished it; a node evaluated further is not compared on tasks the others never met.
+    """
+    sets = [set(n.tasks) for n in nodes if n.tasks]
+    return set.intersection(*sets) if sets else set()
+
+
+def archived_children(nodes: list[Node]) -> dict[str, int]:
+    """Each node's admitted children (DGM's ``children_count``: refused children never entered its archive)."""
+    children: dict[str, int] = defaultdict(int)
+    for node in nodes:
+        if node.parent is not None and node.gate is not None and node.gate.passed:
+            children[node.parent] += 1
+    return children
+
 
 def archive_stats(archive: Archive, store: ResultsStore, run_id: str) -> list[NodeStats]:
     """The view of the whole archive, in creation order, from the event log and the result rows."""
@@ -57,10 +82,7 @@ def archive_stats(archive: Archive, store: ResultsStore, run_id: str) -> list[No
         if row.scored:
             scores[row.agent_id][row.task_id].append(row.score)
     nodes = archive.nodes()
-    children: dict[str, int] = defaultdict(int)
-    for node in nodes:
-        if node.parent is not None:
-            children[node.parent] += 1
+    children = archived_children(nodes)
     return [
         NodeStats(
             id=node.id, parent=node.parent, order=order, children=children[node.id],
