@@ -60,18 +60,24 @@ def task_from_record(record: dict[str, Any], *, where: str = "HumanEval record")
 
 
 def prompt_helpers(prompt: str, entry_point: str) -> str:
-    """The prompt's imports and the functions it defines other than ``entry_point``, as source."""
-    try:
-        tree = ast.parse(prompt)
-    except SyntaxError as e:
-        raise SuiteError(f"HumanEval prompt of {entry_point!r} is not valid Python: {e}") from None
-    kept = [
-        node
-        for node in tree.body
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name != entry_point)
-    ]
-    return "".join(ast.get_source_segment(prompt, node) + "\n\n" for node in kept)
+    """The prompt's imports and the functions it defines other than ``entry_point``, as source.
+
+    A prompt normally parses (it ends in the entry point's docstring); one that stops at a bare signature
+    is read with a ``pass`` body; one that still does not parse has no helpers to take.
+    """
+    for source in (prompt, prompt + "    pass\n"):
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        kept = [
+            node
+            for node in tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name != entry_point)
+        ]
+        return "".join(ast.get_source_segment(source, node) + "\n\n" for node in kept)
+    return ""
 
 
 def _order(task: Task) -> tuple[int, str]:

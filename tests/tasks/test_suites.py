@@ -89,7 +89,8 @@ def test_humaneval_conversion(suites):
     task = tasks[0]
     assert task.entry_point == record["entry_point"] == "has_close_elements"
     assert task.files == {"solution.py": record["prompt"]}
-    assert task.test_setup == record["test"]
+    # The prompt's imports and helpers, then HumanEval's check: a check's helpers are the prompt's own.
+    assert task.test_setup == "from typing import List\n\n" + record["test"]
     assert task.tests == ["check(has_close_elements)"]
     assert task.canonical_solution == record["prompt"] + record["canonical_solution"]
     assert record["prompt"].strip() in task.instructions and "`solution.py`" in task.instructions
