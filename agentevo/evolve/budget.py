@@ -2,7 +2,13 @@
 
 Money is counted, not estimated: each recorded LLM call's prompt and completion tokens times its model's price
 (``evolve.prices``, dollars per million tokens; ``*`` prices any model not named). Calls of unpriced models cost
-nothing, so a money budget with no price that applies is refused when the run starts.
+nothing, so a money budget with no price that applies is refused when the run starts. A job costs money while it
+runs, so a job starts only when what is spent plus what the jobs in flight are expected to spend (each the mean
+cost of a finished job so far) leaves room for it: the cap is not overshot by a whole batch of jobs.
+
+The budgets are the run's, not a session's: tokens and dollars come from the run's call record, and wall
+seconds spent by earlier sessions are kept in ``budget.json`` (saved every tick), so a resumed run continues
+the clock where the killed one left it (give or take one tick).
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ from enum import Enum
 from pathlib import Path
 
 from agentevo.evolve.config import Price
+from agentevo.files import read_json, write_json_atomic
 from agentevo.gateway.recorder import TrajectoryRecorder
+
+SPENT_FILE = "budget.json"
 
 
 class StopCause(str, Enum):
@@ -74,11 +83,26 @@ class Budgets:
             )
         self.nodes, self.tokens, self.seconds, self.dollars = nodes, tokens, seconds, dollars
         self.meter = TokenMeter(run_dir, prices)
+        self.spent_file = Path(run_dir) / SPENT_FILE
+        self.before = float(read_json(self.spent_file).get("seconds", 0.0))  # earlier sessions of this run
         self.started = time.monotonic()
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        """Wall seconds of the whole run: this session's and every earlier one's."""
+        return self.before + time.monotonic() - self.started
+
+    def save(self) -> None:
+        """Keep the wall time spent so far, for the next session of this run."""
+        write_json_atomic(self.spent_file, {"seconds": round(self.elapsed, 3)})
+
+    def affords(self, in_flight: int, finished: int) -> bool:
+        """Whether one more job fits the dollar cap, with the jobs in flight reserved at the mean job's cost."""
+        if self.dollars is None:
+            return True
+        self.meter.read()
+        per_job = self.meter.dollars / finished if finished else 0.0
+        return self.meter.dollars + (in_flight + 1) * per_job < self.dollars
 
     def spent(self) -> StopCause | None:
         """A budget that stops everything (tokens, time), if one is spent."""

@@ -152,6 +152,7 @@ class Evolution:
                     done, _ = wait(self.in_flight, timeout=TICK_S, return_when=FIRST_COMPLETED)
                     for future in done:
                         self._finished(self.in_flight.pop(future), future)
+                    self.budgets.save()
                     self.on_tick(self.status())
                 except KeyboardInterrupt:
                     if cause is StopCause.interrupted:
@@ -164,6 +165,7 @@ class Evolution:
                     )
         finally:
             pool.shutdown(wait=not self.in_flight, cancel_futures=True)
+            self.budgets.save()
         status = self.status()
         status.cause = cause or (
             StopCause.nodes if status.nodes >= self.evolve.max_nodes else StopCause.finished
@@ -174,7 +176,11 @@ class Evolution:
     def _schedule(self, pool: ThreadPoolExecutor, cause: StopCause | None) -> None:
         """Fill the free workers with the next jobs (none once the run is stopping)."""
         started = time.perf_counter()
-        while cause is None and len(self.in_flight) < self.evolve.workers:
+        while (
+            cause is None
+            and len(self.in_flight) < self.evolve.workers
+            and self.budgets.affords(len(self.in_flight), sum(self.done.values()))
+        ):
             job = self._next_job()
             if job is None:
                 break

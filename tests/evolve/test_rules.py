@@ -81,6 +81,30 @@ def test_money_is_counted_from_token_counts_times_prices_and_stops_the_run(tmp_p
         Budgets(tmp_path, nodes=5, tokens=None, seconds=None, dollars=1.0)
 
 
+def test_jobs_in_flight_are_reserved_against_the_dollar_cap(tmp_path):
+    prices = {"*": Price(prompt=1.0, completion=1.0)}
+    _calls(tmp_path, ("m", 200_000, 100_000))  # $0.30 spent by 2 finished jobs: $0.15 a job
+    budgets = Budgets(tmp_path, nodes=50, tokens=None, seconds=None, dollars=1.0, prices=prices)
+    assert budgets.affords(in_flight=3, finished=2)  # 0.30 + 4 x 0.15 = 0.90 < 1.00
+    assert not budgets.affords(in_flight=4, finished=2)  # 0.30 + 5 x 0.15 = 1.05: the fifth waits
+    assert budgets.spent() is None  # nothing is over the cap: the run goes on, it just starts less
+
+
+def test_wall_time_is_the_runs_across_resumes(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("agentevo.evolve.budget.time.monotonic", lambda: clock[0])
+    for session in range(2):  # two sessions of 4 s each, each killed after its last save
+        budgets = Budgets(tmp_path, nodes=5, tokens=None, seconds=10.0)
+        assert budgets.elapsed == pytest.approx(4.0 * session)
+        clock[0] += 4.0
+        budgets.save()
+        assert budgets.spent() is None
+    resumed = Budgets(tmp_path, nodes=5, tokens=None, seconds=10.0)
+    assert resumed.elapsed == pytest.approx(8.0)
+    clock[0] += 2.5
+    assert resumed.spent() is StopCause.seconds  # 10.5 s of the run, though this session ran 2.5 s
+
+
 def _task(i: int) -> Task:
     return Task(id=f"t{i}", suite="s", instructions="x", files={"solution.py": ""}, tests=["assert True"])
 
