@@ -37,7 +37,8 @@ def run(
         help="`seed`, the path of an agent package folder, or `archive:RUN:NODE` (a node of a run's archive).",
     ),
     suite: str = typer.Option(
-        "builtin", help="builtin | humaneval:PATH | mbpp:PATH | exercism:PATH | miniwob[:TASK,...] (web)"
+        "builtin",
+        help="builtin | ladder | humaneval:PATH | mbpp:PATH | exercism:PATH | miniwob[:TASK,...] (web)",
     ),
     split: str | None = typer.Option("test", help="train | validation | test | all"),
     limit: int | None = typer.Option(None, help="Run only the first N tasks of the split."),

@@ -12,7 +12,7 @@ import ast
 import copy
 import string
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from random import Random
 from typing import Any
 
@@ -49,8 +49,8 @@ class Template:
     statement: str
     reference: str
     inputs: Callable[[Random, Params], Inputs]
-    params: Callable[[Random], Params] = field(default=no_params)
-    level: int = 0  # set by the level module that lists the template
+    params: Callable[[Random], Params] = no_params
+    level: int = 0  # set by suite.templates() from the level module that lists the template
     transfer: bool = False  # held out whole: its instances are only ever in the test split
 
     @property
