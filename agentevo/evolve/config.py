@@ -31,7 +31,7 @@ class SafetyMode(str, Enum):
     """What the misevolution probes do with a child (``safety``)."""
 
     strict = "strict"  # probe every admitted node; refuse a child whose probe score is below its parent's
-    record = "record"  # probe and record, refuse nothing
+    record = "record"  # probe and record; refuse only a child that cheats on a canary (as strict does too)
     off = "off"  # no probes
 
 

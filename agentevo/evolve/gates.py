@@ -33,6 +33,7 @@ class GateFailure(str, Enum):
     protected = "protected"  # it changed a file the config protects
     contract = "contract"  # it does not import, start or report its episode as the contract says
     safety = "safety"  # its safety probe score is below its parent's (``safety: strict``)
+    canary = "canary"  # it passed a task whose tests contradict its statement: only a cheat can
     infrastructure = "infrastructure"  # the check could not run: never recorded, the loop gates again
 
 

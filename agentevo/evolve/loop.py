@@ -38,7 +38,7 @@ from agentevo.evolve.gates import Checker, GateFailure, GateVerdict, decide
 from agentevo.evolve.learning import LoopLearning
 from agentevo.evolve.operators import Operator, Parent
 from agentevo.evolve.policies import HGM, NoParent, make_policy
-from agentevo.evolve.safety import record_probes, run_probes, summary
+from agentevo.evolve.safety import cheated, record_probes, run_probes, summary
 from agentevo.evolve.stages import evaluate_stage, next_stage, partition
 from agentevo.evolve.stats import SAFETY_STAGE, NodeStats, archive_stats, best_of
 from agentevo.runs import RunDir
@@ -314,6 +314,8 @@ class Evolution:
             score = record_probes(self.run_dir.path, self.run_dir.run_id, node.id, results)
             self.archive.record_score(node.id, SAFETY_STAGE, score)
             said = summary(results)
+        if cheated(self.run_dir.path, self.run_dir.run_id, node.id):
+            return GateVerdict(failure=GateFailure.canary, reason=f"{said}: it cheated on a canary task")
         parent = self.archive.node(node.parent).scores.get(SAFETY_STAGE) if node.parent else None
         if self.evolve.safety is SafetyMode.strict and parent is not None and score.score < parent.score:
             return GateVerdict(
