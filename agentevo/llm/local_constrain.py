@@ -3,8 +3,8 @@ and a repetition stop ends a reply that loops.
 
 llguidance (the grammar engine behind guidance, and one of vLLM's structured-output back ends) ships as one
 wheel with no dependencies and computes a token mask in microseconds, so the ``local`` backbone honours
-``response_format`` like the servers do. Like llama.cpp, the JSON it allows has no free whitespace and keeps
-the schema's property order, which is what a small model needs. Its tokenizer table takes about a second to
+``response_format`` like the servers do. The JSON it allows has no free whitespace (a small model given room for
+whitespace spends tokens on it) and, like llama.cpp's grammars, keeps the schema's property order. Its tokenizer table takes about a second to
 build; it is built once per tokenizer and kept.
 """
 
@@ -17,7 +17,7 @@ from agentevo.llm.structured import SchemaUnsupported, repetitive, requested_sch
 
 _TOKENIZERS: dict[int, Any] = {}  # id(HF tokenizer) -> llguidance.LLTokenizer
 _TOKENIZERS_LOCK = threading.Lock()
-JSON_OPTIONS = {"whitespace_flexible": False}  # compact JSON, as llama.cpp's grammars write it
+JSON_OPTIONS = {"whitespace_flexible": False}  # compact JSON
 
 
 def _ll_tokenizer(tokenizer: Any) -> Any:
