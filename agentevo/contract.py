@@ -46,6 +46,9 @@ GATEWAY_BASE_URL = "http://gateway/v1"  # any host name: requests go over the so
 # An agent folder may hold this file: extra Python packages (every one pinned with ==, dependencies included)
 # that the host installs, offline, into a sandbox image derived from the standard one for that agent.
 REQUIREMENTS_FILE = "requirements.txt"
+# An agent folder may hold this file: its strategy as data (the seed's ``genome.py`` declares the schema, whose
+# ``contract`` field is VERSION). Evolution's genome operators rewrite only it and the prompt files.
+GENOME_FILE = "genome.json"
 TASK_FIELDS = ("id", "suite", "instructions", "files", "solution_file", "entry_point", "difficulty")
 
 

@@ -25,6 +25,16 @@ class OperatorName(str, Enum):
     reflect = "reflect"
     meta = "meta"
     self = "self"
+    mutate = "mutate"
+    crossover = "crossover"
+    bootstrap = "bootstrap"
+
+
+# Operators that change only the genome and prompt files (no model call): their children differ by data, so only
+# an exact duplicate is refused, never a near one (two samples counts differ by one character of diff).
+GENOME_OPERATORS = frozenset(
+    op.value for op in (OperatorName.mutate, OperatorName.crossover, OperatorName.bootstrap)
+)
 
 
 class SafetyMode(str, Enum):
@@ -71,6 +81,11 @@ class EvolveConfig(BaseModel):
 
     policy: PolicyName = PolicyName.dgm
     operator: OperatorName = OperatorName.reflect
+    operators: list[OperatorName] = Field(
+        default_factory=list,
+        description="Several operators (instead of `operator`): each expansion uses the one a Thompson bandit picks "
+        "by how often its children beat their parents; one that cannot act yet (crossover without a mate) sits out.",
+    )
     coder: str | None = Field(
         None,
         description="The meta operator's coding agent: an agent folder or a node id (default: the seed).",

@@ -6,7 +6,8 @@ contract check (a sandboxed import and smoke episode) last. The safety probes (`
 Near-duplicates (ShinkaEvolve's novelty rejection, without embeddings): a child's change is the lines its diff
 adds and removes, whitespace collapsed, each tagged with its file. A child whose change is empty after that
 (whitespace only) or at least ``near_duplicate`` similar (difflib's ratio) to an earlier node's change is refused:
-the same edit made twice costs a full evaluation and says nothing new.
+the same edit made twice costs a full evaluation and says nothing new. Children of the genome operators
+(``GENOME_OPERATORS``) are exempt: a one-character diff there is another setting, not the same edit.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 
 from agentevo.agents.check import CheckReport, Failure
 from agentevo.archive import Archive, Node
+from agentevo.evolve.config import GENOME_OPERATORS
 
 
 class GateFailure(str, Enum):
@@ -148,7 +150,8 @@ def decide(
         )
         if twin is not None:
             return GateVerdict(failure=GateFailure.duplicate, reason=f"the same files as {twin}")
-        if near_duplicate is not None and (verdict := near_twin(archive, node, near_duplicate)) is not None:
+        near = near_duplicate is not None and node.operator not in GENOME_OPERATORS
+        if near and (verdict := near_twin(archive, node, near_duplicate)) is not None:
             return verdict
         changed = archive.repo.repo.git.diff(parent.commit, node.commit, "--name-only").splitlines()
         touched = sorted(f for f in changed if any(fnmatch.fnmatch(f, glob) for glob in protected))

@@ -351,8 +351,8 @@ class Evolution:
             proposal = self.operator.propose(Parent(id=job.node, folder=folder, failed=failed), Path(tmp))
             # Its gate is the scheduler's next job for it (from the event log, so a crash here loses nothing).
             self.archive.add(
-                proposal.folder, parent=job.node, operator=self.operator.name, change=proposal.change,
-                mutator=proposal.mutator,
+                proposal.folder, parent=job.node, operator=proposal.operator or self.operator.name,
+                change=proposal.change, mutator=proposal.mutator,
             )  # fmt: skip
 
     # -- reporting

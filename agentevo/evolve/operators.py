@@ -52,6 +52,7 @@ class Proposal(BaseModel):
     folder: Path
     change: str
     mutator: str | None = None  # the backbone that made it, when a bandit chose among several
+    operator: str | None = None  # the operator that made it, when a bandit chose among several
 
 
 class Operator(Protocol):

@@ -18,11 +18,14 @@ from agentevo.agents.episode import EpisodeBudget, seed_agent_dir, seed_for
 from agentevo.archive import Archive, ArchiveError
 from agentevo.config import AgentevoConfig
 from agentevo.evolve.bandit import MutatorBandit
-from agentevo.evolve.config import STATE_FILE, EvolveConfig, ExecutorName, OperatorName
+from agentevo.evolve.bootstrap import Bootstrap
+from agentevo.evolve.config import GENOME_OPERATORS, STATE_FILE, EvolveConfig, ExecutorName, OperatorName
 from agentevo.evolve.executor import BackendSource, make_offload
 from agentevo.evolve.gates import Checker
+from agentevo.evolve.genome_operators import Crossover, Mutate
 from agentevo.evolve.learning import TRAINING_STATE, LoopLearning
 from agentevo.evolve.loop import Evolution, Status
+from agentevo.evolve.operator_bandit import OperatorBandit
 from agentevo.evolve.operators import Meta, Operator, Reflect
 from agentevo.files import write_json_atomic
 from agentevo.gateway import Backend, Gateway
@@ -124,7 +127,7 @@ def evolve_run(
                 gateways.enter_context(Gateway(b, run_dir=run.path, run_id=run.run_id, retry=retry))
                 for b in (mutator_backend if isinstance(mutator_backend, list) else [mutator_backend])
             ]
-            chosen = operator or _operator(config, evolve, archive, run, opened)
+            chosen = operator or _operator(config, evolve, archive, run, opened, tasks)
             loop = Evolution(
                 config, evolve, run, archive, tasks=tasks, operator=chosen, offload=offload, checker=checker,
                 on_tick=on_tick, on_note=on_note, generations=generations, learning=learning,
@@ -136,9 +139,28 @@ def evolve_run(
 
 
 def _operator(
-    config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, gateways: list[Gateway]
-) -> Operator:
-    """The configured operator; with several mutating backbones, one per backbone behind the bandit."""
+    config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, gateways: list[Gateway],
+    tasks: list[Task] | None = None,
+) -> Operator:  # fmt: skip
+    """The configured operator; with several (``evolve.operators``), each behind the bandit over operators."""
+    names = evolve.operators or [evolve.operator]
+    made = {
+        name.value: _one_operator(config, evolve.model_copy(update={"operator": name}), archive, run, gateways, tasks)
+        for name in names
+    }  # fmt: skip
+    if len(made) == 1:
+        return next(iter(made.values()))
+    return OperatorBandit(made, archive.nodes, evolve.stages[0].name, evolve.seed)
+
+
+def _one_operator(
+    config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, gateways: list[Gateway],
+    tasks: list[Task] | None,
+) -> Operator:  # fmt: skip
+    """``evolve.operator``; a model-driven one with several mutating backbones is one per backbone behind the
+    bandit over backbones."""
+    if evolve.operator.value in GENOME_OPERATORS:
+        return genome_operator(config, evolve, archive, run, tasks)
     if len(gateways) == 1:
         return make_operator(config, evolve, archive, run, gateways[0])
     names = [gateway.backend.model for gateway in gateways]
@@ -151,6 +173,20 @@ def _operator(
         name: make_operator(config, evolve, archive, run, g) for name, g in zip(names, gateways, strict=True)
     }
     return MutatorBandit(operators, archive.nodes, evolve.stages[0].name, evolve.seed)
+
+
+def genome_operator(
+    config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, tasks: list[Task] | None
+) -> Operator:
+    """``mutate``, ``crossover`` or ``bootstrap``: no model call (bootstrap asks the evaluator)."""
+    if evolve.operator is OperatorName.mutate:
+        return Mutate(archive, evolve.seed)
+    if evolve.operator is OperatorName.crossover:
+        return Crossover(archive, evolve.seed, evolve.stages[0].name, archive.export)
+    from agentevo.evaluate.evaluator import Evaluator
+
+    split = tasks if tasks is not None else load_suite(evolve.suite, split=evolve.split)
+    return Bootstrap(archive, evolve.seed, run, {t.id: t for t in split}, Evaluator(config.sandbox))
 
 
 def _memory(config: AgentevoConfig, run: RunDir) -> contextlib.AbstractContextManager:

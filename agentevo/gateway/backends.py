@@ -22,6 +22,7 @@ from agentevo.llm.structured import SchemaUnsupported, StructuredFailure, failur
 from agentevo.llm.supervised import ServerError
 
 T = TypeVar("T")
+SAMPLING = ("temperature", "top_p", "seed")  # a request's sampling options, passed on to an in-process model
 
 
 class Fault(StrEnum):
@@ -282,6 +283,7 @@ class ChatModelBackend:
         options: dict[str, Any] = {}
         if body.get("response_format"):
             options["response_format"] = body["response_format"]
+        options.update({k: body[k] for k in SAMPLING if body.get(k) is not None})
         stop = body.get("stop")
         if stop:
             options["stop"] = [stop] if isinstance(stop, str) else list(stop)

@@ -25,10 +25,11 @@ from pathlib import Path
 from langchain_core.messages import AIMessage
 
 from agentevo.agents.episode import seed_agent_dir
+from agentevo.agents.seed.genome import Strategy, dump_genome, load_genome
 from agentevo.archive import Archive, Event
 from agentevo.archive.events import EventLog
 from agentevo.config import AgentevoConfig
-from agentevo.contract import result_line
+from agentevo.contract import GENOME_FILE, result_line
 from agentevo.evolve.config import EvolveConfig, OperatorName, PolicyName, SafetyMode, Stage
 from agentevo.evolve.loop import Status
 from agentevo.evolve.operators import Parent, Proposal, copy_agent
@@ -57,11 +58,21 @@ def tasks() -> list[Task]:
 
 
 def weakened_seed(dest: Path) -> Path:
-    folder = copy_agent(seed_agent_dir(), dest)
+    """The seed on its tool loop (its genome's ``strategy: loop``: the direct answer would need no rescue), with
+    the rescue of code blocks dropped."""
+    folder = loop_seed(dest)
     graph = folder / "graph.py"
     source = graph.read_text()
     assert RESCUE in source, "the seed's graph.py changed: update RESCUE"
     graph.write_text(source.replace(RESCUE, "            blocks = []  # weakened: code blocks are dropped"))
+    return folder
+
+
+def loop_seed(dest: Path) -> Path:
+    """A copy of the seed whose genome always takes the tool loop (the tests of the loop's control flow)."""
+    folder = copy_agent(seed_agent_dir(), dest)
+    genome = load_genome(folder).model_copy(update={"strategy": Strategy.loop})
+    (folder / GENOME_FILE).write_text(dump_genome(genome))
     return folder
 
 

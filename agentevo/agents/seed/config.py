@@ -1,8 +1,12 @@
-"""The seed agent's knobs. Evolution may change the defaults; the runner may override them."""
+"""The loop's knobs: the genome's settings (``genome.json``) within the budget the runner passes."""
+
+from __future__ import annotations
 
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+
+from .genome import CandidateFilter, Demo, Genome, Tool
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 # A declared text surface: the reflect operator may rewrite it; the agent reads it at import.
@@ -26,3 +30,16 @@ class AgentConfig(BaseModel):
     system_prompt: str = SYSTEM_PROMPT
     nudge: str = NUDGE
     saved_code: str = SAVED_CODE
+    tools: list[Tool] = Field(default_factory=lambda: list(Tool), description="The tools the model may call.")
+    temperature: float | None = Field(None, ge=0.0, description="None: the backbone's own.")
+    demos: list[Demo] = Field(default_factory=list, description="Worked examples shown before the task.")
+    check_examples: bool = Field(False, description="Submit only once the statement's examples pass.")
+
+
+def loop_config(genome: Genome, max_steps: int, max_tokens: int) -> AgentConfig:
+    """The loop's settings from ``genome``; the runner's budget caps its steps."""
+    return AgentConfig(
+        max_steps=min(genome.max_steps, max_steps), max_tokens=max_tokens, tools=genome.tools,
+        system_prompt=genome.system_prompt(SYSTEM_PROMPT), temperature=genome.temperature, demos=genome.demos,
+        check_examples=genome.filter is CandidateFilter.examples,
+    )  # fmt: skip

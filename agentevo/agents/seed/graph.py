@@ -11,7 +11,11 @@ from langgraph.graph import END, START, StateGraph
 
 from agentevo.contract import StopReason
 
+from .candidates import first_failing
 from .config import AgentConfig
+from .examples import visible_examples
+from .genome import Demo
+from .prompting import demo_messages, lesson_tips
 from .state import AgentState
 from .tools import make_tools
 from .workspace import Workspace
@@ -22,14 +26,11 @@ CODE_BLOCK = re.compile(r"```(?:python|py)\n(.*?)```", re.DOTALL)
 def task_prompt(task: dict[str, Any], lessons: list[dict[str, Any]] | None = None) -> str:
     """The first user message: the instructions, which file must hold the answer, and lessons from memory."""
     files = ", ".join(sorted(task.get("files") or {})) or "none"
-    prompt = (
+    return (
         f"{task['instructions']}\n\nFiles already in the workspace: {files}.\n"
-        f"Put your solution in {task.get('solution_file', 'solution.py')}, test it with bash, then call submit."
+        f"Put your solution in {task.get('solution_file', 'solution.py')}, test it, then call submit."
+        f"{lesson_tips(lessons)}"
     )
-    if lessons:
-        tips = "\n".join(f"- When {x['trigger'].rstrip('.')}: {x['lesson']}" for x in lessons)
-        prompt += f"\n\nLessons from earlier tasks (follow them where they apply):\n{tips}"
-    return prompt
 
 
 def build_agent(
@@ -37,12 +38,13 @@ def build_agent(
 ):
     """Compile the agent graph. ``llm`` needs ``bind_tools``; ``workspace`` is where the tools act."""
     config = config or AgentConfig()
-    tools = {tool.name: tool for tool in make_tools(workspace, config)}
+    tools = {tool.name: tool for tool in make_tools(workspace, config) if tool.name in config.tools}
     model = llm.bind_tools(list(tools.values()))
+    sampling = {} if config.temperature is None else {"temperature": config.temperature}
 
     def think(state: AgentState) -> dict[str, Any]:
         try:
-            reply = model.invoke([SystemMessage(config.system_prompt), *state["messages"]])
+            reply = model.invoke([SystemMessage(config.system_prompt), *state["messages"]], **sampling)
         except Exception as exc:  # noqa: BLE001 - a refused or failed call ends the episode, recorded
             return {
                 "stop_reason": StopReason.llm_error.value,
@@ -55,20 +57,31 @@ def build_agent(
             "tokens": state.get("tokens", 0) + used,
         }
 
+    def run_tool(call: dict[str, Any]) -> str:
+        tool = tools.get(call["name"])
+        if tool is None:
+            return f"error: unknown tool {call['name']!r}; use one of {', '.join(tools)}"
+        try:
+            return str(tool.invoke(call["args"]))
+        except Exception as exc:  # noqa: BLE001 - bad arguments are the model's to fix
+            return f"error: {exc}"
+
     def act(state: AgentState) -> dict[str, Any]:
         results, submitted = [], False
         for call in state["messages"][-1].tool_calls:
-            tool = tools.get(call["name"])
-            if tool is None:
-                content = f"error: unknown tool {call['name']!r}; use one of {', '.join(tools)}"
-            else:
-                try:
-                    content = str(tool.invoke(call["args"]))
-                except Exception as exc:  # noqa: BLE001 - bad arguments are the model's to fix
-                    content = f"error: {exc}"
-                submitted = submitted or call["name"] == "submit"
+            content, failing = run_tool(call), None
+            if call["name"] == "submit" and "submit" in tools:
+                failing = unmet_example(state)
+                submitted = submitted or failing is None
+            if failing:
+                content = f"not submitted: `{failing}` fails. Fix {state['solution_file']}, then call submit."
             results.append(ToolMessage(content, tool_call_id=call["id"], name=call["name"]))
         return {"messages": results, "submitted": submitted}
+
+    def unmet_example(state: AgentState) -> str | None:
+        if not config.check_examples or not state.get("examples"):
+            return None
+        return first_failing(workspace, state["solution_file"], state["entry_point"], state["examples"])
 
     def observe(state: AgentState) -> dict[str, Any]:
         if state.get("submitted"):
@@ -104,13 +117,18 @@ def build_agent(
     return graph.compile(checkpointer=checkpointer)
 
 
-def initial_state(task: dict[str, Any], lessons: list[dict[str, Any]] | None = None) -> AgentState:
+def initial_state(
+    task: dict[str, Any], lessons: list[dict[str, Any]] | None = None, demos: list[Demo] | None = None
+) -> AgentState:
+    entry = task.get("entry_point") or ""
     return {
-        "messages": [HumanMessage(task_prompt(task, lessons))],
+        "messages": [*demo_messages(demos or [], task["id"]), HumanMessage(task_prompt(task, lessons))],
         "steps": 0,
         "tokens": 0,
         "submitted": False,
         "solution_file": task.get("solution_file", "solution.py"),
+        "entry_point": entry,
+        "examples": [e.check for e in visible_examples(task["instructions"], entry)] if entry else [],
     }
 
 

@@ -20,6 +20,8 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from agentevo import contract
 
+PASSED_ON = {"temperature", "seed", "response_format", "max_tokens"}  # call options sent with the request
+
 
 class GatewayChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -67,6 +69,7 @@ class GatewayChatModel(BaseChatModel):
             request["tools"] = self.tools
         if stop:
             request["stop"] = stop
+        request.update({k: v for k, v in kwargs.items() if k in PASSED_ON})
         reply = self._client.chat.completions.create(**request)
         choice = reply.choices[0].message
         calls = [

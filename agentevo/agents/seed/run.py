@@ -1,18 +1,22 @@
 """Isolated mode: run one episode inside the sandbox, talking to the LLM only through the gateway.
 
 The entry point of the agent contract (``agentevo.contract``): ``python -m agent.run --episode ID ...``.
-Streams one line per graph step and ends with the contract's result line (the agent's own account;
-the host trusts only the gateway's counts and the evaluator's verdict).
+The genome (``genome.json``) picks the strategy: a direct answer for one-function tasks, or the tool loop, which
+streams one line per graph step. Either ends with the contract's result line (the agent's own account; the host
+trusts only the gateway's counts and the evaluator's verdict).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from typing import Any
 
 from agentevo import contract
 
-from .config import AgentConfig
+from .config import loop_config
+from .direct import solve_directly
+from .genome import Genome, load_genome
 from .graph import build_agent, initial_state, run_config
 from .lessons import fetch_lessons
 from .llm import GatewayChatModel
@@ -27,20 +31,16 @@ def _checkpointer(path: str):
     return SqliteSaver(sqlite3.connect(path, check_same_thread=False))
 
 
-def main() -> None:
-    args = contract.parse_args()
-    config = AgentConfig(max_steps=args.max_steps, max_tokens=args.max_tokens)
-    task = contract.read_task(args.task)
-    graph = build_agent(
-        GatewayChatModel.from_env(), LocalWorkspace(args.workspace), config, _checkpointer(args.checkpoint)
-    )
-    cfg = run_config(config, args.episode)
-    state: dict = {}
+def run_loop(
+    llm: GatewayChatModel, args: contract.EpisodeArgs, task: dict, genome: Genome, lessons: list
+) -> dict:
+    """The tool loop, streamed step by step; its final state."""
+    config = loop_config(genome, args.max_steps, args.max_tokens)
+    graph = build_agent(llm, LocalWorkspace(args.workspace), config, _checkpointer(args.checkpoint))
+    state: dict[str, Any] = {}
     last = time.perf_counter()
-    lessons = fetch_lessons(task["instructions"])
-    if lessons:
-        print(f"[memory] {len(lessons)} lessons: {', '.join(x['id'][:8] for x in lessons)}", flush=True)
-    for update in graph.stream(initial_state(task, lessons), cfg, stream_mode="updates"):
+    start = initial_state(task, lessons, genome.demos)
+    for update in graph.stream(start, run_config(config, args.episode), stream_mode="updates"):
         now = time.perf_counter()
         for node, change in update.items():
             state.update({k: v for k, v in (change or {}).items() if k != "messages"})
@@ -49,6 +49,22 @@ def main() -> None:
                 flush=True,
             )
         last = now
+    return state
+
+
+def main() -> None:
+    args = contract.parse_args()
+    genome = load_genome()
+    task = contract.read_task(args.task)
+    llm = GatewayChatModel.from_env(max_tokens=genome.reply_tokens)
+    lessons = fetch_lessons(task["instructions"])
+    if lessons:
+        print(f"[memory] {len(lessons)} lessons: {', '.join(x['id'][:8] for x in lessons)}", flush=True)
+    if genome.direct_for(task):
+        workspace = LocalWorkspace(args.workspace)
+        state = solve_directly(llm, workspace, task, genome, calls=args.max_steps, lessons=lessons)
+    else:
+        state = run_loop(llm, args, task, genome, lessons)
     line = contract.result_line(
         args.episode, state.get("stop_reason") or "stopped", state.get("steps", 0), state.get("tokens", 0),
         state.get("error"),

@@ -12,5 +12,7 @@ class AgentState(TypedDict, total=False):
     tokens: int  # prompt + completion tokens so far
     submitted: bool
     solution_file: str  # where the task wants the answer
+    entry_point: str  # the function the task asks for ('' when it names none)
+    examples: list[str]  # the statement's examples as checks (``examples.Example.check``)
     stop_reason: str  # a reportable agentevo.contract.StopReason value
     error: str

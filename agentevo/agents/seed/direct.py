@@ -1,0 +1,122 @@
+"""The direct strategy for one-function tasks: k answers sampled at once, one kept by the filter, no tool loop.
+
+The k calls go out together, so a backbone with parallel slots (llama-server's ``-np``) decodes them in one batch.
+Each call is one step of the episode's budget; with the ``examples`` filter and no example in the statement, one
+more call asks the model for inputs to compare the answers on (CodeT), in the same batch.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from .candidates import choose, run_trial
+from .config import PROMPTS
+from .examples import visible_examples
+from .genome import CandidateFilter, Genome
+from .prompting import code_of, demo_messages, lesson_tips
+from .workspace import Workspace
+
+ASK = "Reply with the complete `{file}` in one ```python code block."
+STOP = ["\n```\n"]  # the answer's code block is closed: what a small model adds after it is not read
+INPUTS = (
+    "Write up to 4 calls of `{entry}` with typical and edge-case arguments, as Python expressions, for this "
+    "task:\n\n{task}"
+)
+INPUTS_SCHEMA = {
+    "type": "object",
+    "properties": {"calls": {"type": "array", "items": {"type": "string", "maxLength": 160}, "maxItems": 4}},
+    "required": ["calls"],
+    "additionalProperties": False,
+}
+
+
+def direct_messages(
+    task: dict[str, Any], genome: Genome, lessons: list[dict[str, Any]] | None
+) -> list[BaseMessage]:
+    """System prompt with the genome's sections, the worked examples, then the task with its stub."""
+    file = task.get("solution_file") or "solution.py"
+    stub = (task.get("files") or {}).get(file, "")
+    shown = f"\n\n`{file}` now holds:\n```python\n{stub.strip()}\n```" if stub.strip() else ""
+    ask = f"{task['instructions'].strip()}{shown}{lesson_tips(lessons)}\n\n{ASK.format(file=file)}"
+    system = genome.system_prompt((PROMPTS / "direct.md").read_text())
+    return [SystemMessage(system), *demo_messages(genome.demos, task["id"]), HumanMessage(ask)]
+
+
+def _ask(llm: BaseChatModel, messages: list[BaseMessage], **options: Any) -> AIMessage | None:
+    try:
+        return llm.invoke(messages, **options)
+    except Exception:  # noqa: BLE001 - a refused or failed call is one sample fewer
+        return None
+
+
+def solve_directly(
+    llm: BaseChatModel, workspace: Workspace, task: dict[str, Any], genome: Genome, *, calls: int,
+    lessons: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Answer ``task`` in at most ``calls`` model calls; the episode's end as the loop's state reports it."""
+    entry = task["entry_point"]
+    examples = visible_examples(task["instructions"], entry)
+    wants_inputs = genome.filter is CandidateFilter.examples and not examples and genome.samples > 1
+    k = max(1, min(genome.samples, calls - wants_inputs))
+    messages = direct_messages(task, genome, lessons)
+    with ThreadPoolExecutor(max_workers=k + 1) as pool:
+        asked = [pool.submit(_ask, llm, messages, stop=STOP, seed=i, **genome.sampling()) for i in range(k)]
+        inputs = pool.submit(_inputs, llm, task) if wants_inputs and calls > k else None
+        replies = [r for r in (f.result() for f in asked) if r is not None]
+        probes = inputs.result() if inputs else ([], None)
+    answered = [r for r in [*replies, probes[1]] if r is not None]
+    state = {
+        "steps": len(answered),
+        "tokens": sum((r.usage_metadata or {}).get("total_tokens", 0) for r in answered),
+    }
+    codes = [c for c in (code_of(str(r.content), entry) for r in replies) if c]
+    if not codes:
+        reason = "no reply held code" if replies else "every model call failed"
+        return {**state, "stop_reason": "stopped" if replies else "llm_error", "error": reason}
+    kept = _keep(workspace, codes, entry, examples, probes[0], genome.filter)
+    workspace.write(task.get("solution_file") or "solution.py", kept)
+    return {**state, "stop_reason": "submitted"}
+
+
+def _inputs(llm: BaseChatModel, task: dict[str, Any]) -> tuple[list[str], AIMessage | None]:
+    """Calls of the entry point the model proposes, to compare answers on (CodeT); [] when it gives none."""
+    entry = task["entry_point"]
+    ask = [HumanMessage(INPUTS.format(entry=entry, task=task["instructions"].strip()))]
+    form = {"type": "json_schema", "json_schema": {"name": "inputs", "schema": INPUTS_SCHEMA, "strict": True}}
+    reply = _ask(llm, ask, response_format=form)
+    try:
+        calls = json.loads(str(reply.content))["calls"] if reply else []
+    except (ValueError, KeyError, TypeError):
+        calls = []
+    return [c for c in calls if isinstance(c, str) and c.strip().startswith(f"{entry}(")], reply
+
+
+def _keep(
+    workspace: Workspace,
+    codes: list[str],
+    entry: str,
+    examples: list,
+    probes: list[str],
+    how: CandidateFilter,
+) -> str:
+    """The answer to write: the first, or the one the filter ranks best (each distinct answer is run once)."""
+    distinct = list(dict.fromkeys(codes))
+    if how is CandidateFilter.none or (len(distinct) == 1 and not examples):
+        print(f"[direct] kept answer 1 of {len(codes)} ({len(distinct)} distinct), unchecked", flush=True)
+        return codes[0]
+    checks = [e.check for e in examples]
+    probes = [e.call for e in examples if e.call] or probes
+    trials = [run_trial(workspace, code, entry, checks, probes) for code in distinct]
+    index = choose(trials, [codes.count(code) for code in distinct])
+    passed = sum(trials[index].passed)
+    print(
+        f"[direct] kept answer {index + 1} of {len(distinct)} distinct ({len(codes)} sampled): "
+        f"{passed}/{len(checks)} examples pass, {len(probes)} probes",
+        flush=True,
+    )
+    return distinct[index]

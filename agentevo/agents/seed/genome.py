@@ -1,0 +1,143 @@
+"""The seed's genome: its strategy as a declared, validated file (``genome.json``), not as code.
+
+Evolution on a small model searches these settings (the ``mutate``, ``crossover`` and ``bootstrap`` operators
+rewrite only this file and the prompt files); a strong model may still edit the code. The schema is versioned with
+the agent contract: ``contract`` must equal ``agentevo.contract.VERSION``. Every setting changes what the agent
+does (see AGENT.md for which strategy reads which setting).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agentevo import contract
+
+from .examples import visible_examples
+
+FOLDER = Path(__file__).resolve().parent
+SECTIONS_DIR = "prompts/sections"  # the library of prompt sections, one ``<name>.md`` each
+DEMO_CHARS = 2000
+
+
+class Strategy(StrEnum):
+    """How an episode is solved."""
+
+    direct = "direct"  # one-function tasks: k answers at once, the filter keeps one; other tasks: the loop
+    loop = "loop"  # always the multi-step tool loop
+
+
+class CandidateFilter(StrEnum):
+    """How one answer is kept among the k samples (and, in the loop, whether submit checks the examples)."""
+
+    none = "none"  # the first sample that holds code
+    examples = "examples"  # the statement's examples run in the sandbox; with none, agreement on model-written inputs
+
+
+class Tool(StrEnum):
+    bash = "bash"
+    view = "view"
+    create = "create"
+    str_replace = "str_replace"
+    submit = "submit"
+
+
+class Section(StrEnum):
+    """The prompt sections shipped in ``prompts/sections/``, appended to the system prompt in the genome's order."""
+
+    restate = "restate"
+    edge_cases = "edge-cases"
+    example_first = "example-first"
+    stdlib = "stdlib"
+    signature = "signature"
+    concise = "concise"
+
+
+class Demo(BaseModel):
+    """A worked example: a task the agent solved and the evaluator verified, shown before the real task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(max_length=200, description="Never shown on its own task (no leak into a score).")
+    task: str = Field(max_length=DEMO_CHARS)
+    solution: str = Field(max_length=DEMO_CHARS)
+
+
+class Genome(BaseModel):
+    """The strategy. Defaults are the seed's: one greedy answer, no filter, no demos, no sections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contract: Literal[1] = Field(
+        contract.VERSION, description="The agent contract version this schema is for."
+    )
+    strategy: Strategy = Strategy.direct
+    samples: int = Field(
+        1, ge=1, le=8, description="Answers sampled at once (direct); costs that many calls."
+    )
+    temperature: float | None = Field(
+        None, ge=0.0, le=1.2, description="Sampling temperature of every model call (None: the backbone's)."
+    )
+    filter: CandidateFilter = CandidateFilter.none
+    demos: list[Demo] = Field(default_factory=list, max_length=3)
+    sections: list[Section] = Field(default_factory=list)
+    max_steps: int = Field(
+        12, ge=1, le=30, description="Model calls of the loop (the episode budget caps it)."
+    )
+    tools: list[Tool] = Field(default_factory=lambda: list(Tool))
+    reply_tokens: int = Field(512, ge=64, le=1024, description="Tokens per reply (the gateway caps it too).")
+
+    @field_validator("sections", "tools")
+    @classmethod
+    def _unique(cls, value: list[Any]) -> list[Any]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"names repeat in {[str(v) for v in value]}: list each once")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Genome:
+        if Tool.submit not in self.tools:
+            raise ValueError("tools must include submit: without it the loop can never finish")
+        if self.samples > 1 and not self.temperature:
+            raise ValueError("samples > 1 need a temperature above 0 (else they are one answer k times)")
+        return self
+
+    def read(self) -> list[str]:
+        """The settings its strategy reads (the others change nothing on a one-function task)."""
+        common = ["strategy", "temperature", "filter", "demos", "sections", "reply_tokens"]
+        return common + (["samples"] if self.strategy is Strategy.direct else ["max_steps", "tools"])
+
+    def direct_for(self, task: dict[str, Any]) -> bool:
+        """Whether ``task`` is answered directly: the strategy says so, and the task is one function, given as a
+        stub to complete or shown by examples to check against."""
+        entry = task.get("entry_point")
+        if self.strategy is not Strategy.direct or not entry:
+            return False
+        stub = (task.get("files") or {}).get(task.get("solution_file") or "solution.py", "")
+        return f"def {entry}(" in stub or bool(visible_examples(task.get("instructions", ""), entry))
+
+    def sampling(self) -> dict[str, float]:
+        """Options for every model call: the temperature, when the genome sets one."""
+        return {} if self.temperature is None else {"temperature": self.temperature}
+
+    def system_prompt(self, base: str, folder: Path = FOLDER) -> str:
+        """``base`` followed by the genome's sections, read from the agent's own library."""
+        texts = [(folder / SECTIONS_DIR / f"{s.value}.md").read_text().strip() for s in self.sections]
+        return "\n\n".join([base.strip(), *texts])
+
+
+def load_genome(folder: Path = FOLDER) -> Genome:
+    """The agent's genome; a missing file is the defaults, a bad one fails with what to fix."""
+    path = Path(folder) / contract.GENOME_FILE
+    if not path.is_file():
+        return Genome()
+    return Genome.model_validate(json.loads(path.read_text()))
+
+
+def dump_genome(genome: Genome) -> str:
+    """The file text of ``genome`` (stable: sorted fields as declared, two-space indent)."""
+    return json.dumps(genome.model_dump(mode="json"), indent=2) + "\n"
