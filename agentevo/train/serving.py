@@ -83,5 +83,9 @@ def _load(config: Any, backend: Any, name: str, what: str) -> str:
 def _unservable(what: str, exc: RegistryError) -> Exception:
     from agentevo.llm.backbone import BackboneSetupError
 
-    fix = "`agentevo adapters rollback` serves the previous one" if what == ACTIVE else "`agentevo adapters list`"
+    fix = (
+        "`agentevo adapters rollback` serves the previous one"
+        if what == ACTIVE
+        else "`agentevo adapters list`"
+    )
     return BackboneSetupError(f"{what} cannot be served: {exc} ({fix})")
