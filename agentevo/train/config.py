@@ -63,6 +63,28 @@ class TrainConfig(BaseModel):
         min_length=1,
         description="Hint kinds by preference: a re-attempt gets the first one its task offers.",
     )
+    # -- sampling rounds (B-STaR) and self-play (R-Zero / Absolute Zero)
+    k: int = Field(
+        4, ge=1, description="Samples per task in a sampling round (and per proposal in its band)."
+    )
+    temperatures: list[float] = Field(
+        default_factory=lambda: [0.4, 0.8, 1.2],
+        min_length=1,
+        description="B-STaR's grid: a probe round at each on the first probe_tasks tasks; the best balance wins.",
+    )
+    probe_tasks: int = Field(4, ge=1, description="Tasks each temperature of the grid is probed on.")
+    proposals: int = Field(
+        0, ge=0, description="Self-play: tasks the backbone proposes per round (0: no self-play)."
+    )
+    propose_examples: int = Field(
+        2, ge=1, le=4, description="Train-split tasks shown as the style to follow in each proposal request."
+    )
+    band_min: float = Field(
+        0.1, ge=0, le=1, description="Self-play: lowest share of the k solver samples that pass, kept."
+    )
+    band_max: float = Field(
+        0.9, ge=0, le=1, description="Self-play: highest share kept (a task always solved teaches little)."
+    )
     # -- LoRA and the optimiser
     lora_r: int = Field(8, ge=1, description="LoRA rank; must not exceed the server's max_lora_rank.")
     lora_alpha: int = Field(16, ge=1)
@@ -81,8 +103,23 @@ class TrainConfig(BaseModel):
     margin: float = Field(
         0.0,
         ge=0,
-        description="A new adapter is promoted only if its held-out pass rate beats the active one's by more.",
+        description="A new adapter is promoted only if its paired pass@1 gain over the active one exceeds this.",
     )
+    promote_p: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="...and the paired test's p-value is below this (corrected for re-looks).",
+    )
+    promote_min_tasks: int = Field(
+        10, ge=1, description="...and at least this many validation tasks were compared."
+    )
+    validation_sample: int = Field(
+        20,
+        ge=1,
+        description="Validation tasks drawn per promotion, the least looked-at first (fresh each round).",
+    )
+    promote_attempts: int = Field(1, ge=1, description="Agent episodes per validation task and arm.")
     eval_max_tokens: int = Field(384, ge=1, description="Tokens per held-out answer when promoting.")
     # -- interleaving with code evolution
     interleave_every: int | None = Field(
@@ -95,4 +132,6 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"agreement_min {self.agreement_min} is above agreement_max {self.agreement_max}"
             )
+        if self.band_min > self.band_max:
+            raise ValueError(f"band_min {self.band_min} is above band_max {self.band_max}")
         return self

@@ -8,9 +8,11 @@
   replies were not drawn from the prompt they are recorded with.
 * ``dpo``: for a task with a passed and a failed episode, the turn where the two first differ gives
   ``{"prompt": common context, "chosen": [passed reply], "rejected": [failed reply]}``.
-* ``self-consistency`` (tasks without tests, R-Zero style): the majority answer over a task's k episodes (what
-  they replied, all turns: for a one-turn task, its answer), kept only when the majority's share lies inside an
-  agreement band; rows are marked ``source: self-consistency`` with that share.
+* ``self-consistency`` (R-Zero style, where hidden tests are not to be trusted or not there): the majority final
+  answer (the code an episode wrote, not its trace) among a task's candidates that pass its visible checks (the
+  example calls its statement shows, recorded by the sampler), or where none were recorded those the suite's
+  verdict did not fail; kept only when the majority's share of the task's episodes lies inside an agreement band;
+  rows are marked ``source: self-consistency`` with that share.
 
 Every recipe drops duplicates, caps what one task contributes, and holds out by task with the project's stable
 split (``agentevo.tasks.model.split_of``): only train-split tasks are trained on, so no validation or test score
@@ -159,16 +161,25 @@ def dpo_rows(episodes: list[Episode], cap: int, dropped: Counter[str]) -> list[R
     return rows
 
 
+def _voters(group: list[Episode]) -> list[Episode]:
+    """The candidates that may vote: those that passed their task's visible checks; where none were recorded,
+    those the suite's verdict did not fail."""
+    if any(e.visible is not None for e in group):
+        return [e for e in group if e.visible]
+    return [e for e in group if e.passed is not False]
+
+
 def self_consistency_rows(
     episodes: list[Episode], cap: int, band: tuple[float, float], dropped: Counter[str]
 ) -> list[Row]:
-    """Majority-vote labels: per task, the episodes that reach the majority final answer, when the majority's
-    share lies inside ``band`` (too low: no real majority; too high: the task teaches nothing new)."""
+    """Majority-vote labels: per task, the episodes that give the majority final answer (:attr:`Episode.answer`,
+    the code written, not the trace) among the candidates that pass the visible checks, when the majority's share
+    of all the task's episodes lies inside ``band`` (too low: no real majority; too high: nothing new to learn)."""
     rows = []
     for group in _by_task(episodes).values():
-        votes = Counter(e.trace for e in group)
-        ranked = votes.most_common(2)
-        if len(group) < 2 or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
+        voters = _voters(group)
+        ranked = Counter(e.answer for e in voters).most_common(2)
+        if not voters or len(group) < 2 or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
             dropped["no_majority_tasks"] += 1
             continue
         answer, count = ranked[0]
@@ -176,7 +187,8 @@ def self_consistency_rows(
         if not band[0] <= agreement <= band[1]:
             dropped["out_of_band_tasks"] += 1
             continue
-        for episode in _distinct((e for e in group if e.trace == answer), cap, dropped):
+        chosen = (e for e in voters if e.answer == answer)
+        for episode in _distinct(chosen, cap, dropped):
             rows += _sft_rows(episode, Recipe.self_consistency.value, agreement=round(agreement, 4))
     return rows
 

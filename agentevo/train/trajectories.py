@@ -11,6 +11,7 @@ blocks, tool results as user turns), so training teaches the format the model is
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from agentevo.runs import RunDir
 from agentevo.train.config import HintKind
 
 Message = dict[str, str]
+_BLOCK = re.compile(r"```[ \t]*(\w*)[^\n]*\n(.*?)```", re.DOTALL)
 _ROLES: dict[type[BaseMessage], str] = {SystemMessage: "system", HumanMessage: "user", AIMessage: "assistant"}
 
 
@@ -51,12 +53,40 @@ class Episode(BaseModel):
     rationalised: HintKind | None = Field(
         None, description="Set when the reply was made with this kind of hint that the recorded prompt omits."
     )
+    visible: bool | None = Field(
+        None, description="Whether it passed the checks its task's statement shows (None: not recorded)."
+    )
     turns: list[Turn] = Field(default_factory=list)
 
     @property
     def trace(self) -> str:
-        """Every reply of the episode, normalised: duplicates share it, and self-consistency votes on it."""
+        """Every reply of the episode, normalised: duplicate episodes share it."""
         return "\n".join(" ".join(t.completion["content"].split()) for t in self.turns)
+
+    @property
+    def answer(self) -> str:
+        """The episode's final output, normalised: the last code it wrote (a python block, or the content of a
+        write action), else its last reply. Self-consistency votes on it, not on how the episode got there."""
+        for turn in reversed(self.turns):
+            code = written_code(turn.completion["content"])
+            if code is not None:
+                return " ".join(code.split())
+        return " ".join(self.turns[-1].completion["content"].split()) if self.turns else ""
+
+
+def written_code(text: str) -> str | None:
+    """The last code a reply writes: a python block's body, or the ``content`` argument of an action block."""
+    for lang, body in reversed(_BLOCK.findall(text)):
+        if lang.lower() in ("python", "py"):
+            return body
+        if lang.lower() == "action":
+            try:
+                content = json.loads(body).get("args", {}).get("content")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(content, str):
+                return content
+    return None
 
 
 def _as_dicts(messages: list[BaseMessage]) -> list[Message]:
@@ -135,6 +165,7 @@ def load_episodes(run_dir: Path) -> list[Episode]:
                 passed=None if verdict is None else bool(verdict["passed"]),
                 score=None if verdict is None else float(verdict.get("score", 0.0)),
                 rationalised=None if verdict is None else verdict.get("rationalised"),
+                visible=None if verdict is None else verdict.get("visible"),
             )
         )  # fmt: skip
     return episodes

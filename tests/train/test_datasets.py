@@ -126,6 +126,42 @@ def test_self_consistency_labels_the_majority_inside_the_band(
     assert card.filters["agreement_band"] == [0.3, 0.7] and card.verdicts == {"unjudged": 9}
 
 
+def test_self_consistency_votes_on_the_code_among_candidates_that_pass_the_visible_checks(
+    tmp_path: Path, tasks: dict[str, list[str]]
+) -> None:
+    """Episodes that end in different words but write the same code agree; a candidate that failed the example
+    its statement shows never votes, even when it is the most common answer."""
+    a, b, _ = tasks["train"]
+    run = RunDir(tmp_path, "visible")
+    plan = {  # (code, visible checks passed, the final reply)
+        a: [
+            (GOOD, True, "Done."),
+            (GOOD, True, "Submitted, bye."),
+            (BAD, False, "Done."),
+            (BAD, False, "Ok."),
+        ],
+        b: [(BAD, False, "Done."), (BAD, False, "Done."), (BAD, False, "Done."), (GOOD, True, "Done.")],
+    }
+    for task, attempts in plan.items():
+        for attempt, (code, visible, final) in enumerate(attempts):
+            record_episode(run, task, attempt, code, None, final=final)
+            run.append({"agent_id": "seed", "task_id": task, "attempt": attempt, "passed": visible,
+                        "score": 1.0 * visible, "visible": visible})  # fmt: skip
+    episodes = load_episodes(run.path)
+    assert len({e.trace for e in episodes if e.task_id == a and e.visible}) == 2  # the traces differ...
+    assert len({e.answer for e in episodes if e.task_id == a and e.visible}) == 1  # ...the code is the same
+    out = build_dataset(
+        [run.path], Recipe.self_consistency, tmp_path / "data", TrainConfig(agreement_max=0.5)
+    )
+    card, rows = read_card(out), read_rows(out)
+    # a: the 2 visible-check passes agree (share 2/4, inside [0.3, 0.5]); b: one voter (1/4, below the band).
+    assert {r["task_id"] for r in rows} == {a} and card.dropped["out_of_band_tasks"] == 1
+    episode = a.replace("/", "-")
+    assert {r["episode_id"] for r in rows} == {f"{episode}-0", f"{episode}-1"}  # the two agreeing passes
+    assert {r["agreement"] for r in rows} == {0.5}
+    assert not any("a - b" in r["completion"][0]["content"] for r in rows)
+
+
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path: Path, tasks: dict[str, list[str]]) -> None:
     a, b, _ = tasks["train"]
     out_root = tmp_path / "data"
