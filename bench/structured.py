@@ -2,7 +2,7 @@
 (after), in one run, on train tasks of the built-in suite and the task ladder.
 
     .venv/bin/python bench/structured.py [--tasks 52] [--kinds tool,lesson,reflect] [--backbone llamacpp]
-                                         [--parallel 4] [--before REV] [--json-out PATH]
+                                         [--parallel 4] [--port 8112] [--before REV] [--json-out PATH]
 
 Each kind of call is asked once per task both ways, with the same inputs on the same backbone:
 
@@ -51,7 +51,7 @@ from agentevo.evolve.operators import MutationFailed, Parent, Reflect, ReflectFa
 from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.gateway.client import HostLLM, HostLLMError
 from agentevo.llm.backbone import make_chat_model
-from agentevo.llm.config import LLMConfig
+from agentevo.llm.config import LlamaCppBackboneConfig, LLMConfig, VLLMBackboneConfig
 from agentevo.llm.fenced_tools import FencedToolModel
 from agentevo.llm.schema_tools import SchemaToolModel
 from agentevo.llm.structured import StructuredFailure, StructuredOutputError
@@ -228,6 +228,9 @@ def main() -> int:
     parser.add_argument("--kinds", default="tool,lesson,reflect")
     parser.add_argument("--backbone", default="llamacpp")
     parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument(
+        "--port", type=int, default=8112, help="for the llamacpp or vllm server the bench starts"
+    )
     parser.add_argument("--before", default=BEFORE)
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
@@ -237,7 +240,14 @@ def main() -> int:
     tasks = train_tasks(args.tasks)
     load_before, started = os.getloadavg(), time.perf_counter()
     config = AgentevoConfig()
-    model = make_chat_model(LLMConfig(backbone=args.backbone), config.cache_dir)
+    # A server of the bench's own (a shared one may be stopped by its owner mid-run), one slot per parallel call.
+    servers = {"llamacpp": LlamaCppBackboneConfig(port=args.port, parallel=args.parallel),
+               "vllm": VLLMBackboneConfig(port=args.port)}  # fmt: skip
+    backbone = LLMConfig(
+        backbone=args.backbone,
+        **({args.backbone: servers[args.backbone]} if args.backbone in servers else {}),
+    )
+    model = make_chat_model(backbone, config.cache_dir)
     tools = make_tools(NoWorkspace(), AgentConfig())
     rows, samples = [], {}
     pool = ThreadPoolExecutor(args.parallel)
@@ -268,6 +278,8 @@ def main() -> int:
             rows += [summary("reflect", v, r, calls_of(gateway, v, "reflect"))
                      for v, r in zip(("before", "after"), reflect_rows, strict=True)]  # fmt: skip
     pool.shutdown()
+    if getattr(model, "server", None) is not None:
+        model.server.stop()
     report = {"backbone": args.backbone, "tasks": [t.id for t in tasks], "before": args.before,
               "parallel": args.parallel, "cores": os.cpu_count(), "load_before": load_before,
               "load_after": os.getloadavg(), "wall_s": round(time.perf_counter() - started, 1),
