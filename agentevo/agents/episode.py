@@ -175,8 +175,11 @@ def run_isolated(
     cache_dir: Path | None = None,
     view: dict | None = None,
     extras: SandboxExtras | None = None,
+    seed: int | None = None,
 ) -> EpisodeOutcome:
     """Copy the agent into a fresh sandbox and run it there against ``task``.
+
+    ``seed`` seeds the episode's model calls (the gateway mixes it into each call's own seed; see ``call_seed``).
 
     ``view`` is what the agent's task file holds (``task.public_view()`` unless given); ``extras`` what a task
     kind adds to the sandbox (see :class:`SandboxExtras`; web episodes use it).
@@ -201,6 +204,7 @@ def run_isolated(
         task_id=task.id,
         episode_id=episode_id,
         budget=Budget(max_calls=budget.max_steps, max_tokens=budget.max_tokens, max_seconds=time_limit),
+        seed=seed,
     )
     started = time.monotonic()
     try:

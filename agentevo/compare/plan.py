@@ -44,7 +44,10 @@ class Plan(BaseModel):
     split: str = Field(description="train | validation | test | all")
     limit: int | None = None
     attempts: int = Field(ge=1)
-    seed: int = Field(description="Of the bootstrap and of Monte Carlo permutations.")
+    seed: int = Field(
+        description="Of the bootstrap, of Monte Carlo permutations, and of every attempt's model calls "
+        "(orchestrate.suite.attempt_seed)."
+    )
     tasks: list[str] = Field(description="Task ids, in order: the same for every arm.")
     levels: dict[str, int] = Field(
         default_factory=dict, description="Task id -> its level (Task.difficulty)."

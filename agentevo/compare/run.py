@@ -110,12 +110,13 @@ def _run_arm(
     )
     report = (lambda row: progress.row(arm.name, row)) if progress is not None else (lambda row: None)
     with (
-        (backend or _open_backend)(arm, settings) as served,
+        (backend or open_arm_backend)(arm, settings) as served,
         _memory(settings, run, arm) as memory,
     ):
         run_suite(
             settings, tasks, agent_dir=folder, run=run, agent_id=arm.name, attempts=plan.attempts,
             parallel=parallel, budget=arm.budget(), on_result=report, backend=served, memory=memory, only=todo,
+            seed=plan.seed,
         )  # fmt: skip
 
 
@@ -133,7 +134,7 @@ def _memory(settings: AgentevoConfig, run: RunDir, arm: Arm) -> Iterator[RunMemo
 
 
 @contextlib.contextmanager
-def _open_backend(arm: Arm, settings: AgentevoConfig) -> Iterator[Backend]:
+def open_arm_backend(arm: Arm, settings: AgentevoConfig) -> Iterator[Backend]:
     """The arm's backbone, serving its adapter: none (the base weights, even when the registry has an active
     adapter), the active one (as ``agentevo run``), or the one it names."""
     with open_backend(settings, concurrent=True) as served:

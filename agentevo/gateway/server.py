@@ -15,6 +15,7 @@ import secrets
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
@@ -57,6 +58,11 @@ class EpisodeAccess(BaseModel):
     episode_id: str | None = None
     budget: Budget = Field(default_factory=Budget)
     usage: Usage = Field(default_factory=Usage)
+    seed: int | None = Field(
+        None,
+        description="The episode's sampling seed: every call is sent with a seed drawn from it and the call's own "
+        "(so attempts differ, and each is recorded in the call's request).",
+    )
     fault: Fault | None = Field(
         None, description="The last infrastructure fault this episode was answered with."
     )
@@ -70,6 +76,13 @@ class EpisodeAccess(BaseModel):
         if self.budget.max_seconds is None:
             return None
         return self.usage.started + self.budget.max_seconds
+
+
+def call_seed(episode: int, asked: object) -> int:
+    """The seed a call of a seeded episode is sent with: the episode's, mixed with the one the agent asked for (its
+    sample index, say), so the same agent asks differently in two attempts and alike when an attempt is redone."""
+    own = asked if isinstance(asked, int) and not isinstance(asked, bool) else 0
+    return zlib.crc32(f"{episode}:{own}".encode()) & 0x7FFFFFFF
 
 
 def _error(status: int, message: str, kind: Fault) -> JSONResponse:
@@ -140,6 +153,7 @@ class Gateway:
         task_id: str | None = None,
         episode_id: str | None = None,
         budget: Budget | None = None,
+        seed: int | None = None,
     ) -> EpisodeAccess:
         access = EpisodeAccess(
             token=secrets.token_urlsafe(24),
@@ -148,6 +162,7 @@ class Gateway:
             task_id=task_id,
             episode_id=episode_id,
             budget=budget or Budget(),
+            seed=seed,
         )
         self.episodes[access.token] = access
         return access
@@ -306,6 +321,8 @@ class Gateway:
         if isinstance(body, JSONResponse):
             return body
         body["model"] = body.get("model") or self.backend.model
+        if episode.seed is not None:
+            body["seed"] = call_seed(episode.seed, body.get("seed"))
         record = CallRecord(
             run_id=self.run_id, agent_id=episode.agent_id, task_id=episode.task_id,
             episode_id=episode.episode_id, model=body["model"], request=body,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -105,8 +106,10 @@ class _SuiteRun:
         backend: Backend,
         shared: Any,
         memory: RunMemory | PinnedLessons | None = None,
+        seed: int | None = None,
     ) -> None:
         self.config, self.agent_dir, self.run, self.agent_id = config, agent_dir, run, agent_id
+        self.seed = seed
         self.budget, self.store, self.gateway, self.backend = budget, store, gateway, backend
         self.shared = shared
         self.memory = memory
@@ -154,6 +157,7 @@ class _SuiteRun:
             agent_id=self.agent_id,
             episode_id=_episode_id(task, attempt),
             checkpoint_dir=self.run.path / "checkpoints",
+            seed=None if self.seed is None else attempt_seed(self.seed, self.agent_id, task.id, attempt),
         )
 
     def _judge(self, task: Task, outcome: EpisodeOutcome, tries: _Tries) -> EvalResult:
@@ -191,6 +195,12 @@ class _SuiteRun:
         return self._finished(task, outcome, None, attempt)
 
 
+def attempt_seed(seed: int, agent_id: str, task_id: str, attempt: int) -> int:
+    """The sampling seed of one attempt of a seeded run: its own for every (agent, task, attempt), the same when
+    the attempt is run again."""
+    return zlib.crc32(f"{seed}:{agent_id}:{task_id}:{attempt}".encode()) & 0x7FFFFFFF
+
+
 def _episode_id(task: Task, attempt: int) -> str:
     return f"{task.id.replace('/', '-')}-{attempt}"
 
@@ -209,10 +219,12 @@ def run_suite(
     backend: Backend | None = None,
     memory: RunMemory | PinnedLessons | None = None,
     only: Collection[tuple[str, int]] | None = None,
+    seed: int | None = None,
 ) -> list[ResultRow]:
     """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``.
 
     ``only`` keeps the (task id, attempt) pairs to run (a resumed comparison leaves out those it has rows for).
+    ``seed`` seeds the model calls of each coding attempt (``attempt_seed``; web episodes are not seeded).
 
     Web tasks (all of ``tasks`` or none) are played against a browser sandbox per worker and scored by the page
     (see :mod:`agentevo.orchestrate.web`). For coding tasks the hidden tests run in warm sandboxes (a pool of up to ``parallel``, started while the episodes run), each used
@@ -240,7 +252,7 @@ def run_suite(
     ):
         suite = kind(
             config, agent_dir=agent_dir, run=run, agent_id=agent_id, budget=budget, store=store,
-            gateway=gateway, backend=served, shared=shared, memory=memory,
+            gateway=gateway, backend=served, shared=shared, memory=memory, seed=seed,
         )  # fmt: skip
         futures = [workers.submit(suite.attempt, task, attempt) for task, attempt in episodes]
         try:
