@@ -25,6 +25,7 @@ records give each call's tokens and seconds); tool calls go to the chat model di
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -264,6 +265,7 @@ def main() -> int:
                         for t, r in zip(tasks, tool_rows[0], strict=True)]  # fmt: skip
         if "tool" in kinds:
             rows += [summary("tool", v, r, None) for v, r in zip(("before", "after"), tool_rows, strict=True)]
+            progress_rows(rows)
             samples["tool"] = [{"task": t.id, "before": b["text"][:300], "after": a["text"][:300]}
                                for t, b, a in list(zip(tasks, *tool_rows, strict=True))[:5]]  # fmt: skip
         if "lesson" in kinds:
@@ -272,11 +274,13 @@ def main() -> int:
                                lambda i: lesson_after(host["after"], tasks[i], trajectories[i]), len(tasks))  # fmt: skip
             rows += [summary("lesson", v, r, calls_of(gateway, v, "distil"))
                      for v, r in zip(("before", "after"), lesson_rows, strict=True)]  # fmt: skip
+            progress_rows(rows)
         if "reflect" in kinds:
             print("reflections", flush=True)
             reflect_rows = run_reflections(pool, old_operators, host, tasks, trajectories, Path(scratch))
             rows += [summary("reflect", v, r, calls_of(gateway, v, "reflect"))
                      for v, r in zip(("before", "after"), reflect_rows, strict=True)]  # fmt: skip
+            progress_rows(rows)
     pool.shutdown()
     if getattr(model, "server", None) is not None:
         model.server.stop()
@@ -289,6 +293,11 @@ def main() -> int:
     )
     write_report(report, "structured", args.json_out)
     return 0
+
+
+def progress_rows(rows: list[dict[str, Any]]) -> None:
+    """The rows of the kind just measured, at once (a long run's finished kinds are not lost to an interruption)."""
+    print(json.dumps(rows[-2:]), flush=True)
 
 
 def calls_of(gateway: Gateway, variant: str, purpose: str) -> list[Any]:

@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import openai
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -34,7 +35,13 @@ from agentevo.llm.fenced_tools import (
     tool_specs,
     with_tools_prompt,
 )
-from agentevo.llm.structured import StructuredFailure, failure_of, response_format, token_budget
+from agentevo.llm.structured import (
+    StructuredFailure,
+    cut_off_reply,
+    failure_of,
+    response_format,
+    token_budget,
+)
 
 ANSWER_KEY = "answer"
 FAILURE_KEY = "structured_failure"
@@ -153,6 +160,20 @@ class SchemaToolModel(FencedToolModel):
         limits = [kwargs.get("max_tokens"), getattr(self.inner, "max_tokens", None), token_budget(schema)]
         budget = min(int(n) for n in limits if n)
         return {**kwargs, "response_format": response_format(schema, "tool_call"), "max_tokens": budget}
+
+    def _generate(
+        self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any
+    ) -> ChatResult:
+        try:
+            return super()._generate(messages, stop, run_manager, **kwargs)
+        except openai.LengthFinishReasonError as exc:  # ChatOpenAI raises a cut-off structured answer
+            return self._finish(cut_off_reply(exc))
+
+    async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+        try:
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)
+        except openai.LengthFinishReasonError as exc:
+            return self._finish(cut_off_reply(exc))
 
     def _finish(self, reply: BaseMessage) -> ChatResult:
         if not isinstance(reply, AIMessage) or not self._constrained():

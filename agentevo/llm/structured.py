@@ -219,8 +219,7 @@ def _reply(invoke: Invoke, messages: list[BaseMessage], options: dict[str, Any])
     except SchemaUnsupported as exc:
         raise StructuredOutputError(StructuredFailure.refused, str(exc)) from None
     except openai.LengthFinishReasonError as exc:
-        text = exc.completion.choices[0].message.content or ""
-        return AIMessage(content=text, response_metadata={"finish_reason": "length"})
+        return cut_off_reply(exc)
     except openai.BadRequestError as exc:
         raise StructuredOutputError(StructuredFailure.refused, str(exc)) from None
 
@@ -230,4 +229,19 @@ def repair_prompt(error: StructuredOutputError) -> str:
     return (
         f"Your answer was not valid ({error}). Answer again with one JSON object that follows the schema "
         "exactly, and nothing else."
+    )
+
+
+def cut_off_reply(exc: openai.LengthFinishReasonError) -> AIMessage:
+    """The answer the OpenAI SDK raised as cut off (its parse path for a ``response_format`` does) as the reply it
+    was, with its usage, so that it is named ``truncated`` like any other backbone's."""
+    completion = exc.completion
+    usage = completion.usage
+    counts = usage and {
+        "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens,
+    }  # fmt: skip
+    return AIMessage(
+        content=completion.choices[0].message.content or "",
+        response_metadata={"finish_reason": "length", "model_name": completion.model},
+        usage_metadata=counts or None,
     )

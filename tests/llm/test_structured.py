@@ -26,6 +26,7 @@ from agentevo.llm.backbone import make_chat_model
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LLMConfig
 from agentevo.llm.llamacpp_server import LlamaCppServer
 from agentevo.llm.local import LocalChatModel
+from agentevo.llm.schema_tools import FAILURE_KEY
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.llm.structured import (
     StructuredFailure,
@@ -178,3 +179,16 @@ def test_a_prebuilt_react_agent_gets_real_tool_calls_from_the_embedded_model(
     assert calls[0]["name"] == "multiply" and calls[0]["args"] == {"a": 17, "b": 23}
     results = [m.content for m in out["messages"] if m.type == "tool"]
     assert results[0] == "391"
+
+
+def test_a_tool_call_cut_off_is_a_named_failure_not_an_exception(llamacpp_server: LlamaCppServer) -> None:
+    """ChatOpenAI raises a structured answer cut off by max_tokens; the tool-calling model turns it back into a
+    reply that says why (the gateway answers it to the agent as text, with ``structured_failure``)."""
+    reply = (
+        llamacpp_server.chat_model()
+        .bind_tools([multiply])
+        .invoke("Compute 17 * 23 with the tool.", max_tokens=3)
+    )
+    assert not reply.tool_calls
+    assert reply.response_metadata[FAILURE_KEY] == StructuredFailure.truncated.value
+    assert reply.usage_metadata["output_tokens"] == 3
