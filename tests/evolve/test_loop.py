@@ -6,6 +6,7 @@ reason while the run goes on, and a run killed with SIGKILL resumes without dupl
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -69,7 +70,11 @@ def test_fix_is_admitted_and_preferred_and_hostile_children_are_refused(archives
     # Each policy prefers the fixed child, as its formula says.
     rng = random.Random(0)
     dgm = DGM().weights(stats)
-    assert dgm["n1"] > 20 * dgm["n0"]  # sigmoid(10 (2/3 - 1/2)) / (1 + 5 children) vs sigmoid(-5) / (1 + 1)
+    # sigmoid(10 (2/3 - 1/2)) / (1 + 0) vs sigmoid(-5) / (1 + 1): n0's five refused children do not count
+    assert dgm["n1"] > 20 * dgm["n0"]
+    assert dgm["n0"] == pytest.approx(
+        (1 / (1 + math.exp(5)) / 2) / (1 / (1 + math.exp(5)) / 2 + 1 / (1 + math.exp(-10 / 6)))
+    )
     assert Greedy().choose(stats, rng) == "n1" and Latest().choose(stats, rng) == "n1"
     assert SICA().choose(stats, rng) == "n1"
     assert Pareto().weights(stats) == {"n1": 1.0}
