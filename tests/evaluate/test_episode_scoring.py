@@ -17,7 +17,7 @@ from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.orchestrate import run_suite, score_episode
 from agentevo.runs import RunDir
 from agentevo.tasks import load_suite
-from tests.agents.scripts import ADD_TASK, NEVER_SUBMITS, SOLVE_ADD, WRONG_ADD, call
+from tests.agents.scripts import ADD_TASK, NEVER_SUBMITS, SOLVE_ADD, WRONG_ADD, call, loop_seed
 
 RIGHT = "def add(a, b):\n    return a + b\n"
 FAKE_PASS = (
@@ -92,7 +92,8 @@ def test_run_suite_records_rows_and_pass_at_k(tmp_path, sandbox_image):
     """A scripted model answers every built-in task with the same code block: control flow, not skill.
 
     One episode at a time: the scripted replies are one shared cycle (code block, then submit), which
-    parallel episodes would interleave."""
+    parallel episodes would interleave. The seed on its tool loop (one-function tasks are otherwise answered
+    directly, without a checkpoint)."""
     tasks = load_suite("builtin", limit=3)
     replies = ["```python\ndef add(a, b):\n    return a + b\n```", call("submit", 9)]
     config = AgentevoConfig(archives_dir=tmp_path)
@@ -102,7 +103,7 @@ def test_run_suite_records_rows_and_pass_at_k(tmp_path, sandbox_image):
     rows = run_suite(
         config,
         tasks,
-        agent_dir=seed_agent_dir(),
+        agent_dir=loop_seed(tmp_path / "agent"),
         run=run,
         attempts=2,
         parallel=1,

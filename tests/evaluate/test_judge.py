@@ -282,28 +282,6 @@ def test_calls_keep_python_semantics_across_the_boundary(evaluator):
     assert [t.status for t in result.tests] == ["passed"] * 8
 
 
-def test_class_exercises_may_compare_the_solutions_own_objects(evaluator):
-    source = (
-        "class Money:\n"
-        "    def __init__(self, cents):\n"
-        "        self.cents = cents\n"
-        "    def __eq__(self, other):\n"
-        "        return isinstance(other, Money) and other.cents == self.cents\n"
-        "    def __hash__(self):\n"
-        "        return hash(self.cents)\n"
-    )
-    tests = [
-        "assert Money(5) == Money(5)",
-        "assert Money(5) != Money(6)",
-        "assert len({Money(1), Money(1)}) == 1",
-    ]
-    task = Task(id="test/objects", suite="test", instructions="-", tests=tests, time_limit=10.0)
-    strict = evaluator.evaluate_solution(task, source)
-    assert strict.score == 0.0 and "no plain-data form" in strict.tests[0].error
-    allowed = evaluator.evaluate_solution(task.model_copy(update={"compare_objects": True}), source)
-    assert allowed.passed, allowed.feedback
-
-
 def test_tampering_is_kept_in_the_results(tmp_path, evaluator, real_tasks):
     task = real_tasks[0]
     verdict = evaluator.evaluate_solution(task, attack(ATTACKS["forge-protocol-reply"], task))

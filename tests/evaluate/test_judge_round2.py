@@ -212,6 +212,10 @@ def test_class_exercise_equality_and_none(evaluator):
         id="test/objects", suite="test", instructions="-", tests=tests, time_limit=10.0, compare_objects=True
     )
     assert evaluator.evaluate_solution(task, source).passed
+    strict = evaluator.evaluate_solution(task.model_copy(update={"compare_objects": False}), source)
+    assert (
+        strict.tests[0].status == "failed" and "no plain-data form" in strict.tests[0].error
+    )  # a function task
     lying = source.replace("return isinstance(other, Money) and other.cents == self.cents", "return True")
     rigged = task.model_copy(
         update={"tests": ["assert Money(5) == Money(6)", "assert not (Money(5) != Money(6))"]}
