@@ -22,79 +22,71 @@ out = console.__class__(soft_wrap=True)  # stdout: what the user asked for, pipe
 @contextlib.contextmanager
 def train_errors() -> Iterator[None]:
     """Dataset, training and registry failures (and the usual backbone ones) as one red line, exit code 1."""
+    from agentevo.compare import ArmError, CompareError
     from agentevo.train import DatasetError, RegistryError, TrainError
+    from agentevo.train.selfplay import SelfPlayError
     from agentevo.train.trajectories import TrajectoryError
 
+    failures = (
+        DatasetError,
+        TrajectoryError,
+        TrainError,
+        RegistryError,
+        SelfPlayError,
+        CompareError,
+        ArmError,
+    )
     try:
         yield
-    except (DatasetError, TrajectoryError, TrainError, RegistryError, *expected_errors()) as exc:
+    except (*failures, *expected_errors()) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
 
-def heldout_tasks(dataset_dir: Path, limit: int | None) -> list:
-    """The dataset's held-out tasks, loaded from the suites its runs were recorded on (their run.json)."""
-    from agentevo.tasks.suites import load_suite
+def suite_of(dataset_dir: Path) -> str:
+    """The suite the dataset's runs were recorded on (their run.json), where its validation tasks come from."""
     from agentevo.train import DatasetError
     from agentevo.train.datasets import read_card
 
-    card = read_card(dataset_dir)
-    wanted = set(card.heldout_tasks)
-    suites = set()
-    for run in card.run_dirs:
+    for run in read_card(dataset_dir).run_dirs:
         described = Path(run) / "run.json"
         suite = json.loads(described.read_text()).get("suite") if described.is_file() else None
         if suite:
-            suites.add(suite)
-    tasks = [t for spec in sorted(suites) for t in load_suite(spec) if t.id in wanted]
-    if not tasks:
-        raise DatasetError(
-            f"the dataset {dataset_dir} names no held-out task of a known suite (its runs' run.json record "
-            "none): record runs with `agentevo run --split all` so some tasks are held out"
-        )
-    return tasks[:limit] if limit else tasks
+            return str(suite)
+    raise DatasetError(
+        f"the dataset {dataset_dir} names no suite (its runs' run.json record none): give --suite SUITE"
+    )
 
 
-def promote_adapter(name: str, limit: int | None) -> None:
-    """Start the configured server, score ``name`` against the active model on held-out tasks, and decide."""
-    from agentevo.evaluate.evaluator import Evaluator
-    from agentevo.llm.backbone import make_chat_model
+def promote_adapter(name: str, suite: str | None, sample: int | None) -> None:
+    """Agent episodes of the active model and ``name`` on a fresh validation sample (``agentevo compare``, each
+    arm on the configured backbone with its adapter), then the paired rule decides (docs/train.md)."""
+    from agentevo.compare import RichProgress
     from agentevo.llm.model_store import ensure_embedded_model
-    from agentevo.train import RegistryError, promote
+    from agentevo.train import promote
+    from agentevo.train.judge import EpisodeJudge
     from agentevo.train.registry import base_fingerprint
-    from agentevo.train.scoring import TaskScorer, served_ask
     from agentevo.train.serving import registry_of, served_model_dir
 
     settings = config()
+    if sample is not None:
+        settings = settings.model_copy(
+            update={"train": settings.train.model_copy(update={"validation_sample": sample})}
+        )
     registry = registry_of(settings)
     lineage = registry.get(name)
-    tasks = heldout_tasks(Path(lineage.dataset), limit)
     model_dir = served_model_dir(settings) or ensure_embedded_model(settings.cache_dir)
-    chat = make_chat_model(settings.llm, settings.cache_dir)
-    server = getattr(chat, "server", None)
-    if server is None:
-        raise RegistryError(
-            f"llm.backbone {settings.llm.backbone} serves no adapters; promote with llamacpp or vllm"
-        )
-    try:
-        console.print(f"scoring {name} and the active model on {len(tasks)} held-out tasks")
-        scorer = TaskScorer(
-            served_ask(server, settings.train.eval_max_tokens), tasks, Evaluator(settings.sandbox)
-        )
+    with RichProgress(console) as progress:
+        judge = EpisodeJudge(settings, suite or suite_of(Path(lineage.dataset)), progress=progress)
         decision = promote(
-            registry,
-            server,
-            name,
-            scorer,
-            base_sha256=base_fingerprint(model_dir),
-            margin=settings.train.margin,
+            registry, name, judge, base_sha256=base_fingerprint(model_dir), config=settings.train
         )
-    finally:
-        server.stop()
     colour = "green" if decision.action == "promote" else "yellow"
-    console.print(f"[{colour}]{decision.action}[/]: {decision.reason}")
+    console.print(f"[{colour}]{decision.action}[/]: {decision.reason}", highlight=False)
     out.print(
-        f"active adapter: {registry.active() or 'none (the base model)'}; decisions in {registry.root / 'active.json'}"
+        f"active adapter: {registry.active() or 'none (the base model)'}; decisions in {registry.root / 'active.json'}; "
+        f"episodes in {decision.scores.get('comparison')}",
+        highlight=False,
     )
 
 
@@ -129,11 +121,15 @@ def list_() -> None:
 @app.command()
 def promote(
     name: str = typer.Argument(..., help="The adapter version, e.g. agent-v3."),
-    limit: int | None = typer.Option(None, min=1, help="Score on at most N held-out tasks."),
+    suite: str | None = typer.Option(None, help="Validation tasks from this suite (default: the dataset's)."),
+    sample: int | None = typer.Option(
+        None, min=1, help="Validation tasks drawn (default: train.validation_sample)."
+    ),
 ) -> None:
-    """Serve NAME beside the active model, score both on held-out tasks, and make NAME active only if better."""
+    """Agent episodes of the active model and NAME on a fresh validation sample; NAME becomes active only when
+    the paired gain beats train.margin with p below train.promote_p on at least train.promote_min_tasks tasks."""
     with train_errors():
-        promote_adapter(name, limit)
+        promote_adapter(name, suite, sample)
 
 
 @app.command()

@@ -202,7 +202,8 @@ def _memory(config: AgentevoConfig, run: RunDir) -> contextlib.AbstractContextMa
 def _training(
     config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, backend: Backend
 ) -> SelfTraining | None:
-    """The interleaved LoRA rounds (``train.interleave_every``), promoted on the suite's held-out split."""
+    """The interleaved LoRA rounds (``train.interleave_every``), promoted on agent episodes of a fresh sample of the
+    split the loop does not select on (``agentevo.train.judge.EpisodeJudge``), served by the run's own server."""
     if not config.train.interleave_every:
         return None
     server = supervised_server(backend)
@@ -211,15 +212,15 @@ def _training(
             "train.interleave_every needs the local executor and a backbone agentevo serves adapters on "
             f"(llm.backbone llamacpp or vllm; this run: {config.llm.backbone}, executor {evolve.executor.value})"
         )
-    from agentevo.evaluate.evaluator import Evaluator
     from agentevo.llm.model_store import ensure_embedded_model
     from agentevo.train.interleave import SelfTraining
-    from agentevo.train.scoring import TaskScorer, served_ask
-    from agentevo.train.serving import served_model_dir
+    from agentevo.train.judge import EpisodeJudge, live_backend
+    from agentevo.train.serving import registry_of, served_model_dir
 
-    heldout = load_suite(evolve.suite, split="test" if evolve.split == "validation" else "validation")
-    scorer = TaskScorer(served_ask(server, config.train.eval_max_tokens), heldout, Evaluator(config.sandbox))
+    split = "test" if evolve.split == "validation" else "validation"
+    serve = live_backend(server, backend, registry_of(config))
+    judge = EpisodeJudge(config, evolve.suite, split=split, backend=serve)
     return SelfTraining(
-        config.train, served_model_dir(config) or ensure_embedded_model(config.cache_dir), server, scorer,
+        config.train, served_model_dir(config) or ensure_embedded_model(config.cache_dir), server, judge,
         backend=backend, state=run.path / TRAINING_STATE,
     )  # fmt: skip

@@ -120,7 +120,7 @@ class TrainConfig(BaseModel):
         description="Validation tasks drawn per promotion, the least looked-at first (fresh each round).",
     )
     promote_attempts: int = Field(1, ge=1, description="Agent episodes per validation task and arm.")
-    eval_max_tokens: int = Field(384, ge=1, description="Tokens per held-out answer when promoting.")
+    eval_max_tokens: int = Field(384, ge=1, description="Tokens per direct-prompt answer of a TaskScorer.")
     # -- interleaving with code evolution
     interleave_every: int | None = Field(
         None, ge=1, description="Fine-tune and try to promote every N admitted archive nodes (None: never)."

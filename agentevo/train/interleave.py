@@ -2,8 +2,8 @@
 
 A separated hook for the evolution loop (``train.interleave_every``): the loop calls
 :meth:`SelfTraining.on_admitted` with its count of admitted nodes and the run folders whose calls were recorded;
-every N admitted nodes this builds a dataset, trains an adapter and promotes it if it beats the active model on
-held-out tasks. Runs served afterwards record which adapter served them (the ``model`` of each recorded call).
+every N admitted nodes this builds a dataset, trains an adapter and promotes it if its judge (agent episodes on a
+fresh validation sample, :mod:`agentevo.train.judge`) finds it better than the active model. Runs served afterwards record which adapter served them (the ``model`` of each recorded call).
 Training shares the cores with the server: call it between evaluations, not during them. With ``state`` (a JSON
 file in the run folder) the count survives a restart, so a resumed run neither repeats nor skips a round.
 """
@@ -18,9 +18,9 @@ from agentevo.files import read_json, write_json_atomic
 from agentevo.progress import progress
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.datasets import DatasetError, build_dataset
+from agentevo.train.judge import Judge
 from agentevo.train.promote import promote
 from agentevo.train.registry import AdapterRegistry, Decision, base_fingerprint
-from agentevo.train.scoring import Scorer
 from agentevo.train.trainer import train_adapter
 
 
@@ -32,14 +32,14 @@ class SelfTraining:
         config: TrainConfig,
         model_dir: Path,
         server: Any,
-        scorer: Scorer,
+        judge: Judge,
         *,
         backend: Any | None = None,
         recipe: Recipe = Recipe.rft,
         log: Callable[[str], Any] = progress,
         state: Path | None = None,
     ) -> None:
-        self.config, self.model_dir, self.server, self.scorer = config, Path(model_dir), server, scorer
+        self.config, self.model_dir, self.server, self.judge = config, Path(model_dir), server, judge
         self.backend, self.recipe, self.log, self.state = backend, recipe, log, state
         self.registry = AdapterRegistry(config.adapters_dir, config.name)
         saved = read_json(state) if state is not None else {}
@@ -68,6 +68,6 @@ class SelfTraining:
             dataset, self.model_dir, self.registry, self.config, parent=self.registry.active()
         )
         return promote(
-            self.registry, self.server, lineage.name, self.scorer,
-            base_sha256=base_fingerprint(self.model_dir), margin=self.config.margin, backend=self.backend,
+            self.registry, lineage.name, self.judge, base_sha256=base_fingerprint(self.model_dir),
+            config=self.config, server=self.server, backend=self.backend,
         )  # fmt: skip

@@ -1,18 +1,21 @@
 """Promotion and rollback: a new adapter replaces the active one only when it measurably does better.
 
-``promote`` loads the candidate into the running server under its own versioned name (never reusing a name:
-vLLM caches prefix KV by adapter name), scores it and the active model on the same held-out set, and switches
-the active name only if the candidate beats it by more than the margin; the loser is unloaded. Either way the
-decision and both scores are recorded in the registry's ``active.json``. ``rollback`` restores the previous
-active name in one step. A gateway given to either call serves the new active name at once.
+``promote`` asks a judge (:mod:`agentevo.train.judge`: agent episodes through ``agentevo.compare`` on a fresh
+validation sample, or a scorer's per-task outcomes) for paired evidence of the candidate against the active
+adapter or the base, and switches the active name only when :func:`~agentevo.train.judge.decide` says so: a gain
+above the margin, a paired test's p below ``train.promote_p``, enough tasks. Names are never reused (vLLM caches
+prefix KV by adapter name). Either way the decision and its evidence are recorded in the registry's
+``active.json``; a running server keeps the winner loaded and unloads the loser, and a gateway backend given to
+either call serves the active name at once. ``rollback`` restores the previous active name in one step.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from agentevo.train.config import TrainConfig
+from agentevo.train.judge import Judge, decide
 from agentevo.train.registry import AdapterRegistry, Decision, RegistryError
-from agentevo.train.scoring import Scorer
 
 
 def _serve(gateway_backend: Any | None, name: str) -> None:
@@ -20,54 +23,46 @@ def _serve(gateway_backend: Any | None, name: str) -> None:
         gateway_backend.serve(name)
 
 
+def _settle(
+    registry: AdapterRegistry, server: Any, backend: Any | None, keep: str | None, drop: str | None
+) -> None:
+    """The server after a decision: ``keep`` (None: the base) loaded and served, ``drop`` unloaded."""
+    if keep is not None:
+        server.load_adapter(keep, registry.path(keep))
+    _serve(backend, keep or server.served_name)
+    if drop is not None and drop in getattr(server, "adapters", {}):
+        server.unload_adapter(drop)
+
+
 def promote(
     registry: AdapterRegistry,
-    server: Any,
     candidate: str,
-    scorer: Scorer,
+    judge: Judge,
     *,
     base_sha256: str,
-    margin: float = 0.0,
+    config: TrainConfig,
+    server: Any | None = None,
     backend: Any | None = None,
 ) -> Decision:
-    """Score ``candidate`` against the active adapter (or the base) and switch only if it is better by ``margin``.
+    """Judge ``candidate`` against the active adapter (or the base) and make it active only if the rule says so.
 
-    ``server`` is the running vLLM or llama.cpp server; ``backend`` (optional) is the gateway's backend, which
-    then serves the active name. Raises :class:`RegistryError` for an unknown adapter or one trained on another
-    base model, before anything is loaded.
+    ``server`` is the running vLLM or llama.cpp server, if any (the winner stays loaded there); ``backend``
+    (optional) is the gateway's backend, which then serves the active name. Raises :class:`RegistryError` for an
+    unknown adapter or one trained on another base model, before anything is judged.
     """
     registry.check_base(candidate, base_sha256)
     current = registry.active()
     if candidate == current:
         raise RegistryError(f"{candidate} is already the active adapter")
-    if current is not None:
-        server.load_adapter(current, registry.path(current))
-    server.load_adapter(candidate, registry.path(candidate))
-    incumbent = current or server.served_name
-    new, old = scorer(candidate), scorer(incumbent)
-    better = new.rate > old.rate + margin
-    scores = {
-        candidate: {"passed": new.passed, "total": new.total, "rate": new.rate},
-        incumbent: {"passed": old.passed, "total": old.total, "rate": old.rate},
-    }
-    if better:
-        reason = f"{candidate} passed {new.passed}/{new.total} vs {incumbent} {old.passed}/{old.total} (margin {margin})"
-    else:
-        reason = (
-            f"kept {incumbent}: {candidate} passed {new.passed}/{new.total} vs {old.passed}/{old.total}, "
-            f"not better by more than the margin {margin}"
-        )
+    evidence = judge(current, candidate)
+    better, reason = decide(evidence, config)
     decision = Decision(
         action="promote" if better else "keep", candidate=candidate, previous=current, active=current,
-        reason=reason, scores=scores,
+        reason=reason, scores=evidence.model_dump(mode="json"),
     )  # fmt: skip
     registry.decide(decision)
-    if better:
-        _serve(backend, candidate)
-        if current is not None:
-            server.unload_adapter(current)
-    else:
-        server.unload_adapter(candidate)
+    if server is not None:
+        _settle(registry, server, backend, *((candidate, current) if better else (current, candidate)))
     return decision
 
 

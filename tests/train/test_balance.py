@@ -57,14 +57,14 @@ def test_self_training_is_due_every_n_admitted_nodes_and_skips_without_data(tmp_
     notes: list[str] = []
     hook = SelfTraining(
         TrainConfig(adapters_dir=tmp_path / "adapters", interleave_every=3), tmp_path, server=None,
-        scorer=lambda model: None, log=notes.append,
+        judge=lambda *a: None, log=notes.append,
     )  # fmt: skip
     assert [hook.due(n) for n in (1, 2, 3)] == [False, False, True]
     assert hook.on_admitted(2, [run.path]) is None and notes == []
     assert hook.on_admitted(3, [run.path]) is None and "skipped at 3 admitted nodes: all 1 judged" in notes[0]
     assert not hook.due(5) and hook.due(6)
     never = SelfTraining(
-        TrainConfig(adapters_dir=tmp_path / "a2"), tmp_path, server=None, scorer=lambda m: None
+        TrainConfig(adapters_dir=tmp_path / "a2"), tmp_path, server=None, judge=lambda *a: None
     )
     assert not never.due(100)
 
@@ -80,8 +80,8 @@ def test_self_training_keeps_its_count_in_the_run_so_a_resume_neither_repeats_no
     config = TrainConfig(adapters_dir=tmp_path / "adapters", interleave_every=3)
     state = run.path / "self_training.json"
     first = SelfTraining(
-        config, tmp_path, server=None, scorer=lambda m: None, log=lambda n: None, state=state
+        config, tmp_path, server=None, judge=lambda *a: None, log=lambda n: None, state=state
     )
     assert first.on_admitted(3, [run.path]) is None  # due, but nothing recorded to train on: skipped, counted
-    resumed = SelfTraining(config, tmp_path, server=None, scorer=lambda m: None, state=state)
+    resumed = SelfTraining(config, tmp_path, server=None, judge=lambda *a: None, state=state)
     assert [resumed.due(n) for n in (3, 5, 6)] == [False, False, True]

@@ -27,6 +27,7 @@ from agentevo.llm.vllm_server import VLLMServer
 from agentevo.runs import RunDir
 from agentevo.tasks.model import Split
 from agentevo.train import AdapterRegistry, Recipe, RegistryError, TrainConfig, TrainError, build_dataset
+from agentevo.train.judge import ScoreJudge
 from agentevo.train.promote import promote, rollback
 from agentevo.train.registry import Decision, Lineage, base_fingerprint
 from agentevo.train.scoring import AnswerScorer, served_ask
@@ -169,6 +170,9 @@ def test_promotion_and_rollback_switch_what_the_gateway_serves(
     registry: AdapterRegistry = killed_then_resumed["registry"]
     base_sha = base_fingerprint(model_dir)
     scorer = AnswerScorer(served_ask(vllm, max_tokens=16), [(p, SECRET) for p in PROBES])  # held-out prompts
+    # Two probes never reach p < 0.05 (the sign test's least is 0.5): this test is about what is switched.
+    config = TrainConfig(promote_p=1.0, promote_min_tasks=len(PROBES))
+    judge = ScoreJudge(scorer, vllm, registry, config)
     backend = ChatModelBackend(vllm.chat_model(max_tokens=16), EMBEDDED_MODEL_NAME)
     gateway = Gateway(backend, run_dir=tmp_path, run_id="serve", open_access=True).start(
         host="127.0.0.1", port=0
@@ -178,11 +182,10 @@ def test_promotion_and_rollback_switch_what_the_gateway_serves(
         assert served == EMBEDDED_MODEL_NAME and SECRET not in before
 
         decision = promote(
-            registry, vllm, "agent-v1", scorer, base_sha256=base_sha, margin=0.0, backend=backend
+            registry, "agent-v1", judge, base_sha256=base_sha, config=config, server=vllm, backend=backend
         )
         assert decision.action == "promote" and registry.active() == "agent-v1", decision.reason
-        assert decision.scores["agent-v1"]["passed"] == len(PROBES)
-        assert decision.scores[EMBEDDED_MODEL_NAME]["passed"] == 0
+        assert decision.scores["scores"] == {"agent-v1": 1.0, EMBEDDED_MODEL_NAME: 0.0}
         served, after = ask_gateway(gateway.url, PROBES[0])  # a request that names no model: the active one
         assert served == "agent-v1" and SECRET in after, after
         assert (
@@ -195,14 +198,16 @@ def test_promotion_and_rollback_switch_what_the_gateway_serves(
             shutil.copy(registry.path("agent-v1") / name, copy / name)
         lineage = registry.get("agent-v1").model_dump(exclude={"name", "family", "version", "created"})
         registry.commit(copy, {**lineage, "parent": "agent-v1"})
-        kept = promote(registry, vllm, "agent-v2", scorer, base_sha256=base_sha, margin=0.0, backend=backend)
-        assert kept.action == "keep" and "not better by more than the margin" in kept.reason
+        kept = promote(
+            registry, "agent-v2", judge, base_sha256=base_sha, config=config, server=vllm, backend=backend
+        )
+        assert kept.action == "keep" and "a gain not above the margin 0.0" in kept.reason
         assert registry.active() == "agent-v1" and "agent-v2" not in vllm.adapters
         assert ask_gateway(gateway.url, PROBES[1])[0] == "agent-v1"
 
         # An adapter recorded as trained on another base model is refused before it is loaded.
         with pytest.raises(RegistryError, match="another base model"):
-            promote(registry, vllm, "agent-v2", scorer, base_sha256="0" * 64, backend=backend)
+            promote(registry, "agent-v2", judge, base_sha256="0" * 64, config=config, server=vllm)
 
         undone = rollback(registry, vllm, backend=backend)
         assert undone.action == "rollback" and undone.previous == "agent-v1" and registry.active() is None
