@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from langchain_core.messages import AIMessage
 
+from agentevo.agents.episode import seed_agent_dir
+from agentevo.agents.seed.genome import Strategy, dump_genome, load_genome
+from agentevo.contract import GENOME_FILE
+from agentevo.evolve.operators import copy_agent
 from agentevo.tasks import Task
 
 ADD_TASK = Task(
@@ -30,3 +36,12 @@ WRONG_ADD = [
     call("submit", 2),
 ]
 NEVER_SUBMITS = [call("bash", 1, command="echo thinking")]
+
+
+def loop_seed(dest: Path) -> Path:
+    """A copy of the seed whose genome always takes the tool loop (``strategy: loop``), for tests of the loop's
+    control flow on one-function tasks (the seed answers those directly)."""
+    folder = copy_agent(seed_agent_dir(), dest)
+    genome = load_genome(folder).model_copy(update={"strategy": Strategy.loop})
+    (folder / GENOME_FILE).write_text(dump_genome(genome))
+    return folder

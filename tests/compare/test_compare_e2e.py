@@ -26,11 +26,12 @@ from agentevo.compare.stats import Interval, Method
 from agentevo.evaluate.results import ResultsStore
 from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.sandbox.reaper import reap
-from tests.compare.scripted import ARMS, ATTEMPTS, TASKS
+from tests.agents.scripts import loop_seed
+from tests.compare.scripted import ARM_NAMES, ATTEMPTS, TASKS
 from tests.faults.conftest import UpstreamProcess, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-EVERY = {(arm.name, task, attempt) for arm in ARMS for task in TASKS for attempt in range(ATTEMPTS)}
+EVERY = {(arm, task, attempt) for arm in ARM_NAMES for task in TASKS for attempt in range(ATTEMPTS)}
 
 
 def _scripted(archives: Path, run_id: str, log: Path) -> subprocess.Popen[str]:
@@ -117,10 +118,13 @@ def agentevo(*args: str, archives: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.timeout(1200)
 def test_the_command_line_against_an_endpoint_and_an_arm_added_later(tmp_path, sandbox_image):
     upstream = UpstreamProcess(free_port()).start()  # scripted: writes add(a, b), then submits
+    seed = loop_seed(
+        tmp_path / "loop-seed"
+    )  # the seed on its tool loop (the upstream answers with tool calls)
     try:
         endpoint = f"base_url={upstream.url},model=upstream"
         first = agentevo(
-            "compare", "--arm", f"base=seed,{endpoint}", "--arm", f"short=seed,{endpoint},max_steps=1",
+            "compare", "--arm", f"base={seed},{endpoint}", "--arm", f"short={seed},{endpoint},max_steps=1",
             "--suite", "builtin", "--split", "train", "--limit", "1", "--parallel", "1", archives=tmp_path,
         )  # fmt: skip
         assert first.returncode == 0, first.stderr[-3000:]
@@ -137,7 +141,7 @@ def test_the_command_line_against_an_endpoint_and_an_arm_added_later(tmp_path, s
             "base": 2,
             "short": 1,
         }  # the endpoint answers create, then submit; short stops after one
-        hot = f"hot=seed,{endpoint},temperature=0.5"
+        hot = f"hot={seed},{endpoint},temperature=0.5"
         added = agentevo("compare", "--run", run_dir.name, "--arm", hot, archives=tmp_path)
         assert added.returncode == 0, added.stderr[-3000:]
         assert Counter(c.agent_id for c in TrajectoryRecorder(run_dir).read()) == {**calls, "hot": 2}

@@ -56,13 +56,13 @@ def test_a_run_is_distilled_into_verified_lessons(tmp_path, sandbox_image):
     """After the run: the reflection (scripted: a fixed JSON answer) proposes two lessons; the source task is re-run
     with each served to the agent; the one whose re-run passes is written, the other is dropped."""
     task = next(t for t in load_suite("builtin") if t.id == "builtin/add")
-    solve = ["```python\ndef add(a, b):\n    return a + b\n```", call("submit", 9)]
-    wrong = ["```python\ndef add(a, b):\n    return a - b\n```", call("submit", 9)]
+    solve = ["```python\ndef add(a, b):\n    return a + b\n```"]  # the seed answers this one-function task
+    wrong = ["```python\ndef add(a, b):\n    return a - b\n```"]  # directly: one call an episode
     advice = [
         {"trigger": "a small arithmetic function", "lesson": "write it in solution.py, run it once, then submit"},
         {"trigger": "an arithmetic task", "lesson": "subtract instead of adding to be safe"},
     ]  # fmt: skip
-    # Calls in order: the episode (2), the reflection (1), the re-run with lesson 1 (2), with lesson 2 (2).
+    # Calls in order: the episode (1), the reflection (1), the re-run with lesson 1 (1), with lesson 2 (1).
     answer = {"lessons": [{**a, "example": "", "tags": []} for a in advice]}
     replies = [*solve, json.dumps(answer), *solve, *wrong]
     config = AgentevoConfig(
@@ -81,4 +81,4 @@ def test_a_run_is_distilled_into_verified_lessons(tmp_path, sandbox_image):
         kept = memory.library.get(out.written[0].lesson_id)[0]
         assert kept.provenance[0].episode_id == "builtin-add-0" and kept.provenance[0].run_id == run.run_id
     calls = [json.loads(line) for line in (run.path / "llm_calls.jsonl").read_text().splitlines()]
-    assert [c["task_id"] for c in calls] == [task.id, task.id, "memory/distil"]  # re-runs kept out of the run
+    assert [c["task_id"] for c in calls] == [task.id, "memory/distil"]  # re-runs kept out of the run
