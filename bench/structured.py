@@ -1,8 +1,8 @@
 """Structured outputs on the embedded model: today's prompts and parsers (before) against answers held to a schema
 (after), in one run, on train tasks of the built-in suite and the task ladder.
 
-    .venv/bin/python bench/structured.py [--tasks 52] [--kinds tool,lesson,reflect] [--backbone llamacpp]
-                                         [--parallel 4] [--port 8112] [--before REV] [--json-out PATH]
+    .venv/bin/python bench/structured.py [--tasks 52] [--host-tasks N] [--kinds tool,lesson,reflect] [--backbone llamacpp]
+                                         [--parallel 4] [--port 8112] [--threads 1] [--before REV] [--json-out PATH]
 
 Each kind of call is asked once per task both ways, with the same inputs on the same backbone:
 
@@ -227,10 +227,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=52)
     parser.add_argument("--kinds", default="tool,lesson,reflect")
+    parser.add_argument(
+        "--host-tasks", type=int, help="lesson and reflect on the first N tasks only (default: all)"
+    )
     parser.add_argument("--backbone", default="llamacpp")
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument(
         "--port", type=int, default=8112, help="for the llamacpp or vllm server the bench starts"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="llama.cpp threads: on a shared, busy machine one "
+        "thread ran 2-20x faster than two, whose threads wait for each other at every step",
     )
     parser.add_argument("--before", default=BEFORE)
     parser.add_argument("--json-out", type=Path)
@@ -239,10 +249,11 @@ def main() -> int:
     old_distil = module_at(args.before, "agentevo/memory/distil.py", "bench_before_distil")
     old_operators = module_at(args.before, "agentevo/evolve/operators.py", "bench_before_operators")
     tasks = train_tasks(args.tasks)
+    host_tasks = min(args.host_tasks or len(tasks), len(tasks))
     load_before, started = os.getloadavg(), time.perf_counter()
     config = AgentevoConfig()
     # A server of the bench's own (a shared one may be stopped by its owner mid-run), one slot per parallel call.
-    servers = {"llamacpp": LlamaCppBackboneConfig(port=args.port, parallel=args.parallel),
+    servers = {"llamacpp": LlamaCppBackboneConfig(port=args.port, parallel=args.parallel, threads=args.threads),
                "vllm": VLLMBackboneConfig(port=args.port)}  # fmt: skip
     backbone = LLMConfig(
         backbone=args.backbone,
@@ -268,23 +279,25 @@ def main() -> int:
             progress_rows(rows)
             samples["tool"] = [{"task": t.id, "before": b["text"][:300], "after": a["text"][:300]}
                                for t, b, a in list(zip(tasks, *tool_rows, strict=True))[:5]]  # fmt: skip
+        if "reflect" in kinds:
+            print("reflections", flush=True)
+            reflect_rows = run_reflections(
+                pool, old_operators, host, tasks[:host_tasks], trajectories, Path(scratch)
+            )
+            rows += [summary("reflect", v, r, calls_of(gateway, v, "reflect"))
+                     for v, r in zip(("before", "after"), reflect_rows, strict=True)]  # fmt: skip
+            progress_rows(rows)
         if "lesson" in kinds:
             print("lessons", flush=True)
             lesson_rows = both(pool, lambda i: lesson_before(old_distil, host["before"], tasks[i], trajectories[i]),
-                               lambda i: lesson_after(host["after"], tasks[i], trajectories[i]), len(tasks))  # fmt: skip
+                               lambda i: lesson_after(host["after"], tasks[i], trajectories[i]), host_tasks)  # fmt: skip
             rows += [summary("lesson", v, r, calls_of(gateway, v, "distil"))
                      for v, r in zip(("before", "after"), lesson_rows, strict=True)]  # fmt: skip
-            progress_rows(rows)
-        if "reflect" in kinds:
-            print("reflections", flush=True)
-            reflect_rows = run_reflections(pool, old_operators, host, tasks, trajectories, Path(scratch))
-            rows += [summary("reflect", v, r, calls_of(gateway, v, "reflect"))
-                     for v, r in zip(("before", "after"), reflect_rows, strict=True)]  # fmt: skip
             progress_rows(rows)
     pool.shutdown()
     if getattr(model, "server", None) is not None:
         model.server.stop()
-    report = {"backbone": args.backbone, "tasks": [t.id for t in tasks], "before": args.before,
+    report = {"backbone": args.backbone, "threads": args.threads, "tasks": [t.id for t in tasks], "before": args.before,
               "parallel": args.parallel, "cores": os.cpu_count(), "load_before": load_before,
               "load_after": os.getloadavg(), "wall_s": round(time.perf_counter() - started, 1),
               "rows": rows, "samples": samples}  # fmt: skip
