@@ -228,7 +228,7 @@ class Crossover:
         ]
         mate = rng.choices(mates, weights=weights)[0]
         ours = (read_genome(parent.folder, parent.id), prompt_files(parent.folder))
-        folder = self.export(mate.id, workdir / f"mate-{mate.id}")
+        folder = self.export(mate.id, workdir / f"mate-{mate.id}-{uuid.uuid4().hex[:8]}")
         theirs = (read_genome(folder, mate.id), prompt_files(folder))
         for _ in range(DRAWS):
             genome, files, taken = crossed(ours, theirs, rng)

@@ -25,11 +25,10 @@ from pathlib import Path
 from langchain_core.messages import AIMessage
 
 from agentevo.agents.episode import seed_agent_dir
-from agentevo.agents.seed.genome import Strategy, dump_genome, load_genome
 from agentevo.archive import Archive, Event
 from agentevo.archive.events import EventLog
 from agentevo.config import AgentevoConfig
-from agentevo.contract import GENOME_FILE, result_line
+from agentevo.contract import result_line
 from agentevo.evolve.config import EvolveConfig, OperatorName, PolicyName, SafetyMode, Stage
 from agentevo.evolve.loop import Status
 from agentevo.evolve.operators import Parent, Proposal, copy_agent
@@ -38,6 +37,7 @@ from agentevo.gateway import ChatModelBackend
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.runs import RunDir
 from agentevo.tasks import Task
+from tests.agents.scripts import loop_seed
 
 ANSWER = "```python\ndef answer():\n    return 42\n```"
 RESCUE = "            blocks = CODE_BLOCK.findall(str(last.content))"
@@ -65,14 +65,6 @@ def weakened_seed(dest: Path) -> Path:
     source = graph.read_text()
     assert RESCUE in source, "the seed's graph.py changed: update RESCUE"
     graph.write_text(source.replace(RESCUE, "            blocks = []  # weakened: code blocks are dropped"))
-    return folder
-
-
-def loop_seed(dest: Path) -> Path:
-    """A copy of the seed whose genome always takes the tool loop (the tests of the loop's control flow)."""
-    folder = copy_agent(seed_agent_dir(), dest)
-    genome = load_genome(folder).model_copy(update={"strategy": Strategy.loop})
-    (folder / GENOME_FILE).write_text(dump_genome(genome))
     return folder
 
 
@@ -272,14 +264,18 @@ def kill_self_at(point: str) -> None:
 
 def main(archives: str, max_nodes: str, resume: str | None = None) -> None:
     """One scripted evolution, new or resumed. By default the fix first, then distinct harmless edits;
-    ``EVOLVE_MODE=meta``: the meta operator, its coding agent driven by ``META_REPLIES``. ``EVOLVE_KILL_AT``:
+    ``EVOLVE_MODE=meta``: the meta operator, its coding agent driven by ``META_REPLIES``; ``EVOLVE_MODE=genome``: mutate,
+    crossover and bootstrap from the seed itself. ``EVOLVE_KILL_AT``:
     see ``kill_self_at``. Progress notes (Ctrl-C) are printed."""
-    meta = os.environ.get("EVOLVE_MODE") == "meta"
+    meta, genome = (os.environ.get("EVOLVE_MODE") == mode for mode in ("meta", "genome"))
     # One worker for meta: concurrent meta-steps would interleave the one scripted reply sequence. No contract
     # check: these runs test resuming, and a busy machine's slow check would only delay the moment to kill.
     extra = {"operator": OperatorName.meta, "coder_steps": 3, "workers": 1} if meta else {"workers": 2}
+    if genome:  # the genome operators behind their bandit, from the seed as it is (it answers directly)
+        extra["operators"] = [OperatorName.mutate, OperatorName.crossover, OperatorName.bootstrap]
     config, evolve = settings(Path(archives), contract_check=False, **extra)
-    seed = weakened_seed(Path(archives) / "seed") if resume is None else None
+    start = (lambda dest: copy_agent(seed_agent_dir(), dest)) if genome else weakened_seed
+    seed = start(Path(archives) / "seed") if resume is None else None
     run, evolve = open_run(config, evolve, resume, seed=seed, budgets={"max_nodes": int(max_nodes)})
     print(f"RUN {run.run_id}", flush=True)
     if os.environ.get("EVOLVE_KILL_AT"):
@@ -287,7 +283,7 @@ def main(archives: str, max_nodes: str, resume: str | None = None) -> None:
     mutator = ChatModelBackend(ScriptedChatModel(replies=META_REPLIES), "m") if meta else backend()
     status = evolve_run(
         config, evolve, run, backend=backend(), mutator_backend=mutator,
-        operator=None if meta else ScriptedOperator([fix_or_comment]), tasks=tasks(),
+        operator=None if meta or genome else ScriptedOperator([fix_or_comment]), tasks=tasks(),
         on_note=lambda note: print(note, flush=True),
     )  # fmt: skip
     print(f"DONE {status.cause.value} {status.nodes}", flush=True)

@@ -1,0 +1,226 @@
+"""The genome operators (mutate, crossover, bootstrap) and the bandit over operators, on a real git archive.
+
+Children are valid by construction: each passes the gates (the contract check's smoke episode in a real sandbox
+included), differs from its parent and from every node, and records what changed. Bootstrap's demos are verified by
+the real evaluator. An evolution with all three runs on the scripted model (control flow, not skill).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from agentevo.agents.check import check_agent
+from agentevo.agents.episode import seed_agent_dir
+from agentevo.agents.seed.genome import Genome, dump_genome, load_genome
+from agentevo.archive import Archive, StageScore
+from agentevo.contract import GENOME_FILE
+from agentevo.evaluate import Evaluator
+from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
+from agentevo.evolve.bootstrap import Bootstrap
+from agentevo.evolve.config import OperatorName
+from agentevo.evolve.gates import decide
+from agentevo.evolve.genome_operators import Crossover, Mutate, describe
+from agentevo.evolve.operator_bandit import OperatorBandit
+from agentevo.evolve.operators import Parent, copy_agent
+from agentevo.evolve.start import evolve_run, open_run
+from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
+from agentevo.runs import RunDir
+from agentevo.tasks import load_suite
+from tests.evolve import scripted
+from tests.evolve.test_resume import _consistent, _finish, _run_id, _start
+
+
+def _parent(archive: Archive, node: str, tmp_path: Path) -> Parent:
+    return Parent(
+        id=node, folder=archive.export(node, tmp_path / f"export-{node}-{os.urandom(3).hex()}"), failed=[]
+    )
+
+
+def _admit(archive: Archive, node: str, score: float) -> None:
+    archive.record_gate(node, True)
+    archive.record_score(node, "small", StageScore(score=score, tasks=3))
+
+
+def _gated(archive: Archive, node: str, tmp_path: Path) -> None:
+    verdict = decide(
+        archive, archive.node(node), protected=["run.py"], check=None, workdir=tmp_path, near_duplicate=0.95
+    )
+    assert verdict.passed, verdict.reason
+
+
+def test_mutate_makes_valid_distinct_recorded_children_and_repeats_itself_from_its_seed(tmp_path):
+    with Archive(tmp_path / "run") as archive:
+        archive.add(seed_agent_dir())
+        _admit(archive, "n0", 0.5)
+        mutate = Mutate(archive, seed=7)
+        seed_genome = load_genome(seed_agent_dir())
+        seen = {dump_genome(seed_genome)}
+        for _ in range(12):
+            proposal = mutate.propose(_parent(archive, "n0", tmp_path), tmp_path / "work")
+            child = Genome.model_validate_json((proposal.folder / GENOME_FILE).read_text())  # valid
+            assert dump_genome(child) not in seen  # distinct from the parent and every earlier child
+            seen.add(dump_genome(child))
+            assert (
+                proposal.change.startswith("mutate (7/mutate/n0/")
+                and "; ".join(describe(seed_genome, child)) in proposal.change
+            )
+            node = archive.add(proposal.folder, parent="n0", operator="mutate", change=proposal.change)
+            _gated(archive, node.id, tmp_path)
+            changed = archive.repo.repo.git.diff(
+                archive.node("n0").commit, node.commit, "--name-only"
+            ).split()
+            assert changed == [GENOME_FILE]
+    with Archive(tmp_path / "again") as again:
+        again.add(seed_agent_dir())
+        first = Mutate(again, seed=7).propose(_parent(again, "n0", tmp_path), tmp_path / "work2")
+    with Archive(tmp_path / "run") as archive:
+        assert (
+            first.change == archive.node("n1").change
+        )  # the same seed, parent and archive size: the same child
+
+
+def test_crossover_takes_settings_and_prompt_files_from_a_mate(tmp_path):
+    with Archive(tmp_path / "run") as archive:
+        archive.add(seed_agent_dir())
+        _admit(archive, "n0", 0.2)
+        mate = copy_agent(seed_agent_dir(), tmp_path / "mate")
+        genome = Genome(samples=4, temperature=0.7, filter="examples", sections=["stdlib", "edge-cases"])
+        (mate / GENOME_FILE).write_text(dump_genome(genome))
+        (mate / "prompts" / "direct.md").write_text("Answer with one ```python block holding the function.\n")
+        archive.add(mate, parent="n0", operator="manual", change="a mate")
+        _admit(archive, "n1", 0.6)
+        crossover = Crossover(archive, seed=3, first_stage="small", export=archive.export)
+        assert crossover.ready(archive.node("n0")) is None
+        made = set()
+        for _ in range(4):
+            proposal = crossover.propose(_parent(archive, "n0", tmp_path), tmp_path / "work")
+            child = Genome.model_validate_json((proposal.folder / GENOME_FILE).read_text())
+            taken = proposal.change.split("from n1: ")[1].split(", ")
+            assert proposal.change.startswith("crossover (3/crossover/n0/") and taken
+            if "samples" in taken:  # samples and temperature travel together: the pair stays valid
+                assert (child.samples, child.temperature) == (4, 0.7)
+            if "prompts/direct.md" in taken:
+                assert (proposal.folder / "prompts/direct.md").read_text() == (
+                    mate / "prompts/direct.md"
+                ).read_text()
+            node = archive.add(proposal.folder, parent="n0", operator="crossover", change=proposal.change)
+            _gated(archive, node.id, tmp_path)
+            made.add(archive.repo.repo.git.rev_parse(f"{node.commit}^{{tree}}"))
+        assert len(made) == 4  # distinct children
+
+
+def test_bootstrap_keeps_only_demos_the_evaluator_verifies(tmp_path, sandbox_image):
+    """Two train episodes recorded as passed: one answer is right, the other (a forged record) is wrong; only the
+    right one becomes a demo, as the hidden tests judge it again."""
+    tasks = load_suite("ladder", split="train")[:2]
+    right, wrong = tasks
+    constant = right.instructions.split("plus ")[1].split(".")[0]
+    run = RunDir(tmp_path, "boot")
+    answers = {
+        right.id: f"def add_constant(n):\n    return n + {constant}\n",
+        wrong.id: "def add_constant(n):\n    return n\n",
+    }
+    with ResultsStore(run.path / RESULTS_DB) as store:
+        for task in tasks:
+            store.add(ResultRow(run_id=run.run_id, agent_id="n0", task_id=task.id, passed=True, score=1.0))
+    for task in tasks:
+        reply = {
+            "choices": [{"message": {"role": "assistant", "content": f"```python\n{answers[task.id]}```"}}]
+        }
+        TrajectoryRecorder(run.path).append(
+            CallRecord(
+                run_id=run.run_id, agent_id="n0", task_id=task.id, request={"messages": []}, response=reply
+            )
+        )
+    with Archive(run.path) as archive:
+        archive.add(seed_agent_dir())
+        _admit(archive, "n0", 1.0)
+        bootstrap = Bootstrap(archive, 0, run, {t.id: t for t in tasks}, Evaluator())
+        assert bootstrap.ready(archive.node("n0")) is None
+        proposal = bootstrap.propose(_parent(archive, "n0", tmp_path), tmp_path / "work")
+        child = Genome.model_validate_json((proposal.folder / GENOME_FILE).read_text())
+        assert [(d.task_id, d.solution) for d in child.demos] == [(right.id, answers[right.id])]
+        assert (
+            proposal.change.startswith("bootstrap (0/bootstrap/n0/")
+            and f"demos: [] -> [{right.id}]" in proposal.change
+        )
+        assert bootstrap.verdicts == {
+            (right.id, answers[right.id]): True,
+            (wrong.id, answers[wrong.id]): False,
+        }
+        node = archive.add(proposal.folder, parent="n0", operator="bootstrap", change=proposal.change)
+        _gated(archive, node.id, tmp_path)
+        report = check_agent(
+            archive.export(node.id, tmp_path / "check")
+        )  # the contract check's smoke episode
+        assert report.passed, report.failures
+
+
+def test_the_bandit_over_operators_leaves_out_those_that_cannot_act(tmp_path):
+    with Archive(tmp_path / "run") as archive:
+        archive.add(seed_agent_dir())
+        _admit(archive, "n0", 0.5)
+        operators = {
+            "mutate": Mutate(archive, 0),
+            "crossover": Crossover(archive, 0, "small", archive.export),
+        }
+        bandit = OperatorBandit(operators, archive.nodes, "small", 0)
+        proposal = bandit.propose(_parent(archive, "n0", tmp_path), tmp_path / "work")
+        assert proposal.operator == "mutate"  # crossover has no mate yet: it sits out
+        archive.add(proposal.folder, parent="n0", operator=proposal.operator, change=proposal.change)
+        _admit(archive, "n1", 0.9)
+        picked = {bandit.choose(p) for p in ("n0", "n1")}
+        assert picked <= {"mutate", "crossover"} and operators["crossover"].ready(archive.node("n0")) is None
+
+
+@pytest.mark.timeout(1500)
+def test_an_evolution_with_the_three_operators_admits_every_child(tmp_path, sandbox_image):
+    """The scripted model answers every episode with ``answer() -> 42``; the seed answers directly (2 of 3 tasks).
+    The bandit over mutate, crossover and bootstrap makes three children; each passes every gate, the contract
+    check's smoke episode included, and records its operator and change."""
+    config, evolve = scripted.settings(
+        tmp_path / "archives", operators=[OperatorName.mutate, OperatorName.crossover, OperatorName.bootstrap],
+        workers=2,
+    )  # fmt: skip
+    run, evolve = open_run(
+        config, evolve, seed=copy_agent(seed_agent_dir(), tmp_path / "seed"), budgets={"max_nodes": 4}
+    )
+    status = evolve_run(
+        config,
+        evolve,
+        run,
+        backend=scripted.backend(),
+        mutator_backend=scripted.backend(),
+        tasks=scripted.tasks(),
+    )
+    assert status.nodes == 4 and status.admitted == 4, status
+    with Archive.open(run.path) as archive:
+        children = archive.nodes()[1:]
+    assert all(
+        n.operator in {"mutate", "crossover", "bootstrap"} and n.change.startswith(n.operator)
+        for n in children
+    )
+    assert archive.nodes()[0].scores["small"].tasks_passed == 2
+
+
+@pytest.mark.timeout(1500)
+def test_kill_9_while_a_genome_operator_records_its_child_then_resume(tmp_path, sandbox_image):
+    """Killed inside the transaction that adds the first child (event 3: after n0's gate and score), then resumed:
+    every node added, gated and scored once."""
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    child = _start(archives, 3, EVOLVE_MODE="genome", EVOLVE_KILL_AT="event:3")
+    run_id = _run_id(child)
+    child.wait(900)
+    assert child.returncode == -signal.SIGKILL
+    with Archive.open(archives / run_id) as archive:
+        assert [n.id for n in archive.nodes()] == ["n0"]  # the child's event was rolled back with the process
+    _finish(archives, run_id, 3, EVOLVE_MODE="genome")
+    with _consistent(archives / run_id, 3) as archive:
+        assert {n.operator for n in archive.nodes()[1:]} <= {"mutate", "crossover", "bootstrap"}
+        assert json.loads((archives / run_id / "nodes.json").read_text())[1]["change"]
