@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,12 +84,13 @@ def test_compare_arms_example_with_a_scripted_endpoint(tmp_path, sandbox_image, 
 
 
 def test_memory_learning_example_with_a_scripted_endpoint(tmp_path, sandbox_image, upstream):
-    # The scripted upstream (control flow, not skill) solves only the add task (the first train task), and
-    # answers a reflection with a tool call, which holds no lessons: the example must say so, not fail.
+    # The scripted upstream (control flow, not skill) answers with tool calls: they write add(a, b) for the seed's tool
+    # loop, hold no code for its direct answer (so add passes or not with the seed's strategy), and hold no lessons
+    # when asked to reflect: the example must say so, not fail.
     out = _run_example(
         "memory_learning.py", tmp_path, "--tasks", "1", "--base-url", upstream.url, "--model", "upstream"
     )
-    assert "train: 1/1 passed; lessons proposed 0, verified and written 0" in out, out
+    assert re.search(r"train: [01]/1 passed; lessons proposed 0, verified and written 0", out), out
     assert "on vs off: pass@1 0.000 vs 0.000, no detected difference +0.000" in out, out  # through compare
     library = Path(out.split("the library: ", 1)[1].split()[0])
     assert (
