@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import openai
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -56,6 +57,7 @@ from agentevo.llm.config import LlamaCppBackboneConfig, LLMConfig, VLLMBackboneC
 from agentevo.llm.fenced_tools import FencedToolModel
 from agentevo.llm.schema_tools import SchemaToolModel
 from agentevo.llm.structured import StructuredFailure, StructuredOutputError
+from agentevo.llm.supervised import ServerError
 from agentevo.memory import distil
 from agentevo.memory.models import Provenance
 from agentevo.tasks import Task
@@ -104,8 +106,14 @@ def tool_call(model: Any, tools: list[Any], task: Task) -> dict[str, Any]:
     """One seed-agent first step: the reply, whether it is a valid call, its tokens and seconds."""
     config = AgentConfig()
     messages = [("system", config.system_prompt), ("user", task_prompt(task.public_view()))]
-    started = time.perf_counter()
-    reply = model.invoke(messages, max_tokens=512)
+    for attempt in range(3):  # the server answering nothing in time is the machine's fault, not the answer's
+        started = time.perf_counter()
+        try:
+            reply = model.invoke(messages, max_tokens=512)
+            break
+        except (ServerError, openai.APIConnectionError):
+            if attempt == 2:
+                raise
     seconds = time.perf_counter() - started
     text = reply.response_metadata.get("raw_text") or str(reply.content)
     return {
@@ -263,40 +271,49 @@ def main() -> int:
     tools = make_tools(NoWorkspace(), AgentConfig())
     rows, samples = [], {}
     pool = ThreadPoolExecutor(args.parallel)
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-structured-") as scratch,
-        Gateway(ChatModelBackend(model, LLMConfig().model), run_dir=Path(scratch), run_id="bench") as gateway,
-    ):
-        host = {v: HostLLM(gateway, scope=v, timeout=900) for v in ("before", "after")}
-        fenced, schema = FencedToolModel(inner=model, tools=tools), SchemaToolModel(inner=model, tools=tools)
-        print(f"{len(tasks)} tasks; tool calls", flush=True)
-        tool_rows = both(pool, lambda i: tool_call(fenced, tools, tasks[i]),
-                         lambda i: tool_call(schema, tools, tasks[i]), len(tasks))  # fmt: skip
-        trajectories = [f"[user] {task_prompt(t.public_view())}\n\n[assistant] {r['text']}"
-                        for t, r in zip(tasks, tool_rows[0], strict=True)]  # fmt: skip
-        if "tool" in kinds:
-            rows += [summary("tool", v, r, None) for v, r in zip(("before", "after"), tool_rows, strict=True)]
-            progress_rows(rows)
-            samples["tool"] = [{"task": t.id, "before": b["text"][:300], "after": a["text"][:300]}
-                               for t, b, a in list(zip(tasks, *tool_rows, strict=True))[:5]]  # fmt: skip
-        if "reflect" in kinds:
-            print("reflections", flush=True)
-            reflect_rows = run_reflections(
-                pool, old_operators, host, tasks[:host_tasks], trajectories, Path(scratch)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-structured-") as scratch,
+            Gateway(
+                ChatModelBackend(model, LLMConfig().model), run_dir=Path(scratch), run_id="bench"
+            ) as gateway,
+        ):
+            host = {v: HostLLM(gateway, scope=v, timeout=900) for v in ("before", "after")}
+            fenced, schema = (
+                FencedToolModel(inner=model, tools=tools),
+                SchemaToolModel(inner=model, tools=tools),
             )
-            rows += [summary("reflect", v, r, calls_of(gateway, v, "reflect"))
-                     for v, r in zip(("before", "after"), reflect_rows, strict=True)]  # fmt: skip
-            progress_rows(rows)
-        if "lesson" in kinds:
-            print("lessons", flush=True)
-            lesson_rows = both(pool, lambda i: lesson_before(old_distil, host["before"], tasks[i], trajectories[i]),
-                               lambda i: lesson_after(host["after"], tasks[i], trajectories[i]), host_tasks)  # fmt: skip
-            rows += [summary("lesson", v, r, calls_of(gateway, v, "distil"))
-                     for v, r in zip(("before", "after"), lesson_rows, strict=True)]  # fmt: skip
-            progress_rows(rows)
-    pool.shutdown()
-    if getattr(model, "server", None) is not None:
-        model.server.stop()
+            print(f"{len(tasks)} tasks; tool calls", flush=True)
+            tool_rows = both(pool, lambda i: tool_call(fenced, tools, tasks[i]),
+                             lambda i: tool_call(schema, tools, tasks[i]), len(tasks))  # fmt: skip
+            trajectories = [f"[user] {task_prompt(t.public_view())}\n\n[assistant] {r['text']}"
+                            for t, r in zip(tasks, tool_rows[0], strict=True)]  # fmt: skip
+            if "tool" in kinds:
+                rows += [
+                    summary("tool", v, r, None) for v, r in zip(("before", "after"), tool_rows, strict=True)
+                ]
+                progress_rows(rows)
+                samples["tool"] = [{"task": t.id, "before": b["text"][:300], "after": a["text"][:300]}
+                                   for t, b, a in list(zip(tasks, *tool_rows, strict=True))[:5]]  # fmt: skip
+            if "reflect" in kinds:
+                print("reflections", flush=True)
+                reflect_rows = run_reflections(
+                    pool, old_operators, host, tasks[:host_tasks], trajectories, Path(scratch)
+                )
+                rows += [summary("reflect", v, r, calls_of(gateway, v, "reflect"))
+                         for v, r in zip(("before", "after"), reflect_rows, strict=True)]  # fmt: skip
+                progress_rows(rows)
+            if "lesson" in kinds:
+                print("lessons", flush=True)
+                lesson_rows = both(pool, lambda i: lesson_before(old_distil, host["before"], tasks[i], trajectories[i]),
+                                   lambda i: lesson_after(host["after"], tasks[i], trajectories[i]), host_tasks)  # fmt: skip
+                rows += [summary("lesson", v, r, calls_of(gateway, v, "distil"))
+                         for v, r in zip(("before", "after"), lesson_rows, strict=True)]  # fmt: skip
+                progress_rows(rows)
+    finally:  # a failure leaves no call running and no server behind
+        pool.shutdown(cancel_futures=True)
+        if getattr(model, "server", None) is not None:
+            model.server.stop()
     report = {"backbone": args.backbone, "threads": args.threads, "tasks": [t.id for t in tasks], "before": args.before,
               "parallel": args.parallel, "cores": os.cpu_count(), "load_before": load_before,
               "load_after": os.getloadavg(), "wall_s": round(time.perf_counter() - started, 1),
