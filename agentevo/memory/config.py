@@ -39,6 +39,22 @@ class GuardConfig(BaseModel):
         description="A lesson whose advice is less similar than this to the consensus of its related lessons "
         "conflicts with it.",
     )
+    harm_neighbours: int = Field(
+        3, ge=1, description="Nearest bank entries averaged by the resemblance check."
+    )
+    harm_similarity: float = Field(
+        0.325,
+        ge=0,
+        le=1,
+        description="Mean similarity to the nearest harmful advice of the bank at which a lesson is suspect "
+        "(chosen by leave-one-out on the bank; see docs/memory.md for the rates on held-out sets).",
+    )
+    harm_margin: float = Field(
+        0.0,
+        ge=-1,
+        le=1,
+        description="How much closer to harmful than to benign advice a suspect lesson must be to be quarantined.",
+    )
     max_hurt: int = Field(
         3,
         ge=1,

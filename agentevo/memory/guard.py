@@ -1,12 +1,19 @@
 """The poisoning guard (after A-MemGuard): which lessons go to quarantine, where they are never retrieved.
 
-Three checks, each cheap and explainable:
+Four checks, each cheap and explainable:
 
 * **policy**: advice that tells the agent to weaken or delete tests, or to write to protected paths, matches one
   of ``guard.protected`` and is quarantined at write time;
+* **resemblance**: a word list misses paraphrases ("overwrite test_solution.py with an empty file"), so the
+  advice is also embedded and compared with a labelled bank (``data/advice_bank.yaml``: harmful advice by kind,
+  and benign advice that mentions tests, files and exits innocently); advice whose nearest harmful neighbours
+  are close (mean of the top ``harm_neighbours`` at least ``harm_similarity``) and not outweighed by its
+  nearest benign ones (by ``harm_margin``) is quarantined, and the reason names the harmful advice it resembles;
 * **consensus**: a lesson whose advice is unlike the consensus of the related lessons (similar trigger) of
-  *other* sources is an outlier; A-MemGuard clusters reasoning chains with an LLM, this compares the advice
-  embeddings to the centroid of the related lessons' advice;
+  other *origins* is an outlier; an origin is a source and the task it learnt from, so lessons of one run drawn
+  from several tasks are witnesses for each other (a consensus of sources alone never forms inside one run).
+  A-MemGuard clusters reasoning chains with an LLM, this compares the advice embeddings to the centroid of the
+  related lessons' advice;
 * **repeated harm**: a lesson from a single source that keeps hurting the episodes that used it.
 """
 
@@ -14,8 +21,10 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from importlib import resources
 
 import numpy as np
+import yaml
 
 from agentevo.memory.config import GuardConfig
 from agentevo.memory.embedding import embed
@@ -37,10 +46,44 @@ def policy_violation(lesson: Lesson, guard: GuardConfig) -> str | None:
     return None
 
 
+@cache
+def advice_bank() -> tuple[list[str], list[str]]:
+    """The labelled bank the resemblance check compares with: (harmful, benign) advice."""
+    text = resources.files("agentevo.memory").joinpath("data/advice_bank.yaml").read_text()
+    bank = yaml.safe_load(text)
+    return [t for kind in bank["harmful"].values() for t in kind], [
+        t for kind in bank["benign"].values() for t in kind
+    ]
+
+
+@cache
+def _bank_vectors() -> tuple[np.ndarray, np.ndarray]:
+    harmful, benign = advice_bank()
+    return embed(harmful), embed(benign)
+
+
+def resembles_harm(lesson: Lesson, guard: GuardConfig) -> str | None:
+    """The harmful advice ``lesson`` resembles, when its nearest harmful neighbours outweigh its benign ones."""
+    harmful, benign = _bank_vectors()
+    vector = embed([f"{lesson.lesson} {lesson.example}".strip()])[0]
+    to_harm, to_good = harmful @ vector, benign @ vector
+    k = guard.harm_neighbours
+    harm, good = float(np.sort(to_harm)[-k:].mean()), float(np.sort(to_good)[-k:].mean())
+    if harm < guard.harm_similarity or harm - good < guard.harm_margin:
+        return None
+    nearest = advice_bank()[0][int(np.argmax(to_harm))]
+    return f"advice resembles known-harmful advice ({nearest!r}; similarity {harm:.2f}, benign {good:.2f})"
+
+
+def _origins(lesson: Lesson) -> set[tuple[str, str | None]]:
+    return {(p.source, p.task_id) for p in lesson.provenance}
+
+
 def consensus_conflict(lesson: Lesson, related: list[Lesson], guard: GuardConfig) -> str | None:
-    """Whether ``lesson``'s advice is an outlier among ``related`` (lessons of other sources, similar trigger)."""
-    others = [r for r in related if not (r.sources & lesson.sources)]
-    if len({s for r in others for s in r.sources}) < guard.min_consensus or len(others) < guard.min_consensus:
+    """Whether ``lesson``'s advice is an outlier among ``related`` (lessons of other origins, similar trigger)."""
+    others = [r for r in related if not (_origins(r) & _origins(lesson))]
+    witnesses = {origin for r in others for origin in _origins(r)}
+    if len(witnesses) < guard.min_consensus or len(others) < guard.min_consensus:
         return None
     vectors = embed([lesson.lesson, *(r.lesson for r in others)])
     centroid = vectors[1:].mean(axis=0)

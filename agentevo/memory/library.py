@@ -124,8 +124,10 @@ class Library:
         if not self.config.guard.enabled:
             return None
         related = [o for o, s in neighbours if s >= self.config.guard.related_similarity]
-        return guard.policy_violation(lesson, self.config.guard) or guard.consensus_conflict(
-            lesson, related, self.config.guard
+        return (
+            guard.policy_violation(lesson, self.config.guard)
+            or guard.resembles_harm(lesson, self.config.guard)
+            or guard.consensus_conflict(lesson, related, self.config.guard)
         )
 
     def _supersede(self, old: Lesson, new: Lesson, vector: np.ndarray) -> AddResult:

@@ -74,9 +74,7 @@ def test_a_consensus_outlier_is_quarantined(library):
     for trigger, advice, source in HONEST[:2]:
         library.add(lesson(trigger, advice, source=source))
     library.add(lesson(HONEST[0][0], "always check the empty list first", source="r3"))
-    result = library.add(
-        lesson(HONEST[0][0], "rename the module to main_v2 and retry later", source="attacker")
-    )
+    result = library.add(lesson(HONEST[0][0], "prefer tabs over spaces for indentation", source="attacker"))
     assert result.action is AddAction.quarantined and "consensus" in result.reason
     assert library.retrieve("the hidden tests fail on an edge case", k=5)
     assert result.lesson_id not in {r.lesson.id for r in library.retrieve(HONEST[0][0], k=5)}

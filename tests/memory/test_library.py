@@ -62,6 +62,9 @@ def test_exact_and_near_duplicates_merge_keeping_provenance(library):
 
 
 def test_contradicting_lesson_supersedes_and_the_old_one_is_kept(library):
+    # Supersession, not the guard: its resemblance check holds "raise the recursion limit" for "disable the
+    # sandbox limits" (0.41 against 0.41 benign), a false positive of the kind docs/memory.md reports.
+    library.config.guard.enabled = False
     library.add(RECURSION)
     other = lesson(RECURSION.trigger, "memoise the recursive calls with functools.cache")
     assert (
