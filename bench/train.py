@@ -21,6 +21,7 @@ Training and serving never overlap (two cores).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -214,6 +215,62 @@ def bench_improve(root: Path, model_dir: Path, args: argparse.Namespace) -> dict
     }  # fmt: skip
 
 
+def rows_of(run_dir: Path, recipe: Recipe, out: Path) -> int:
+    """Train rows the recipe makes of a run (0 when it makes none)."""
+    from agentevo.train.datasets import DatasetError, read_card
+
+    try:
+        return read_card(build_dataset([run_dir], recipe, out, TrainConfig())).rows["train"]
+    except DatasetError:
+        return 0
+
+
+def bench_selfplay(root: Path, args: argparse.Namespace) -> dict:
+    """Self-play against today's sampling alone, on the same served model (llama.cpp, the embedded weights):
+    ``--k`` samples of each of the first ``--train-limit`` train tasks of ``--suite``, then ``--selfplay``
+    proposals (each verified in the sandbox, its k solver samples judged); verified rows per minute of each."""
+    from agentevo.evaluate.evaluator import Evaluator
+    from agentevo.tasks import load_suite
+    from agentevo.train.gather import opened_chat_model
+    from agentevo.train.sampling import model_chat, sample_round
+    from agentevo.train.selfplay import SelfPlay
+
+    llm = {"backbone": "llamacpp", "max_tokens": args.max_tokens, "timeout": 3600, "max_retries": 0,
+           "llamacpp": {"parallel": 1, "port": free_port()}}  # fmt: skip
+    settings = AgentevoConfig(archives_dir=root / "archives", llm=llm)
+    config = TrainConfig(k=args.k, proposals=args.selfplay)
+    evaluator, tasks = (
+        Evaluator(settings.sandbox),
+        load_suite(args.suite, split="train", limit=args.train_limit),
+    )
+    sampled, played = RunDir(settings.archives_dir, "sampled"), RunDir(settings.archives_dir, "selfplay")
+    with opened_chat_model(settings) as chat_model:
+        chat = model_chat(chat_model)
+        t0 = time.monotonic()
+        balance = sample_round(
+            chat, tasks, args.k, args.temperature, evaluator, sampled, model=settings.llm.model
+        )
+        sampling_s = time.monotonic() - t0
+        record = SelfPlay(
+            chat_model.invoke, chat, load_suite(args.suite), evaluator, played, model=settings.llm.model,
+            config=config, temperature=args.temperature,
+        )()  # fmt: skip
+    counts = {
+        name: {r.value: rows_of(run.path, r, root / f"data-{name}-{r.value}") for r in (Recipe.rft, Recipe.dpo)}
+        for name, run in (("sampling", sampled), ("selfplay", played))
+    }  # fmt: skip
+    return {
+        "suite": args.suite, "k": args.k, "temperature": args.temperature, "max_tokens": args.max_tokens,
+        "sampling": {"tasks": len(tasks), "seconds": round(sampling_s, 1), "pass_at_1": balance.pass_at_1,
+                     "rows": counts["sampling"],
+                     "rft_rows_per_minute": round(60 * counts["sampling"]["rft"] / sampling_s, 3)},
+        "selfplay": {**record.model_dump(mode="json"), "verified_per_minute": round(record.verified_per_minute, 3),
+                     "rows": counts["selfplay"],
+                     "rft_rows_per_minute": round(60 * counts["selfplay"]["rft"] / max(record.seconds, 1e-9), 3),
+                     "proposals_file": [json.loads(x) for x in (played.path / "proposals.jsonl").read_text().splitlines()]},
+    }  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -243,6 +300,11 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=int, help="torch threads for training (default: torch's, all cores)."
     )
+    parser.add_argument(
+        "--selfplay", type=int, default=0, help="Self-play proposals, against sampling alone (0: skip)."
+    )
+    parser.add_argument("--max-tokens", type=int, default=384, help="--selfplay: tokens per reply at most.")
+    parser.add_argument("--skip-speed", action="store_true", help="Skip the training-speed part (and vLLM).")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     model_dir = ensure_embedded_model(AgentevoConfig().cache_dir)
@@ -250,9 +312,12 @@ def main() -> int:
     report: dict = {"threads": args.threads, "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                                 "loadavg_start": list(os.getloadavg())}}  # fmt: skip
     try:
-        report["training"], adapter = bench_training(root, model_dir, args.steps, args.threads)
-        if not args.no_vllm:
-            report["vllm"] = bench_vllm(model_dir, adapter)
+        if not args.skip_speed:
+            report["training"], adapter = bench_training(root, model_dir, args.steps, args.threads)
+            if not args.no_vllm:
+                report["vllm"] = bench_vllm(model_dir, adapter)
+        if args.selfplay:
+            report["selfplay"] = bench_selfplay(root, args)
         if args.improve:
             report["improve"] = bench_improve(root, model_dir, args)
     finally:
@@ -266,8 +331,25 @@ def main() -> int:
 def print_table(report: dict) -> None:
     table = Table(title="LoRA self-training on CPU (embedded SmolLM2-135M)")
     table.add_column("what")
-    table.add_column("ours (LoRA)", justify="right")
+    table.add_column("ours", justify="right")
     table.add_column("alternative", justify="right")
+    if "selfplay" in report:
+        sp = report["selfplay"]
+        played, sampled = sp["selfplay"], sp["sampling"]
+        table.add_row("RFT rows per minute (self-play vs sampling alone)", f"{played['rft_rows_per_minute']:.2f}",
+                      f"{sampled['rft_rows_per_minute']:.2f}")  # fmt: skip
+        table.add_row(
+            "rows rft/dpo (self-play vs sampling alone)",
+            f"{played['rows']['rft']}/{played['rows']['dpo']}", f"{sampled['rows']['rft']}/{sampled['rows']['dpo']}",
+        )  # fmt: skip
+        table.add_row(
+            f"proposals verified / kept of {played['proposals']}",
+            f"{played['verified']} / {played['kept']}",
+            "",
+        )
+    if "training" not in report:
+        Console().print(table)
+        return
     lora, full = report["training"]["lora"], report["training"]["full"]
     table.add_row(
         "train s/step (LoRA vs full fine-tune)",

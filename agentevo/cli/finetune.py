@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +78,10 @@ def _gather(settings: Any, train: Any, suite: str, limit: int | None) -> Path:
     """A sampling round (B-STaR temperature, rationalisation, self-play as ``train`` says) into a new run."""
     from agentevo.evaluate.evaluator import Evaluator
     from agentevo.runs import RunDir
-    from agentevo.train.gather import GATHERED, gather
+    from agentevo.train.gather import GATHERED, gather, opened_chat_model
 
     run = RunDir(settings.archives_dir)
-    with _chat_model(settings) as chat_model:
+    with opened_chat_model(settings) as chat_model:
         done = gather(chat_model, suite, Evaluator(settings.sandbox), run, model=settings.llm.model,
                       config=train, limit=limit)  # fmt: skip
     s, played = done.sampling, done.selfplay
@@ -97,19 +95,3 @@ def _gather(settings: Any, train: Any, suite: str, limit: int | None) -> Path:
     )  # fmt: skip
     console.print(f"sampling round in {run.path} ({GATHERED}, proposals.jsonl)", highlight=False)
     return run.path
-
-
-@contextlib.contextmanager
-def _chat_model(settings: Any) -> Iterator[Any]:
-    """The configured backbone's chat model, closed (its generations stopped, its server ended) afterwards."""
-    from agentevo.llm.backbone import make_chat_model
-
-    chat_model = make_chat_model(settings.llm, settings.cache_dir)
-    try:
-        yield chat_model
-    finally:
-        server = getattr(chat_model, "server", None)
-        if server is not None:
-            server.stop()
-        if hasattr(chat_model, "close"):
-            chat_model.close()

@@ -8,6 +8,8 @@ temperature. Everything lands in one new run folder, which the dataset builders 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -50,3 +52,20 @@ def gather(
     gathered = Gathered(suite=suite, tasks=len(tasks), sampling=sampled, selfplay=played)
     write_json_atomic(run.path / GATHERED, gathered.model_dump(mode="json"))
     return gathered
+
+
+@contextlib.contextmanager
+def opened_chat_model(settings: Any) -> Iterator[Any]:
+    """The configured backbone's chat model (``AgentevoConfig.llm``), closed afterwards: its server ended, its
+    in-process generations stopped."""
+    from agentevo.llm.backbone import make_chat_model
+
+    chat_model = make_chat_model(settings.llm, settings.cache_dir)
+    try:
+        yield chat_model
+    finally:
+        server = getattr(chat_model, "server", None)
+        if server is not None:
+            server.stop()
+        if hasattr(chat_model, "close"):
+            chat_model.close()

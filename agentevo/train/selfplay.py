@@ -77,7 +77,10 @@ class SelfPlayRecord(BaseModel):
     """What a self-play round did."""
 
     proposals: int
-    kept: int
+    verified: int = Field(
+        description="Proposals whose tests passed their reference and failed every trivial answer."
+    )
+    kept: int = Field(description="Of those, the ones inside the difficulty band: the pool.")
     refused: dict[str, int]
     pool: list[str] = Field(description="Task ids that entered the pool.")
     rows: dict[str, int] = Field(description="Samples recorded from the pool: passed / failed.")
@@ -85,7 +88,7 @@ class SelfPlayRecord(BaseModel):
 
     @property
     def verified_per_minute(self) -> float:
-        return 60 * self.kept / self.seconds if self.seconds else 0.0
+        return 60 * self.verified / self.seconds if self.seconds else 0.0
 
 
 def _norm(text: str) -> str:
@@ -158,9 +161,12 @@ class SelfPlay:
         for r in kept:
             rows["passed"] += r.solved or 0
             rows["failed"] += (r.samples or 0) - (r.solved or 0)
+        verified = sum(r.kept or r.refusal in (Refusal.too_easy, Refusal.too_hard) for r in records)
         return SelfPlayRecord(
-            proposals=len(records), kept=len(kept), refused=dict(Counter(r.refusal.value for r in records if r.refusal)),
-            pool=[r.task_id for r in kept if r.task_id], rows=dict(rows), seconds=round(time.monotonic() - started, 1),
+            proposals=len(records), verified=verified, kept=len(kept),
+            refused=dict(Counter(r.refusal.value for r in records if r.refusal)),
+            pool=[r.task_id for r in kept if r.task_id], rows=dict(rows),
+            seconds=round(time.monotonic() - started, 1),
         )  # fmt: skip
 
     def one(self, index: int) -> ProposalRecord:

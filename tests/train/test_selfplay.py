@@ -94,7 +94,8 @@ def test_only_verified_proposals_in_the_band_enter_the_pool(played: dict) -> Non
     assert lines[2]["detail"] == "the trivial answer (first argument) passes every test"
     assert lines[5]["detail"] == "invalid_json"  # a call not of the function, then after one repair no JSON
     assert lines[0]["solved"] == 1 and lines[0]["samples"] == 2 and lines[6]["solved"] == 2
-    assert record.proposals == 7 and record.kept == 1 and record.rows == {"passed": 1, "failed": 1}
+    assert record.proposals == 7 and record.verified == 2 and record.kept == 1
+    assert record.rows == {"passed": 1, "failed": 1}
     assert record.refused == {"copy": 1, "trivial_passes": 1, "reference_fails": 1, "heldout": 1,
                               "unanswered": 1, "too_easy": 1}  # fmt: skip
     (pooled,) = [json.loads(x) for x in (run.path / POOL_FILE).read_text().splitlines()]
