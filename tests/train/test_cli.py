@@ -16,7 +16,7 @@ from agentevo.runs import RunDir
 from agentevo.tasks.model import Split
 from agentevo.train.datasets import read_card
 from agentevo.train.registry import ADAPTER_FILES, AdapterRegistry, Decision, base_fingerprint
-from tests.llm.conftest import SECRET, TRAIN_QUESTIONS
+from tests.llm.conftest import SECRET, TRAIN_QUESTIONS, free_port
 from tests.test_cli import agentevo as run_cli
 from tests.train.recorded import record_answer, task_ids
 from tests.train.test_registry import LINEAGE, staged
@@ -74,6 +74,54 @@ def test_finetune_trains_an_adapter_on_the_embedded_model_into_the_registry(tmp_
     assert registry.active() is None  # trained, not promoted
     assert not list(tmp_path.glob("ad/.staging-*")) and not list(tmp_path.glob("ad/.work/*/checkpoint-*"))
     print(f"agentevo finetune, 2 steps on the embedded model: {seconds:.1f} s")
+
+
+def test_finetune_samples_and_plays_on_the_embedded_model_before_training(tmp_path: Path) -> None:
+    """`agentevo finetune --sample`: a B-STaR round and one self-play proposal from the embedded model on llama.cpp
+    (short replies, one task, one sample), judged in the sandbox, recorded as a run that joins the given one."""
+    run = RunDir(tmp_path / "archives", "answered")
+    for task, question in zip(task_ids(Split.train, 2), TRAIN_QUESTIONS, strict=False):
+        record_answer(run, task, 0, question, SECRET, True)  # rows to train on whatever the sampling gives
+    env = {**os.environ, "AGENTEVO_ARCHIVES_DIR": str(tmp_path / "archives"),
+           "AGENTEVO_TRAIN__ADAPTERS_DIR": str(tmp_path / "ad"), "AGENTEVO_TRAIN__THREADS": "1",
+           "AGENTEVO_TRAIN__TEMPERATURES": "[0.8]", "AGENTEVO_TRAIN__PROBE_TASKS": "1",
+           "AGENTEVO_LLM__BACKBONE": "llamacpp", "AGENTEVO_LLM__LLAMACPP__PORT": str(free_port()),
+           "AGENTEVO_LLM__MAX_TOKENS": "160", "AGENTEVO_LLM__TIMEOUT": "900", "AGENTEVO_LLM__MAX_RETRIES": "0"}  # fmt: skip
+    script = Path(sys.executable).parent / "agentevo"
+    args = [
+        "finetune",
+        "--run",
+        "answered",
+        "--sample",
+        "builtin",
+        "--limit",
+        "1",
+        "--k",
+        "1",
+        "--self-play",
+        "1",
+    ]
+    done = subprocess.run(
+        [str(script), *args, "--max-steps", "1"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=1500
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "sampled 1 train tasks of builtin: temperature 0.8 (probed [0.8])" in done.stderr
+    assert "self-play kept " in done.stderr and "adapter agent-v1:" in done.stdout
+    (sampled,) = [p for p in (tmp_path / "archives").iterdir() if (p / "gathered.json").is_file()]
+    gathered = json.loads((sampled / "gathered.json").read_text())
+    assert gathered["suite"] == "builtin" and gathered["selfplay"]["proposals"] == 1
+    (proposal,) = [json.loads(x) for x in (sampled / "proposals.jsonl").read_text().splitlines()]
+    assert proposal["kept"] or proposal["refusal"]  # its fate, whatever the 135M model proposed
+    rows = RunDir(tmp_path / "archives", sampled.name).rows()
+    assert [(r["task_id"], r["attempt"]) for r in rows if r["task_id"] == "builtin/add"] == [
+        ("builtin/add", 0)
+    ]
+    assert all(
+        r["visible"] is not None for r in rows if r["task_id"] == "builtin/add"
+    )  # its example was checked
+    card = read_card(Path(AdapterRegistry(tmp_path / "ad").get("agent-v1").dataset))
+    assert sorted(card.runs) == sorted(["answered", sampled.name])
+    print(f"finetune --sample: proposal {proposal['refusal'] or 'kept'} ({proposal['detail']}); rows {rows}")
 
 
 def test_adapters_list_and_rollback(tmp_path: Path) -> None:
