@@ -116,11 +116,19 @@ def tool_call(model: Any, tools: list[Any], task: Task) -> dict[str, Any]:
                 raise
     seconds = time.perf_counter() - started
     text = reply.response_metadata.get("raw_text") or str(reply.content)
+    valid = valid_call(reply.tool_calls, {t.name: t for t in tools})
     return {
-        "valid": valid_call(reply.tool_calls, {t.name: t for t in tools}),
-        "tokens": (reply.usage_metadata or {}).get("output_tokens", 0),
-        "seconds": seconds, "text": text, "failure": reply.response_metadata.get("structured_failure"),
+        "valid": valid, "tokens": (reply.usage_metadata or {}).get("output_tokens", 0), "seconds": seconds,
+        "text": text, "failure": None if valid else why_no_call(reply) or "invalid_arguments",
     }  # fmt: skip
+
+
+def why_no_call(reply: Any) -> str | None:
+    """Why a reply holds no usable call: its named failure, the fenced parser's error, or plain text."""
+    meta = reply.response_metadata
+    if reply.tool_calls:
+        return None
+    return meta.get("structured_failure") or meta.get("fenced_action_error") or "no_tool_call (plain text)"
 
 
 def valid_call(calls: list[dict[str, Any]], tools: dict[str, Any]) -> bool:
