@@ -258,6 +258,13 @@ def main() -> int:
         help="llama.cpp threads: on a shared, busy machine one "
         "thread ran 2-20x faster than two, whose threads wait for each other at every step",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds per call: a busy machine is slow, "
+        "and a call cut off by the client's timeout measures nothing",
+    )
     parser.add_argument("--before", default=BEFORE)
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
@@ -273,6 +280,7 @@ def main() -> int:
                "vllm": VLLMBackboneConfig(port=args.port)}  # fmt: skip
     backbone = LLMConfig(
         backbone=args.backbone,
+        timeout=args.timeout,
         **({args.backbone: servers[args.backbone]} if args.backbone in servers else {}),
     )
     model = make_chat_model(backbone, config.cache_dir)
