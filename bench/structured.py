@@ -66,7 +66,6 @@ from agentevo.tasks.suites import load_suite
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE = "b733ac6"  # the last commit before structured outputs
 SEED = ROOT / "agentevo" / "agents" / "seed"
-SURFACES = ["prompts/*.md"]
 PROVENANCE = Provenance(source="bench-structured")
 COLUMNS = ("kind", "variant", "answers", "valid", "changed", "calls", "tokens/call", "s/call", "failures")
 
@@ -177,7 +176,7 @@ def reflect_once(operator: Any, parent: Any, workdir: Path) -> dict[str, Any]:
     except (StructuredOutputError, HostLLMError) as exc:
         return {"valid": False, "changed": False, "failure": str(exc)[:200]}
     changed = [
-        s for s in ("prompts/system.md",) if (proposal.folder / s).read_text() != (SEED / s).read_text()
+        s for s in operator._surfaces(SEED) if (proposal.folder / s).read_text() != (SEED / s).read_text()
     ]
     parsed = not proposal.change.endswith("nothing")
     return {"valid": parsed, "changed": bool(changed), "failure": None if changed else proposal.change}
@@ -265,6 +264,9 @@ def main() -> int:
         help="seconds per call: a busy machine is slow, "
         "and a call cut off by the client's timeout measures nothing",
     )
+    parser.add_argument(
+        "--surfaces", default="prompts/*.md", help="reflect's surfaces (evolve.surfaces), comma-separated"
+    )
     parser.add_argument("--before", default=BEFORE)
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
@@ -314,7 +316,13 @@ def main() -> int:
             if "reflect" in kinds:
                 print("reflections", flush=True)
                 reflect_rows = run_reflections(
-                    pool, old_operators, host, tasks[:host_tasks], trajectories, Path(scratch)
+                    pool,
+                    old_operators,
+                    host,
+                    tasks[:host_tasks],
+                    trajectories,
+                    Path(scratch),
+                    args.surfaces.split(","),
                 )
                 rows += [summary("reflect", v, r, calls_of(gateway, v, "reflect"))
                          for v, r in zip(("before", "after"), reflect_rows, strict=True)]  # fmt: skip
@@ -330,7 +338,7 @@ def main() -> int:
         pool.shutdown(cancel_futures=True)
         if getattr(model, "server", None) is not None:
             model.server.stop()
-    report = {"backbone": args.backbone, "threads": args.threads, "tasks": [t.id for t in tasks], "before": args.before,
+    report = {"backbone": args.backbone, "threads": args.threads, "surfaces": args.surfaces, "tasks": [t.id for t in tasks], "before": args.before,
               "parallel": args.parallel, "cores": os.cpu_count(), "load_before": load_before,
               "load_after": os.getloadavg(), "wall_s": round(time.perf_counter() - started, 1),
               "rows": rows, "samples": samples}  # fmt: skip
@@ -350,10 +358,10 @@ def calls_of(gateway: Gateway, variant: str, purpose: str) -> list[Any]:
     return [c for c in gateway.recorder.read() if c.task_id == f"{variant}/{purpose}"]
 
 
-def run_reflections(pool, old_operators, host, tasks, trajectories, scratch: Path):
+def run_reflections(pool, old_operators, host, tasks, trajectories, scratch: Path, surfaces: list[str]):
     """Each task's reflection on the seed agent, shown this task's and the next one's failed episode."""
-    before_op = old_operators.Reflect(host["before"], SURFACES)
-    after_op = Reflect(host["after"], SURFACES)
+    before_op = old_operators.Reflect(host["before"], surfaces)
+    after_op = Reflect(host["after"], surfaces)
 
     def parent(cls: Any, i: int) -> Any:
         j = (i + 1) % len(tasks)
