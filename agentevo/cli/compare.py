@@ -29,6 +29,11 @@ def compare(
     limit: int | None = typer.Option(
         None, min=1, help="The first N tasks of the split, the same for every arm."
     ),
+    spread: bool | None = typer.Option(
+        None,
+        "--spread/--first",
+        help="With --limit: N tasks spread over levels and templates, not the first N.",
+    ),
     attempts: int | None = typer.Option(
         None, min=1, help="Attempts per task and arm, for pass@k (default 1)."
     ),
@@ -66,7 +71,7 @@ def compare(
     except ArmError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    design = dict(suite=suite, split=split, limit=limit, attempts=attempts, seed=seed)
+    design = dict(suite=suite, split=split, limit=limit, attempts=attempts, seed=seed, spread=spread)
     with (
         clear_errors(),
         _interruptible(run_dir_hint=settings.archives_dir),

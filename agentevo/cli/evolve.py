@@ -23,6 +23,7 @@ from agentevo.config import AgentevoConfig
 from agentevo.evolve.budget import StopCause
 from agentevo.evolve.config import EvolveConfig, ExecutorName, OperatorName, PolicyName
 from agentevo.evolve.loop import Status
+from agentevo.tasks import Task
 
 
 def evolve(
@@ -33,6 +34,11 @@ def evolve(
     policy: PolicyName | None = typer.Option(None, help="Parent selection (default: evolve.policy)."),
     operator: OperatorName | None = typer.Option(
         None, help="How children are made (default: evolve.operator)."
+    ),
+    operators: list[OperatorName] = typer.Option(
+        [],
+        "--operators",
+        help="Several operators (repeat it): a bandit picks one per expansion (evolve.operators).",
     ),
     workers: int | None = typer.Option(None, min=1, help="Jobs at once (default: evolve.workers)."),
     max_nodes: int | None = typer.Option(None, min=1, help="Budget: nodes, the seed included."),
@@ -57,7 +63,7 @@ def evolve(
         settings.llm.backbone = backbone
     chosen = {
         "suite": suite, "split": split, "policy": policy, "operator": operator, "workers": workers,
-        "executor": executor, "ray_address": ray_address,
+        "executor": executor, "ray_address": ray_address, "operators": operators or None,
     }  # fmt: skip
     wanted = settings.evolve.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     budgets = {
@@ -70,9 +76,11 @@ def evolve(
 
 
 def run_evolution(
-    settings: AgentevoConfig, wanted: EvolveConfig, resume: str | None, budgets: dict[str, float | int]
-) -> Status:
-    """Open (or resume) the run, evolve with a live view, print the summary; exits non-zero on errors."""
+    settings: AgentevoConfig, wanted: EvolveConfig, resume: str | None, budgets: dict[str, float | int],
+    tasks: list[Task] | None = None,
+) -> Status:  # fmt: skip
+    """Open (or resume) the run, evolve with a live view, print the summary; exits non-zero on errors. ``tasks``:
+    the split's tasks to evolve on, in stage order (default: the whole split, in the suite's order)."""
     from agentevo.archive import ArchiveError
     from agentevo.evolve.stages import NotEnoughTasks
     from agentevo.evolve.start import evolve_run, open_run
@@ -105,7 +113,7 @@ def run_evolution(
         live = stack.enter_context(Live(console=console, refresh_per_second=2, transient=True))
         try:
             status = evolve_run(
-                settings, wanted, run, backend=backend, mutator_backend=mutator,
+                settings, wanted, run, backend=backend, mutator_backend=mutator, tasks=tasks,
                 backend_source=partial(open_backend, settings), on_tick=lambda s: live.update(_view(s, wanted)),
                 on_note=lambda note: console.print(f"[yellow]{note}[/]", highlight=False),
             )  # fmt: skip

@@ -15,6 +15,7 @@ from agentevo.compare.agent import resolve
 from agentevo.compare.arms import Arm, ArmError, check_arms
 from agentevo.files import read_json, write_json_atomic
 from agentevo.tasks import Task, load_suite
+from agentevo.tasks.spread import spread
 
 PLAN_FILE = "compare.json"
 ALL_SPLITS = "all"
@@ -32,9 +33,13 @@ class Design(BaseModel):
     limit: int | None = Field(None, ge=1)
     attempts: int | None = Field(None, ge=1)
     seed: int | None = None
+    spread: bool | None = Field(
+        None,
+        description="With limit: the N tasks spread over levels and templates (tasks.spread), not the first N.",
+    )
 
 
-DEFAULTS = Design(suite="builtin", split="test", attempts=1, seed=0)
+DEFAULTS = Design(suite="builtin", split="test", attempts=1, seed=0, spread=False)
 
 
 class Plan(BaseModel):
@@ -43,6 +48,7 @@ class Plan(BaseModel):
     suite: str
     split: str = Field(description="train | validation | test | all")
     limit: int | None = None
+    spread: bool = Field(False, description="Whether the limit took tasks spread over levels (tasks.spread).")
     attempts: int = Field(ge=1)
     seed: int = Field(
         description="Of the bootstrap, of Monte Carlo permutations, and of every attempt's model calls "
@@ -58,7 +64,7 @@ class Plan(BaseModel):
     def load_tasks(self) -> list[Task]:
         """The plan's tasks, loaded again; refused when the suite no longer has them all."""
         split = None if self.split == ALL_SPLITS else self.split
-        found = {t.id: t for t in load_suite(self.suite, split=split, limit=self.limit)}
+        found = {t.id: t for t in load_suite(self.suite, split=split)}
         missing = [t for t in self.tasks if t not in found]
         if missing:
             raise CompareError(
@@ -83,7 +89,10 @@ def open_plan(run_dir: Path, arms: list[Arm], given: Design, archives_dir: Path)
 def _new(arms: list[Arm], given: Design) -> Plan:
     design = DEFAULTS.model_copy(update=given.model_dump(exclude_none=True))
     split = None if design.split == ALL_SPLITS else design.split
-    tasks = load_suite(design.suite, split=split, limit=design.limit)
+    if design.spread and design.limit:
+        tasks = spread(load_suite(design.suite, split=split), design.limit)
+    else:
+        tasks = load_suite(design.suite, split=split, limit=design.limit)
     if not tasks:
         raise CompareError(f"suite {design.suite}, split {design.split}: no tasks to compare on")
     fields = design.model_dump(exclude={"limit"})

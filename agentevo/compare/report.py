@@ -60,15 +60,19 @@ def print_table(console: Console, comparison: Comparison) -> None:
     """The table (and pass@1 per level, when the tasks have several) at its natural width, even where the console
     is narrower (a pipe, a log file): a long line wraps there, but no cell is cut."""
     for rendered in (table(comparison), levels_table(comparison)):
-        if rendered is None:
-            continue
-        natural = Measurement.get(console, console.options.update(max_width=1000), rendered).maximum
-        width = console.width
-        console.width = max(width, natural)  # print(width=...) only narrows
-        try:
-            console.print(rendered)
-        finally:
-            console.width = width
+        if rendered is not None:
+            print_natural(console, rendered)
+
+
+def print_natural(console: Console, rendered: Table) -> None:
+    """``rendered`` at its natural width: where the console is narrower a long line wraps, but no cell is cut."""
+    natural = Measurement.get(console, console.options.update(max_width=1000), rendered).maximum
+    width = console.width
+    console.width = max(width, natural)  # print(width=...) only narrows
+    try:
+        console.print(rendered)
+    finally:
+        console.width = width
 
 
 def levels_table(comparison: Comparison) -> Table | None:

@@ -54,6 +54,7 @@ def compare(
     limit: int | None = None,
     attempts: int | None = None,
     seed: int | None = None,
+    spread: bool | None = None,
     config: AgentevoConfig | None = None,
     run_id: str | None = None,
     parallel: int = 2,
@@ -62,14 +63,15 @@ def compare(
 ) -> Comparison:
     """Run ``arms`` (the first is the baseline) on the same tasks and compare them; see the module's doc.
 
-    ``suite``/``split``/``limit``/``attempts``/``seed`` default to builtin, test, all, 1 and 0 on a new run; with
+    ``suite``/``split``/``limit``/``attempts``/``seed`` default to builtin, test, all, 1 and 0 on a new run
+    (``spread``: the limit's tasks spread over levels and templates, not the first N); with
     ``run_id`` of an earlier comparison they default to its plan (and must agree with it), and ``arms`` may add
     arms to it. Writes ``compare.json`` (the plan), ``comparison.json`` and ``report.html`` into the run folder.
     Raises ``RunInterrupted`` on Ctrl-C (the finished episodes' rows are kept: call again with the run id).
     """
     settings = config or load_config()
     run_id = run_id or new_run_id()
-    design = Design(suite=suite, split=split, limit=limit, attempts=attempts, seed=seed)
+    design = Design(suite=suite, split=split, limit=limit, attempts=attempts, seed=seed, spread=spread)
     for arm in arms:  # every arm's configuration checked before anything is written or run
         arm.settings(settings)
     plan = open_plan(settings.archives_dir / run_id, list(arms), design, settings.archives_dir)

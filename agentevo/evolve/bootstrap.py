@@ -11,6 +11,7 @@ demo on its own task, so a demo cannot leak its task's answer into a score.
 from __future__ import annotations
 
 import json
+import random
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,7 +69,7 @@ class Bootstrap:
             "more passed train episodes make more"
         )
 
-    def _verified(self, rng: Any) -> list[Demo]:
+    def _verified(self, rng: random.Random) -> list[Demo]:
         """Demos whose solution passed its task's hidden tests, one per task (new candidates judged here)."""
         candidates = self._candidates()
         rng.shuffle(candidates)

@@ -47,4 +47,8 @@ class OperatorBandit:
 
     def propose(self, parent: Parent, workdir: Path) -> Proposal:
         name = self.choose(parent.id)
-        return self.operators[name].propose(parent, workdir).model_copy(update={"operator": name})
+        try:
+            proposal = self.operators[name].propose(parent, workdir)
+        except MutationFailed as exc:  # named, so evolve_errors.log says which operator made nothing
+            raise MutationFailed(f"{name}: {exc}") from None
+        return proposal.model_copy(update={"operator": name})

@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from .candidates import choose, run_trial
 from .config import PROMPTS
-from .examples import visible_examples
+from .examples import Example, visible_examples
 from .genome import CandidateFilter, Genome
 from .prompting import code_of, demo_messages, lesson_tips
 from .workspace import Workspace
@@ -68,17 +68,15 @@ def solve_directly(
         asked = [pool.submit(_ask, llm, messages, stop=STOP, seed=i, **genome.sampling()) for i in range(k)]
         inputs = pool.submit(_inputs, llm, task) if wants_inputs and calls > k else None
         replies = [r for r in (f.result() for f in asked) if r is not None]
-        probes = inputs.result() if inputs else ([], None)
-    answered = [r for r in [*replies, probes[1]] if r is not None]
-    state = {
-        "steps": len(answered),
-        "tokens": sum((r.usage_metadata or {}).get("total_tokens", 0) for r in answered),
-    }
+        probes, inputs_reply = inputs.result() if inputs else ([], None)
+    answered = [r for r in [*replies, inputs_reply] if r is not None]
+    tokens = sum((r.usage_metadata or {}).get("total_tokens", 0) for r in answered)
+    state = {"steps": len(answered), "tokens": tokens}
     codes = [c for c in (code_of(str(r.content), entry) for r in replies) if c]
     if not codes:
         reason = "no reply held code" if replies else "every model call failed"
         return {**state, "stop_reason": "stopped" if replies else "llm_error", "error": reason}
-    kept = _keep(workspace, codes, entry, examples, probes[0], genome.filter)
+    kept = _keep(workspace, codes, entry, examples, probes, genome.filter)
     workspace.write(task.get("solution_file") or "solution.py", kept)
     return {**state, "stop_reason": "submitted"}
 
@@ -97,13 +95,9 @@ def _inputs(llm: BaseChatModel, task: dict[str, Any]) -> tuple[list[str], AIMess
 
 
 def _keep(
-    workspace: Workspace,
-    codes: list[str],
-    entry: str,
-    examples: list,
-    probes: list[str],
+    workspace: Workspace, codes: list[str], entry: str, examples: list[Example], probes: list[str],
     how: CandidateFilter,
-) -> str:
+) -> str:  # fmt: skip
     """The answer to write: the first, or the one the filter ranks best (each distinct answer is run once)."""
     distinct = list(dict.fromkeys(codes))
     if how is CandidateFilter.none or (len(distinct) == 1 and not examples):
