@@ -103,17 +103,18 @@ BackendFactory = Callable[[Any, Any], contextlib.AbstractContextManager[Any]]
 
 
 class EpisodeJudge:
-    """Agent episodes on a fresh validation sample, compared by ``agentevo.compare`` (paired, with its test).
+    """Agent episodes of the seed agent (the format the adapter is trained on) on a fresh validation sample,
+    compared by ``agentevo.compare`` (paired, with its test).
 
     ``settings`` is the ``AgentevoConfig`` the episodes run under (its ``train`` section holds the rule and the
     registry); ``backend`` opens what an arm calls (default: the configured backbone, serving the arm's adapter).
     """
 
     def __init__(
-        self, settings: Any, suite: str, *, split: str = "validation", agent: str = "seed",
-        backend: BackendFactory | None = None, progress: Any | None = None,
+        self, settings: Any, suite: str, *, split: str = "validation", backend: BackendFactory | None = None,
+        progress: Any | None = None,
     ) -> None:  # fmt: skip
-        self.settings, self.suite, self.split, self.agent = settings, suite, split, agent
+        self.settings, self.suite, self.split = settings, suite, split
         self.backend, self.progress = backend, progress
         self.looks_file = Path(settings.train.adapters_dir) / LOOKS_FILE
 
@@ -136,8 +137,8 @@ class EpisodeJudge:
         tasks, before = self.draw()
         train = self.settings.train
         arms = [
-            parse_arm(f"{incumbent or BASE_ARM}={self.agent},adapter={incumbent or 'none'}"),
-            parse_arm(f"{candidate}={self.agent},adapter={candidate}"),
+            parse_arm(f"{incumbent or BASE_ARM}=seed,adapter={incumbent or 'none'}"),
+            parse_arm(f"{candidate}=seed,adapter={candidate}"),
         ]
         run_id = _planned(self.settings, self.suite, self.split, tasks, arms, train.promote_attempts)
         compared = compare(

@@ -111,10 +111,10 @@ class Novelty:
         texts = {_norm(proposal.statement), _norm(proposal.reference)}
         if proposal.entry_point in self.heldout_functions:
             return Refusal.heldout, f"{proposal.entry_point} is the function of a held-out template"
+        if texts & self.seen:  # before the held-out texts: a template's instances may share one reference
+            return Refusal.copy, "the statement or reference of a train task or an earlier proposal"
         if texts & self.heldout_texts:
             return Refusal.heldout, "the statement or reference of a held-out task"
-        if texts & self.seen:
-            return Refusal.copy, "the statement or reference of a task shown or proposed before"
         self.seen |= texts
         return None
 

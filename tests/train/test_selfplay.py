@@ -127,3 +127,27 @@ def test_a_proposal_becomes_a_task_whose_tests_are_its_asserts() -> None:
     assert task.split.value == "train" and task.id.startswith("selfplay/triple-")
     with pytest.raises(ValueError, match="not a call of triple"):
         ProposedTask.model_validate(NOT_A_CALL)
+
+
+def test_held_out_instances_and_templates_never_enter_and_copies_are_named_copies() -> None:
+    from agentevo.tasks import load_suite
+    from agentevo.tasks.model import Split
+    from agentevo.train.selfplay import Novelty
+
+    ladder = load_suite("ladder")
+    train = [t for t in ladder if t.split is Split.train]
+    held = next(t for t in ladder if t.split is Split.validation and t.instructions not in {x.instructions for x in train}
+                and t.canonical_solution not in {x.canonical_solution for x in train})  # fmt: skip
+    transfer = next(t for t in ladder if t.metadata["transfer"])
+    novelty = Novelty(ladder)
+
+    def proposal(task, statement: str | None = None) -> ProposedTask:
+        return ProposedTask.model_validate({**GOOD, "entry_point": task.entry_point, "statement": statement or task.instructions,
+                                            "reference": task.canonical_solution, "tests": [{"call": f"{task.entry_point}(1)", "expected": "1"}] * 3})  # fmt: skip
+
+    assert novelty.refusal(proposal(held)) == (
+        Refusal.heldout,
+        "the statement or reference of a held-out task",
+    )
+    assert novelty.refusal(proposal(transfer))[0] is Refusal.heldout  # a template no train task comes from
+    assert novelty.refusal(proposal(train[0]))[0] is Refusal.copy
