@@ -3,9 +3,9 @@
 Run ``.venv/bin/python bench/ladder.py [--split test] [--per-level N] [--json-out PATH]``. The embedded model
 (llama.cpp, f16 weights) is asked for ``solution.py`` once per task, greedy, with the same request and code
 extraction as ``agentevo.train.scoring.TaskScorer`` (what adapter promotion scores); the evaluator's hidden tests
-judge it in a sandbox. ``--per-level N`` keeps the first N tasks of each level (the suite's order), so a sample
-spreads over the templates of each level. Prints pass@1 per level, in-distribution and transfer apart, with
-counts, and writes the JSON (``bench/results/ladder-<timestamp>.json`` by default).
+judge it in a sandbox. ``--per-level N`` keeps N tasks of each level, taken round-robin over the level's
+templates. Prints pass@1 per level, in-distribution and transfer apart, with counts, and writes the JSON
+(``bench/results/ladder-<timestamp>.json`` by default) after each level.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -29,19 +30,19 @@ from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig
 from agentevo.llm.llamacpp_server import LlamaCppServer
 from agentevo.memory.service import free_port
 from agentevo.tasks.model import Task
+from agentevo.tasks.spread import spread
 from agentevo.tasks.suites import load_suite
 from agentevo.train.scoring import TaskScorer, served_ask
 
 MAX_TOKENS = 256  # as bench/train.py's held-out scoring
 
 
-def sample(tasks: list[Task], per_level: int | None) -> list[Task]:
-    """The first ``per_level`` tasks of each level (all of them when None), in the suite's order."""
-    kept: dict[int, list[Task]] = defaultdict(list)
+def sample(tasks: list[Task], per_level: int | None) -> dict[int, list[Task]]:
+    """Per level, ``per_level`` tasks (all when None), every template of the level once before any twice."""
+    levels: dict[int, list[Task]] = defaultdict(list)
     for task in tasks:
-        if per_level is None or len(kept[task.metadata["level"]]) < per_level:
-            kept[task.metadata["level"]].append(task)
-    return [task for level in sorted(kept) for task in kept[level]]
+        levels[task.metadata["level"]].append(task)
+    return {level: spread(chosen, per_level or len(chosen)) for level, chosen in sorted(levels.items())}
 
 
 def per_level(tasks: list[Task], passed: dict[str, bool]) -> list[dict]:
@@ -76,21 +77,20 @@ def main() -> int:
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
     settings = AgentevoConfig()
-    tasks = sample(load_suite("ladder", split=args.split), args.per_level)
+    levels = sample(load_suite("ladder", split=args.split), args.per_level)
     config = LlamaCppBackboneConfig(port=free_port(), parallel=1, ctx_per_slot=2048, weights="f16")
-    started = time.monotonic()
+    started, passed, tasks = time.monotonic(), {}, []
+    report = {"suite": "ladder", "split": args.split, "per_level": args.per_level, "model": EMBEDDED_MODEL_NAME,
+              "prompting": "direct, greedy", "max_tokens": MAX_TOKENS}  # fmt: skip
     with LlamaCppServer(config, EMBEDDED_MODEL_NAME, settings.cache_dir) as server:
-        score = TaskScorer(served_ask(server, MAX_TOKENS), tasks, Evaluator(settings.sandbox))(
-            EMBEDDED_MODEL_NAME
-        )
-    rows = per_level(tasks, score.per_task)
-    show(rows)
-    report = {
-        "suite": "ladder", "split": args.split, "per_level": args.per_level, "model": EMBEDDED_MODEL_NAME,
-        "prompting": "direct, greedy", "max_tokens": MAX_TOKENS, "passed": score.passed, "total": score.total,
-        "levels": rows, "wall_s": round(time.monotonic() - started, 1), "per_task": score.per_task,
-    }  # fmt: skip
-    write_report(report, "ladder", args.json_out)
+        scorer = partial(TaskScorer, served_ask(server, MAX_TOKENS), evaluator=Evaluator(settings.sandbox))
+        for level, chosen in levels.items():  # level by level, so a long run shows (and keeps) what it has
+            passed |= scorer(chosen)(EMBEDDED_MODEL_NAME).per_task
+            tasks += chosen
+            print(f"level {level}: {sum(passed[t.id] for t in chosen)}/{len(chosen)} passed", flush=True)
+            report |= {"levels": per_level(tasks, passed), "wall_s": round(time.monotonic() - started, 1)}
+            write_report({**report, "per_task": passed}, "ladder", args.json_out)
+    show(report["levels"])
     return 0
 
 
