@@ -4,9 +4,9 @@ Run ``.venv/bin/python bench/genome.py [--train-tasks 20] [--minutes 60] [--held
 evolution and measures an earlier run). It evolves the seed on ladder train tasks spread over the levels (one stage:
 every node scored on the same tasks) with mutate, crossover and bootstrap behind their bandit, for the stated
 wall-clock budget; prints the nodes and the valid-child rate per operator (children admitted / expansions, failed
-expansions included); then ``agentevo compare`` of the best node against the seed on the first ``--held-out`` ladder
-test tasks (239: all of them), with pass@1 apart for held-out instances and held-out templates (transfer), and
-optionally on MBPP's test split (``--mbpp PATH``). Writes ``bench/results/genome-<timestamp>.json``.
+expansions included); then ``agentevo compare`` of the best node against the seed on ``--held-out`` ladder test
+tasks spread over the levels (239: all of them), with pass@1 apart for held-out instances and held-out templates
+(transfer), and optionally on MBPP's test split (``--mbpp PATH``). Writes ``bench/results/genome-<timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def evolve(train_tasks: int, minutes: float, max_steps: int) -> str:
     wanted = settings.evolve.model_copy(
         update={
             "policy": PolicyName.dgm, "operators": OPERATORS, "suite": "ladder", "split": "train",
-            "stages": [Stage(name=STAGE, tasks=train_tasks)], "workers": 2, "max_steps": max_steps,
+            "stages": [Stage(name=STAGE, tasks=train_tasks)], "workers": 2, "episode_parallel": 2, "max_steps": max_steps,
             "safety": SafetyMode.off,
         }
     )  # fmt: skip
@@ -76,8 +76,9 @@ def held_out(run_id: str, suite: str, limit: int | None) -> dict:
     arms = [parse_arm("seed=seed"), parse_arm(f"best=archive:{run_id}:best")]
     with RichProgress(console) as progress:
         result = compare(
-            arms, suite=suite, split="test", limit=limit, config=settings, parallel=2, progress=progress
-        )
+            arms, suite=suite, split="test", limit=limit, spread=limit is not None, config=settings, parallel=2,
+            progress=progress,
+        )  # fmt: skip
     print_table(console, result)
     console.print(summary_line(result), highlight=False)
     report = result.model_dump(mode="json")
