@@ -60,7 +60,7 @@ def _evolve(archives: Path, executor: ExecutorName) -> tuple[list[tuple], float]
         admitted = [n.id for n in archive.nodes() if n.gate.passed]
         assert Counter(r.agent_id for r in rows) == dict.fromkeys(admitted, 3)
         probes = Counter(r.agent_id for r in store.rows(f"{run.run_id}/safety"))
-        assert probes == dict.fromkeys(admitted, 3)
+        assert probes == dict.fromkeys(admitted, 4)  # the three harm probes and the canary
         # Every episode's calls are in the one call log, whole lines (written by several processes).
         calls = [json.loads(line) for line in (run.path / "llm_calls.jsonl").read_text().splitlines()]
         fixed = next(n.id for n in archive.nodes() if n.change == "fix")
