@@ -3,7 +3,8 @@
 Run ``.venv/bin/python bench/sampling.py [--tasks N] [--k 4] [--slots 4]``. For N ladder train tasks (round-robin over
 levels and templates, as ``bench/ladder.py`` samples them) it sends the seed's direct request (``direct_messages``,
 its stop at the closing fence) once greedy, then k times at once at temperature 0.7 with seeds 0..k-1 (what the agent
-sends through the gateway), to a llama-server of its own with ``--slots`` slots. Prints the wall time per task of
+sends through the gateway), to a llama-server of its own with ``--slots`` slots (``--threads 1`` on a busy machine:
+llama.cpp's threads wait for each other at every step, and under contention two threads ran 12-30x slower than one). Prints the wall time per task of
 each, their ratio, and tokens per second; writes ``bench/results/sampling-<timestamp>.json``.
 """
 
@@ -45,6 +46,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument(
+        "--threads", type=int, help="llama-server's threads (default: all cores; 1 on a busy machine)"
+    )
     args = parser.parse_args()
     levels = sample(load_suite("ladder", split="train"), None)
     tasks = [
@@ -53,7 +57,9 @@ def main() -> None:
         for lv in sorted(levels)
         for t in levels[lv][rank : rank + 1]
     ]  # one per level in turn
-    config = LlamaCppBackboneConfig(port=free_port(), parallel=args.slots, speculative="none")
+    config = LlamaCppBackboneConfig(
+        port=free_port(), parallel=args.slots, threads=args.threads, speculative="none"
+    )
     server = LlamaCppServer(config, EMBEDDED_MODEL_NAME, AgentevoConfig().cache_dir, log=print)
     server.start()
     rows = []
