@@ -216,12 +216,13 @@ def bench_improve(root: Path, model_dir: Path, args: argparse.Namespace) -> dict
 
 
 def rows_of(run_dir: Path, recipe: Recipe, out: Path) -> int:
-    """Train rows the recipe makes of a run (0 when it makes none)."""
+    """Train rows the recipe makes of a run (0 when it makes none, or nothing was recorded in it)."""
     from agentevo.train.datasets import DatasetError, read_card
+    from agentevo.train.trajectories import TrajectoryError
 
     try:
         return read_card(build_dataset([run_dir], recipe, out, TrainConfig())).rows["train"]
-    except DatasetError:
+    except (DatasetError, TrajectoryError):
         return 0
 
 
