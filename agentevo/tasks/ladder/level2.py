@@ -108,6 +108,20 @@ TEMPLATES = [
         inputs=lambda r, p: one([*ints(r, 4, -80, 80), p["low"] - 1, p["high"] + 1, p["low"] + 1]),
     ),
     Template(
+        name="merge-sorted",
+        statement=(
+            "returns one list in increasing order holding all the numbers of the two increasing lists `a` "
+            "and `b` (numbers in both are kept twice)."
+        ),
+        reference="def merge_sorted(a, b):\n    return sorted(a + b)\n",
+        inputs=lambda r, p: [
+            *((sorted(int_list(r)), sorted(int_list(r))) for _ in range(3)),
+            ([], [1, 2]),
+            ([5], []),
+            ([], []),
+        ],
+    ),
+    Template(
         name="product-of-list",
         statement="returns the product of the numbers in the list `items` (1 for an empty list).",
         reference=(

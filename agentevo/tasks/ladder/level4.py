@@ -1,11 +1,10 @@
-"""Level 4: small classic algorithms (primes, binary search, run-length coding, brackets, merging)."""
+"""Level 4: small classic algorithms (primes, binary search, run-length coding, brackets, Roman numerals)."""
 
 from __future__ import annotations
 
 from random import Random
 
 from agentevo.tasks.ladder.draw import (
-    int_list,
     int_lists,
     ints,
     letters,
@@ -156,20 +155,6 @@ TEMPLATES = [
             "    return key(a) == key(b)\n"
         ),
         inputs=_anagrams,
-    ),
-    Template(
-        name="merge-sorted",
-        statement=(
-            "returns one list in increasing order holding all the numbers of the two increasing lists `a` "
-            "and `b` (numbers in both are kept twice)."
-        ),
-        reference="def merge_sorted(a, b):\n    return sorted(a + b)\n",
-        inputs=lambda r, p: [
-            *((sorted(int_list(r)), sorted(int_list(r))) for _ in range(3)),
-            ([], [1, 2]),
-            ([5], []),
-            ([], []),
-        ],
     ),
     Template(
         name="flatten",
