@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from agentevo.config import AgentevoConfig
 from agentevo.llm.model_store import ensure_embedded_model
 from agentevo.runs import RunDir
@@ -76,6 +78,7 @@ def test_finetune_trains_an_adapter_on_the_embedded_model_into_the_registry(tmp_
     print(f"agentevo finetune, 2 steps on the embedded model: {seconds:.1f} s")
 
 
+@pytest.mark.timeout(1800)  # a handful of short replies, each minutes long on cores shared with other work
 def test_finetune_samples_and_plays_on_the_embedded_model_before_training(tmp_path: Path) -> None:
     """`agentevo finetune --sample`: a B-STaR round and one self-play proposal from the embedded model on llama.cpp
     (short replies, one task, one sample), judged in the sandbox, recorded as a run that joins the given one."""
@@ -86,6 +89,7 @@ def test_finetune_samples_and_plays_on_the_embedded_model_before_training(tmp_pa
            "AGENTEVO_TRAIN__ADAPTERS_DIR": str(tmp_path / "ad"), "AGENTEVO_TRAIN__THREADS": "1",
            "AGENTEVO_TRAIN__TEMPERATURES": "[0.8]", "AGENTEVO_TRAIN__PROBE_TASKS": "1",
            "AGENTEVO_LLM__BACKBONE": "llamacpp", "AGENTEVO_LLM__LLAMACPP__PORT": str(free_port()),
+           "AGENTEVO_LLM__LLAMACPP__PARALLEL": "1",
            "AGENTEVO_LLM__MAX_TOKENS": "160", "AGENTEVO_LLM__TIMEOUT": "900", "AGENTEVO_LLM__MAX_RETRIES": "0"}  # fmt: skip
     script = Path(sys.executable).parent / "agentevo"
     args = [
