@@ -14,6 +14,7 @@ to any node's is never proposed. ``change`` records the seed and every setting o
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import shutil
 import threading
@@ -40,7 +41,9 @@ CHOICES: dict[str, list[Any]] = {
     "max_steps": [2, 3, 4, 6, 8, 12],
     "reply_tokens": [128, 256, 384, 512],
 }
-LINKED = [("samples", "temperature")]  # settings crossover takes from the same parent
+LINKED = [
+    ("samples", "temperature", "filter")
+]  # settings crossover takes from the same parent (they work together)
 
 
 def read_genome(folder: Path, node: str) -> Genome:
@@ -129,9 +132,21 @@ class Known:
         return None
 
     def _fingerprint(self, commit: str) -> str:
-        listing = self.archive.repo.repo.git.ls_tree("-r", commit).splitlines()
-        entries = sorted((line.split("\t", 1)[1], line.split()[2]) for line in listing)
-        return "\n".join(f"{path} {blob}" for path, blob in entries if _genetic(path))
+        return "\n".join(f"{path} {blob}" for path, blob in genetic_files(self.archive, commit).items())
+
+
+def genetic_files(archive: Archive, commit: str) -> dict[str, str]:
+    """The genome and prompt files of a node's commit: path -> git blob id, sorted by path."""
+    listing = archive.repo.repo.git.ls_tree("-r", commit).splitlines()
+    entries = sorted((line.split("\t", 1)[1], line.split()[2]) for line in listing)
+    return {path: blob for path, blob in entries if _genetic(path)}
+
+
+def gene_groups() -> list[tuple[str, ...]]:
+    """The genome's settings as crossover inherits them: each linked group whole, every other setting alone."""
+    linked = {name for group in LINKED for name in group}
+    alone = [(name,) for name in Genome.model_fields if name not in linked and name != "contract"]
+    return [*LINKED, *alone]
 
 
 def seeded(seed: int, operator: str, parent: str, archive: Archive) -> tuple[random.Random, str]:
@@ -167,8 +182,9 @@ def mutated(genome: Genome, rng: random.Random) -> Genome | None:
     data = genome.model_dump()
     for name in rng.sample(genome.read(), k=rng.choice([1, 1, 2])):
         data[name] = _redraw(name, data[name], rng)
-    if data["samples"] > 1 and not data["temperature"]:  # a pair that only works together: repair, not refuse
-        data["temperature"] = rng.choice([t for t in CHOICES["temperature"] if t])
+    if data["samples"] > 1:  # settings that only work together: repaired, not refused
+        data["temperature"] = data["temperature"] or rng.choice([t for t in CHOICES["temperature"] if t])
+        data["filter"] = CandidateFilter.examples
     try:
         return Genome.model_validate(data)
     except ValidationError:
@@ -209,20 +225,45 @@ class Crossover:
         """``export(node, dest)``: the node's agent folder (``Archive.export``)."""
         self.archive, self.seed, self.first_stage, self.export = archive, seed, first_stage, export
         self.known = Known(archive)
+        self.cache: dict[str, dict[str, str] | None] = {}  # commit -> its genes
 
     def mates(self, parent: str) -> list[Node]:
+        """Admitted nodes that differ from ``parent`` in two genes or more: a child can then differ from both."""
+        nodes = {n.id: n for n in self.archive.nodes()}
+        mine = self.genes(nodes[parent])
         return [
-            n for n in self.archive.nodes() if n.id != parent and n.gate is not None and n.gate.passed
+            n for n in nodes.values()
+            if n.id != parent and n.gate is not None and n.gate.passed and _differ(mine, self.genes(n)) >= 2
         ]  # fmt: skip
 
     def ready(self, parent: Node) -> str | None:
-        return None if self.mates(parent.id) else "crossover needs a second admitted node"
+        return None if self.mates(parent.id) else "crossover needs an admitted node two genes away"
+
+    def genes(self, node: Node) -> dict[str, str] | None:
+        """Each gene of ``node`` (a group of settings, a prompt file) as text; None without a valid genome."""
+        if node.commit not in self.cache:
+            self.cache[node.commit] = self._genes(node.commit)
+        return self.cache[node.commit]
+
+    def _genes(self, commit: str) -> dict[str, str] | None:
+        try:
+            genome = Genome.model_validate_json(
+                self.archive.repo.repo.git.show(f"{commit}:{contract.GENOME_FILE}")
+            )
+        except Exception:  # noqa: BLE001 - no genome file, or one the schema refuses: not a mate
+            return None
+        data = genome.model_dump(mode="json")
+        genes = {group[0]: json.dumps([data[n] for n in group]) for group in gene_groups()}
+        files = genetic_files(self.archive, commit)
+        return genes | {path: blob for path, blob in files.items() if path != contract.GENOME_FILE}
 
     def propose(self, parent: Parent, workdir: Path) -> Proposal:
         rng, label = seeded(self.seed, self.name, parent.id, self.archive)
         mates = self.mates(parent.id)
         if not mates:
-            raise MutationFailed(f"crossover of {parent.id} needs a second admitted node; none yet ({label})")
+            raise MutationFailed(
+                f"crossover of {parent.id} needs an admitted node two genes away; none yet ({label})"
+            )
         weights = [
             0.1 + (n.scores[self.first_stage].score if self.first_stage in n.scores else 0) for n in mates
         ]
@@ -244,13 +285,16 @@ def crossed(
     """A uniform crossover: the genome, the prompt files that come from ``theirs``, and what was taken from it."""
     (mine, my_files), (other, other_files) = ours, theirs
     data, taken = mine.model_dump(), []
-    linked = {name: group for group in LINKED for name in group}
-    for name in Genome.model_fields:
-        group = linked.get(name, (name,))
-        if name != group[0] or all(getattr(mine, n) == getattr(other, n) for n in group):
-            continue
-        if rng.random() < 0.5:
+    for group in gene_groups():
+        if any(getattr(mine, n) != getattr(other, n) for n in group) and rng.random() < 0.5:
             data.update({n: getattr(other, n) for n in group})
             taken += list(group)
     files = {p: t for p, t in other_files.items() if my_files.get(p) != t and rng.random() < 0.5}
     return Genome.model_validate(data), files, taken + sorted(files)
+
+
+def _differ(mine: dict[str, str] | None, theirs: dict[str, str] | None) -> int:
+    """How many genes two nodes differ in (0 when either has no genome)."""
+    if mine is None or theirs is None:
+        return 0
+    return sum(mine.get(key) != theirs.get(key) for key in {*mine, *theirs})

@@ -74,6 +74,7 @@ def test_the_schema_refuses_incoherent_genomes_and_names_the_fix():
     assert dump_genome(Genome()) == (seed_agent_dir() / GENOME_FILE).read_text()
     refused = {
         "need a temperature above 0": {"samples": 4},
+        "need filter: examples": {"samples": 4, "temperature": 0.5},
         "tools must include submit": {"tools": ["bash"]},
         "names repeat": {"sections": ["stdlib", "stdlib"]},
         "contract": {"contract": 2},
@@ -87,14 +88,12 @@ def test_the_schema_refuses_incoherent_genomes_and_names_the_fix():
 
 def test_k_samples_and_the_example_filter_keep_the_right_answer_among_wrong_ones(tmp_path, sandbox_image):
     """Scripted replies: three wrong answers and one right one. One sample keeps the first (wrong); four samples
-    without the filter keep the first too; four samples with the filter keep the one the example passes, and the
-    four calls went out at once, each with the genome's temperature and its own seed."""
+    with the filter keep the one the example passes, and the four calls went out at once, each with the genome's
+    temperature and its own seed. (Four samples without the filter are refused by the schema: only the first would
+    be read.)"""
     replies = [fenced(WRONG[0]), fenced(WRONG[1]), fenced(SOLVED), fenced(WRONG[2])]
     one, passed_one, _, _ = episode(tmp_path / "k1", agent(tmp_path / "k1"), replies)
     assert one.stop_reason == "submitted" and one.calls == 1 and not passed_one
-    unfiltered = agent(tmp_path / "k4", samples=4, temperature=0.7)
-    four, passed_four, _, _ = episode(tmp_path / "k4", unfiltered, replies)
-    assert four.calls == 4 and not passed_four
     filtered = agent(tmp_path / "f", samples=4, temperature=0.7, filter="examples")
     kept, passed, calls, model = episode(tmp_path / "f", filtered, replies, delay=1.0)
     assert kept.stop_reason == "submitted" and kept.calls == 4 and passed, kept.log_tail

@@ -174,8 +174,19 @@ def test_the_bandit_over_operators_leaves_out_those_that_cannot_act(tmp_path):
         assert proposal.operator == "mutate"  # crossover has no mate yet: it sits out
         archive.add(proposal.folder, parent="n0", operator=proposal.operator, change=proposal.change)
         _admit(archive, "n1", 0.9)
-        picked = {bandit.choose(p) for p in ("n0", "n1")}
-        assert picked <= {"mutate", "crossover"} and operators["crossover"].ready(archive.node("n0")) is None
+        one_gene = copy_agent(seed_agent_dir(), tmp_path / "one-gene")
+        (one_gene / GENOME_FILE).write_text(dump_genome(Genome(sections=["stdlib"])))
+        archive.add(one_gene, parent="n0", operator="manual")
+        _admit(archive, "n2", 0.9)
+        mates = [n.id for n in operators["crossover"].mates("n0")]
+        assert "n2" not in mates  # one gene away: any child of the two would be one of them
+        two_genes = copy_agent(seed_agent_dir(), tmp_path / "two-genes")
+        (two_genes / GENOME_FILE).write_text(dump_genome(Genome(sections=["stdlib"], reply_tokens=256)))
+        archive.add(two_genes, parent="n0", operator="manual")
+        _admit(archive, "n3", 0.9)
+        assert "n3" in [n.id for n in operators["crossover"].mates("n0")]
+        assert operators["crossover"].ready(archive.node("n0")) is None
+        assert bandit.choose("n0") in {"mutate", "crossover"}
 
 
 @pytest.mark.timeout(1500)

@@ -104,6 +104,8 @@ class Genome(BaseModel):
             raise ValueError("tools must include submit: without it the loop can never finish")
         if self.samples > 1 and not self.temperature:
             raise ValueError("samples > 1 need a temperature above 0 (else they are one answer k times)")
+        if self.samples > 1 and self.filter is CandidateFilter.none:
+            raise ValueError("samples > 1 need filter: examples (without it only the first answer is read)")
         return self
 
     def read(self) -> list[str]:
