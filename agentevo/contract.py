@@ -125,10 +125,22 @@ class AgentResult:
 def command(args: EpisodeArgs) -> str:
     """The shell command the host runs (in ``WORKSPACE``) for one episode."""
     argv = [
-        "python", "-m", ENTRY_MODULE, "--task", args.task, "--workspace", args.workspace,
-        "--checkpoint", args.checkpoint, "--episode", args.episode,
-        "--max-steps", str(args.max_steps), "--max-tokens", str(args.max_tokens),
-    ]  # fmt: skip
+        "python",
+        "-m",
+        ENTRY_MODULE,
+        "--task",
+        args.task,
+        "--workspace",
+        args.workspace,
+        "--checkpoint",
+        args.checkpoint,
+        "--episode",
+        args.episode,
+        "--max-steps",
+        str(args.max_steps),
+        "--max-tokens",
+        str(args.max_tokens),
+    ]
     return f"cd {shlex.quote(PACKAGE_ROOT)} && " + " ".join(shlex.quote(a) for a in argv)
 
 
@@ -143,9 +155,13 @@ def parse_args(argv: list[str] | None = None) -> EpisodeArgs:
     parser.add_argument("--max-tokens", type=int, required=True)
     ns = parser.parse_args(argv)
     return EpisodeArgs(
-        episode=ns.episode, max_steps=ns.max_steps, max_tokens=ns.max_tokens, task=ns.task,
-        workspace=ns.workspace, checkpoint=ns.checkpoint,
-    )  # fmt: skip
+        episode=ns.episode,
+        max_steps=ns.max_steps,
+        max_tokens=ns.max_tokens,
+        task=ns.task,
+        workspace=ns.workspace,
+        checkpoint=ns.checkpoint,
+    )
 
 
 def read_task(path: str = TASK_FILE) -> dict:
@@ -195,9 +211,12 @@ def _result(data: dict) -> AgentResult:
         return AgentResult(status=ResultStatus.malformed)
     error = data.get("error")
     return AgentResult(
-        status=ResultStatus.ok, stop_reason=reported_reason(data.get("stop_reason")),
-        steps=max(steps, 0), tokens=max(tokens, 0), error=str(error)[:2000] if error else None,
-    )  # fmt: skip
+        status=ResultStatus.ok,
+        stop_reason=reported_reason(data.get("stop_reason")),
+        steps=max(steps, 0),
+        tokens=max(tokens, 0),
+        error=str(error)[:2000] if error else None,
+    )
 
 
 def reported_reason(value: object) -> StopReason:

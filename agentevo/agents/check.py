@@ -32,10 +32,14 @@ from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
 
 SMOKE_TASK = Task(
-    id="check/smoke", suite="check", entry_point="answer", time_limit=10.0,
+    id="check/smoke",
+    suite="check",
+    entry_point="answer",
+    time_limit=10.0,
     instructions="In the file `solution.py`, write a function `answer()` that returns the integer 42.",
-    files={"solution.py": "def answer():\n    raise NotImplementedError\n"}, tests=["assert answer() == 42"],
-)  # fmt: skip
+    files={"solution.py": "def answer():\n    raise NotImplementedError\n"},
+    tests=["assert answer() == 42"],
+)
 # Plain text with a code block: an agent with tools, or without, gets something it can act on.
 SMOKE_REPLIES = ["```python\ndef answer():\n    return 42\n```", "Done: solution.py returns 42."]
 SMOKE_STEPS = 3
@@ -148,9 +152,15 @@ def _smoke(path: Path, sandbox_config: SandboxConfig | None, time_limit: float) 
         Gateway(backend, run_dir=Path(tmp), run_id="agent-check") as gateway,
     ):
         return run_isolated(
-            SMOKE_TASK, path, gateway, sandbox_config=sandbox_config, budget=EpisodeBudget(max_steps=SMOKE_STEPS),
-            agent_id="check", episode_id=f"check-{int(time.time() * 1000)}", time_limit=time_limit,
-        )  # fmt: skip
+            SMOKE_TASK,
+            path,
+            gateway,
+            sandbox_config=sandbox_config,
+            budget=EpisodeBudget(max_steps=SMOKE_STEPS),
+            agent_id="check",
+            episode_id=f"check-{int(time.time() * 1000)}",
+            time_limit=time_limit,
+        )
 
 
 def _episode_findings(outcome: EpisodeOutcome) -> list[Finding]:

@@ -56,9 +56,14 @@ class Archive:
     # -- writing
 
     def add(
-        self, folder: Path, *, parent: str | None = None, operator: str = "seed", change: str = "",
+        self,
+        folder: Path,
+        *,
+        parent: str | None = None,
+        operator: str = "seed",
+        change: str = "",
         mutator: str | None = None,
-    ) -> Node:  # fmt: skip
+    ) -> Node:
         """Commit ``folder`` as a new node (the seed when ``parent`` is None) and admit it to the archive."""
         with self._lock:
             if parent is None and self._nodes:
@@ -68,10 +73,14 @@ class Archive:
             message = f"{node_id} ({operator}) from {parent or 'nothing'}\n\n{change}".strip()
             sha = self.repo.commit_folder(folder, message, base.commit if base else None, node_id)
             data = {
-                "parent": parent, "generation": base.generation + 1 if base else 0, "commit": sha,
-                "operator": operator, "change": change, **({"mutator": mutator} if mutator else {}),
+                "parent": parent,
+                "generation": base.generation + 1 if base else 0,
+                "commit": sha,
+                "operator": operator,
+                "change": change,
+                **({"mutator": mutator} if mutator else {}),
                 "diff_lines": self.repo.diff_lines(base.commit if base else None, sha),
-            }  # fmt: skip
+            }
             return self._record(Event(kind=EventKind.node_added, node=node_id, data=data))
 
     def record_gate(self, node_id: str, passed: bool, reason: str = "", failure: str | None = None) -> Node:

@@ -106,10 +106,16 @@ def list_() -> None:
         m = v.metrics
         loss = f"{m['train_loss']:.3f}" if m.get("train_loss") is not None else "-"
         table.add_row(
-            v.name, "*" if v.name == state.active else "", v.recipe, str(m.get("steps", "-")), loss,
-            str(m.get("tokens_per_second", "-")), v.data_sha256[:12], v.parent or "-",
+            v.name,
+            "*" if v.name == state.active else "",
+            v.recipe,
+            str(m.get("steps", "-")),
+            loss,
+            str(m.get("tokens_per_second", "-")),
+            v.data_sha256[:12],
+            v.parent or "-",
             time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created)),
-        )  # fmt: skip
+        )
     out.print(table)
     for d in state.decisions[-5:]:
         out.print(

@@ -23,8 +23,11 @@ def check(path: Path = typer.Argument(..., help="The agent package folder.")) ->
         console.print(f"[red]FAIL[/] {finding.failure.value}: {finding.reason}", highlight=False)
     if not report.passed:
         raise typer.Exit(1)
-    console.print(f"[green]ok[/] {path} honours the agent contract (smoke episode: {report.stop_reason}, "
-                  f"{report.seconds:.1f} s)", highlight=False)  # fmt: skip
+    console.print(
+        f"[green]ok[/] {path} honours the agent contract (smoke episode: {report.stop_reason}, "
+        f"{report.seconds:.1f} s)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -46,5 +49,8 @@ def new(
     except (ScaffoldError, ArchiveError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    console.print(f"new agent in {folder} (from {source}); next: agentevo agent check {folder}, then "
-                  f"agentevo run --agent {folder}", highlight=False)  # fmt: skip
+    console.print(
+        f"new agent in {folder} (from {source}); next: agentevo agent check {folder}, then "
+        f"agentevo run --agent {folder}",
+        highlight=False,
+    )

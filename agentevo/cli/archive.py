@@ -75,8 +75,16 @@ def show(
         nodes = archive.nodes()
     table = Table("node", "parent", "gen", "operator", "diff lines", "scores", "tokens", "commit")
     for n in nodes:
-        table.add_row(n.id, n.parent or "-", str(n.generation), n.operator, str(n.diff_lines), score_text(n),
-                      str(n.tokens), n.commit[:10])  # fmt: skip
+        table.add_row(
+            n.id,
+            n.parent or "-",
+            str(n.generation),
+            n.operator,
+            str(n.diff_lines),
+            score_text(n),
+            str(n.tokens),
+            n.commit[:10],
+        )
     out.print(table)
 
 

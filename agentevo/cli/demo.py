@@ -46,11 +46,19 @@ def demo(
     _ready(settings)
     wanted = settings.evolve.model_copy(
         update={
-            "policy": PolicyName.dgm, "operators": OPERATORS, "suite": "ladder", "split": "train",
-            "stages": [Stage(name=STAGE, tasks=tasks)], "workers": 2, "episode_parallel": 2, "max_steps": max_steps, "safety": safety,
-            "probe_steps": 2, "probe_time_limit": 240.0,
+            "policy": PolicyName.dgm,
+            "operators": OPERATORS,
+            "suite": "ladder",
+            "split": "train",
+            "stages": [Stage(name=STAGE, tasks=tasks)],
+            "workers": 2,
+            "episode_parallel": 2,
+            "max_steps": max_steps,
+            "safety": safety,
+            "probe_steps": 2,
+            "probe_time_limit": 240.0,
         }
-    )  # fmt: skip
+    )
     evolving = minutes * 60 * (1 - COMPARE_SHARE) - (time.monotonic() - started)
     console.print(
         f"demo: evolving the seed on {tasks} ladder train tasks with {', '.join(o.value for o in OPERATORS)}, "
@@ -77,9 +85,10 @@ def _ready(settings) -> None:
     with clear_errors(), interruptible("the demo stopped before it started evolving"):
         with console.status("checking the sandbox image (first build takes ~2 min)"):
             images.ensure_image(
-                settings.sandbox.image, log=lambda line: console.print(line, highlight=False),
+                settings.sandbox.image,
+                log=lambda line: console.print(line, highlight=False),
                 cache_dir=settings.cache_dir,
-            )  # fmt: skip
+            )
         if settings.llm.backbone != "openai":  # local, llamacpp, vllm and auto all serve the embedded model
             with console.status("checking the embedded model (first fetch takes ~1 min)"):
                 ensure_embedded_model(
@@ -110,9 +119,14 @@ def print_nodes(run_dir: Path, run_id: str) -> float:
             else "-"
         )
         table.add_row(
-            node.id, node.parent or "", node.operator, Text(node.change.partition("): ")[2] or node.change),
-            f"{mine.tasks_passed}/{mine.tasks}" if mine and mine.tasks else "-", _versus(mine, theirs), gate,
-        )  # fmt: skip
+            node.id,
+            node.parent or "",
+            node.operator,
+            Text(node.change.partition("): ")[2] or node.change),
+            f"{mine.tasks_passed}/{mine.tasks}" if mine and mine.tasks else "-",
+            _versus(mine, theirs),
+            gate,
+        )
     print_natural(console, table)
     with ResultsStore(run_dir / RESULTS_DB) as store:
         seconds = [r.seconds for r in store.rows(run_id) if r.scored]
@@ -135,6 +149,14 @@ def compare_best(run_id: str, limit: int) -> None:
     flags = f"--suite ladder --split test --limit {limit} --spread"
     console.print(f"agentevo compare --arm {' --arm '.join(arms)} {flags}", highlight=False)
     compare(
-        arm=arms, arms=None, suite="ladder", split="test", limit=limit, spread=True, attempts=None, seed=None,
-        parallel=PARALLEL, run=None,
-    )  # fmt: skip
+        arm=arms,
+        arms=None,
+        suite="ladder",
+        split="test",
+        limit=limit,
+        spread=True,
+        attempts=None,
+        seed=None,
+        parallel=PARALLEL,
+        run=None,
+    )

@@ -62,9 +62,15 @@ def evolve(
     if backbone:
         settings.llm.backbone = backbone
     chosen = {
-        "suite": suite, "split": split, "policy": policy, "operator": operator, "workers": workers,
-        "executor": executor, "ray_address": ray_address, "operators": operators or None,
-    }  # fmt: skip
+        "suite": suite,
+        "split": split,
+        "policy": policy,
+        "operator": operator,
+        "workers": workers,
+        "executor": executor,
+        "ray_address": ray_address,
+        "operators": operators or None,
+    }
     wanted = settings.evolve.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     budgets = {
         "max_nodes": max_nodes,
@@ -76,9 +82,12 @@ def evolve(
 
 
 def run_evolution(
-    settings: AgentevoConfig, wanted: EvolveConfig, resume: str | None, budgets: dict[str, float | int],
+    settings: AgentevoConfig,
+    wanted: EvolveConfig,
+    resume: str | None,
+    budgets: dict[str, float | int],
     tasks: list[Task] | None = None,
-) -> Status:  # fmt: skip
+) -> Status:
     """Open (or resume) the run, evolve with a live view, print the summary; exits non-zero on errors. ``tasks``:
     the split's tasks to evolve on, in stage order (default: the whole split, in the suite's order)."""
     from agentevo.archive import ArchiveError
@@ -113,10 +122,16 @@ def run_evolution(
         live = stack.enter_context(Live(console=console, refresh_per_second=2, transient=True))
         try:
             status = evolve_run(
-                settings, wanted, run, backend=backend, mutator_backend=mutator, tasks=tasks,
-                backend_source=partial(open_backend, settings), on_tick=lambda s: live.update(_view(s, wanted)),
+                settings,
+                wanted,
+                run,
+                backend=backend,
+                mutator_backend=mutator,
+                tasks=tasks,
+                backend_source=partial(open_backend, settings),
+                on_tick=lambda s: live.update(_view(s, wanted)),
                 on_note=lambda note: console.print(f"[yellow]{note}[/]", highlight=False),
-            )  # fmt: skip
+            )
         except KeyboardInterrupt:  # the second Ctrl-C: running jobs abandoned
             stack.close()  # the backbone server this process started goes with it
             console.print(

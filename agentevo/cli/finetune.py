@@ -44,8 +44,13 @@ def finetune(
     from agentevo.train.serving import registry_of, served_model_dir
 
     settings = config()
-    given = {"max_steps": max_steps, "max_seconds": max_seconds, "k": k, "rationalise": rationalise,
-             "proposals": self_play}  # fmt: skip
+    given = {
+        "max_steps": max_steps,
+        "max_seconds": max_seconds,
+        "k": k,
+        "rationalise": rationalise,
+        "proposals": self_play,
+    }
     train = settings.train.model_copy(update={f: v for f, v in given.items() if v is not None})
     runs = [Path(r) if Path(r).is_dir() else settings.archives_dir / r for r in run]
     if not runs and sample is None:
@@ -82,16 +87,31 @@ def _gather(settings: Any, train: Any, suite: str, limit: int | None) -> Path:
 
     run = RunDir(settings.archives_dir)
     with opened_chat_model(settings) as chat_model:
-        done = gather(chat_model, suite, Evaluator(settings.sandbox), run, model=settings.llm.model,
-                      config=train, limit=limit)  # fmt: skip
+        done = gather(
+            chat_model,
+            suite,
+            Evaluator(settings.sandbox),
+            run,
+            model=settings.llm.model,
+            config=train,
+            limit=limit,
+        )
     s, played = done.sampling, done.selfplay
     picked = s.round or next(p for p in s.probes if p.temperature == s.temperature)
     console.print(
         f"sampled {done.tasks} train tasks of {suite}: temperature {s.temperature} (probed "
         f"{[p.temperature for p in s.probes]}), pass@1 {picked.pass_at_1:.2f}"
-        + (f", rationalised {picked.rationalised.tasks_passed}/{picked.rationalised.tasks_tried}" if picked.rationalised else "")
-        + (f"; self-play kept {played.kept}/{played.proposals} proposals, refused {played.refused}" if played else ""),
+        + (
+            f", rationalised {picked.rationalised.tasks_passed}/{picked.rationalised.tasks_tried}"
+            if picked.rationalised
+            else ""
+        )
+        + (
+            f"; self-play kept {played.kept}/{played.proposals} proposals, refused {played.refused}"
+            if played
+            else ""
+        ),
         highlight=False,
-    )  # fmt: skip
+    )
     console.print(f"sampling round in {run.path} ({GATHERED}, proposals.jsonl)", highlight=False)
     return run.path

@@ -46,9 +46,14 @@ def _table(title: str) -> Table:
 def _row(table: Table, lesson, *extra: str) -> None:
     c = lesson.counters
     table.add_row(
-        lesson.id[:12], lesson.status.value, lesson.trigger[:60], lesson.lesson[:70], f"{c.helped}/{c.hurt}",
-        ",".join(sorted(lesson.sources))[:30], *extra,
-    )  # fmt: skip
+        lesson.id[:12],
+        lesson.status.value,
+        lesson.trigger[:60],
+        lesson.lesson[:70],
+        f"{c.helped}/{c.hurt}",
+        ",".join(sorted(lesson.sources))[:30],
+        *extra,
+    )
 
 
 @app.command("list")
@@ -85,9 +90,15 @@ def search(
     table = Table("id", "score", "sim", "keywords", "useful", "recency", "trigger", "lesson")
     for h in hits:
         table.add_row(
-            h.lesson.id[:12], f"{h.score:.3f}", f"{h.similarity:.2f}", f"{h.keywords:.2f}",
-            f"{h.usefulness:.2f}", f"{h.recency:.2f}", h.lesson.trigger[:50], h.lesson.lesson[:60],
-        )  # fmt: skip
+            h.lesson.id[:12],
+            f"{h.score:.3f}",
+            f"{h.similarity:.2f}",
+            f"{h.keywords:.2f}",
+            f"{h.usefulness:.2f}",
+            f"{h.recency:.2f}",
+            h.lesson.trigger[:50],
+            h.lesson.lesson[:60],
+        )
     out.print(table if hits else "no lesson is relevant (the library is empty or nothing is similar enough)")
 
 

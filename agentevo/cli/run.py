@@ -87,9 +87,16 @@ def run(
         raise typer.Exit(2)
     with clear_errors(), _interruptible(run_dir_hint=settings.archives_dir):
         run_dir.describe(
-            command="agentevo run", agent=agent, suite=suite, split=split, limit=limit, attempts=attempts,
-            max_steps=max_steps, backbone=settings.llm.backbone, **run_manifest(settings),
-        )  # fmt: skip
+            command="agentevo run",
+            agent=agent,
+            suite=suite,
+            split=split,
+            limit=limit,
+            attempts=attempts,
+            max_steps=max_steps,
+            backbone=settings.llm.backbone,
+            **run_manifest(settings),
+        )
         budget = EpisodeBudget(max_steps=max_steps) if max_steps else None
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console) as bar:

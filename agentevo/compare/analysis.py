@@ -122,13 +122,21 @@ def _arm(plan: Plan, name: str, spec: str, rows: list[ResultRow]) -> ArmSummary:
     rates = [c / n for c, n in per_task.values()]
     tasks = max(len(per_task), 1)
     return ArmSummary(
-        name=name, spec=spec, agent=plan.agents.get(name, ""), tasks=len(per_task), episodes=len(scored),
-        planned=len(plan.tasks) * plan.attempts, spoiled=len(rows) - len(scored),
-        pass_at_1=sum(rates) / tasks, pass_at_1_ci=bootstrap_ci(rates, seed=plan.seed),
+        name=name,
+        spec=spec,
+        agent=plan.agents.get(name, ""),
+        tasks=len(per_task),
+        episodes=len(scored),
+        planned=len(plan.tasks) * plan.attempts,
+        spoiled=len(rows) - len(scored),
+        pass_at_1=sum(rates) / tasks,
+        pass_at_1_ci=bootstrap_ci(rates, seed=plan.seed),
         pass_at_k=sum(pass_at_k(n, c, plan.attempts) for c, n in per_task.values()) / tasks,
-        tokens_per_task=sum(r.tokens for r in rows) / tasks, seconds_per_task=sum(r.seconds for r in rows) / tasks,
-        per_task={t: (c, n) for t, (c, n) in per_task.items()}, per_level=_levels(plan, per_task),
-    )  # fmt: skip
+        tokens_per_task=sum(r.tokens for r in rows) / tasks,
+        seconds_per_task=sum(r.seconds for r in rows) / tasks,
+        per_task={t: (c, n) for t, (c, n) in per_task.items()},
+        per_level=_levels(plan, per_task),
+    )
 
 
 def _levels(plan: Plan, per_task: dict[str, list[int]]) -> dict[int, LevelSummary]:
@@ -153,10 +161,18 @@ def _paired(plan: Plan, base: ArmSummary, arm: ArmSummary) -> PairedSummary:
         test, p_value = verdict.test, verdict.p_value
     baseline = sum(_rate(base.per_task[t]) for t in both) / max(len(both), 1)
     return PairedSummary(
-        arm=arm.name, baseline=base.name, tasks=len(both), difference=float(sum(diffs, Fraction(0))) / max(len(both), 1),
-        ci=bootstrap_ci([float(d) for d in diffs], seed=plan.seed), test=test, p_value=p_value, won=won, lost=lost,
-        tied=len(both) - won - lost, mde=min_detectable_effect(len(both), plan.attempts, float(baseline)),
-    )  # fmt: skip
+        arm=arm.name,
+        baseline=base.name,
+        tasks=len(both),
+        difference=float(sum(diffs, Fraction(0))) / max(len(both), 1),
+        ci=bootstrap_ci([float(d) for d in diffs], seed=plan.seed),
+        test=test,
+        p_value=p_value,
+        won=won,
+        lost=lost,
+        tied=len(both) - won - lost,
+        mde=min_detectable_effect(len(both), plan.attempts, float(baseline)),
+    )
 
 
 def _rate(counts: tuple[int, int]) -> Fraction:

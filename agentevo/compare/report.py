@@ -99,8 +99,18 @@ def table(comparison: Comparison) -> Table:
     title = f"compare {c.run_id}: {c.suite}, split {c.split}, {c.tasks} tasks x {c.attempts} attempts"
     out = Table(title=title)
     pass_at_k = [f"pass@{c.attempts}"] if c.attempts > 1 else []
-    for column in ("arm", "spec", "pass@1 [95% CI]", *pass_at_k, "vs baseline [95% CI]", "p", "won/lost/tied",
-                   "tokens/task", "s/task", "episodes"):  # fmt: skip
+    for column in (
+        "arm",
+        "spec",
+        "pass@1 [95% CI]",
+        *pass_at_k,
+        "vs baseline [95% CI]",
+        "p",
+        "won/lost/tied",
+        "tokens/task",
+        "s/task",
+        "episodes",
+    ):
         out.add_column(column, justify="left" if column in ("arm", "spec") else "right")
     paired = {p.arm: p for p in c.paired}
     for arm in c.arms:

@@ -92,9 +92,16 @@ def compare(
 
 
 def _run_arm(
-    arm: Arm, settings: AgentevoConfig, plan: Plan, tasks: list[Task], run: RunDir, store: ResultsStore,
-    parallel: int, progress: CompareProgress | None, backend: BackendFactory | None,
-) -> None:  # fmt: skip
+    arm: Arm,
+    settings: AgentevoConfig,
+    plan: Plan,
+    tasks: list[Task],
+    run: RunDir,
+    store: ResultsStore,
+    parallel: int,
+    progress: CompareProgress | None,
+    backend: BackendFactory | None,
+) -> None:
     """The arm's missing attempts: those without a scored row (an attempt spoiled on every try is tried again)."""
     planned = set(plan.tasks)
     rows = [r for r in store.rows(run.run_id, arm.name) if r.task_id in planned and r.scored]
@@ -116,10 +123,20 @@ def _run_arm(
         _memory(settings, run, arm) as memory,
     ):
         run_suite(
-            settings, tasks, agent_dir=folder, run=run, agent_id=arm.name, attempts=plan.attempts,
-            parallel=parallel, budget=arm.budget(), on_result=report, backend=served, memory=memory, only=todo,
+            settings,
+            tasks,
+            agent_dir=folder,
+            run=run,
+            agent_id=arm.name,
+            attempts=plan.attempts,
+            parallel=parallel,
+            budget=arm.budget(),
+            on_result=report,
+            backend=served,
+            memory=memory,
+            only=todo,
             seed=plan.seed,
-        )  # fmt: skip
+        )
 
 
 @contextlib.contextmanager

@@ -147,8 +147,10 @@ class RemoteObject:
     def __hash__(self) -> int:
         if self._peer.compare_objects:
             return self._op("hash")
-        raise CrossingError(f"an object of the solution's has no plain-data form, so its hash cannot be judged; "
-                            f"return plain data ({PLAIN_HINT})")  # fmt: skip
+        raise CrossingError(
+            f"an object of the solution's has no plain-data form, so its hash cannot be judged; "
+            f"return plain data ({PLAIN_HINT})"
+        )
 
     def __int__(self) -> int:
         return self._op("int")
@@ -287,8 +289,21 @@ def _arithmetic(name: str):
     return forward
 
 
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "lshift", "rshift", "and",
-              "or", "xor"):  # fmt: skip
+for _name in (
+    "add",
+    "sub",
+    "mul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "pow",
+    "matmul",
+    "lshift",
+    "rshift",
+    "and",
+    "or",
+    "xor",
+):
     setattr(RemoteObject, f"__{_name}__", _arithmetic(_name))
     setattr(RemoteObject, f"__r{_name}__", _arithmetic("r" + _name))
 
@@ -530,8 +545,14 @@ def _start_solution(payload: dict) -> tuple[JudgePeer, int]:
     peer = JudgePeer(from_solution_r, to_solution_w)
     peer.compare_objects = payload["spec"].get("compare_objects") is True
     spec = payload["spec"]
-    write_frame(to_solution_w, {"modules": payload["solution_modules"], "main": "agentevo.evaluate.solution_host",
-                                "spec": {"solution_path": spec["solution_path"]}})  # fmt: skip
+    write_frame(
+        to_solution_w,
+        {
+            "modules": payload["solution_modules"],
+            "main": "agentevo.evaluate.solution_host",
+            "spec": {"solution_path": spec["solution_path"]},
+        },
+    )
     return peer, pid
 
 

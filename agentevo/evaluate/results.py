@@ -184,13 +184,30 @@ CREATE TABLE IF NOT EXISTS spoiled_tries (
 );
 """
 _COLUMNS = (
-    "run_id", "agent_id", "task_id", "suite", "attempt", "passed", "score", "tokens", "seconds", "error_kind",
+    "run_id",
+    "agent_id",
+    "task_id",
+    "suite",
+    "attempt",
+    "passed",
+    "score",
+    "tokens",
+    "seconds",
+    "error_kind",
     "created",
-)  # fmt: skip
+)
 _INSERT = f"INSERT OR REPLACE INTO results ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _SPOILED_COLUMNS = (
-    "run_id", "agent_id", "task_id", "attempt", "try_index", "error_kind", "detail", "retried", "created",
-)  # fmt: skip
+    "run_id",
+    "agent_id",
+    "task_id",
+    "attempt",
+    "try_index",
+    "error_kind",
+    "detail",
+    "retried",
+    "created",
+)
 _INSERT_SPOILED = (
     f"INSERT OR REPLACE INTO spoiled_tries ({', '.join(_SPOILED_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_SPOILED_COLUMNS))})"
@@ -213,10 +230,18 @@ class ResultsStore:
 
     def add(self, row: ResultRow) -> None:
         values = (
-            row.run_id, row.agent_id, row.task_id, row.suite, row.attempt, int(row.passed), row.score,
-            row.tokens, row.seconds, row.error_kind.value if row.error_kind else None,
+            row.run_id,
+            row.agent_id,
+            row.task_id,
+            row.suite,
+            row.attempt,
+            int(row.passed),
+            row.score,
+            row.tokens,
+            row.seconds,
+            row.error_kind.value if row.error_kind else None,
             row.created.isoformat(),
-        )  # fmt: skip
+        )
         with self._lock:
             self._conn.execute(_INSERT, values)
 
@@ -243,9 +268,16 @@ class ResultsStore:
     def add_spoiled(self, spoiled: SpoiledTry) -> None:
         """Record a try the infrastructure spoiled (the attempt is run again; its final row goes to ``add``)."""
         values = (
-            spoiled.run_id, spoiled.agent_id, spoiled.task_id, spoiled.attempt, spoiled.try_index,
-            spoiled.error_kind.value, spoiled.detail, int(spoiled.retried), spoiled.created.isoformat(),
-        )  # fmt: skip
+            spoiled.run_id,
+            spoiled.agent_id,
+            spoiled.task_id,
+            spoiled.attempt,
+            spoiled.try_index,
+            spoiled.error_kind.value,
+            spoiled.detail,
+            int(spoiled.retried),
+            spoiled.created.isoformat(),
+        )
         with self._lock:
             self._conn.execute(_INSERT_SPOILED, values)
 

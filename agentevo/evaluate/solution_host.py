@@ -63,8 +63,12 @@ class Callback:
         self._peer, self._number = peer, number
 
     def __call__(self, *args, **kwargs):
-        reply = self._peer.request("call", obj=[RECEIVER_OBJECT, self._number], args=self._peer.encode(list(args)),
-                                   kwargs=self._peer.encode(kwargs))  # fmt: skip
+        reply = self._peer.request(
+            "call",
+            obj=[RECEIVER_OBJECT, self._number],
+            args=self._peer.encode(list(args)),
+            kwargs=self._peer.encode(kwargs),
+        )
         return self._peer.result(reply)
 
 

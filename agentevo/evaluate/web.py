@@ -42,6 +42,9 @@ class WebScore(BaseModel):
 def score_page(task_id: str, result: PageResult) -> WebScore:
     """The verdict for ``task_id`` from what the page recorded."""
     return WebScore(
-        task_id=task_id, done=result.done, raw_reward=float(result.raw_reward), reward=float(result.reward),
+        task_id=task_id,
+        done=result.done,
+        raw_reward=float(result.raw_reward),
+        reward=float(result.reward),
         reason=result.reason,
-    )  # fmt: skip
+    )

@@ -74,9 +74,15 @@ class TokenMeter:
 
 class Budgets:
     def __init__(
-        self, run_dir: Path, *, nodes: int, tokens: int | None, seconds: float | None,
-        dollars: float | None = None, prices: dict[str, Price] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        run_dir: Path,
+        *,
+        nodes: int,
+        tokens: int | None,
+        seconds: float | None,
+        dollars: float | None = None,
+        prices: dict[str, Price] | None = None,
+    ) -> None:
         if dollars is not None and not prices:
             raise ValueError(
                 "evolve.max_dollars needs evolve.prices (dollars per 1M tokens per model, or `*`)"

@@ -142,9 +142,11 @@ class EvolveConfig(BaseModel):
         180.0, gt=0, description="Seconds for the contract check's smoke episode."
     )
     near_duplicate: float | None = Field(
-        0.95, gt=0.0, le=1.0,
+        0.95,
+        gt=0.0,
+        le=1.0,
         description="Refuse a child whose normalised diff is at least this similar to an earlier node's (None: off).",
-    )  # fmt: skip
+    )
     safety: SafetyMode = Field(SafetyMode.strict, description="The misevolution probes (see SafetyMode).")
     probe_steps: int = Field(4, ge=1, description="Model calls per safety probe episode.")
     probe_time_limit: float = Field(300.0, gt=0, description="Seconds for one safety probe episode.")

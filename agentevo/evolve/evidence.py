@@ -44,12 +44,14 @@ def failures(
     calls = _last_calls(run_dir, node_id)
     return [
         FailedEpisode(
-            task_id=row.task_id, instructions=tasks[row.task_id].instructions if row.task_id in tasks else "",
-            verdict=row.error_kind.value if row.error_kind else "failed", score=row.score,
+            task_id=row.task_id,
+            instructions=tasks[row.task_id].instructions if row.task_id in tasks else "",
+            verdict=row.error_kind.value if row.error_kind else "failed",
+            score=row.score,
             trajectory=calls.get(row.task_id, ""),
         )
         for row in rows[:limit]
-    ]  # fmt: skip
+    ]
 
 
 def _last_calls(run_dir: Path, node_id: str) -> dict[str, str]:

@@ -47,9 +47,16 @@ class Offload(Protocol):
         ...
 
     def episodes(
-        self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
-        budget: EpisodeBudget, parallel: int,
-    ) -> None:  # fmt: skip
+        self,
+        config: AgentevoConfig,
+        tasks: list[Task],
+        *,
+        agent_dir: Path,
+        run: RunDir,
+        agent_id: str,
+        budget: EpisodeBudget,
+        parallel: int,
+    ) -> None:
         """Run and score one attempt of ``agent_dir`` at each task, recording the rows in the run."""
         ...
 
@@ -78,13 +85,27 @@ class LocalOffload:
         return self.backend.model  # follows a promotion: the gateway's backend serves the new name
 
     def episodes(
-        self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
-        budget: EpisodeBudget, parallel: int,
-    ) -> None:  # fmt: skip
+        self,
+        config: AgentevoConfig,
+        tasks: list[Task],
+        *,
+        agent_dir: Path,
+        run: RunDir,
+        agent_id: str,
+        budget: EpisodeBudget,
+        parallel: int,
+    ) -> None:
         run_suite(
-            config, tasks, agent_dir=agent_dir, run=run, agent_id=agent_id, budget=budget, parallel=parallel,
-            backend=self.backend, memory=self.memory,
-        )  # fmt: skip
+            config,
+            tasks,
+            agent_dir=agent_dir,
+            run=run,
+            agent_id=agent_id,
+            budget=budget,
+            parallel=parallel,
+            backend=self.backend,
+            memory=self.memory,
+        )
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
@@ -97,16 +118,30 @@ class LocalOffload:
 
 
 def _episode_task(
-    source: BackendSource, config: AgentevoConfig, task: Task, agent_dir: str, archives: str, run_id: str,
-    agent_id: str, budget: EpisodeBudget, memory_url: str | None,
-) -> list[str]:  # fmt: skip
+    source: BackendSource,
+    config: AgentevoConfig,
+    task: Task,
+    agent_dir: str,
+    archives: str,
+    run_id: str,
+    agent_id: str,
+    budget: EpisodeBudget,
+    memory_url: str | None,
+) -> list[str]:
     """One episode as a Ray task (a RunDir holds a lock, so it is rebuilt from its folder here); the ids of the
     lessons it read."""
     with source() as backend, _worker_memory(config, memory_url, run_id, agent_id) as memory:
         run_suite(
-            config, [task], agent_dir=Path(agent_dir), run=RunDir(Path(archives), run_id), agent_id=agent_id,
-            budget=budget, parallel=1, backend=backend, memory=memory,
-        )  # fmt: skip
+            config,
+            [task],
+            agent_dir=Path(agent_dir),
+            run=RunDir(Path(archives), run_id),
+            agent_id=agent_id,
+            budget=budget,
+            parallel=1,
+            backend=backend,
+            memory=memory,
+        )
         return sorted(memory.used) if memory else []
 
 
@@ -156,16 +191,25 @@ class RayOffload:
         self._episode, self._call, self._backend = task(_episode_task), task(_call_task), task(_backend_task)
 
     def episodes(
-        self, config: AgentevoConfig, tasks: list[Task], *, agent_dir: Path, run: RunDir, agent_id: str,
-        budget: EpisodeBudget, parallel: int,
-    ) -> None:  # fmt: skip
+        self,
+        config: AgentevoConfig,
+        tasks: list[Task],
+        *,
+        agent_dir: Path,
+        run: RunDir,
+        agent_id: str,
+        budget: EpisodeBudget,
+        parallel: int,
+    ) -> None:
         archives, url = str(run.path.parent), self.memory.url if self.memory else None
-        read = self.ray.get([
-            self._episode.remote(
-                self.source, config, task, str(agent_dir), archives, run.run_id, agent_id, budget, url
-            )
-            for task in tasks
-        ])  # fmt: skip
+        read = self.ray.get(
+            [
+                self._episode.remote(
+                    self.source, config, task, str(agent_dir), archives, run.run_id, agent_id, budget, url
+                )
+                for task in tasks
+            ]
+        )
         if self.memory is not None:
             self.memory.note_used(agent_id, sorted({lesson for ids in read for lesson in ids}))
 

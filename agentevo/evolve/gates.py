@@ -131,9 +131,14 @@ def near_twin(archive: Archive, node: Node, threshold: float) -> GateVerdict | N
 
 
 def decide(
-    archive: Archive, node: Node, *, protected: list[str], check: Checker | None, workdir: Path,
+    archive: Archive,
+    node: Node,
+    *,
+    protected: list[str],
+    check: Checker | None,
+    workdir: Path,
     near_duplicate: float | None = None,
-) -> GateVerdict:  # fmt: skip
+) -> GateVerdict:
     """The gate verdict for ``node`` (a child; the seed only meets the contract check)."""
     tree = tree_of(archive, node)
     if node.parent is not None:

@@ -232,9 +232,10 @@ class Crossover:
         nodes = {n.id: n for n in self.archive.nodes()}
         mine = self.genes(nodes[parent])
         return [
-            n for n in nodes.values()
+            n
+            for n in nodes.values()
             if n.id != parent and n.gate is not None and n.gate.passed and _differ(mine, self.genes(n)) >= 2
-        ]  # fmt: skip
+        ]
 
     def ready(self, parent: Node) -> str | None:
         return None if self.mates(parent.id) else "crossover needs an admitted node two genes away"

@@ -36,9 +36,16 @@ class LoopLearning:
     """The loop's memory and weight jobs; ``memory`` None: no ``learn`` jobs, ``training`` None: no ``train``."""
 
     def __init__(
-        self, config: AgentevoConfig, run: RunDir, tasks: list[Task], *, backend: Backend, budget: EpisodeBudget,
-        memory: RunMemory | None = None, training: SelfTraining | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        config: AgentevoConfig,
+        run: RunDir,
+        tasks: list[Task],
+        *,
+        backend: Backend,
+        budget: EpisodeBudget,
+        memory: RunMemory | None = None,
+        training: SelfTraining | None = None,
+    ) -> None:
         self.config, self.run, self.tasks, self.backend, self.budget = config, run, tasks, backend, budget
         self.memory, self.training = memory, training
 
@@ -55,9 +62,15 @@ class LoopLearning:
             from agentevo.orchestrate.learning import distil_run
 
             results = distil_run(
-                self.config, self.memory, self.run, self.tasks, agent_dir=archive.export(node.id, workdir / node.id),
-                backend=self.backend, agent_id=node.id, budget=self.budget,
-            )  # fmt: skip
+                self.config,
+                self.memory,
+                self.run,
+                self.tasks,
+                agent_dir=archive.export(node.id, workdir / node.id),
+                backend=self.backend,
+                agent_id=node.id,
+                budget=self.budget,
+            )
             written = [
                 w.lesson_id for d in results for w in d.written if w.action is not AddAction.quarantined
             ]

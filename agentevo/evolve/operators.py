@@ -205,9 +205,13 @@ class Reflect:
         )
         try:
             return self.mutator.ask_structured(
-                REFLECT_SYSTEM, f"# Files\n{current}\n\n# Failed episodes\n{episodes}", Edits,
-                schema=edits_schema(files), agent_id=parent.id, purpose="reflect",
-            )  # fmt: skip
+                REFLECT_SYSTEM,
+                f"# Files\n{current}\n\n# Failed episodes\n{episodes}",
+                Edits,
+                schema=edits_schema(files),
+                agent_id=parent.id,
+                purpose="reflect",
+            )
         except StructuredOutputError as exc:
             raise MutationFailed(f"reflect got no edits: {exc}") from None
 
@@ -227,9 +231,15 @@ class Meta:
     """
 
     def __init__(
-        self, mutator: HostLLM, gateway: Gateway, *, coder: Path | None, sandbox: SandboxConfig | None,
-        steps: int, time_limit: float,
-    ) -> None:  # fmt: skip
+        self,
+        mutator: HostLLM,
+        gateway: Gateway,
+        *,
+        coder: Path | None,
+        sandbox: SandboxConfig | None,
+        steps: int,
+        time_limit: float,
+    ) -> None:
         self.mutator, self.gateway, self.coder, self.sandbox = mutator, gateway, coder, sandbox
         self.steps, self.time_limit = steps, time_limit
         self.name = OperatorName.meta.value if coder is not None else OperatorName.self.value
@@ -242,14 +252,23 @@ class Meta:
             if p.is_file() and "__pycache__" not in p.parts
         }
         task = Task(
-            id=f"evolve/{parent.id}", suite="evolve", instructions=META_TASK.format(diagnosis=diagnosis),
-            files=files, solution_file="run.py", tests=["pass"],
-        )  # fmt: skip
+            id=f"evolve/{parent.id}",
+            suite="evolve",
+            instructions=META_TASK.format(diagnosis=diagnosis),
+            files=files,
+            solution_file="run.py",
+            tests=["pass"],
+        )
         outcome = run_isolated(
-            task, self.coder or parent.folder, self.gateway, sandbox_config=self.sandbox,
-            budget=EpisodeBudget(max_steps=self.steps), agent_id=f"{self.name}:{parent.id}",
-            episode_id=f"{self.name}-{parent.id}-{uuid.uuid4().hex[:8]}", time_limit=self.time_limit,
-        )  # fmt: skip
+            task,
+            self.coder or parent.folder,
+            self.gateway,
+            sandbox_config=self.sandbox,
+            budget=EpisodeBudget(max_steps=self.steps),
+            agent_id=f"{self.name}:{parent.id}",
+            episode_id=f"{self.name}-{parent.id}-{uuid.uuid4().hex[:8]}",
+            time_limit=self.time_limit,
+        )
         if not outcome.workspace_tar:
             raise MutationFailed(
                 f"the {self.name} step left no workspace ({outcome.stop_reason.value}: {outcome.error})"

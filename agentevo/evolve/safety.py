@@ -35,7 +35,7 @@ from agentevo.config import AgentevoConfig
 from agentevo.evaluate.evaluator import Evaluator
 from agentevo.evaluate.results import RESULTS_DB, ErrorKind, ResultRow, ResultsStore
 from agentevo.gateway import Backend, EpisodeAccess, Gateway
-from agentevo.sandbox import Sandbox
+from agentevo.sandbox import RunningSandbox
 from agentevo.tasks import Task
 
 SAFETY_SUITE = "safety"
@@ -75,9 +75,13 @@ def probe_tasks() -> dict[ProbeKind, Task]:
         kind: ProbeKind, instructions: str, files: dict[str, str], test: str = "assert add(2, 3) == 5"
     ) -> Task:
         return Task(
-            id=f"safety/{kind.value}", suite=SAFETY_SUITE, instructions=instructions, files=files,
-            entry_point="add", tests=[test],
-        )  # fmt: skip
+            id=f"safety/{kind.value}",
+            suite=SAFETY_SUITE,
+            instructions=instructions,
+            files=files,
+            entry_point="add",
+            tests=[test],
+        )
 
     return {
         ProbeKind.keeps_tests: task(
@@ -164,23 +168,35 @@ def judge(
 
 
 def run_probes(
-    backend: Backend, config: AgentevoConfig, agent_dir: Path, run_path: Path, run_id: str, agent_id: str,
-    steps: int, time_limit: float,
-) -> list[ProbeResult]:  # fmt: skip
+    backend: Backend,
+    config: AgentevoConfig,
+    agent_dir: Path,
+    run_path: Path,
+    run_id: str,
+    agent_id: str,
+    steps: int,
+    time_limit: float,
+) -> list[ProbeResult]:
     """Run every probe once for the agent in ``agent_dir`` (its calls recorded in the run, as episodes' are)."""
     results = []
     with Gateway(backend, run_dir=run_path, run_id=run_id) as gateway:
         for kind, task in probe_tasks().items():
             watch, planted = _TokenWatch(gateway), []
 
-            def look(sandbox: Sandbox, found: list[bool] = planted) -> None:
+            def look(sandbox: RunningSandbox, found: list[bool] = planted) -> None:
                 found.append(sandbox.exec(f"test -e {PLANTED}", timeout=10).exit_code == 0)
 
             outcome = run_isolated(
-                task, agent_dir, watch, sandbox_config=config.sandbox, budget=EpisodeBudget(max_steps=steps),
-                agent_id=agent_id, episode_id=f"probe-{agent_id}-{kind.value}-{uuid.uuid4().hex[:6]}",
-                time_limit=time_limit, inspect=look,
-            )  # fmt: skip
+                task,
+                agent_dir,
+                watch,
+                sandbox_config=config.sandbox,
+                budget=EpisodeBudget(max_steps=steps),
+                agent_id=agent_id,
+                episode_id=f"probe-{agent_id}-{kind.value}-{uuid.uuid4().hex[:6]}",
+                time_limit=time_limit,
+                inspect=look,
+            )
             if outcome.stop_reason.infrastructure:
                 raise ProbeSpoiled(f"probe {kind.value}: {outcome.error or outcome.stop_reason.value}")
             files = workspace_files(outcome.workspace_tar) if outcome.workspace_tar else None
@@ -207,10 +223,14 @@ def record_probes(run_path: Path, run_id: str, agent_id: str, results: list[Prob
     with ResultsStore(run_path / RESULTS_DB) as store:
         for result in results:
             row = ResultRow(
-                run_id=f"{run_id}/{SAFETY_SUITE}", agent_id=agent_id, task_id=f"safety/{result.probe.value}",
-                suite=SAFETY_SUITE, passed=result.passed, score=float(result.passed),
+                run_id=f"{run_id}/{SAFETY_SUITE}",
+                agent_id=agent_id,
+                task_id=f"safety/{result.probe.value}",
+                suite=SAFETY_SUITE,
+                passed=result.passed,
+                score=float(result.passed),
                 error_kind=None if result.passed else ErrorKind.tests_failed,
-            )  # fmt: skip
+            )
             store.add(row)
     passed = sum(r.passed for r in results)
     return StageScore(score=passed / len(results), tasks=len(results), tasks_passed=passed)

@@ -63,9 +63,17 @@ def next_stage(node: Node, stages: list[Stage], nodes: list[Node] | None = None)
 
 
 def evaluate_stage(
-    config: AgentevoConfig, archive: Archive, run: RunDir, node: Node, stage: Stage, tasks: list[Task], *,
-    offload: Offload, budget: EpisodeBudget, parallel: int,
-) -> Node:  # fmt: skip
+    config: AgentevoConfig,
+    archive: Archive,
+    run: RunDir,
+    node: Node,
+    stage: Stage,
+    tasks: list[Task],
+    *,
+    offload: Offload,
+    budget: EpisodeBudget,
+    parallel: int,
+) -> Node:
     """Run the stage's tasks not yet scored for ``node``, then record its stage score from all its rows (and the
     model that served them)."""
     store = ResultsStore(run.path / RESULTS_DB)
@@ -90,8 +98,11 @@ def evaluate_stage(
         store.close()
     scored = [r for r in rows if r.scored]
     score = StageScore(
-        score=sum(r.score for r in scored) / len(scored) if scored else 0.0, tasks=len(scored),
-        tasks_passed=sum(r.passed for r in scored), tokens=sum(r.tokens for r in rows),
-        seconds=sum(r.seconds for r in rows), model=offload.model,
-    )  # fmt: skip
+        score=sum(r.score for r in scored) / len(scored) if scored else 0.0,
+        tasks=len(scored),
+        tasks_passed=sum(r.passed for r in scored),
+        tokens=sum(r.tokens for r in rows),
+        seconds=sum(r.seconds for r in rows),
+        model=offload.model,
+    )
     return archive.record_score(node.id, stage.name, score)

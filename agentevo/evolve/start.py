@@ -43,9 +43,13 @@ BUDGETS = ("max_nodes", "max_tokens", "max_seconds")
 
 
 def open_run(
-    config: AgentevoConfig, evolve: EvolveConfig, resume: str | None = None, *, seed: Path | None = None,
+    config: AgentevoConfig,
+    evolve: EvolveConfig,
+    resume: str | None = None,
+    *,
+    seed: Path | None = None,
     budgets: dict[str, float | int | None] | None = None,
-) -> tuple[RunDir, EvolveConfig]:  # fmt: skip
+) -> tuple[RunDir, EvolveConfig]:
     """A new run with ``evolve`` (its seed, by default the built-in seed agent, added), or the run ``resume`` with
     its saved settings. ``budgets`` (``max_nodes``, ``max_tokens``, ``max_seconds``) override either."""
     unknown = set(budgets or {}) - set(BUDGETS)
@@ -91,18 +95,30 @@ def make_operator(
         return Reflect(mutator, evolve.surfaces)
     coder = coder_folder(evolve, archive, run) if evolve.operator is OperatorName.meta else None
     return Meta(
-        mutator, gateway, coder=coder, sandbox=config.sandbox, steps=evolve.coder_steps,
+        mutator,
+        gateway,
+        coder=coder,
+        sandbox=config.sandbox,
+        steps=evolve.coder_steps,
         time_limit=evolve.coder_time_limit,
-    )  # fmt: skip
+    )
 
 
 def evolve_run(
-    config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, *, backend: Backend,
+    config: AgentevoConfig,
+    evolve: EvolveConfig,
+    run: RunDir,
+    *,
+    backend: Backend,
     mutator_backend: Backend | list[Backend],
-    operator: Operator | None = None, checker: Checker | None = None, tasks: list[Task] | None = None,
-    backend_source: BackendSource | None = None, on_tick: Callable[[Status], None] = lambda status: None,
-    on_note: Callable[[str], None] = lambda note: None, generations: bool = False,
-) -> Status:  # fmt: skip
+    operator: Operator | None = None,
+    checker: Checker | None = None,
+    tasks: list[Task] | None = None,
+    backend_source: BackendSource | None = None,
+    on_tick: Callable[[Status], None] = lambda status: None,
+    on_note: Callable[[str], None] = lambda note: None,
+    generations: bool = False,
+) -> Status:
     """Run the loop until a budget is spent or nothing is left. Several ``mutator_backend``s take turns under the
     bandit (``bandit.py``). ``operator``, ``checker`` and ``tasks`` replace the configured ones (tests); the
     contract check is ``check_agent`` unless ``evolve.contract_check`` is off. ``backend_source`` opens the task
@@ -110,17 +126,24 @@ def evolve_run(
     tasks = tasks if tasks is not None else load_suite(evolve.suite, split=evolve.split)
     if checker is None and evolve.contract_check:
         checker = partial(
-            check_agent, sandbox_config=config.sandbox, time_limit=evolve.check_time_limit,
+            check_agent,
+            sandbox_config=config.sandbox,
+            time_limit=evolve.check_time_limit,
             import_timeout=evolve.check_time_limit,
-        )  # fmt: skip
+        )
     retry = request_retry(config.resilience)
     memory = contextlib.ExitStack()  # memory.enabled: one library every node's episodes read and feed
     library = memory.enter_context(_memory(config, run))
     offload = make_offload(evolve, backend, backend_source, library)
     learning = LoopLearning(
-        config, run, tasks, backend=backend, budget=EpisodeBudget(max_steps=evolve.max_steps), memory=library,
+        config,
+        run,
+        tasks,
+        backend=backend,
+        budget=EpisodeBudget(max_steps=evolve.max_steps),
+        memory=library,
         training=_training(config, evolve, run, backend),
-    )  # fmt: skip
+    )
     try:
         with Archive(run.path) as archive, contextlib.ExitStack() as gateways:
             opened = [
@@ -129,9 +152,19 @@ def evolve_run(
             ]
             chosen = operator or _operator(config, evolve, archive, run, opened, tasks)
             loop = Evolution(
-                config, evolve, run, archive, tasks=tasks, operator=chosen, offload=offload, checker=checker,
-                on_tick=on_tick, on_note=on_note, generations=generations, learning=learning,
-            )  # fmt: skip
+                config,
+                evolve,
+                run,
+                archive,
+                tasks=tasks,
+                operator=chosen,
+                offload=offload,
+                checker=checker,
+                on_tick=on_tick,
+                on_note=on_note,
+                generations=generations,
+                learning=learning,
+            )
             return loop.run()
     finally:
         offload.close()
@@ -139,24 +172,34 @@ def evolve_run(
 
 
 def _operator(
-    config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, gateways: list[Gateway],
+    config: AgentevoConfig,
+    evolve: EvolveConfig,
+    archive: Archive,
+    run: RunDir,
+    gateways: list[Gateway],
     tasks: list[Task] | None = None,
-) -> Operator:  # fmt: skip
+) -> Operator:
     """The configured operator; with several (``evolve.operators``), each behind the bandit over operators."""
     names = evolve.operators or [evolve.operator]
     made = {
-        name.value: _one_operator(config, evolve.model_copy(update={"operator": name}), archive, run, gateways, tasks)
+        name.value: _one_operator(
+            config, evolve.model_copy(update={"operator": name}), archive, run, gateways, tasks
+        )
         for name in names
-    }  # fmt: skip
+    }
     if len(made) == 1:
         return next(iter(made.values()))
     return OperatorBandit(made, archive.nodes, evolve.stages[0].name, evolve.seed)
 
 
 def _one_operator(
-    config: AgentevoConfig, evolve: EvolveConfig, archive: Archive, run: RunDir, gateways: list[Gateway],
+    config: AgentevoConfig,
+    evolve: EvolveConfig,
+    archive: Archive,
+    run: RunDir,
+    gateways: list[Gateway],
     tasks: list[Task] | None,
-) -> Operator:  # fmt: skip
+) -> Operator:
     """``evolve.operator``; a model-driven one with several mutating backbones is one per backbone behind the
     bandit over backbones."""
     if evolve.operator.value in GENOME_OPERATORS:
@@ -221,6 +264,10 @@ def _training(
     serve = live_backend(server, backend, registry_of(config))
     judge = EpisodeJudge(config, evolve.suite, split=split, backend=serve)
     return SelfTraining(
-        config.train, served_model_dir(config) or ensure_embedded_model(config.cache_dir), server, judge,
-        backend=backend, state=run.path / TRAINING_STATE,
-    )  # fmt: skip
+        config.train,
+        served_model_dir(config) or ensure_embedded_model(config.cache_dir),
+        server,
+        judge,
+        backend=backend,
+        state=run.path / TRAINING_STATE,
+    )

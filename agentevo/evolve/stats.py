@@ -85,12 +85,16 @@ def archive_stats(archive: Archive, store: ResultsStore, run_id: str) -> list[No
     children = archived_children(nodes)
     return [
         NodeStats(
-            id=node.id, parent=node.parent, order=order, children=children[node.id],
-            admitted=node.gate is not None and node.gate.passed, evaluated=bool(set(node.scores) - {SAFETY_STAGE}),
+            id=node.id,
+            parent=node.parent,
+            order=order,
+            children=children[node.id],
+            admitted=node.gate is not None and node.gate.passed,
+            evaluated=bool(set(node.scores) - {SAFETY_STAGE}),
             tasks={task: sum(s) / len(s) for task, s in scores[node.id].items()},
         )
         for order, node in enumerate(nodes)
-    ]  # fmt: skip
+    ]
 
 
 def best_of(stats: list[NodeStats]) -> NodeStats | None:

@@ -65,8 +65,11 @@ _RETRYABLE = frozenset({Fault.backbone_unreachable, Fault.backbone_restarted, Fa
 # A hung supervised backbone is cut off by its watchdog (backbone_restarted) long before a timeout; a timeout
 # means an unwatched endpoint stopped answering, and asking it again would cost another full timeout.
 _INFRASTRUCTURE = _RETRYABLE | {
-    Fault.backbone_timeout, Fault.backbone_down, Fault.gateway_error, Fault.gateway_closing,
-}  # fmt: skip
+    Fault.backbone_timeout,
+    Fault.backbone_down,
+    Fault.gateway_error,
+    Fault.gateway_closing,
+}
 
 
 class BackboneError(Exception):

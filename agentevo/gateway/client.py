@@ -52,9 +52,16 @@ class HostLLM:
             raise HostLLMError(f"the model failed ({purpose}): {exc.__class__.__name__}: {exc}") from exc
 
     def ask_structured(
-        self, system: str, user: str, model: type[T], *, agent_id: str, purpose: str,
-        schema: dict[str, Any] | None = None, max_tokens: int | None = None,
-    ) -> T:  # fmt: skip
+        self,
+        system: str,
+        user: str,
+        model: type[T],
+        *,
+        agent_id: str,
+        purpose: str,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+    ) -> T:
         """The answer as a ``model``, the backbone held to its JSON schema (or the tighter ``schema``) through
         ``response_format``, repaired once.
 
@@ -75,9 +82,11 @@ class HostLLM:
     ) -> AIMessage:
         """One call through the gateway as its own episode; the reply as a chat message with its finish reason."""
         access = self.gateway.open_episode(
-            agent_id=agent_id, task_id=f"{self.scope}/{purpose}", episode_id=f"{purpose}-{uuid.uuid4().hex[:8]}",
+            agent_id=agent_id,
+            task_id=f"{self.scope}/{purpose}",
+            episode_id=f"{purpose}-{uuid.uuid4().hex[:8]}",
             budget=Budget(max_calls=1, max_seconds=self.timeout),
-        )  # fmt: skip
+        )
         options.setdefault("max_tokens", self.max_tokens)
         try:
             with gateway_client(self.gateway.socket_path, access.token, timeout=self.timeout) as client:

@@ -324,9 +324,13 @@ class Gateway:
         if episode.seed is not None:
             body["seed"] = call_seed(episode.seed, body.get("seed"))
         record = CallRecord(
-            run_id=self.run_id, agent_id=episode.agent_id, task_id=episode.task_id,
-            episode_id=episode.episode_id, model=body["model"], request=body,
-        )  # fmt: skip
+            run_id=self.run_id,
+            agent_id=episode.agent_id,
+            task_id=episode.task_id,
+            episode_id=episode.episode_id,
+            model=body["model"],
+            request=body,
+        )
         refusal = episode.usage.exceeded(episode.budget, "episode") or self.usage.exceeded(
             self.run_budget, "run"
         )

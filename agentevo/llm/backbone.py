@@ -82,10 +82,15 @@ def _serve(config: LLMConfig, server: Any) -> BaseChatModel:
 
     server.start()
     return ServedChatModel(
-        base_url=server.base_url, api_key="EMPTY", model=config.model, timeout=config.timeout,
-        max_retries=config.max_retries, temperature=config.temperature, max_tokens=config.max_tokens,
+        base_url=server.base_url,
+        api_key="EMPTY",
+        model=config.model,
+        timeout=config.timeout,
+        max_retries=config.max_retries,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
         server=server,
-    )  # fmt: skip
+    )
 
 
 def _make_vllm(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
@@ -103,8 +108,11 @@ def _make_llamacpp(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatMode
 
 
 _FACTORIES: dict[str, Factory] = {
-    "local": _make_local, "openai": _make_openai, "vllm": _make_vllm, "llamacpp": _make_llamacpp,
-}  # fmt: skip
+    "local": _make_local,
+    "openai": _make_openai,
+    "vllm": _make_vllm,
+    "llamacpp": _make_llamacpp,
+}
 
 
 def resolve_backbone(config: LLMConfig, cache_dir: Path, *, concurrent: bool = False) -> LLMConfig:

@@ -73,9 +73,14 @@ def _run_converter(tools: Path, args: list[str], out: Path, log: Log, what: str)
     with tempfile.TemporaryFile() as logfile:
         try:
             proc = subprocess.run(
-                [sys.executable, *args, "--outfile", str(tmp)], stdin=subprocess.DEVNULL, stdout=logfile,
-                stderr=subprocess.STDOUT, env=env, timeout=CONVERT_TIMEOUT_S, check=False,
-            )  # fmt: skip
+                [sys.executable, *args, "--outfile", str(tmp)],
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                env=env,
+                timeout=CONVERT_TIMEOUT_S,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise LlamaCppError(f"converting {what} took over {CONVERT_TIMEOUT_S:.0f} s") from None
         logfile.seek(0)

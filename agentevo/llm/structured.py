@@ -238,8 +238,10 @@ def cut_off_reply(exc: openai.LengthFinishReasonError) -> AIMessage:
     completion = exc.completion
     usage = completion.usage
     counts = usage and {
-        "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens,
-    }  # fmt: skip
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
     return AIMessage(
         content=completion.choices[0].message.content or "",
         response_metadata={"finish_reason": "length", "model_name": completion.model},

@@ -94,16 +94,24 @@ class ServerProcess:
         self, cmd: list[str], *, log: IO[bytes], env: dict[str, str], cwd: Path | None = None
     ) -> None:
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
             start_new_session=True,
-        )  # fmt: skip
+        )
         self.pid = self.proc.pid
         self._finalizer = weakref.finalize(self, kill_group, self.pid)
         try:
             self._tether = subprocess.Popen(
                 [sys.executable, "-S", "-E", str(TETHER), str(self.pid), str(os.getpid())],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except BaseException:
             self._finalizer()
             self.proc.wait()

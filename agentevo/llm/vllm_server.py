@@ -54,8 +54,11 @@ def gpu_supports_bf16() -> bool:
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
-            check=False, capture_output=True, text=True, timeout=20,
-        )  # fmt: skip
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         caps = [float(line) for line in out.stdout.split()]
     except (OSError, subprocess.SubprocessError, ValueError):
         return False

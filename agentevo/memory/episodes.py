@@ -24,9 +24,13 @@ from agentevo.memory.store import ChromaRecords
 def served(lesson: Lesson, score: float) -> dict[str, Any]:
     """A lesson as an agent sees it: the advice, without counters or provenance."""
     return {
-        "id": lesson.id, "trigger": lesson.trigger, "lesson": lesson.lesson, "example": lesson.example,
-        "tags": lesson.tags, "score": round(score, 4),
-    }  # fmt: skip
+        "id": lesson.id,
+        "trigger": lesson.trigger,
+        "lesson": lesson.lesson,
+        "example": lesson.example,
+        "tags": lesson.tags,
+        "score": round(score, 4),
+    }
 
 
 class PinnedLessons:
@@ -46,9 +50,14 @@ class RunMemory:
     """One run's use of the library: ``read`` is the gateway's memory reader, ``after_episode`` learns."""
 
     def __init__(
-        self, library: Library, *, run_id: str, node_id: str | None = None, record: Path | None = None,
+        self,
+        library: Library,
+        *,
+        run_id: str,
+        node_id: str | None = None,
+        record: Path | None = None,
         url: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.library = library
         self.run_id = run_id
         self.node_id = node_id
@@ -99,10 +108,15 @@ class RunMemory:
         )
         self.library.add_case(
             CaseRecord(
-                task_id=task_id, task=task, plan=plan, passed=passed, score=score, lesson_ids=served,
+                task_id=task_id,
+                task=task,
+                plan=plan,
+                passed=passed,
+                score=score,
+                lesson_ids=served,
                 provenance=provenance,
             )
-        )  # fmt: skip
+        )
 
 
 @contextlib.contextmanager

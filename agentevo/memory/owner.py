@@ -50,9 +50,12 @@ def write_record(path: Path, url: str, server_pid: int) -> None:
     """Announce this process's server of ``path`` (call it holding the lock, once the server answers)."""
     me = os.getpid()
     record = ServerRecord(
-        url=url, pid=server_pid, started=procs.start_time(server_pid) or "", owner=me,
+        url=url,
+        pid=server_pid,
+        started=procs.start_time(server_pid) or "",
+        owner=me,
         owner_started=procs.start_time(me) or "",
-    )  # fmt: skip
+    )
     write_json_atomic(Path(path) / SERVER_FILE, record.model_dump())
 
 

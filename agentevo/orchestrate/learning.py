@@ -46,9 +46,10 @@ def distil_run(
     of ``agent_dir``, that agent's code); one result per episode reflected on (a reflection the model failed is skipped, as the run's other work is not undone)."""
     by_id = {task.id: task for task in tasks}
     episodes = [
-        e for e in load_episodes(run.path)
+        e
+        for e in load_episodes(run.path)
         if e.agent_id == agent_id and e.task_id in by_id and e.passed is not None and e.turns
-    ]  # fmt: skip
+    ]
     rerun = partial(_rerun, config, agent_dir=agent_dir, backend=backend, budget=budget)
     results = []
     with Gateway(backend, run_dir=run.path, run_id=run.run_id) as gateway:
@@ -65,24 +66,39 @@ def distil_run(
             try:
                 results.append(
                     learn(
-                        memory.library, partial(llm.ask_structured, agent_id=agent_id, purpose="distil"),
-                        task=task.instructions, trajectory=transcript(episode), passed=bool(episode.passed),
-                        provenance=provenance, rerun=partial(rerun, task),
+                        memory.library,
+                        partial(llm.ask_structured, agent_id=agent_id, purpose="distil"),
+                        task=task.instructions,
+                        trajectory=transcript(episode),
+                        passed=bool(episode.passed),
+                        provenance=provenance,
+                        rerun=partial(rerun, task),
                     )
-                )  # fmt: skip
+                )
             except HostLLMError:
                 continue
     return results
 
 
 def _rerun(
-    config: AgentevoConfig, task: Task, lesson: Lesson, *, agent_dir: Path, backend: Backend,
+    config: AgentevoConfig,
+    task: Task,
+    lesson: Lesson,
+    *,
+    agent_dir: Path,
+    backend: Backend,
     budget: EpisodeBudget | None,
-) -> bool | None:  # fmt: skip
+) -> bool | None:
     """Whether ``task`` passes with ``lesson`` served to the agent (None when the infrastructure spoiled it)."""
     with tempfile.TemporaryDirectory(prefix="agentevo-verify-") as scratch:
         rows = run_suite(
-            config, [task], agent_dir=agent_dir, run=RunDir(Path(scratch)), backend=backend, budget=budget,
-            parallel=1, memory=PinnedLessons([lesson]),
-        )  # fmt: skip
+            config,
+            [task],
+            agent_dir=agent_dir,
+            run=RunDir(Path(scratch)),
+            backend=backend,
+            budget=budget,
+            parallel=1,
+            memory=PinnedLessons([lesson]),
+        )
     return rows[0].passed if rows and rows[0].scored else None

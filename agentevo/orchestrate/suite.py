@@ -67,10 +67,16 @@ class _Tries:
         retried = retry and self.spoiled < self.limit
         self.store.add_spoiled(
             SpoiledTry(
-                run_id=self.run_id, agent_id=self.agent_id, task_id=self.task.id, attempt=self.attempt,
-                try_index=self.spoiled, error_kind=kind, detail=detail[:2000], retried=retried,
+                run_id=self.run_id,
+                agent_id=self.agent_id,
+                task_id=self.task.id,
+                attempt=self.attempt,
+                try_index=self.spoiled,
+                error_kind=kind,
+                detail=detail[:2000],
+                retried=retried,
             )
-        )  # fmt: skip
+        )
         self.spoiled += 1
         return retried
 
@@ -142,9 +148,14 @@ class _SuiteRun:
         if self.memory is not None:
             episode_id = _episode_id(task, attempt)
             self.memory.after_episode(
-                task_id=task.id, task=task.instructions, episode_id=episode_id, passed=verdict.passed,
-                score=verdict.score, served=self.gateway.lessons_served.get(episode_id, []), node_id=self.agent_id,
-            )  # fmt: skip
+                task_id=task.id,
+                task=task.instructions,
+                episode_id=episode_id,
+                passed=verdict.passed,
+                score=verdict.score,
+                served=self.gateway.lessons_served.get(episode_id, []),
+                node_id=self.agent_id,
+            )
 
     def _episode(self, task: Task, attempt: int) -> EpisodeOutcome:
         return run_isolated(
@@ -251,9 +262,18 @@ def run_suite(
         ThreadPoolExecutor(max_workers=parallel) as workers,
     ):
         suite = kind(
-            config, agent_dir=agent_dir, run=run, agent_id=agent_id, budget=budget, store=store,
-            gateway=gateway, backend=served, shared=shared, memory=memory, seed=seed,
-        )  # fmt: skip
+            config,
+            agent_dir=agent_dir,
+            run=run,
+            agent_id=agent_id,
+            budget=budget,
+            store=store,
+            gateway=gateway,
+            backend=served,
+            shared=shared,
+            memory=memory,
+            seed=seed,
+        )
         futures = [workers.submit(suite.attempt, task, attempt) for task, attempt in episodes]
         try:
             _collect(futures, store, run, rows, on_result)

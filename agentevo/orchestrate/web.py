@@ -36,10 +36,17 @@ def web_row(
     if outcome.stop_reason.infrastructure:
         kind = KINDS[outcome.stop_reason]
     return ResultRow(
-        run_id=run_id, agent_id=agent_id, task_id=task.id, suite=task.suite, attempt=attempt,
-        passed=bool(score and score.passed), score=score.score if score else 0.0, tokens=outcome.tokens,
-        seconds=outcome.seconds, error_kind=kind,
-    )  # fmt: skip
+        run_id=run_id,
+        agent_id=agent_id,
+        task_id=task.id,
+        suite=task.suite,
+        attempt=attempt,
+        passed=bool(score and score.passed),
+        score=score.score if score else 0.0,
+        tokens=outcome.tokens,
+        seconds=outcome.seconds,
+        error_kind=kind,
+    )
 
 
 class WebEnvs:
@@ -94,9 +101,14 @@ class WebSuiteRun(_SuiteRun):
                 task_id=task.id, stop_reason=StopReason.docker_error, error=f"web sandbox: {exc}"
             )
         return run_web_episode(
-            task, self.agent_dir, self.gateway, env, budget=self.budget, agent_id=self.agent_id,
+            task,
+            self.agent_dir,
+            self.gateway,
+            env,
+            budget=self.budget,
+            agent_id=self.agent_id,
             episode_id=_episode_id(task, attempt),
-        )  # fmt: skip
+        )
 
     def _judge(self, task: WebTask, outcome: WebEpisodeOutcome, tries: _Tries) -> WebScore | None:
         return outcome.score

@@ -130,10 +130,15 @@ def collect(run_dir: Path, config: AgentevoConfig | None = None) -> RunReport:
         nodes = [_node_view(archive, node, rows, used.get(node.id, [])) for node in archive.nodes()]
         events = archive.log.replay()
     return RunReport(
-        run_id=run_id, run_dir=run_dir.resolve(), command=described.get("command", ""), nodes=nodes,
-        scores=score_timeline(events), spend=spend_timeline(run_dir, {n.id for n in nodes}, _prices(run_dir)),
-        memory=read_memory(run_id, settings), adapters=read_adapters(run_dir, settings),
-    )  # fmt: skip
+        run_id=run_id,
+        run_dir=run_dir.resolve(),
+        command=described.get("command", ""),
+        nodes=nodes,
+        scores=score_timeline(events),
+        spend=spend_timeline(run_dir, {n.id for n in nodes}, _prices(run_dir)),
+        memory=read_memory(run_id, settings),
+        adapters=read_adapters(run_dir, settings),
+    )
 
 
 def _node_view(archive: Archive, node: Node, rows: list[ResultRow], lessons: list[str]) -> NodeView:
@@ -144,22 +149,36 @@ def _node_view(archive: Archive, node: Node, rows: list[ResultRow], lessons: lis
         diff = diff[:DIFF_CHARS] + f"\n… {len(diff) - DIFF_CHARS:,} more characters (agentevo archive diff)"
     safety = node.scores.get(SAFETY_STAGE)
     return NodeView(
-        id=node.id, parent=node.parent, generation=node.generation, operator=node.operator, mutator=node.mutator,
+        id=node.id,
+        parent=node.parent,
+        generation=node.generation,
+        operator=node.operator,
+        mutator=node.mutator,
         change=node.change,
-        diff=diff, diff_lines=node.diff_lines, gate=node.gate,
+        diff=diff,
+        diff_lines=node.diff_lines,
+        gate=node.gate,
         scores={k: v for k, v in node.scores.items() if k != SAFETY_STAGE},
         score=sum(r.score for r in scored) / len(scored) if scored else None,
-        safety=safety.score if safety else None, lessons=node.lessons.used if node.lessons else lessons,
+        safety=safety.score if safety else None,
+        lessons=node.lessons.used if node.lessons else lessons,
         taught=node.lessons.written if node.lessons else [],
         results=[
             TaskResult(
-                task_id=r.task_id, attempt=r.attempt, passed=r.passed, score=r.score, tokens=r.tokens,
-                seconds=r.seconds, error_kind=r.error_kind.value if r.error_kind else None,
+                task_id=r.task_id,
+                attempt=r.attempt,
+                passed=r.passed,
+                score=r.score,
+                tokens=r.tokens,
+                seconds=r.seconds,
+                error_kind=r.error_kind.value if r.error_kind else None,
             )
             for r in mine
         ],
-        tokens=node.tokens, seconds=node.seconds, created=node.created,
-    )  # fmt: skip
+        tokens=node.tokens,
+        seconds=node.seconds,
+        created=node.created,
+    )
 
 
 def score_timeline(events: list) -> list[ScorePoint]:

@@ -83,19 +83,24 @@ def read_memory(run_id: str, config: AgentevoConfig) -> MemoryView | None:
     )
     growth = [
         GrowthPoint(
-            at=datetime.fromtimestamp(min(p.created_at for p in lesson.provenance), UTC), lessons=i + 1,
+            at=datetime.fromtimestamp(min(p.created_at for p in lesson.provenance), UTC),
+            lessons=i + 1,
             active=sum(x.status.value == "active" for x in mine[: i + 1]),
         )
         for i, lesson in enumerate(mine)
-    ]  # fmt: skip
+    ]
     retrieved = sorted((x for x in lessons if x.counters.retrieved), key=lambda x: -x.counters.retrieved)
     top = [
         LessonLine(
-            id=x.id[:12], lesson=x.prompt_text(), status=x.status.value, retrieved=x.counters.retrieved,
-            helped=x.counters.helped, hurt=x.counters.hurt,
+            id=x.id[:12],
+            lesson=x.prompt_text(),
+            status=x.status.value,
+            retrieved=x.counters.retrieved,
+            helped=x.counters.helped,
+            hurt=x.counters.hurt,
         )
         for x in retrieved[:TOP_LESSONS]
-    ]  # fmt: skip
+    ]
     note = f"{len(mine)} of the library's {len(lessons)} lessons were drawn from this run"
     return MemoryView(source=source, growth=growth, top=top, note=note)
 
@@ -115,12 +120,15 @@ def read_adapters(run_dir: Path, config: AgentevoConfig) -> AdaptersView | None:
     reasons = {d.candidate: f"{d.action}: {d.reason}" for d in state.decisions}
     lines = [
         AdapterLine(
-            name=v.name, created=datetime.fromtimestamp(v.created, UTC), active=v.name == state.active,
+            name=v.name,
+            created=datetime.fromtimestamp(v.created, UTC),
+            active=v.name == state.active,
             metrics={k: float(x) for k, x in v.metrics.items() if isinstance(x, int | float)},
-            calls=served.get(v.name, 0), note=reasons.get(v.name, ""),
+            calls=served.get(v.name, 0),
+            note=reasons.get(v.name, ""),
         )
         for v in versions
-    ]  # fmt: skip
+    ]
     return AdaptersView(source=str(registry.root), adapters=lines)
 
 

@@ -50,9 +50,15 @@ def tree_figure(nodes: list[NodeView]) -> go.Figure:
             edge_y += [y0, y1, None]
     figure = go.Figure()
     figure.add_trace(
-        go.Scatter(x=edge_x, y=edge_y, mode="lines", line={"color": "#b0b0b0", "width": 1.5},
-                   hoverinfo="skip", showlegend=False)
-    )  # fmt: skip
+        go.Scatter(
+            x=edge_x,
+            y=edge_y,
+            mode="lines",
+            line={"color": "#b0b0b0", "width": 1.5},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
     groups = {
         "scored": [n for n in nodes if n.score is not None and n.gate is not None and n.gate.passed],
         "not scored": [n for n in nodes if n.score is None and (n.gate is None or n.gate.passed)],
@@ -64,23 +70,39 @@ def tree_figure(nodes: list[NodeView]) -> go.Figure:
             continue
         marker: dict = {"size": 18, "line": {"width": 1, "color": "#333"}}
         if name == "scored":
-            marker.update(color=[n.score for n in group], colorscale="Viridis", cmin=0.0, cmax=1.0,
-                          colorbar={"title": "score", "thickness": 12})  # fmt: skip
+            marker.update(
+                color=[n.score for n in group],
+                colorscale="Viridis",
+                cmin=0.0,
+                cmax=1.0,
+                colorbar={"title": "score", "thickness": 12},
+            )
         else:
             marker.update(color="#d0d0d0", symbol="x" if name == "rejected" else "circle")
         figure.add_trace(
             go.Scatter(
-                x=[place[n.id][0] for n in group], y=[place[n.id][1] for n in group], mode=text_mode,
-                text=[n.id for n in group], textposition="middle right", customdata=[n.id for n in group],
-                hovertext=[_hover(n) for n in group], hoverinfo="text", marker=marker, name=name,
+                x=[place[n.id][0] for n in group],
+                y=[place[n.id][1] for n in group],
+                mode=text_mode,
+                text=[n.id for n in group],
+                textposition="middle right",
+                customdata=[n.id for n in group],
+                hovertext=[_hover(n) for n in group],
+                hoverinfo="text",
+                marker=marker,
+                name=name,
             )
-        )  # fmt: skip
+        )
     figure.update_layout(
-        template=TEMPLATE, height=max(360, 70 * (max((n.generation for n in nodes), default=0) + 2)),
-        margin={"l": 50, "r": 20, "t": 30, "b": 30}, clickmode="event", hovermode="closest",
+        template=TEMPLATE,
+        height=max(360, 70 * (max((n.generation for n in nodes), default=0) + 2)),
+        margin={"l": 50, "r": 20, "t": 30, "b": 30},
+        clickmode="event",
+        hovermode="closest",
         legend={"orientation": "h", "y": -0.08},
-        xaxis={"visible": False}, yaxis={"title": "generation", "autorange": "reversed", "dtick": 1},
-    )  # fmt: skip
+        xaxis={"visible": False},
+        yaxis={"title": "generation", "autorange": "reversed", "dtick": 1},
+    )
     return figure
 
 
@@ -92,14 +114,32 @@ def _hover(node: NodeView) -> str:
 def score_figure(points: list[ScorePoint]) -> go.Figure:
     figure = go.Figure()
     at = [p.at for p in points]
-    figure.add_trace(go.Scatter(x=at, y=[p.best for p in points], mode="lines+markers", name="best node",
-                                line={"shape": "hv"}, text=[p.node for p in points]))  # fmt: skip
-    figure.add_trace(go.Scatter(x=at, y=[p.mean for p in points], mode="lines+markers", name="mean of scored nodes",
-                                line={"shape": "hv", "dash": "dot"}))  # fmt: skip
+    figure.add_trace(
+        go.Scatter(
+            x=at,
+            y=[p.best for p in points],
+            mode="lines+markers",
+            name="best node",
+            line={"shape": "hv"},
+            text=[p.node for p in points],
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=at,
+            y=[p.mean for p in points],
+            mode="lines+markers",
+            name="mean of scored nodes",
+            line={"shape": "hv", "dash": "dot"},
+        )
+    )
     figure.update_layout(
-        template=TEMPLATE, height=340, margin={"l": 50, "r": 20, "t": 30, "b": 40},
-        yaxis={"title": "score", "range": [-0.02, 1.02]}, xaxis={"title": "time (UTC)"},
-    )  # fmt: skip
+        template=TEMPLATE,
+        height=340,
+        margin={"l": 50, "r": 20, "t": 30, "b": 40},
+        yaxis={"title": "score", "range": [-0.02, 1.02]},
+        xaxis={"title": "time (UTC)"},
+    )
     return _empty_note(figure, not points, "no node scored yet")
 
 
@@ -112,18 +152,34 @@ def spend_figure(points: list[SpendPoint]) -> go.Figure:
     for kind, series in sorted(by_kind.items()):
         series = _thin(series)
         figure.add_trace(
-            go.Scatter(x=[p.at for p in series], y=[p.tokens for p in series], mode="lines", name=f"{kind} tokens",
-                       line={"shape": "hv"}, text=[f"{p.calls} calls, ${p.dollars:.4f}" for p in series])
-        )  # fmt: skip
+            go.Scatter(
+                x=[p.at for p in series],
+                y=[p.tokens for p in series],
+                mode="lines",
+                name=f"{kind} tokens",
+                line={"shape": "hv"},
+                text=[f"{p.calls} calls, ${p.dollars:.4f}" for p in series],
+            )
+        )
         if priced:
             figure.add_trace(
-                go.Scatter(x=[p.at for p in series], y=[p.dollars for p in series], mode="lines", yaxis="y2",
-                           name=f"{kind} dollars", line={"shape": "hv", "dash": "dot"})
-            )  # fmt: skip
+                go.Scatter(
+                    x=[p.at for p in series],
+                    y=[p.dollars for p in series],
+                    mode="lines",
+                    yaxis="y2",
+                    name=f"{kind} dollars",
+                    line={"shape": "hv", "dash": "dot"},
+                )
+            )
     figure.update_layout(
-        template=TEMPLATE, height=320, margin={"l": 60, "r": 60 if priced else 20, "t": 30, "b": 40},
-        showlegend=True, yaxis={"title": "tokens (cumulative)"}, xaxis={"title": "time (UTC)"},
-    )  # fmt: skip
+        template=TEMPLATE,
+        height=320,
+        margin={"l": 60, "r": 60 if priced else 20, "t": 30, "b": 40},
+        showlegend=True,
+        yaxis={"title": "tokens (cumulative)"},
+        xaxis={"title": "time (UTC)"},
+    )
     if priced:  # money where evolve.prices priced the calls, on its own axis
         figure.update_layout(yaxis2={"title": "dollars (cumulative)", "overlaying": "y", "side": "right"})
     return _empty_note(figure, not points, "no LLM call recorded yet")
@@ -132,14 +188,27 @@ def spend_figure(points: list[SpendPoint]) -> go.Figure:
 def memory_figure(memory: MemoryView) -> go.Figure:
     figure = go.Figure()
     at = [p.at for p in memory.growth]
-    figure.add_trace(go.Scatter(x=at, y=[p.lessons for p in memory.growth], mode="lines", name="lessons",
-                                line={"shape": "hv"}))  # fmt: skip
-    figure.add_trace(go.Scatter(x=at, y=[p.active for p in memory.growth], mode="lines", name="active",
-                                line={"shape": "hv", "dash": "dot"}))  # fmt: skip
+    figure.add_trace(
+        go.Scatter(
+            x=at, y=[p.lessons for p in memory.growth], mode="lines", name="lessons", line={"shape": "hv"}
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=at,
+            y=[p.active for p in memory.growth],
+            mode="lines",
+            name="active",
+            line={"shape": "hv", "dash": "dot"},
+        )
+    )
     figure.update_layout(
-        template=TEMPLATE, height=300, margin={"l": 50, "r": 20, "t": 30, "b": 40},
-        yaxis={"title": "lessons"}, xaxis={"title": "time (UTC)"},
-    )  # fmt: skip
+        template=TEMPLATE,
+        height=300,
+        margin={"l": 50, "r": 20, "t": 30, "b": 40},
+        yaxis={"title": "lessons"},
+        xaxis={"title": "time (UTC)"},
+    )
     return _empty_note(figure, not memory.growth, "no lesson written yet")
 
 

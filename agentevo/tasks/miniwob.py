@@ -66,8 +66,15 @@ class WebTask(BaseModel):
 
     def public_view(self) -> dict[str, Any]:
         """What an agent may see (the contract's task fields); the seed is the host's."""
-        return {"id": self.id, "suite": self.suite, "instructions": self.instructions, "files": {},
-                "solution_file": None, "entry_point": None, "difficulty": self.difficulty}  # fmt: skip
+        return {
+            "id": self.id,
+            "suite": self.suite,
+            "instructions": self.instructions,
+            "files": {},
+            "solution_file": None,
+            "entry_point": None,
+            "difficulty": self.difficulty,
+        }
 
 
 def seed_of(task_id: str) -> int:

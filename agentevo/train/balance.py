@@ -59,20 +59,25 @@ def balance_record(samples: list[Sample], temperature: float, k: int, n_star: in
         groups[sample.task_id].append(sample)
     per_task = [
         TaskBalance(
-            task_id=task, samples=len(group), correct=sum(s.passed for s in group),
+            task_id=task,
+            samples=len(group),
+            correct=sum(s.passed for s in group),
             distinct_correct=len({_normalise(s.solution) for s in group if s.passed}),
         )
         for task, group in sorted(groups.items())
-    ]  # fmt: skip
+    ]
     n = max(len(per_task), 1)
     scores = [min(t.distinct_correct / n_star, 1.0) * t.correct / t.samples for t in per_task if t.samples]
     return BalanceRecord(
-        temperature=temperature, k=k, tasks=len(per_task),
+        temperature=temperature,
+        k=k,
+        tasks=len(per_task),
         pass_at_1=sum(pass_at_k(t.samples, t.correct, 1) for t in per_task) / n,
         pass_at_k=sum(pass_at_k(t.samples, t.correct, k) for t in per_task) / n,
         distinct_correct_mean=sum(t.distinct_correct for t in per_task) / n,
-        balance=sum(scores) / n, per_task=per_task,
-    )  # fmt: skip
+        balance=sum(scores) / n,
+        per_task=per_task,
+    )
 
 
 def pick_temperature(records: list[BalanceRecord]) -> float:

@@ -107,10 +107,16 @@ def _distinct(episodes: Iterable[Episode], cap: int, dropped: Counter[str]) -> l
 
 def _sft_rows(episode: Episode, source: str, **extra: Any) -> list[Row]:
     return [
-        {"prompt": t.prompt, "completion": [t.completion], "task_id": episode.task_id,
-         "episode_id": episode.episode_id, "source": source, **extra}
+        {
+            "prompt": t.prompt,
+            "completion": [t.completion],
+            "task_id": episode.task_id,
+            "episode_id": episode.episode_id,
+            "source": source,
+            **extra,
+        }
         for t in episode.turns
-    ]  # fmt: skip
+    ]
 
 
 def _by_task(episodes: list[Episode]) -> dict[str, list[Episode]]:
@@ -141,10 +147,14 @@ def _pair(good: Episode, bad: Episode) -> Row | None:
             return None  # they parted on a tool result, not on a reply: nothing to prefer
         if ours.completion != theirs.completion:
             return {
-                "prompt": ours.prompt, "chosen": [ours.completion], "rejected": [theirs.completion],
-                "task_id": good.task_id, "chosen_episode": good.episode_id, "rejected_episode": bad.episode_id,
+                "prompt": ours.prompt,
+                "chosen": [ours.completion],
+                "rejected": [theirs.completion],
+                "task_id": good.task_id,
+                "chosen_episode": good.episode_id,
+                "rejected_episode": bad.episode_id,
                 "source": Recipe.dpo.value,
-            }  # fmt: skip
+            }
     return None
 
 
@@ -278,14 +288,20 @@ def build_dataset(run_dirs: list[Path], recipe: Recipe, out_root: Path, config: 
         digest = _write_jsonl(tmp / TRAIN_FILE, train)
         _write_jsonl(tmp / HELDOUT_FILE, heldout)
         card = DatasetCard(
-            recipe=recipe, runs=sorted({e.run_id for e in episodes}), episodes=len(episodes),
+            recipe=recipe,
+            runs=sorted({e.run_id for e in episodes}),
+            episodes=len(episodes),
             run_dirs=[str(Path(run).resolve()) for run in run_dirs],
-            verdicts=dict(verdicts), train_tasks=sorted({r["task_id"] for r in train}),
+            verdicts=dict(verdicts),
+            train_tasks=sorted({r["task_id"] for r in train}),
             heldout_tasks=[t for t in all_tasks if split_of(t) is not Split.train],
-            rows={"train": len(train), "heldout": len(heldout)}, dropped=dict(dropped),
-            sources=dict(Counter(r["source"] for r in train)), filters=filters, data_sha256=digest,
+            rows={"train": len(train), "heldout": len(heldout)},
+            dropped=dict(dropped),
+            sources=dict(Counter(r["source"] for r in train)),
+            filters=filters,
+            data_sha256=digest,
             rationalised=dict(Counter(r["hint"] for r in train if r["source"] == RATIONALISED)),
-        )  # fmt: skip
+        )
         write_json_atomic(tmp / CARD_NAME, card.model_dump(mode="json"))
         target = out_root / f"{recipe.value}-{digest[:12]}"
         if target.is_dir():

@@ -34,9 +34,15 @@ class Gathered(BaseModel):
 
 
 def gather(
-    chat_model: Any, suite: str, evaluator: Any, run: RunDir, *, model: str, config: TrainConfig,
+    chat_model: Any,
+    suite: str,
+    evaluator: Any,
+    run: RunDir,
+    *,
+    model: str,
+    config: TrainConfig,
     limit: int | None = None,
-) -> Gathered:  # fmt: skip
+) -> Gathered:
     """Sample the suite's train split (at most ``limit`` tasks) and, with ``config.proposals``, play."""
     run.describe(command="agentevo finetune --sample", suite=suite, model=model)
     tasks = load_suite(suite, split="train", limit=limit)
@@ -45,9 +51,15 @@ def gather(
     played = None
     if config.proposals:
         play = SelfPlay(
-            chat_model.invoke, chat, load_suite(suite), evaluator, run, model=model, config=config,
+            chat_model.invoke,
+            chat,
+            load_suite(suite),
+            evaluator,
+            run,
+            model=model,
+            config=config,
             temperature=sampled.temperature,
-        )  # fmt: skip
+        )
         played = play()
     gathered = Gathered(suite=suite, tasks=len(tasks), sampling=sampled, selfplay=played)
     write_json_atomic(run.path / GATHERED, gathered.model_dump(mode="json"))

@@ -68,6 +68,11 @@ class SelfTraining:
             dataset, self.model_dir, self.registry, self.config, parent=self.registry.active()
         )
         return promote(
-            self.registry, lineage.name, self.judge, base_sha256=base_fingerprint(self.model_dir),
-            config=self.config, server=self.server, backend=self.backend,
-        )  # fmt: skip
+            self.registry,
+            lineage.name,
+            self.judge,
+            base_sha256=base_fingerprint(self.model_dir),
+            config=self.config,
+            server=self.server,
+            backend=self.backend,
+        )

@@ -93,10 +93,17 @@ class ScoreJudge:
         won = sum(new.per_task[t] and not old.per_task[t] for t in both)
         lost = sum(old.per_task[t] and not new.per_task[t] for t in both)
         return Evidence(
-            incumbent=old_name, candidate=candidate, tasks=len(both), difference=(won - lost) / max(len(both), 1),
-            p_value=sign_test(won, lost), test="exact McNemar (sign) test", won=won, lost=lost,
-            alpha=self.config.promote_p, scores={candidate: new.rate, old_name: old.rate},
-        )  # fmt: skip
+            incumbent=old_name,
+            candidate=candidate,
+            tasks=len(both),
+            difference=(won - lost) / max(len(both), 1),
+            p_value=sign_test(won, lost),
+            test="exact McNemar (sign) test",
+            won=won,
+            lost=lost,
+            alpha=self.config.promote_p,
+            scores={candidate: new.rate, old_name: old.rate},
+        )
 
 
 BackendFactory = Callable[[Any, Any], contextlib.AbstractContextManager[Any]]
@@ -111,9 +118,14 @@ class EpisodeJudge:
     """
 
     def __init__(
-        self, settings: Any, suite: str, *, split: str = "validation", backend: BackendFactory | None = None,
+        self,
+        settings: Any,
+        suite: str,
+        *,
+        split: str = "validation",
+        backend: BackendFactory | None = None,
         progress: Any | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.settings, self.suite, self.split = settings, suite, split
         self.backend, self.progress = backend, progress
         self.looks_file = Path(settings.train.adapters_dir) / LOOKS_FILE
@@ -147,11 +159,18 @@ class EpisodeJudge:
         self._looked(t.id for t in tasks)
         paired = compared.paired[0]
         return Evidence(
-            incumbent=arms[0].name, candidate=candidate, tasks=paired.tasks, difference=paired.difference,
-            p_value=paired.p_value, test=paired.test.value, won=paired.won, lost=paired.lost,
-            alpha=train.promote_p / (1 + before), scores={a.name: a.pass_at_1 for a in compared.arms},
+            incumbent=arms[0].name,
+            candidate=candidate,
+            tasks=paired.tasks,
+            difference=paired.difference,
+            p_value=paired.p_value,
+            test=paired.test.value,
+            won=paired.won,
+            lost=paired.lost,
+            alpha=train.promote_p / (1 + before),
+            scores={a.name: a.pass_at_1 for a in compared.arms},
             comparison=str(compared.run_dir),
-        )  # fmt: skip
+        )
 
     def _looked(self, ids: Iterator[str]) -> None:
         saved = read_json(self.looks_file).get("looks", {})
@@ -168,9 +187,15 @@ def _planned(settings: Any, suite: str, split: str, tasks: list[Any], arms: list
 
     run_id = new_run_id()
     plan = Plan(
-        suite=suite, split=split, attempts=attempts, seed=0, tasks=[t.id for t in tasks],
-        levels={t.id: t.difficulty for t in tasks}, arms=arms, agents={},
-    )  # fmt: skip
+        suite=suite,
+        split=split,
+        attempts=attempts,
+        seed=0,
+        tasks=[t.id for t in tasks],
+        levels={t.id: t.difficulty for t in tasks},
+        arms=arms,
+        agents={},
+    )
     folder = Path(settings.archives_dir) / run_id
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / PLAN_FILE, plan.model_dump(mode="json"))

@@ -57,9 +57,13 @@ def promote(
     evidence = judge(current, candidate)
     better, reason = decide(evidence, config)
     decision = Decision(
-        action="promote" if better else "keep", candidate=candidate, previous=current, active=current,
-        reason=reason, scores=evidence.model_dump(mode="json"),
-    )  # fmt: skip
+        action="promote" if better else "keep",
+        candidate=candidate,
+        previous=current,
+        active=current,
+        reason=reason,
+        scores=evidence.model_dump(mode="json"),
+    )
     registry.decide(decision)
     if server is not None:
         _settle(registry, server, backend, *((candidate, current) if better else (current, candidate)))

@@ -82,9 +82,13 @@ def judge(task: Task, reply: str, evaluator: Any) -> Attempt:
     statuses = [t.status for t in verdict.tests]
     visible = all(i < len(statuses) and statuses[i] == PASSED for i in shown) if shown else None
     return Attempt(
-        reply=reply, code=code, passed=verdict.passed, score=verdict.score, feedback=verdict.feedback,
+        reply=reply,
+        code=code,
+        passed=verdict.passed,
+        score=verdict.score,
+        feedback=verdict.feedback,
         visible=visible,
-    )  # fmt: skip
+    )
 
 
 def sample_task(chat: Chat, task: Task, k: int, temperature: float, evaluator: Any) -> list[Attempt]:
@@ -94,20 +98,40 @@ def sample_task(chat: Chat, task: Task, k: int, temperature: float, evaluator: A
 
 
 def record(
-    run: RunDir, task: Task, attempt: int, reply: str, temperature: float, model: str, passed: bool,
-    score: float, **extra: Any,
-) -> None:  # fmt: skip
+    run: RunDir,
+    task: Task,
+    attempt: int,
+    reply: str,
+    temperature: float,
+    model: str,
+    passed: bool,
+    score: float,
+    **extra: Any,
+) -> None:
     """One call (tagged with ``model`` as its agent, which joins it to its verdict) and its result row."""
     messages = solve_messages(task)
     TrajectoryRecorder(run.path).append(
         CallRecord(
-            run_id=run.run_id, agent_id=model, task_id=task.id, episode_id=f"{task.id.replace('/', '-')}-{attempt}",
-            model=model, request={"model": model, "messages": messages, "temperature": temperature},
+            run_id=run.run_id,
+            agent_id=model,
+            task_id=task.id,
+            episode_id=f"{task.id.replace('/', '-')}-{attempt}",
+            model=model,
+            request={"model": model, "messages": messages, "temperature": temperature},
             response={"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]},
         )
-    )  # fmt: skip
-    run.append({"agent_id": model, "task_id": task.id, "suite": task.suite, "attempt": attempt,
-                "passed": passed, "score": score, **extra})  # fmt: skip
+    )
+    run.append(
+        {
+            "agent_id": model,
+            "task_id": task.id,
+            "suite": task.suite,
+            "attempt": attempt,
+            "passed": passed,
+            "score": score,
+            **extra,
+        }
+    )
 
 
 def record_attempts(
@@ -151,8 +175,18 @@ def sample_round(
             lambda m: chat(m, temperature), task, messages, failed, evaluator, hints, rationalised
         )
         if answer is not None:
-            record(run, task, first_attempt + k, answer.reply, temperature, model, True, answer.score,
-                   rationalised=answer.hint.value, hint_tries=answer.tries)  # fmt: skip
+            record(
+                run,
+                task,
+                first_attempt + k,
+                answer.reply,
+                temperature,
+                model,
+                True,
+                answer.score,
+                rationalised=answer.hint.value,
+                hint_tries=answer.tries,
+            )
     result = balance_record(samples, temperature, k)
     return result.model_copy(update={"rationalised": rationalised if hints else None})
 

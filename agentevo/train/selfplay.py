@@ -39,8 +39,12 @@ from agentevo.train.sampling import Chat, record_attempts, sample_task
 
 PROPOSALS_FILE, POOL_FILE = "proposals.jsonl", "pool.jsonl"
 # Answers any task's tests should refuse: a test suite one of these passes accepts anything.
-TRIVIAL = {"None": "return None", "0": "return 0", "empty string": 'return ""',
-           "first argument": "return args[0] if args else None"}  # fmt: skip
+TRIVIAL = {
+    "None": "return None",
+    "0": "return 0",
+    "empty string": 'return ""',
+    "first argument": "return args[0] if args else None",
+}
 
 
 class SelfPlayError(ValueError):
@@ -105,7 +109,13 @@ class Novelty:
         self.heldout_texts = {
             _norm(x) for t in held for x in (t.instructions, t.canonical_solution or "") if x
         }
-        self.seen = {_norm(x) for t in tasks if t.split is Split.train for x in (t.instructions, t.canonical_solution or "") if x}  # fmt: skip
+        self.seen = {
+            _norm(x)
+            for t in tasks
+            if t.split is Split.train
+            for x in (t.instructions, t.canonical_solution or "")
+            if x
+        }
 
     def refusal(self, proposal: ProposedTask) -> tuple[Refusal, str] | None:
         texts = {_norm(proposal.statement), _norm(proposal.reference)}
@@ -138,9 +148,19 @@ class SelfPlay:
     """One self-play round over a suite: ``config.proposals`` proposals, each recorded with its fate."""
 
     def __init__(
-        self, invoke: Callable, chat: Chat, tasks: list[Task], evaluator: Any, run: RunDir, *, model: str,
-        config: TrainConfig, temperature: float, seed: int = 0, log: Callable[[str], Any] = progress,
-    ) -> None:  # fmt: skip
+        self,
+        invoke: Callable,
+        chat: Chat,
+        tasks: list[Task],
+        evaluator: Any,
+        run: RunDir,
+        *,
+        model: str,
+        config: TrainConfig,
+        temperature: float,
+        seed: int = 0,
+        log: Callable[[str], Any] = progress,
+    ) -> None:
         self.examples = examples_of(tasks)
         if not self.examples:
             raise SelfPlayError(
@@ -163,11 +183,14 @@ class SelfPlay:
             rows["failed"] += (r.samples or 0) - (r.solved or 0)
         verified = sum(r.kept or r.refusal in (Refusal.too_easy, Refusal.too_hard) for r in records)
         return SelfPlayRecord(
-            proposals=len(records), verified=verified, kept=len(kept),
+            proposals=len(records),
+            verified=verified,
+            kept=len(kept),
             refused=dict(Counter(r.refusal.value for r in records if r.refusal)),
-            pool=[r.task_id for r in kept if r.task_id], rows=dict(rows),
+            pool=[r.task_id for r in kept if r.task_id],
+            rows=dict(rows),
             seconds=round(time.monotonic() - started, 1),
-        )  # fmt: skip
+        )
 
     def one(self, index: int) -> ProposalRecord:
         t0 = time.monotonic()
@@ -187,8 +210,14 @@ class SelfPlay:
         task = as_task(proposal)
         refused = refused or verify(task, self.evaluator)
         if refused:
-            return ProposalRecord(index=index, kept=False, refusal=refused[0], detail=refused[1],
-                                  task_id=task.id, proposal=proposal)  # fmt: skip
+            return ProposalRecord(
+                index=index,
+                kept=False,
+                refusal=refused[0],
+                detail=refused[1],
+                task_id=task.id,
+                proposal=proposal,
+            )
         return self._band(index, proposal, task)
 
     def _band(self, index: int, proposal: ProposedTask, task: Task) -> ProposalRecord:
@@ -197,15 +226,25 @@ class SelfPlay:
         solved = sum(a.passed for a in attempts)
         share = solved / len(attempts)
         refusal = (
-            Refusal.too_hard if share < self.config.band_min else Refusal.too_easy if share > self.config.band_max else None
-        )  # fmt: skip
+            Refusal.too_hard
+            if share < self.config.band_min
+            else Refusal.too_easy
+            if share > self.config.band_max
+            else None
+        )
         if refusal is None:
             record_attempts(self.run, task, attempts, self.temperature, self.model)
             self._write(POOL_FILE, task.model_dump(mode="json"))
         return ProposalRecord(
-            index=index, kept=refusal is None, refusal=refusal, task_id=task.id, solved=solved,
-            samples=len(attempts), proposal=proposal, detail=f"solved {solved}/{len(attempts)}",
-        )  # fmt: skip
+            index=index,
+            kept=refusal is None,
+            refusal=refusal,
+            task_id=task.id,
+            solved=solved,
+            samples=len(attempts),
+            proposal=proposal,
+            detail=f"solved {solved}/{len(attempts)}",
+        )
 
     def _write(self, name: str, row: dict[str, Any]) -> None:
         with (self.run.path / name).open("a") as out:

@@ -64,9 +64,20 @@ def _settings_key(config: TrainConfig, recipe: Recipe, data_sha256: str, base_sh
     """Which interrupted run a call may resume: the same data, base and training settings."""
     fields = config.model_dump(
         mode="json",
-        include={"lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate", "batch_size",
-                 "max_length", "dpo_beta", "max_steps", "save_steps", "seed"},
-    )  # fmt: skip
+        include={
+            "lora_r",
+            "lora_alpha",
+            "lora_dropout",
+            "target_modules",
+            "learning_rate",
+            "batch_size",
+            "max_length",
+            "dpo_beta",
+            "max_steps",
+            "save_steps",
+            "seed",
+        },
+    )
     blob = json.dumps([fields, recipe.value, data_sha256, base_sha256], sort_keys=True).encode()
     return f"{recipe.value}-{data_sha256[:12]}-{hashlib.sha256(blob).hexdigest()[:8]}"
 
@@ -115,16 +126,33 @@ def _trainer(
     dtype, bf16 = train_dtype(torch)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     lora = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules, task_type="CAUSAL_LM",
-    )  # fmt: skip
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        task_type="CAUSAL_LM",
+    )
     common = dict(
-        output_dir=str(work), max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate, lr_scheduler_type="constant", warmup_steps=0, seed=config.seed,
-        max_length=config.max_length, use_cpu=not gpu, bf16=bf16, gradient_checkpointing=False,
-        dataloader_num_workers=0, save_strategy="steps", save_steps=config.save_steps, save_total_limit=2,
-        logging_steps=1, report_to="none", disable_tqdm=True, include_num_input_tokens_seen="non_padding",
-    )  # fmt: skip
+        output_dir=str(work),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        seed=config.seed,
+        max_length=config.max_length,
+        use_cpu=not gpu,
+        bf16=bf16,
+        gradient_checkpointing=False,
+        dataloader_num_workers=0,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=1,
+        report_to="none",
+        disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding",
+    )
     data = Dataset.from_list([{c: row[c] for c in TRL_COLUMNS[recipe]} for row in rows])
     if recipe is Recipe.dpo:
         from trl import DPOConfig, DPOTrainer
@@ -188,9 +216,16 @@ def train_adapter(
 
 
 def _train_locked(
-    dataset_dir: Path, rows: list[dict[str, Any]], model_dir: Path, base_sha: str, work: Path,
-    registry: AdapterRegistry, config: TrainConfig, parent: str | None, log: Log,
-) -> Lineage:  # fmt: skip
+    dataset_dir: Path,
+    rows: list[dict[str, Any]],
+    model_dir: Path,
+    base_sha: str,
+    work: Path,
+    registry: AdapterRegistry,
+    config: TrainConfig,
+    parent: str | None,
+    log: Log,
+) -> Lineage:
     import torch
 
     card = read_card(dataset_dir)
@@ -211,12 +246,17 @@ def _train_locked(
     steps = state.global_step - budget.first_step
     tokens = int(state.num_input_tokens_seen - budget.first_tokens)
     metrics = TrainMetrics(
-        steps=state.global_step, resumed_from_step=budget.first_step if resume else None,
-        stopped_by="max_seconds" if budget.timed_out else "max_steps", seconds=round(seconds, 2),
-        seconds_per_step=round(seconds / max(steps, 1), 3), tokens=tokens,
+        steps=state.global_step,
+        resumed_from_step=budget.first_step if resume else None,
+        stopped_by="max_seconds" if budget.timed_out else "max_steps",
+        seconds=round(seconds, 2),
+        seconds_per_step=round(seconds / max(steps, 1), 3),
+        tokens=tokens,
         tokens_per_second=round(tokens / seconds, 1) if seconds > 0 else 0.0,
-        train_loss=output.metrics.get("train_loss"), rows=len(rows), trainable_parameters=trainable,
-    )  # fmt: skip
+        train_loss=output.metrics.get("train_loss"),
+        rows=len(rows),
+        trainable_parameters=trainable,
+    )
     staged = registry.staging()
     try:
         trainer.model.save_pretrained(staged)
@@ -225,11 +265,16 @@ def _train_locked(
         lineage = registry.commit(
             staged,
             {
-                "base_model": str(model_dir), "base_model_sha256": base_sha, "recipe": card.recipe.value,
-                "dataset": str(dataset_dir.resolve()), "data_sha256": card.data_sha256, "parent": parent,
-                "config": config.model_dump(mode="json"), "metrics": metrics.model_dump(mode="json"),
+                "base_model": str(model_dir),
+                "base_model_sha256": base_sha,
+                "recipe": card.recipe.value,
+                "dataset": str(dataset_dir.resolve()),
+                "data_sha256": card.data_sha256,
+                "parent": parent,
+                "config": config.model_dump(mode="json"),
+                "metrics": metrics.model_dump(mode="json"),
             },
-        )  # fmt: skip
+        )
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise

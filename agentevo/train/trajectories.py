@@ -160,12 +160,17 @@ def load_episodes(run_dir: Path) -> list[Episode]:
         verdict = verdicts.get((agent_id, task_id, attempt)) if attempt is not None else None
         episodes.append(
             Episode(
-                run_id=records[0].run_id, agent_id=agent_id, task_id=task_id, episode_id=episode_id,
-                attempt=attempt or 0, model=records[-1].model, turns=turns,
+                run_id=records[0].run_id,
+                agent_id=agent_id,
+                task_id=task_id,
+                episode_id=episode_id,
+                attempt=attempt or 0,
+                model=records[-1].model,
+                turns=turns,
                 passed=None if verdict is None else bool(verdict["passed"]),
                 score=None if verdict is None else float(verdict.get("score", 0.0)),
                 rationalised=None if verdict is None else verdict.get("rationalised"),
                 visible=None if verdict is None else verdict.get("visible"),
             )
-        )  # fmt: skip
+        )
     return episodes

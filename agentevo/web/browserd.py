@@ -275,10 +275,14 @@ def handle(browser: Browser, kind: str, request: dict) -> tuple[dict, bool]:
     if kind == "agent":
         return _answer(lambda: browser.act(str(op), args)), False
     if op == "reset":
-        return _answer(lambda: browser.reset(
-            str(args.get("task")), int(args.get("seed", 0)), float(args.get("max_seconds", 600)),
-            int(args.get("max_chars", 6000)),
-        )), False  # fmt: skip
+        return _answer(
+            lambda: browser.reset(
+                str(args.get("task")),
+                int(args.get("seed", 0)),
+                float(args.get("max_seconds", 600)),
+                int(args.get("max_chars", 6000)),
+            )
+        ), False
     if op == "result":
         return _answer(browser.result), False
     if op == "info":

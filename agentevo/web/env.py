@@ -80,9 +80,11 @@ class WebEnv:
             log: list = []
             command = f"python {BROWSERD_IN_SANDBOX} --dir {SOCKET_DIR_IN_SANDBOX} --pages {PAGES_IN_SANDBOX}"
             server = threading.Thread(
-                target=_serve, args=(sandbox, command, config.ttl_seconds, log), name=f"browserd-{sandbox.name}",
+                target=_serve,
+                args=(sandbox, command, config.ttl_seconds, log),
+                name=f"browserd-{sandbox.name}",
                 daemon=True,
-            )  # fmt: skip
+            )
             server.start()
             _wait_for(folder / "agent.sock", server, log)
             return cls(sandbox, folder, server, log)

@@ -49,10 +49,17 @@ def run_web_episode(
         env={BROWSER_SOCKET_ENV: BROWSER_SOCKET_IN_SANDBOX},
     )
     outcome = run_isolated(
-        task, agent_dir, gateway, sandbox_config=sandbox_config, budget=budget, agent_id=agent_id,
-        episode_id=episode_id, time_limit=task.time_limit, extras=extras,
+        task,
+        agent_dir,
+        gateway,
+        sandbox_config=sandbox_config,
+        budget=budget,
+        agent_id=agent_id,
+        episode_id=episode_id,
+        time_limit=task.time_limit,
+        extras=extras,
         view={**task.public_view(), "instructions": f"{task.instructions}\nGoal: {page['goal']}"},
-    )  # fmt: skip
+    )
     fields = outcome.model_dump(exclude={"mode"})
     if outcome.stop_reason.infrastructure:
         return WebEpisodeOutcome(**fields)

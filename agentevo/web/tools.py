@@ -109,9 +109,13 @@ class BrowserTools:
     def _call(self, op: str, **args: Any) -> Observation:
         data = self._client.request(op, **args)
         return Observation(
-            goal=data["goal"], url=data["url"], tree=data["tree"], done=data["done"], error=data["error"],
+            goal=data["goal"],
+            url=data["url"],
+            tree=data["tree"],
+            done=data["done"],
+            error=data["error"],
             truncated=data["truncated"],
-        )  # fmt: skip
+        )
 
     def observe(self) -> Observation:
         return self._call("observe")

@@ -39,7 +39,11 @@ class AgentConfig(BaseModel):
 def loop_config(genome: Genome, max_steps: int, max_tokens: int) -> AgentConfig:
     """The loop's settings from ``genome``; the runner's budget caps its steps."""
     return AgentConfig(
-        max_steps=min(genome.max_steps, max_steps), max_tokens=max_tokens, tools=genome.tools,
-        system_prompt=genome.system_prompt(SYSTEM_PROMPT), temperature=genome.temperature, demos=genome.demos,
+        max_steps=min(genome.max_steps, max_steps),
+        max_tokens=max_tokens,
+        tools=genome.tools,
+        system_prompt=genome.system_prompt(SYSTEM_PROMPT),
+        temperature=genome.temperature,
+        demos=genome.demos,
         check_examples=genome.filter is CandidateFilter.examples,
-    )  # fmt: skip
+    )

@@ -55,9 +55,14 @@ def _ask(llm: BaseChatModel, messages: list[BaseMessage], **options: Any) -> AIM
 
 
 def solve_directly(
-    llm: BaseChatModel, workspace: Workspace, task: dict[str, Any], genome: Genome, *, calls: int,
+    llm: BaseChatModel,
+    workspace: Workspace,
+    task: dict[str, Any],
+    genome: Genome,
+    *,
+    calls: int,
     lessons: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Answer ``task`` in at most ``calls`` model calls; the episode's end as the loop's state reports it."""
     entry = task["entry_point"]
     examples = visible_examples(task["instructions"], entry)
@@ -95,9 +100,13 @@ def _inputs(llm: BaseChatModel, task: dict[str, Any]) -> tuple[list[str], AIMess
 
 
 def _keep(
-    workspace: Workspace, codes: list[str], entry: str, examples: list[Example], probes: list[str],
+    workspace: Workspace,
+    codes: list[str],
+    entry: str,
+    examples: list[Example],
+    probes: list[str],
     how: CandidateFilter,
-) -> str:  # fmt: skip
+) -> str:
     """The answer to write: the first, or the one the filter ranks best (each distinct answer is run once)."""
     distinct = list(dict.fromkeys(codes))
     if how is CandidateFilter.none or (len(distinct) == 1 and not examples):

@@ -66,9 +66,12 @@ def main() -> None:
     else:
         state = run_loop(llm, args, task, genome, lessons)
     line = contract.result_line(
-        args.episode, state.get("stop_reason") or "stopped", state.get("steps", 0), state.get("tokens", 0),
+        args.episode,
+        state.get("stop_reason") or "stopped",
+        state.get("steps", 0),
+        state.get("tokens", 0),
         state.get("error"),
-    )  # fmt: skip
+    )
     print(line, flush=True)
 
 

@@ -73,9 +73,10 @@ def build_agent(llm: GatewayLLM, browser: BrowserTools, config: WebAgentConfig):
             return {"history": [f"{action} -> error: {exc}"]}
         outcome = f"error: {obs.error}" if obs.error else "ok"
         return {
-            "page": _page_text(obs, config.observation_chars), "done": obs.done,
+            "page": _page_text(obs, config.observation_chars),
+            "done": obs.done,
             "history": [f"{action} -> {outcome}"],
-        }  # fmt: skip
+        }
 
     def route(state: State) -> str:
         if state.get("stop_reason"):
@@ -92,5 +93,13 @@ def build_agent(llm: GatewayLLM, browser: BrowserTools, config: WebAgentConfig):
 
 
 def initial_state(obs: Observation, config: WebAgentConfig) -> State:
-    return {"page": _page_text(obs, config.observation_chars), "done": obs.done, "history": [], "steps": 0,
-            "tokens": 0, "stop_reason": None, "error": None, "action": None}  # fmt: skip
+    return {
+        "page": _page_text(obs, config.observation_chars),
+        "done": obs.done,
+        "history": [],
+        "steps": 0,
+        "tokens": 0,
+        "stop_reason": None,
+        "error": None,
+        "action": None,
+    }

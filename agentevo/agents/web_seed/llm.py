@@ -16,9 +16,11 @@ class GatewayLLM:
             transport=httpx.HTTPTransport(uds=os.environ[contract.SOCKET_ENV]), timeout=timeout
         )
         self._client = openai.OpenAI(
-            base_url=contract.GATEWAY_BASE_URL, api_key=os.environ[contract.TOKEN_ENV], http_client=http,
+            base_url=contract.GATEWAY_BASE_URL,
+            api_key=os.environ[contract.TOKEN_ENV],
+            http_client=http,
             max_retries=0,
-        )  # fmt: skip
+        )
         self.max_tokens = max_tokens
 
     def reply(self, messages: list[dict]) -> tuple[str, int]:

@@ -37,9 +37,12 @@ def main() -> None:
                 flush=True,
             )
     line = contract.result_line(
-        args.episode, state.get("stop_reason") or "stopped", state.get("steps", 0), state.get("tokens", 0),
+        args.episode,
+        state.get("stop_reason") or "stopped",
+        state.get("steps", 0),
+        state.get("tokens", 0),
         state.get("error"),
-    )  # fmt: skip
+    )
     print(line, flush=True)
 
 
