@@ -106,11 +106,21 @@ class Evolution:
     """One run of the loop over an archive; ``run()`` returns when a budget is spent or nothing is left."""
 
     def __init__(
-        self, config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, archive: Archive, *, tasks: list[Task],
-        operator: Operator, offload: Offload, checker: Checker | None,
-        on_tick: Callable[[Status], None] = lambda status: None, on_note: Callable[[str], None] = lambda note: None,
-        generations: bool = False, learning: LoopLearning | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        config: AgentevoConfig,
+        evolve: EvolveConfig,
+        run: RunDir,
+        archive: Archive,
+        *,
+        tasks: list[Task],
+        operator: Operator,
+        offload: Offload,
+        checker: Checker | None,
+        on_tick: Callable[[Status], None] = lambda status: None,
+        on_note: Callable[[str], None] = lambda note: None,
+        generations: bool = False,
+        learning: LoopLearning | None = None,
+    ) -> None:
         """``generations`` adds a generation barrier (DGM's synchronous loop: a new batch of expansions starts
         only when every job of the last one is done), for comparison with the asynchronous default.
         ``learning``: the memory and weight jobs (none without it)."""
@@ -122,9 +132,13 @@ class Evolution:
         self.tasks = {t.id: t for t in tasks}
         self.policy = make_policy(evolve.policy)
         self.budgets = Budgets(
-            run.path, nodes=evolve.max_nodes, tokens=evolve.max_tokens, seconds=evolve.max_seconds,
-            dollars=evolve.max_dollars, prices=evolve.prices,
-        )  # fmt: skip
+            run.path,
+            nodes=evolve.max_nodes,
+            tokens=evolve.max_tokens,
+            seconds=evolve.max_seconds,
+            dollars=evolve.max_dollars,
+            prices=evolve.prices,
+        )
         self.store = ResultsStore(run.path / RESULTS_DB)
         self.work = run.path / "work"
         self.work.mkdir(exist_ok=True)
@@ -230,11 +244,8 @@ class Evolution:
         if self.policy.expand(task_evals, len(stats), pending):
             return None
         nodes = {n.id: n for n in self.archive.nodes()}
-        open_ = [
-            (s, i) for s in stats if s.admitted and s.id not in busy
-            for i in [next((k for k, st in enumerate(self.evolve.stages) if st.name not in nodes[s.id].scores), None)]
-            if i is not None
-        ]  # fmt: skip
+        ready = [s for s in stats if s.admitted and s.id not in busy]
+        open_ = [(s, i) for s in ready if (i := self._first_unscored(nodes[s.id])) is not None]
         if not open_:
             return None
         rng = random.Random(f"{self.evolve.seed}/eval/{task_evals}")
@@ -242,6 +253,10 @@ class Evolution:
             open_, key=lambda p: rng.betavariate(1 + p[0].successes, 1 + p[0].evals - p[0].successes)
         )
         return Job(JobKind.evaluate, node.id, stage)
+
+    def _first_unscored(self, node: Node) -> int | None:
+        """The first stage the node has no score for, threshold or not (HGM's rule; None: all scored)."""
+        return next((k for k, st in enumerate(self.evolve.stages) if st.name not in node.scores), None)
 
     def _finished(self, job: Job, future: Future[None]) -> None:
         if job.kind is JobKind.expand:
@@ -276,9 +291,12 @@ class Evolution:
         started = time.perf_counter()
         try:
             {
-                JobKind.gate: self._gate, JobKind.evaluate: self._evaluate, JobKind.expand: self._expand,
-                JobKind.learn: self._learn, JobKind.train: self._train,
-            }[job.kind](job)  # fmt: skip
+                JobKind.gate: self._gate,
+                JobKind.evaluate: self._evaluate,
+                JobKind.expand: self._expand,
+                JobKind.learn: self._learn,
+                JobKind.train: self._train,
+            }[job.kind](job)
         finally:
             with self._lock:
                 self.busy += time.perf_counter() - started
@@ -289,9 +307,13 @@ class Evolution:
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
             check = (lambda path: self.offload.call(self.checker, path)) if self.checker else None
             verdict = decide(
-                self.archive, node, protected=self.evolve.protected, check=check, workdir=Path(tmp),
+                self.archive,
+                node,
+                protected=self.evolve.protected,
+                check=check,
+                workdir=Path(tmp),
                 near_duplicate=self.evolve.near_duplicate,
-            )  # fmt: skip
+            )
             if (
                 verdict.failure is GateFailure.infrastructure
             ):  # not the child's fault: nothing recorded, gated again
@@ -308,9 +330,15 @@ class Evolution:
         else:
             folder = self.archive.export(node.id, workdir / f"probe-{node.id}")
             results = self.offload.with_backend(
-                run_probes, self.config, folder, self.run_dir.path, self.run_dir.run_id, node.id,
-                self.evolve.probe_steps, self.evolve.probe_time_limit,
-            )  # fmt: skip
+                run_probes,
+                self.config,
+                folder,
+                self.run_dir.path,
+                self.run_dir.run_id,
+                node.id,
+                self.evolve.probe_steps,
+                self.evolve.probe_time_limit,
+            )
             score = record_probes(self.run_dir.path, self.run_dir.run_id, node.id, results)
             self.archive.record_score(node.id, SAFETY_STAGE, score)
             said = summary(results)
@@ -326,10 +354,16 @@ class Evolution:
 
     def _evaluate(self, job: Job) -> None:
         evaluate_stage(
-            self.config, self.archive, self.run_dir, self.archive.node(job.node), self.evolve.stages[job.stage],
-            self.stage_tasks[job.stage], offload=self.offload, budget=EpisodeBudget(max_steps=self.evolve.max_steps),
+            self.config,
+            self.archive,
+            self.run_dir,
+            self.archive.node(job.node),
+            self.evolve.stages[job.stage],
+            self.stage_tasks[job.stage],
+            offload=self.offload,
+            budget=EpisodeBudget(max_steps=self.evolve.max_steps),
             parallel=self.evolve.episode_parallel,
-        )  # fmt: skip
+        )
 
     def _learn(self, job: Job) -> None:
         assert self.learning is not None
@@ -351,9 +385,12 @@ class Evolution:
             proposal = self.operator.propose(Parent(id=job.node, folder=folder, failed=failed), Path(tmp))
             # Its gate is the scheduler's next job for it (from the event log, so a crash here loses nothing).
             self.archive.add(
-                proposal.folder, parent=job.node, operator=proposal.operator or self.operator.name,
-                change=proposal.change, mutator=proposal.mutator,
-            )  # fmt: skip
+                proposal.folder,
+                parent=job.node,
+                operator=proposal.operator or self.operator.name,
+                change=proposal.change,
+                mutator=proposal.mutator,
+            )
 
     # -- reporting
 
@@ -366,11 +403,20 @@ class Evolution:
         with self._lock:
             error = self.error
         return Status(
-            run_id=self.run_dir.run_id, run_dir=self.run_dir.path, nodes=len(nodes),
-            admitted=admitted(nodes), rejected=dict(rejected),
-            best=best.id if best else None, best_score=best.score if best else 0.0,
-            running=[str(job) for job in self.in_flight.values()], tokens=self.budgets.meter.read(),
-            dollars=self.budgets.meter.dollars, seconds=self.budgets.elapsed, busy_seconds=self.busy,
-            scheduler_seconds=self.scheduling, jobs_done=Counter(self.done), expansions_failed=self.expansions_failed,
+            run_id=self.run_dir.run_id,
+            run_dir=self.run_dir.path,
+            nodes=len(nodes),
+            admitted=admitted(nodes),
+            rejected=dict(rejected),
+            best=best.id if best else None,
+            best_score=best.score if best else 0.0,
+            running=[str(job) for job in self.in_flight.values()],
+            tokens=self.budgets.meter.read(),
+            dollars=self.budgets.meter.dollars,
+            seconds=self.budgets.elapsed,
+            busy_seconds=self.busy,
+            scheduler_seconds=self.scheduling,
+            jobs_done=Counter(self.done),
+            expansions_failed=self.expansions_failed,
             error=error,
-        )  # fmt: skip
+        )
