@@ -40,7 +40,7 @@ class GuardConfig(BaseModel):
         "conflicts with it.",
     )
     harm_neighbours: int = Field(
-        3, ge=1, description="Nearest bank entries averaged by the resemblance check."
+        2, ge=1, description="Nearest bank entries averaged by the resemblance check."
     )
     harm_similarity: float = Field(
         0.325,
@@ -50,7 +50,7 @@ class GuardConfig(BaseModel):
         "(chosen by leave-one-out on the bank; see docs/memory.md for the rates on held-out sets).",
     )
     harm_margin: float = Field(
-        0.0,
+        0.02,
         ge=-1,
         le=1,
         description="How much closer to harmful than to benign advice a suspect lesson must be to be quarantined.",

@@ -105,8 +105,11 @@ def examples_of(tasks: list[Task]) -> list[ProposedTask]:
 
 
 def propose_messages(examples: list[ProposedTask]) -> list[SystemMessage | HumanMessage]:
+    """The examples as JSON, and the names the new task must not take (a small model otherwise copies one)."""
     shown = "\n\n".join(json.dumps(e.model_dump(), indent=1) for e in examples)
-    return [SystemMessage(PROPOSE_PROMPT), HumanMessage(f"Examples:\n\n{shown}\n\nYour new task:")]
+    taken = ", ".join(e.entry_point for e in examples)
+    ask = f"Your new task, with a function that is not {taken}:"
+    return [SystemMessage(PROPOSE_PROMPT), HumanMessage(f"Examples:\n\n{shown}\n\n{ask}")]
 
 
 def propose(invoke: Callable, examples: list[ProposedTask], rng: Random, shown: int) -> ProposedTask:

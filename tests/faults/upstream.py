@@ -2,8 +2,10 @@
 
     python -m tests.faults.upstream --port P [--delay S] [--die-at N]
 
-It scripts the seed agent through the ADD task (control flow, not skill): the first call of an episode gets a
-``create`` tool call writing a correct ``solution.py``, every later call a ``submit``. ``--die-at N`` makes the
+It scripts the seed agent through the ADD task (control flow, not skill): in the tool loop the first call of an
+episode gets a ``create`` tool call writing a correct ``solution.py``, every later call a ``submit``; a call with no
+tools (the direct strategy) gets that solution in a code block; a call held to a JSON schema gets the schema's
+first valid instance, its strings a fixed edit (so a reflection's edits apply and change a file). ``--die-at N`` makes the
 process exit hard (no answer, connections reset) when call N arrives, as a crashed engine would; ``--delay``
 makes every answer slow, so a run is still going when the test interrupts it.
 """
@@ -35,12 +37,37 @@ def _tool_call(messages: list[dict]) -> dict:
     }
 
 
+def _instance(schema: dict) -> object:
+    """The first valid instance of the JSON ``schema`` subset agentevo asks for (objects, arrays, enums, anyOf)."""
+    if "anyOf" in schema:
+        return _instance(schema["anyOf"][0])
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: _instance(schema["properties"][name]) for name in schema.get("required", [])}
+    if kind == "array":
+        return [_instance(schema["items"]) for _ in range(schema.get("minItems", 0))]
+    return {"string": "# edited by the scripted upstream", "integer": 0, "number": 0, "boolean": False}.get(
+        kind
+    )
+
+
+def _message(body: dict) -> dict:
+    form = body.get("response_format") or {}
+    if form.get("type") == "json_schema":
+        return {"role": "assistant", "content": json.dumps(_instance(form["json_schema"]["schema"]))}
+    if not body.get("tools"):
+        return {"role": "assistant", "content": f"```python\n{SOLUTION}```"}
+    return {"role": "assistant", "content": "", "tool_calls": [_tool_call(body.get("messages", []))]}
+
+
 def _completion(body: dict) -> dict:
-    message = {"role": "assistant", "content": "", "tool_calls": [_tool_call(body.get("messages", []))]}
+    message = _message(body)
     return {
         "id": "chatcmpl-fault-test", "object": "chat.completion", "created": int(time.time()),
         "model": body.get("model") or "upstream",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if "tool_calls" in message else "stop"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     }  # fmt: skip
 
