@@ -15,15 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker.errors
-import requests
 from pydantic import BaseModel, Field
 
 from agentevo import contract
 from agentevo.contract import AgentResult, EpisodeArgs, ResultStatus, StopReason
 from agentevo.files import default_cache_dir
 from agentevo.gateway import Budget, EpisodeAccess, Fault, Gateway
-from agentevo.sandbox import DockerUnavailable, Sandbox, SandboxConfig, SandboxDied
+from agentevo.sandbox import RunningSandbox, SandboxConfig, SandboxDied, SandboxUnavailable, start_sandbox
 from agentevo.sandbox.derived import with_requirements
 from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
@@ -39,7 +37,7 @@ HOST_MODULES = {
 }
 
 
-def put_host_modules(sandbox: Sandbox) -> None:
+def put_host_modules(sandbox: RunningSandbox) -> None:
     """Write ``HOST_MODULES`` into ``sandbox``, where the agent's package imports them from."""
     for path, data in HOST_MODULES.items():
         sandbox.write_file(path, data)
@@ -70,13 +68,8 @@ def seed_for(suite: str) -> Path:
     return web_seed_agent_dir() if is_web_suite(suite) else seed_agent_dir()
 
 
-# Docker engine failures, as the sandbox runtime and the docker SDK raise them.
-DOCKER_FAULTS = (
-    DockerUnavailable,
-    SandboxDied,
-    docker.errors.DockerException,
-    requests.exceptions.RequestException,
-)
+# The machine's failures, whatever the sandbox provider: no sandbox could be had, or it died under the agent.
+SANDBOX_FAULTS = (SandboxUnavailable, SandboxDied)
 
 
 @dataclass(frozen=True)
@@ -171,7 +164,7 @@ def run_isolated(
     episode_id: str | None = None,
     time_limit: float = 600.0,
     checkpoint_dir: Path | None = None,
-    inspect: Callable[[Sandbox], None] | None = None,
+    inspect: Callable[[RunningSandbox], None] | None = None,
     cache_dir: Path | None = None,
     view: dict | None = None,
     extras: SandboxExtras | None = None,
@@ -208,7 +201,7 @@ def run_isolated(
     )
     started = time.monotonic()
     try:
-        with Sandbox.start(
+        with start_sandbox(
             sandbox_config, run_id=gateway.run_id, gateway_socket=gateway.socket_path,
             env={**access.env(), **extras.env}, binds=extras.binds,
         ) as sb:  # fmt: skip
@@ -227,7 +220,7 @@ def run_isolated(
                 inspect(sb)
             if checkpoint_dir is not None:
                 _save_checkpoint(sb, checkpoint_dir / f"{episode_id}.sqlite")
-    except DOCKER_FAULTS as exc:
+    except SANDBOX_FAULTS as exc:
         return EpisodeOutcome(
             task_id=task.id, mode="isolated", stop_reason=StopReason.docker_error, tokens=access.usage.tokens,
             calls=access.usage.calls, retries=access.usage.retries, seconds=time.monotonic() - started,
@@ -255,7 +248,7 @@ def _no_result(status: ResultStatus) -> str | None:
     }.get(status)
 
 
-def _save_checkpoint(sandbox: Sandbox, target: Path) -> None:
+def _save_checkpoint(sandbox: RunningSandbox, target: Path) -> None:
     try:
         data = sandbox.read_file(contract.CHECKPOINT_FILE)
     except Exception:  # noqa: BLE001 - an agent without a checkpointer still has a result

@@ -2,12 +2,13 @@
 
 Flow of ``Evaluator.evaluate``:
 
-1. The workspace (a tar stream from ``Sandbox.get_tar("/workspace")``, a host folder, or a
+1. The workspace (a tar stream from ``RunningSandbox.get_tar("/workspace")``, a host folder, or a
    ``{path: content}`` dict) is read on the host into plain files: only regular files survive,
    symlinks become copies of the in-tree file they point to (or are dropped), so nothing in it can
    point outside the submission. A missing or empty solution file is ``no_solution`` at once,
    without a sandbox.
-2. A fresh sandbox (from the pool when one is given; never reused) receives the files under
+2. A fresh sandbox (from the pool when one is given, else from the provider the sandbox config names; never
+   reused) receives the files under
    ``/workspace/submission`` and the harness (``harness.py`` of this package, read on the host) at
    ``/tmp/agentevo-eval/harness.py``: nothing the agent wrote can replace it.
 3. The spec (tests, limits, session nonce) is written to a 0600 file right before the harness
@@ -35,12 +36,11 @@ import tarfile
 import time
 from pathlib import Path
 
-import docker
 from pydantic import BaseModel, Field
 
 from agentevo.evaluate import harness
 from agentevo.evaluate.results import ErrorKind
-from agentevo.sandbox import Sandbox, SandboxConfig, SandboxError, SandboxPool
+from agentevo.sandbox import RunningSandbox, SandboxConfig, SandboxError, SandboxPool, start_sandbox
 from agentevo.tasks.model import Task
 
 EVAL_DIR = "/tmp/agentevo-eval"
@@ -53,10 +53,18 @@ BACKSTOP_SECONDS = 5.0
 MAX_OUTPUT_BYTES = 4 << 20
 FEEDBACK_CHARS = 1500
 HARNESS_SOURCE = Path(harness.__file__).read_bytes()
+
+
+def _module_source(name: str) -> str:
+    """The source of the installed module ``name`` (read on the host, never from a sandbox)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"{name} has no source file: reinstall agentevo (`make venv`)")
+    return Path(spec.origin).read_text()
+
+
 # The judge's, the solution host's and procs' sources travel in the spec, so the harness holds them in memory.
-JUDGE_SOURCES = {
-    name: Path(importlib.util.find_spec(name).origin).read_text() for name in harness.SHIPPED_MODULES
-}
+JUDGE_SOURCES = {name: _module_source(name) for name in harness.SHIPPED_MODULES}
 
 Submission = bytes | Path | str | dict[str, str | bytes]  # a final workspace, in any form the evaluator reads
 Files = dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
@@ -112,13 +120,13 @@ class Evaluator:
         if not entry[0].strip():
             return _verdict(task, started, ErrorKind.no_solution, f"no solution: {solution_file} is empty")
         try:
-            sandbox = self.pool.acquire() if self.pool is not None else Sandbox.start(self.sandbox_config)
-        except (SandboxError, docker.errors.DockerException) as exc:
+            sandbox = self.pool.acquire() if self.pool is not None else start_sandbox(self.sandbox_config)
+        except SandboxError as exc:
             return _verdict(task, started, ErrorKind.sandbox_error, f"no evaluation sandbox: {exc}")
         try:
             with sandbox:
                 return self._run(task, sandbox, files, solution_file, started)
-        except (SandboxError, docker.errors.DockerException) as exc:
+        except SandboxError as exc:
             return _verdict(task, started, ErrorKind.sandbox_error, f"the evaluation sandbox failed: {exc}")
 
     def evaluate_solution(self, task: Task, solution_source: str) -> EvalResult:
@@ -130,7 +138,7 @@ class Evaluator:
         return await asyncio.to_thread(self.evaluate, task, workspace)
 
     def _run(
-        self, task: Task, sandbox: Sandbox, files: Files, solution_file: str, started: float
+        self, task: Task, sandbox: RunningSandbox, files: Files, solution_file: str, started: float
     ) -> EvalResult:
         sandbox.put_files(files, SUBMISSION_DIR)
         sandbox.write_file(HARNESS_PATH, HARNESS_SOURCE, 0o644)
@@ -232,7 +240,7 @@ def _scored(task: Task, started: float, tests: list[dict]) -> EvalResult:
     else:
         timed = harness.TIMEOUT in statuses or harness.NOT_RUN in statuses
         kind = ErrorKind.timeout if timed else ErrorKind.tests_failed
-        notes = []
+        notes: list[str] = []
         for number, outcome in enumerate(outcomes, start=1):
             if outcome.status == harness.PASSED:
                 continue

@@ -1,8 +1,8 @@
 """``agentevo status``: where a run stands, live or finished, read from its folder and the machine alone.
 
 Nothing here asks the running process: a run is live while a process holds a file of its folder open (the loop
-keeps the run's SQLite open for its whole life; found through ``/proc``), its sandboxes are the Docker containers
-labelled with its id, and what it is doing is read from the archive's event log, the result rows and the tail of
+keeps the run's SQLite open for its whole life; found through ``/proc``), its sandboxes are those its sandbox
+provider lists under its id, and what it is doing is read from the archive's event log, the result rows and the tail of
 the gateway's call record. Works the same on a run killed with ``kill -9`` (it says so, and how to resume).
 """
 
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from agentevo.archive import Archive
 from agentevo.archive.archive import DB_NAME, REPO_DIR
@@ -27,7 +27,7 @@ from agentevo.evolve.stages import next_stage
 from agentevo.evolve.stats import archive_stats
 from agentevo.files import read_json
 from agentevo.gateway.recorder import TrajectoryRecorder
-from agentevo.sandbox import procs
+from agentevo.sandbox import SandboxConfig, SandboxUnavailable, procs, provider_for
 
 RECENT_S = 30.0  # LLM calls this recent say which episodes are under way
 TAIL_BYTES = 256 * 1024  # how much of the call record's end is read for them
@@ -62,7 +62,7 @@ class RunStatus(BaseModel):
     last_activity: datetime | None = None
     running: list[str] = Field(default_factory=list, description="Jobs under way (or left) and live episodes")
     sandboxes: list[str] | None = Field(
-        None, description="The run's containers; None when Docker is out of reach"
+        None, description="The run's live sandboxes; None when its sandbox provider is out of reach"
     )
     budgets: list[BudgetLine] = Field(default_factory=list)
     nodes: int = 0
@@ -94,7 +94,7 @@ def run_status(run_dir: Path) -> RunStatus:
         run_id=run_id, run_dir=run_dir, kind="evolve" if (run_dir / REPO_DIR).is_dir() else "suite",
         command=described.get("command", ""), state=RunState.running if pids else RunState.stopped,
         processes=[f"{pid} {_cmdline(pid)}" for pid in pids], last_activity=_last_activity(run_dir),
-        sandboxes=sandboxes(run_id),
+        sandboxes=sandboxes(run_id, _sandbox_config(described)),
     )  # fmt: skip
     tokens = TokenMeter(run_dir).read()
     if status.kind == "evolve":
@@ -138,7 +138,8 @@ def _evolve_status(status: RunStatus, run_dir: Path, run_id: str, tokens: int, p
         BudgetLine(name="nodes", used=len(nodes), limit=max_nodes),
         BudgetLine(name="tokens", used=tokens, limit=settings.get("max_tokens")),
     ]
-    seconds, age = settings.get("max_seconds"), max((_age(pid) for pid in pids), default=None)
+    ages = [age for age in map(_age, pids) if age is not None]
+    seconds, age = settings.get("max_seconds"), max(ages, default=None)
     if age is not None or seconds is not None:
         note = "this invocation so far (its process's age)" if age is not None else "counted per invocation"
         status.budgets.append(BudgetLine(name="seconds", used=age or 0.0, limit=seconds, note=note))
@@ -193,21 +194,20 @@ def holders(run_dir: Path) -> list[int]:
     return sorted(found)
 
 
-def sandboxes(run_id: str) -> list[str] | None:
-    """Names and ages of the run's live containers (labelled with its id); None when Docker does not answer."""
-    import docker.errors
-
-    from agentevo.sandbox.docker_host import LABEL_RUN, docker_client
-    from agentevo.sandbox.errors import DockerUnavailable
-
+def sandboxes(run_id: str, config: SandboxConfig) -> list[str] | None:
+    """Names of the run's live sandboxes, asked of the provider ``config`` names; None when it does not answer."""
     try:
-        containers = docker_client().containers.list(filters={"label": f"{LABEL_RUN}={run_id}"})
-    except (
-        DockerUnavailable,
-        docker.errors.DockerException,
-    ):  # say unknown rather than fail the whole status
+        return provider_for(config).running(run_id)
+    except SandboxUnavailable:  # say unknown rather than fail the whole status
         return None
-    return [container.name for container in containers]
+
+
+def _sandbox_config(described: dict) -> SandboxConfig:
+    """The sandbox settings the run recorded (its provider above all); the defaults when it recorded none."""
+    try:
+        return SandboxConfig.model_validate(described.get("config", {}).get("sandbox", {}))
+    except ValidationError:  # recorded by another version of agentevo
+        return SandboxConfig()
 
 
 def _live_episodes(run_dir: Path) -> list[str]:

@@ -115,7 +115,7 @@ class Channel:
 
     def _resolve(self, header: dict, payload: bytes) -> None:
         with self._lock:
-            future = self._pending.pop(header.get("id"), None)
+            future = self._pending.pop(header.get("id", 0), None)  # ids count from 1
         if future is not None and not future.done():
             future.set_result((header, payload))
 

@@ -29,6 +29,7 @@ def parse_size(value: object) -> int:
 
 Size = Annotated[int, BeforeValidator(parse_size)]
 Loosening = Literal["network", "read_only_root", "no_new_privileges", "cap_add", "user"]
+ProviderName = Literal["docker"]  # a second provider adds its name here and its class to providers.PROVIDERS
 
 
 class SandboxConfig(BaseModel):
@@ -40,6 +41,9 @@ class SandboxConfig(BaseModel):
     allow_weaker: list[Loosening] = Field(
         default_factory=list,
         description="Hardening settings the user knowingly weakens; any other weakening is refused.",
+    )
+    provider: ProviderName = Field(
+        "docker", description="Where sandboxes run (docs/sandbox.md): docker, the engine DOCKER_HOST names."
     )
     image: str = Field("python", description="A recipe name under sandboxes/ or a full image reference.")
     user: str = Field("1000:1000", description="uid:gid the sandbox runs as.")

@@ -17,11 +17,12 @@ import docker.errors
 from agentevo.files import file_lock, write_atomic
 from agentevo.progress import progress
 from agentevo.sandbox.config import SandboxConfig
-from agentevo.sandbox.docker_host import docker_client
+from agentevo.sandbox.docker_host import docker_client, engine_errors
 from agentevo.sandbox.errors import ImageBuildError
 from agentevo.sandbox.images import resolve_image, tag_exists
+from agentevo.sandbox.provider import FileContent
 from agentevo.sandbox.recipes import TAG_HEX, Hasher, recipe_dir
-from agentevo.sandbox.sandbox import FileContent, files_tar
+from agentevo.sandbox.sandbox import files_tar
 from agentevo.sandbox.wheelhouse import ensure_wheelhouse
 
 REPOSITORY = "agentevo-agent"
@@ -108,6 +109,8 @@ def with_requirements(
     """``config`` on the image derived from its own with ``requirements`` installed (built first if missing)."""
     if config.image.startswith(f"{REPOSITORY}:"):  # derived already
         return config
-    client = docker_client()
-    base = resolve_image(config.image, client)
-    return config.model_copy(update={"image": ensure_agent_image(client, base, requirements, cache, log)})
+    with engine_errors("build the agent's image"):
+        client = docker_client()
+        base = resolve_image(config.image, client)
+        tag = ensure_agent_image(client, base, requirements, cache, log)
+    return config.model_copy(update={"image": tag})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -17,7 +19,7 @@ from docker.types import Mount, Ulimit
 
 from agentevo.sandbox import procs
 from agentevo.sandbox.config import SandboxConfig
-from agentevo.sandbox.errors import DockerUnavailable
+from agentevo.sandbox.errors import DockerUnavailable, SandboxUnavailable
 
 LABEL = "agentevo"
 LABEL_RUN = "agentevo.run"
@@ -41,6 +43,18 @@ def docker_client() -> docker.DockerClient:
             "run `make test` or `bash scripts/ensure-system.sh` to install and start it"
         ) from None
     return client
+
+
+@contextlib.contextmanager
+def engine_errors(doing: str) -> Iterator[None]:
+    """The Docker SDK's and its transport's failures, raised as ``SandboxUnavailable``: callers of the provider
+    catch sandbox errors only, whatever the engine (or a socket that vanished mid-call) raised."""
+    try:
+        yield
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise SandboxUnavailable(
+            f"the Docker engine failed to {doing}: {exc.__class__.__name__}: {exc}"
+        ) from exc
 
 
 def wait_for_docker(timeout: float) -> bool:
@@ -85,7 +99,7 @@ def container_kwargs(
     run_id: str,
     gateway_socket: Path | None = None,
     binds: Mapping[Path, str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Arguments for ``containers.create``: the hardened profile, shaped by ``config``.
 
     ``gateway_socket`` is the one host path a sandbox may usually see: the LLM gateway's Unix socket,

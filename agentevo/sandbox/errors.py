@@ -1,11 +1,19 @@
-"""Errors raised by the sandbox runtime."""
+"""Errors raised by the sandbox runtime: the only failures a caller of any sandbox provider needs to catch.
+
+A provider translates its backend's own exceptions (the Docker SDK's, an HTTP client's) into these, so code
+outside ``agentevo/sandbox/`` never names a backend.
+"""
 
 
 class SandboxError(RuntimeError):
     """Base class for sandbox failures."""
 
 
-class DockerUnavailable(SandboxError):
+class SandboxUnavailable(SandboxError):
+    """The provider could not start, reach or remove a sandbox: its engine is down, gone or refused the request."""
+
+
+class DockerUnavailable(SandboxUnavailable):
     """No Docker engine answers."""
 
 
@@ -14,7 +22,7 @@ class ImageMissing(SandboxError):
 
 
 class SandboxDied(SandboxError):
-    """The sandbox stopped answering: its supervisor exited, was killed, or hung and was removed."""
+    """The sandbox is gone: its supervisor exited, was killed, or hung and was removed."""
 
 
 class SandboxOperationError(SandboxError):

@@ -11,11 +11,11 @@ import queue
 import threading
 import time
 
-import docker
-
 from agentevo.sandbox.config import SandboxConfig
-from agentevo.sandbox.docker_host import docker_client, new_run_id
-from agentevo.sandbox.reaper import reap
+from agentevo.sandbox.docker_host import new_run_id
+from agentevo.sandbox.errors import SandboxError
+from agentevo.sandbox.provider import RunningSandbox
+from agentevo.sandbox.providers import provider_for
 from agentevo.sandbox.sandbox import AsyncSandbox, Sandbox
 
 # A pooled sandbox this close to its TTL is replaced rather than handed out.
@@ -24,7 +24,8 @@ START_JOIN_SECONDS = 70.0
 
 
 class SandboxPool:
-    """Keeps ``config.pool_size`` started sandboxes ready; ``acquire()`` hands one out at once.
+    """Keeps ``config.pool_size`` started sandboxes (of the provider ``config`` names) ready; ``acquire()`` hands
+    one out at once.
 
     ::
 
@@ -39,22 +40,21 @@ class SandboxPool:
         *,
         size: int | None = None,
         run_id: str | None = None,
-        client: docker.DockerClient | None = None,
     ) -> None:
         self.config = config or SandboxConfig()
         self.size = self.config.pool_size if size is None else size
         self.run_id = run_id or new_run_id()
-        self._client = client or docker_client()
-        self._ready: queue.Queue[Sandbox] = queue.Queue()
+        self._provider = provider_for(self.config)
+        self._ready: queue.Queue[RunningSandbox] = queue.Queue()
         self._wanted = threading.Event()
         self._stopping = threading.Event()
         self.last_error: BaseException | None = None
-        reap(self._client)
+        self._provider.reap()
         self._filler = threading.Thread(target=self._fill, name="sandbox-pool", daemon=True)
         self._wanted.set()
         self._filler.start()
 
-    def acquire(self, timeout: float | None = None) -> Sandbox:
+    def acquire(self, timeout: float | None = None) -> RunningSandbox:
         """A ready sandbox: from the pool when one is warm, else started now."""
         deadline = time.monotonic() + timeout if timeout is not None else None
         while True:
@@ -73,11 +73,15 @@ class SandboxPool:
                 return self._ready.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 pass
-        return Sandbox.start(self.config, run_id=self.run_id, client=self._client)
+        return self._provider.start(self.config, run_id=self.run_id)
 
     async def acquire_async(self) -> AsyncSandbox:
-        """``acquire`` for asyncio code."""
-        return AsyncSandbox(await asyncio.to_thread(self.acquire))
+        """``acquire`` for asyncio code: Docker sandboxes, whose supervisor channel ``AsyncSandbox`` awaits."""
+        sandbox = await asyncio.to_thread(self.acquire)
+        if not isinstance(sandbox, Sandbox):
+            sandbox.close()
+            raise SandboxError(f"{type(sandbox).__name__} has no asyncio face: call acquire() in a thread")
+        return AsyncSandbox(sandbox)
 
     def wait_ready(self, timeout: float = 60.0) -> bool:
         """Block until the pool is full (or ``timeout``); True when it is."""
@@ -105,7 +109,7 @@ class SandboxPool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _fresh(self, sandbox: Sandbox) -> bool:
+    def _fresh(self, sandbox: RunningSandbox) -> bool:
         age = time.time() - sandbox.started_at
         return age < self.config.ttl_seconds * (1 - MIN_LIFETIME_LEFT)
 
@@ -115,7 +119,7 @@ class SandboxPool:
             self._wanted.clear()
             while not self._stopping.is_set() and self._ready.qsize() < self.size:
                 try:
-                    sandbox = Sandbox.start(self.config, run_id=self.run_id, client=self._client)
+                    sandbox = self._provider.start(self.config, run_id=self.run_id)
                 except Exception as exc:  # noqa: BLE001 - surfaced through last_error and acquire()
                     self.last_error = exc
                     self._stopping.wait(1.0)

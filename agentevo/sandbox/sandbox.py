@@ -13,15 +13,16 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import Any
 
 import docker
-from pydantic import BaseModel
 
 from agentevo.sandbox.channel import Channel
 from agentevo.sandbox.config import SandboxConfig
-from agentevo.sandbox.docker_host import container_kwargs, docker_client, new_run_id
+from agentevo.sandbox.docker_host import container_kwargs, docker_client, engine_errors, new_run_id
 from agentevo.sandbox.errors import SandboxDied, SandboxOperationError
 from agentevo.sandbox.images import resolve_image
+from agentevo.sandbox.provider import ExecResult, FileContent
 from agentevo.sandbox.sandboxd import KILL_GRACE_SECONDS
 
 # How long past a command's own timeout the host waits before declaring the sandbox hung.
@@ -30,9 +31,6 @@ FILE_OP_TIMEOUT_SECONDS = 300.0
 START_TIMEOUT_SECONDS = 60.0
 
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
-
-# A file's content, or its content and mode (to keep the executable bit).
-FileContent = str | bytes | tuple[bytes, int]
 
 
 def files_tar(files: Mapping[str, FileContent]) -> bytes:
@@ -49,27 +47,13 @@ def files_tar(files: Mapping[str, FileContent]) -> bytes:
     return buf.getvalue()
 
 
-class ExecResult(BaseModel):
-    """What a command did. ``output`` is stdout and stderr interleaved, capped head + tail."""
-
-    exit_code: int
-    output: str
-    truncated: bool
-    dropped_bytes: int
-    timed_out: bool
-    elapsed: float
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
-
-
 def _elision(dropped: int) -> bytes:
     return f"\n[... {dropped:,} bytes of output dropped ...]\n".encode()
 
 
 class Sandbox:
-    """One running hardened container, driven through its in-container supervisor.
+    """One running hardened container, driven through its in-container supervisor: the Docker provider's
+    ``RunningSandbox``. Engine failures are raised as ``SandboxUnavailable``, never as the Docker SDK's own.
 
     Use ``Sandbox.start()`` (or a ``SandboxPool``) and close it, ideally as a context manager::
 
@@ -79,7 +63,7 @@ class Sandbox:
 
     def __init__(
         self,
-        container,
+        container: Any,
         channel: Channel,
         config: SandboxConfig,
         run_id: str,
@@ -112,23 +96,22 @@ class Sandbox:
         caller names on purpose (a web episode's browser sockets). No other host path reaches a sandbox.
         """
         config = config or SandboxConfig()
-        client = client or docker_client()
         run_id = run_id or new_run_id()
-        image = resolve_image(config.image, client)
-        kwargs = container_kwargs(
-            config, image, run_id, Path(gateway_socket) if gateway_socket else None, binds
-        )
-        kwargs.pop("detach")
-        container = client.containers.create(**kwargs)
-        try:
-            sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            container.start()
-            channel = Channel(getattr(sock, "_sock", sock), container.name)
-            sandbox = cls(container, channel, config, run_id, env)
-            sandbox._request({"op": "ping"}, timeout=START_TIMEOUT_SECONDS)
-        except BaseException:
-            _remove(container)
-            raise
+        socket_path = Path(gateway_socket) if gateway_socket else None
+        with engine_errors("start a sandbox"):
+            client = client or docker_client()
+            kwargs = container_kwargs(config, resolve_image(config.image, client), run_id, socket_path, binds)
+            kwargs.pop("detach")
+            container = client.containers.create(**kwargs)
+            try:
+                sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+                container.start()
+                channel = Channel(getattr(sock, "_sock", sock), container.name)
+                sandbox = cls(container, channel, config, run_id, env)
+                sandbox._request({"op": "ping"}, timeout=START_TIMEOUT_SECONDS)
+            except BaseException:
+                _remove(container)
+                raise
         return sandbox
 
     @property
@@ -209,7 +192,14 @@ class Sandbox:
 
     # -- internals shared with AsyncSandbox ---------------------------------------------------
 
-    def _submit_exec(self, cmd, cwd, env, timeout, max_output_bytes) -> tuple[Future, float]:
+    def _submit_exec(
+        self,
+        cmd: str,
+        cwd: str,
+        env: dict[str, str] | None,
+        timeout: float | None,
+        max_output_bytes: int | None,
+    ) -> tuple[Future, float]:
         timeout = self.config.exec_timeout if timeout is None else timeout
         named = {name: os.environ[name] for name in self.config.pass_env if name in os.environ}
         header = {
@@ -259,14 +249,15 @@ def _checked(header: dict, payload: bytes) -> tuple[dict, bytes]:
     return header, payload
 
 
-def _remove(container) -> None:
-    try:
-        container.remove(force=True)
-    except docker.errors.NotFound:
-        pass
-    except docker.errors.APIError as exc:
-        if exc.status_code != 409:  # 409: auto-remove already under way
-            raise
+def _remove(container: Any) -> None:
+    with engine_errors(f"remove sandbox {container.name}"):
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: auto-remove already under way
+                raise
 
 
 class AsyncSandbox:

@@ -9,7 +9,7 @@ import time
 import docker as docker_sdk
 import pytest
 
-from agentevo.sandbox import Sandbox, SandboxConfig, SandboxPool, reap
+from agentevo.sandbox import Sandbox, SandboxConfig, SandboxPool, SandboxUnavailable, reap
 from agentevo.sandbox.docker_host import (
     LABEL,
     LABEL_EXPIRES,
@@ -51,7 +51,7 @@ def test_context_manager_removes_on_error(docker, sandbox_image):
 def test_a_gone_gateway_socket_is_refused_not_created(docker, sandbox_image, tmp_path):
     """A gateway that stopped while an episode was starting: Docker must not make a directory in its place."""
     socket_path = tmp_path / "gateway.sock"
-    with pytest.raises(docker_sdk.errors.APIError, match="does not exist"):
+    with pytest.raises(SandboxUnavailable, match="does not exist"):
         Sandbox.start(gateway_socket=socket_path)
     assert not socket_path.exists()
     assert not docker.containers.list(
