@@ -202,9 +202,12 @@ def run_isolated(
     started = time.monotonic()
     try:
         with start_sandbox(
-            sandbox_config, run_id=gateway.run_id, gateway_socket=gateway.socket_path,
-            env={**access.env(), **extras.env}, binds=extras.binds,
-        ) as sb:  # fmt: skip
+            sandbox_config,
+            run_id=gateway.run_id,
+            gateway_socket=gateway.socket_path,
+            env={**access.env(), **extras.env},
+            binds=extras.binds,
+        ) as sb:
             if isinstance(task, Task):
                 sb.put_files(task.files)
             sb.put_dir(agent_dir, contract.AGENT_DIR)
@@ -222,10 +225,15 @@ def run_isolated(
                 _save_checkpoint(sb, checkpoint_dir / f"{episode_id}.sqlite")
     except SANDBOX_FAULTS as exc:
         return EpisodeOutcome(
-            task_id=task.id, mode="isolated", stop_reason=StopReason.docker_error, tokens=access.usage.tokens,
-            calls=access.usage.calls, retries=access.usage.retries, seconds=time.monotonic() - started,
+            task_id=task.id,
+            mode="isolated",
+            stop_reason=StopReason.docker_error,
+            tokens=access.usage.tokens,
+            calls=access.usage.calls,
+            retries=access.usage.retries,
+            seconds=time.monotonic() - started,
             error=f"the episode's sandbox failed: {exc.__class__.__name__}: {exc}",
-        )  # fmt: skip
+        )
     finally:
         usage = gateway.close_episode(access)
     stop_reason = _stop_reason(reported, access, result.timed_out)
@@ -233,11 +241,20 @@ def run_isolated(
         stop_reason = StopReason.gateway_error
     error = access.fault_detail if stop_reason.infrastructure else None
     return EpisodeOutcome(
-        task_id=task.id, mode="isolated", stop_reason=stop_reason,
-        steps=reported.steps, tokens=usage.tokens, calls=usage.calls, retries=usage.retries,
-        seconds=time.monotonic() - started, error=error or reported.error or _no_result(reported.status),
-        log_tail=result.output[-4000:], workspace_tar=workspace, result=reported.status, exit_code=result.exit_code,
-    )  # fmt: skip
+        task_id=task.id,
+        mode="isolated",
+        stop_reason=stop_reason,
+        steps=reported.steps,
+        tokens=usage.tokens,
+        calls=usage.calls,
+        retries=usage.retries,
+        seconds=time.monotonic() - started,
+        error=error or reported.error or _no_result(reported.status),
+        log_tail=result.output[-4000:],
+        workspace_tar=workspace,
+        result=reported.status,
+        exit_code=result.exit_code,
+    )
 
 
 def _no_result(status: ResultStatus) -> str | None:

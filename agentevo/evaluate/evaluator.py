@@ -168,10 +168,12 @@ class Evaluator:
             if result.timed_out:
                 return _verdict(task, started, ErrorKind.timeout, "the tests overran the time limit; stopped")
             return _verdict(
-                task, started, ErrorKind.no_result,
+                task,
+                started,
+                ErrorKind.no_result,
                 f"the test harness ended without a result (exit code {result.exit_code}); "
                 "the solution may have killed it",
-            )  # fmt: skip
+            )
         if report["solution"] != "ok":
             state = report["solution"]
             return _verdict(task, started, ErrorKind.no_solution, f"no solution: {solution_file} is {state}")
@@ -219,11 +221,13 @@ def _scored(task: Task, started: float, tests: list[dict]) -> EvalResult:
     if harness.TAMPERING in statuses:
         number = statuses.index(harness.TAMPERING) + 1
         return _verdict(
-            task, started, ErrorKind.tampering,
+            task,
+            started,
+            ErrorKind.tampering,
             f"test {number}: the submission interfered with the process that judges the tests "
             "(a forged or malformed reply, or a signal to it); the attempt scores 0",
             tests=outcomes,
-        )  # fmt: skip
+        )
     if passed == total:
         kind, feedback = None, f"all {total} tests passed"
     elif harness.IMPORT_ERROR in statuses:
@@ -255,20 +259,32 @@ def _scored(task: Task, started: float, tests: list[dict]) -> EvalResult:
                 notes.append(f"test {number}: {outcome.error or 'failed'}")
         feedback = f"{passed}/{total} tests passed. " + "; ".join(notes)
     return EvalResult(
-        task_id=task.id, passed=passed == total, score=passed / total, tests_passed=passed, tests_total=total,
-        error_kind=kind, feedback=feedback[:FEEDBACK_CHARS], elapsed=time.monotonic() - started,
+        task_id=task.id,
+        passed=passed == total,
+        score=passed / total,
+        tests_passed=passed,
+        tests_total=total,
+        error_kind=kind,
+        feedback=feedback[:FEEDBACK_CHARS],
+        elapsed=time.monotonic() - started,
         tests=outcomes,
-    )  # fmt: skip
+    )
 
 
 def _verdict(
     task: Task, started: float, kind: ErrorKind, feedback: str, tests: list[TestOutcome] | None = None
 ) -> EvalResult:
     return EvalResult(
-        task_id=task.id, passed=False, score=0.0, tests_passed=0, tests_total=len(task.tests),
-        error_kind=kind, feedback=feedback[:FEEDBACK_CHARS], elapsed=time.monotonic() - started,
+        task_id=task.id,
+        passed=False,
+        score=0.0,
+        tests_passed=0,
+        tests_total=len(task.tests),
+        error_kind=kind,
+        feedback=feedback[:FEEDBACK_CHARS],
+        elapsed=time.monotonic() - started,
         tests=tests or [],
-    )  # fmt: skip
+    )
 
 
 # -- workspaces -----------------------------------------------------------------------------------

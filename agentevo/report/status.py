@@ -91,11 +91,15 @@ def run_status(run_dir: Path) -> RunStatus:
     run_id = described.get("run_id", run_dir.name)
     pids = holders(run_dir)
     status = RunStatus(
-        run_id=run_id, run_dir=run_dir, kind="evolve" if (run_dir / REPO_DIR).is_dir() else "suite",
-        command=described.get("command", ""), state=RunState.running if pids else RunState.stopped,
-        processes=[f"{pid} {_cmdline(pid)}" for pid in pids], last_activity=_last_activity(run_dir),
+        run_id=run_id,
+        run_dir=run_dir,
+        kind="evolve" if (run_dir / REPO_DIR).is_dir() else "suite",
+        command=described.get("command", ""),
+        state=RunState.running if pids else RunState.stopped,
+        processes=[f"{pid} {_cmdline(pid)}" for pid in pids],
+        last_activity=_last_activity(run_dir),
         sandboxes=sandboxes(run_id, _sandbox_config(described)),
-    )  # fmt: skip
+    )
     tokens = TokenMeter(run_dir).read()
     if status.kind == "evolve":
         _evolve_status(status, run_dir, run_id, tokens, pids)

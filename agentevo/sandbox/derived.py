@@ -82,10 +82,17 @@ def _build(
     log(f"[agentevo] docker build {tag}: {base} plus the agent's requirements (network none)")
     try:
         client.images.build(
-            fileobj=_context(wheels), custom_context=True, tag=tag, network_mode="none", rm=True, forcerm=True,
-            pull=False, buildargs={"BASE": base}, labels={"agentevo": "1", "agentevo.image": "agent"},
+            fileobj=_context(wheels),
+            custom_context=True,
+            tag=tag,
+            network_mode="none",
+            rm=True,
+            forcerm=True,
+            pull=False,
+            buildargs={"BASE": base},
+            labels={"agentevo": "1", "agentevo.image": "agent"},
             timeout=BUILD_TIMEOUT_S,
-        )  # fmt: skip
+        )
     except docker.errors.BuildError as exc:
         output = "".join(str(entry.get("stream", "")) for entry in exc.build_log)
         raise ImageBuildError(

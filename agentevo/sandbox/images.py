@@ -166,9 +166,16 @@ def _build_image(
         t0 = time.monotonic()
         try:
             _, build_log = client.images.build(
-                path=str(ctx), tag=tag, network_mode="none", rm=True, forcerm=True, pull=False,
-                buildargs={"BASE": base}, labels={**LABELS, "agentevo.image": name}, timeout=_BUILD_TIMEOUT_S,
-            )  # fmt: skip
+                path=str(ctx),
+                tag=tag,
+                network_mode="none",
+                rm=True,
+                forcerm=True,
+                pull=False,
+                buildargs={"BASE": base},
+                labels={**LABELS, "agentevo.image": name},
+                timeout=_BUILD_TIMEOUT_S,
+            )
         except docker.errors.BuildError as exc:
             lines = _log_lines(exc.build_log)
             for line in lines:

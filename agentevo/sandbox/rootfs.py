@@ -190,8 +190,12 @@ def apt_install(
             try:
                 proc = subprocess.run(
                     ["chroot", str(rootfs), *cmd],
-                    check=False, capture_output=True, text=True, timeout=_APT_TIMEOUT_S, env=env,
-                )  # fmt: skip
+                    check=False,
+                    capture_output=True,
+                    text=True,
+                    timeout=_APT_TIMEOUT_S,
+                    env=env,
+                )
             except subprocess.TimeoutExpired:
                 raise ImageBuildError(f"`{' '.join(cmd)}` did not finish within {_APT_TIMEOUT_S} s") from None
             if proc.returncode != 0:

@@ -76,8 +76,11 @@ def ensure_wheelhouse(requirements: Path, log: Callable[[str], None], cache: Pat
         try:
             proc = subprocess.run(
                 _download_command(requirements, partial),
-                check=False, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S,
-            )  # fmt: skip
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=_PIP_TIMEOUT_S,
+            )
         except subprocess.TimeoutExpired:
             raise ImageBuildError(
                 f"pip download for {requirements} did not finish within {_PIP_TIMEOUT_S} s"
