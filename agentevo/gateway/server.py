@@ -16,9 +16,8 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -44,8 +43,18 @@ CUT_OFF_S = 5.0  # then how long cut-off calls get to be answered and recorded
 READY_POLL_S = 0.1
 MAX_LESSONS = 10  # per memory search
 
+
 # Memory, read-only, as the gateway serves it: (query, k) -> lessons as JSON objects, each with an "id".
-MemoryReader = Callable[[str, int], list[dict[str, Any]]]
+class MemoryReader(Protocol):
+    """What agents may read from memory through the gateway (writes never come in this way)."""
+
+    def read(self, query: str, k: int) -> list[dict[str, Any]]:
+        """Up to ``k`` lessons for ``query``."""
+        ...
+
+    def cases(self, query: str, k: int, task_id: str | None) -> list[dict[str, Any]]:
+        """Up to ``k`` solved cases similar to ``query``, none of task ``task_id``."""
+        ...
 
 
 class EpisodeAccess(BaseModel):
@@ -129,7 +138,9 @@ class Gateway:
         self.socket_path = socket_path or Path(tempfile.mkdtemp(prefix="agentevo-gw-")) / "gateway.sock"
         self.episodes: dict[str, EpisodeAccess] = {}
         self.retry = retry or RequestRetry()
-        self.memory = memory  # read-only retrieval for agents (POST /v1/memory/search); writes never come in
+        self.memory = (
+            memory  # read-only retrieval for agents (/v1/memory/search, /cases); writes never come in
+        )
         self.lessons_served: dict[str, list[str]] = {}  # episode id -> lessons it read, for outcome counting
         self.app = self._build_app()
         self._server: uvicorn.Server | None = None
@@ -442,9 +453,10 @@ class Gateway:
             return _error(error.status, str(error), error.kind)
         return JSONResponse(response)
 
-    async def _memory_search(self, request: Request) -> JSONResponse:
-        """Lessons for ``{"query": str, "k": int}``; the episode's token is the only credential, nothing is written
-        to memory (the ids served are noted per episode in ``lessons_served``, for the host to count outcomes on)."""
+    async def _memory_query(
+        self, request: Request
+    ) -> tuple[EpisodeAccess, MemoryReader, str, int] | JSONResponse:
+        """The episode, the memory and ``{"query": str, "k": int}`` of a memory read, or the error to answer."""
         episode = self._identify(request)
         if episode is None:
             return _error(
@@ -459,12 +471,31 @@ class Gateway:
                 raise ValueError
         except (ValueError, KeyError, TypeError):
             return _error(
-                400, f'memory search needs {{"query": str, "k": 1..{MAX_LESSONS}}}', Fault.invalid_request
+                400, f'memory reads need {{"query": str, "k": 1..{MAX_LESSONS}}}', Fault.invalid_request
             )
-        lessons = await asyncio.to_thread(self.memory, query[:4000], k)
+        return episode, self.memory, query[:4000], k
+
+    async def _memory_search(self, request: Request) -> JSONResponse:
+        """Lessons for ``{"query": str, "k": int}``; the episode's token is the only credential, nothing is written
+        to memory (the ids served are noted per episode in ``lessons_served``, for the host to count outcomes on)."""
+        asked = await self._memory_query(request)
+        if isinstance(asked, JSONResponse):
+            return asked
+        episode, memory, query, k = asked
+        lessons = await asyncio.to_thread(memory.read, query, k)
         served = self.lessons_served.setdefault(episode.episode_id or episode.token, [])
         served.extend(lesson["id"] for lesson in lessons if lesson["id"] not in served)
         return JSONResponse({"lessons": lessons})
+
+    async def _memory_cases(self, request: Request) -> JSONResponse:
+        """Solved cases of tasks like ``{"query": str, "k": int}``: never of the episode's own task, which the
+        gateway knows from the token (the agent cannot ask for it)."""
+        asked = await self._memory_query(request)
+        if isinstance(asked, JSONResponse):
+            return asked
+        episode, memory, query, k = asked
+        cases = await asyncio.to_thread(memory.cases, query, k, episode.task_id)
+        return JSONResponse({"cases": cases})
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="agentevo gateway", docs_url=None, redoc_url=None)
@@ -490,6 +521,10 @@ class Gateway:
         @app.post("/v1/memory/search")
         async def memory_search(request: Request) -> JSONResponse:
             return await self._memory_search(request)
+
+        @app.post("/v1/memory/cases")
+        async def memory_cases(request: Request) -> JSONResponse:
+            return await self._memory_cases(request)
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> JSONResponse:

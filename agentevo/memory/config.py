@@ -103,6 +103,17 @@ class MemoryConfig(BaseModel):
         le=1,
         description="For the same situation: advice at least this similar merges, less similar supersedes.",
     )
+    case_similarity: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Solved cases whose task is less similar to the new one are not served as worked examples.",
+    )
+    learn: bool = Field(
+        True,
+        description="Whether episodes write back (outcome counts, solved cases). Off: the library is read "
+        "only, as `agentevo compare` uses it on held-out tasks.",
+    )
     half_life_days: float = Field(30.0, gt=0, description="Recency half-life in the ranking.")
     weights: RankWeights = Field(default_factory=RankWeights)
     guard: GuardConfig = Field(default_factory=GuardConfig)

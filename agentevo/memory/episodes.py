@@ -33,6 +33,17 @@ def served(lesson: Lesson, score: float) -> dict[str, Any]:
     }
 
 
+def served_case(case: CaseRecord, score: float) -> dict[str, Any]:
+    """A solved case as an agent sees it: the task and the solution the hidden tests passed."""
+    return {
+        "id": case.id,
+        "task_id": case.task_id,
+        "task": case.task,
+        "solution": case.solution,
+        "score": round(score, 4),
+    }
+
+
 class PinnedLessons:
     """The memory of a verification re-run: it serves exactly the lessons under test and learns nothing."""
 
@@ -41,6 +52,10 @@ class PinnedLessons:
 
     def read(self, query: str, k: int) -> list[dict[str, Any]]:
         return [served(lesson, 1.0) for lesson in self.lessons[:k]]
+
+    def cases(self, query: str, k: int, task_id: str | None) -> list[dict[str, Any]]:
+        """No cases: the re-run measures the lesson alone."""
+        return []
 
     def after_episode(self, **episode: Any) -> None:
         """A re-run only checks a lesson; its outcome is not evidence for the library."""
@@ -63,6 +78,7 @@ class RunMemory:
         self.node_id = node_id
         self.url = url  # the memory service's: how other processes (Ray workers) join the library
         self.used: set[str] = set()  # every lesson an episode of this run read
+        self.cases_served: set[str] = set()  # every solved case served to an episode of this run
         self.record = record  # where ``used_by`` is kept as JSON after every episode (the nodes' record)
         # agent (evolution node) -> the lessons its episodes read; a resumed run continues the record
         saved = read_json(record) if record is not None else {}
@@ -72,6 +88,13 @@ class RunMemory:
     def read(self, query: str, k: int) -> list[dict[str, Any]]:
         """Lessons for an agent, as the gateway serves them (no counters, no provenance: advice only)."""
         return [served(hit.lesson, hit.score) for hit in self.library.retrieve(query, k)]
+
+    def cases(self, query: str, k: int, task_id: str | None) -> list[dict[str, Any]]:
+        """Verified solutions of similar tasks, never of ``task_id`` (the episode's own task), as worked examples."""
+        found = self.library.solved_cases(query, k, other_than=task_id)
+        with self._lock:
+            self.cases_served.update(case.id for case, _ in found)
+        return [served_case(case, score) for case, score in found]
 
     def note_used(self, node: str | None, served: list[str]) -> None:
         """Count ``served`` as read by ``node``'s episodes (also for episodes other processes ran, e.g. Ray's)."""
@@ -92,12 +115,16 @@ class RunMemory:
         score: float,
         served: list[str],
         plan: str = "",
+        solution: str = "",
         node_id: str | None = None,
     ) -> None:
-        """Count the outcome on the lessons the episode read, and keep the episode as a case. ``node_id``: the
-        agent (evolution node) that ran it, when the run has several."""
+        """Count the outcome on the lessons the episode read, and keep the episode as a case (with its solution
+        when the hidden tests passed it). ``node_id``: the agent (evolution node) that ran it, when the run has
+        several. With ``memory.learn`` off only the reading is noted."""
         node = node_id or self.node_id
         self.note_used(node, served)
+        if not self.library.config.learn:
+            return
         self.library.record_outcome(served, helped=passed)
         provenance = Provenance(
             source=self.run_id,
@@ -111,6 +138,7 @@ class RunMemory:
                 task_id=task_id,
                 task=task,
                 plan=plan,
+                solution=solution if passed else "",
                 passed=passed,
                 score=score,
                 lesson_ids=served,

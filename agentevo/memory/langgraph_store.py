@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,7 +58,8 @@ class ChromaStore(BaseStore):
         if isinstance(op, GetOp):
             return self._get(op)
         if isinstance(op, PutOp):
-            return self._put(op)
+            self._put(op)
+            return None
         if isinstance(op, SearchOp):
             return self._search(op)
         if isinstance(op, ListNamespacesOp):
@@ -96,7 +97,7 @@ class ChromaStore(BaseStore):
             ],
         )
 
-    def _text(self, value: dict[str, Any], index: Any) -> str:
+    def _text(self, value: Mapping[str, Any], index: Any) -> str:
         fields = self.fields if index is None or index is True else list(index or [])
         if not fields or fields == ["$"]:
             return json.dumps(value, ensure_ascii=False)[:2000]
@@ -128,7 +129,7 @@ class ChromaStore(BaseStore):
             if m["namespace"].split(SEP)[: len(op.namespace_prefix)] == list(op.namespace_prefix)
             and _matches(json.loads(m["value"]), op.filter)
         ]
-        return [_item(m, search=True, score=s) for m, s in rows[op.offset : wanted]]
+        return [_search_item(m, s) for m, s in rows[op.offset : wanted]]
 
     def _namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         got = self.collection.get(include=["metadatas"])
@@ -155,12 +156,20 @@ def _matches(value: dict[str, Any], conditions: dict[str, Any] | None) -> bool:
     return not conditions or all(_compare_values(value.get(k), v) for k, v in conditions.items())
 
 
-def _item(metadata: dict[str, Any], *, search: bool = False, score: float | None = None) -> Item:
-    fields = dict(
+def _fields(metadata: dict[str, Any]) -> dict[str, Any]:
+    """An item's fields as its Chroma metadata keeps them."""
+    return dict(
         namespace=tuple(metadata["namespace"].split(SEP)),
         key=metadata["key"],
         value=json.loads(metadata["value"]),
         created_at=datetime.fromisoformat(metadata["created_at"]),
         updated_at=datetime.fromisoformat(metadata["updated_at"]),
     )
-    return SearchItem(**fields, score=score) if search else Item(**fields)
+
+
+def _item(metadata: dict[str, Any]) -> Item:
+    return Item(**_fields(metadata))
+
+
+def _search_item(metadata: dict[str, Any], score: float | None) -> SearchItem:
+    return SearchItem(**_fields(metadata), score=score)

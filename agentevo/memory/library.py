@@ -278,6 +278,16 @@ class Library:
         """Past episodes of the most similar tasks (Memento's case-based retrieval; K=4 did best there)."""
         return self.records.nearest_cases(task, k)
 
+    def solved_cases(self, task: str, k: int, *, other_than: str | None) -> list[tuple[CaseRecord, float]]:
+        """Up to ``k`` verified solutions of tasks similar to ``task`` (at least ``case_similarity``), one per
+        task and none of task ``other_than``: a case never shows an episode its own task's answer."""
+        found = self.records.nearest_cases(task, k * self.config.overfetch, passed=True)
+        chosen: dict[str, tuple[CaseRecord, float]] = {}
+        for case, score in found:
+            if case.solution and case.task_id != other_than and score >= self.config.case_similarity:
+                chosen.setdefault(case.task_id, (case, score))
+        return list(chosen.values())[:k]
+
     # -- provenance, export and import -----------------------------------------------------------
 
     def purge(self, source: str) -> PurgeResult:

@@ -124,13 +124,17 @@ class CaseRecord(BaseModel):
     task_id: str = Field(..., min_length=1)
     task: str = Field(..., min_length=1, description="The task's instructions (embedded).")
     plan: str = Field("", description="What the agent did: its plan or the summary of its trajectory.")
+    solution: str = Field(
+        "",
+        description="The solution file the evaluator's hidden tests passed ('' unless the episode passed).",
+    )
     passed: bool
     score: float = Field(0.0, ge=0, le=1)
     lesson_ids: list[str] = Field(default_factory=list, description="Lessons the episode retrieved.")
     provenance: Provenance
     created_at: float = Field(default_factory=time.time)
 
-    @field_validator("task", "plan")
+    @field_validator("task", "plan", "solution")
     @classmethod
     def _clip(cls, value: str) -> str:
         return value.strip()[: 4 * MAX_TEXT_CHARS]

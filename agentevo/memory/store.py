@@ -205,12 +205,16 @@ class ChromaRecords:
             metadatas=[{"json": case.model_dump_json(), "passed": case.passed} for case in cases],
         )
 
-    def nearest_cases(self, text: str, n: int) -> list[tuple[CaseRecord, float]]:
+    def nearest_cases(self, text: str, n: int, passed: bool | None = None) -> list[tuple[CaseRecord, float]]:
+        """The ``n`` cases nearest ``text``, best first; ``passed``: only those with that outcome."""
         total = self.cases.count()
         if total == 0:
             return []
         found = self.cases.query(
-            query_embeddings=embed([text]), n_results=min(n, total), include=["metadatas", "distances"]
+            query_embeddings=embed([text]),
+            n_results=min(n, total),
+            where=None if passed is None else {"passed": passed},
+            include=["metadatas", "distances"],
         )
         return [
             (CaseRecord.model_validate_json(m["json"]), 1.0 - float(d))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from agentevo.agents import EpisodeOutcome, StopReason, run_isolated
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
-from agentevo.evaluate.evaluator import EvalResult, Evaluator
+from agentevo.evaluate.evaluator import EvalResult, Evaluator, workspace_files
 from agentevo.evaluate.results import RESULTS_DB, ErrorKind, ResultRow, ResultsStore, SpoiledTry
 from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.launch import open_backend, request_retry
@@ -135,7 +135,7 @@ class _SuiteRun:
                 return None
             if not outcome.stop_reason.infrastructure:
                 verdict = self._judge(task, outcome, tries)
-                self._learn(task, attempt, verdict)
+                self._learn(task, attempt, verdict, outcome)
                 return self._finished(task, outcome, verdict, attempt)
             kind = KINDS[outcome.stop_reason]
             if not tries.record(kind, outcome.error or outcome.stop_reason.value):
@@ -143,8 +143,9 @@ class _SuiteRun:
             self._wait_for_recovery(kind)
         return None
 
-    def _learn(self, task: Task, attempt: int, verdict: EvalResult) -> None:
-        """With memory on: the verdict counts on the lessons the episode read, and the episode becomes a case."""
+    def _learn(self, task: Task, attempt: int, verdict: EvalResult, outcome: EpisodeOutcome) -> None:
+        """With memory on: the verdict counts on the lessons the episode read, and the episode becomes a case,
+        with the solution the hidden tests passed."""
         if self.memory is not None:
             episode_id = _episode_id(task, attempt)
             self.memory.after_episode(
@@ -154,6 +155,7 @@ class _SuiteRun:
                 passed=verdict.passed,
                 score=verdict.score,
                 served=self.gateway.lessons_served.get(episode_id, []),
+                solution=_solution(task, outcome) if verdict.passed else "",
                 node_id=self.agent_id,
             )
 
@@ -255,9 +257,7 @@ def run_suite(
     retry = request_retry(config.resilience)
     with (
         backends as served,
-        Gateway(
-            served, run_dir=run.path, run_id=run.run_id, retry=retry, memory=memory.read if memory else None
-        ) as gateway,
+        Gateway(served, run_dir=run.path, run_id=run.run_id, retry=retry, memory=memory) as gateway,
         kind.open_shared(config, min(parallel, len(episodes)), run.run_id) as shared,
         ThreadPoolExecutor(max_workers=parallel) as workers,
     ):
@@ -285,6 +285,15 @@ def run_suite(
             _describe_backbone(run, served)
     run.describe(finished=time.time(), passed=sum(r.passed for r in rows), episodes=len(rows))
     return rows
+
+
+def _solution(task: Task, outcome: EpisodeOutcome) -> str:
+    """The solution file of the episode's final workspace ('' when it is missing or not text)."""
+    content, _ = workspace_files(outcome.workspace_tar, task.solution_file).get(task.solution_file, (b"", 0))
+    try:
+        return content.decode()
+    except UnicodeDecodeError:
+        return ""
 
 
 def _run_kind(tasks: Sequence[Task | WebTask], memory: RunMemory | PinnedLessons | None) -> type[_SuiteRun]:

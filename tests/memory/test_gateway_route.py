@@ -34,7 +34,7 @@ def test_episode_reads_lessons_with_its_token_and_the_host_counts_the_outcome(tm
             "the task computes Fibonacci numbers for a large n", "iterate with two variables, no recursion"
         )
         memory.library.add(tip)
-        with Gateway(backend, run_dir=tmp_path, run_id="run-1", memory=memory.read) as gateway:
+        with Gateway(backend, run_dir=tmp_path, run_id="run-1", memory=memory) as gateway:
             access = gateway.open_episode(task_id="fib", episode_id="fib-0")
             monkeypatch.setenv(contract.SOCKET_ENV, str(gateway.socket_path))
             monkeypatch.setenv(contract.TOKEN_ENV, access.token)

@@ -84,6 +84,13 @@ class Genome(BaseModel):
     )
     filter: CandidateFilter = CandidateFilter.none
     demos: list[Demo] = Field(default_factory=list, max_length=3)
+    cases: int = Field(
+        2,
+        ge=0,
+        le=4,
+        description="Verified solutions of similar tasks fetched from memory and shown after the demos (only when "
+        "the host turns memory on).",
+    )
     sections: list[Section] = Field(default_factory=list)
     max_steps: int = Field(
         12, ge=1, le=30, description="Model calls of the loop (the episode budget caps it)."

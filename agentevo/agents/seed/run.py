@@ -18,7 +18,7 @@ from .config import loop_config
 from .direct import solve_directly
 from .genome import Genome, load_genome
 from .graph import build_agent, initial_state, run_config
-from .lessons import fetch_lessons
+from .lessons import cases_as_demos, fetch_cases, fetch_lessons
 from .llm import GatewayChatModel
 from .workspace import LocalWorkspace
 
@@ -60,6 +60,10 @@ def main() -> None:
     lessons = fetch_lessons(task["instructions"])
     if lessons:
         print(f"[memory] {len(lessons)} lessons: {', '.join(x['id'][:8] for x in lessons)}", flush=True)
+    cases = cases_as_demos(fetch_cases(task["instructions"], genome.cases)) if genome.cases else []
+    if cases:
+        print(f"[memory] {len(cases)} solved cases: {', '.join(c.task_id for c in cases)}", flush=True)
+        genome = genome.model_copy(update={"demos": [*genome.demos, *cases]})
     if genome.direct_for(task):
         workspace = LocalWorkspace(args.workspace)
         state = solve_directly(llm, workspace, task, genome, calls=args.max_steps, lessons=lessons)
