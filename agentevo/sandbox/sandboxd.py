@@ -37,7 +37,7 @@ from typing import BinaryIO
 if __package__:  # imported on the host as agentevo.sandbox.sandboxd
     from agentevo.sandbox import procs
 else:  # run as /opt/agentevo/sandboxd.py in the image: procs.py lies beside it, on sys.path[0]
-    import procs
+    import procs  # type: ignore[no-redef]
 
 _HEADER = struct.Struct(">I")
 MAX_HEADER_BYTES = 1 << 20
@@ -197,12 +197,13 @@ def run_command(req: dict, reaper: Reaper) -> tuple[dict, bytes]:
     except OSError as exc:
         return {"ok": False, "error": f"cannot start command: {exc}", "kind": type(exc).__name__}, b""
     reaper.spawned()
+    assert proc.stdout is not None  # stdout=PIPE
     deadline = start + timeout + KILL_GRACE_SECONDS + 0.5 if timeout > 0 else None
     fd = proc.stdout.fileno()
     fd_open = True
     timed_out = False
     exit_code = None
-    drain_until = None
+    drain_until: float | None = None
     while True:
         now = time.monotonic()
         if deadline is not None and now >= deadline and not timed_out:
@@ -215,7 +216,7 @@ def run_command(req: dict, reaper: Reaper) -> tuple[dict, bytes]:
             # The command is done: whatever it left running in its group goes with it.
             procs.kill_group(proc.pid, rounds=KILL_ROUNDS, pause=KILL_PAUSE_SECONDS)
             drain_until = now + DRAIN_SECONDS
-        if exit_code is not None and (now >= drain_until or not fd_open):
+        if exit_code is not None and drain_until is not None and (now >= drain_until or not fd_open):
             break
         wait = 0.05
         if deadline is not None and not timed_out:
@@ -284,7 +285,8 @@ def handle(req: dict, payload: bytes, reaper: Reaper) -> tuple[dict, bytes | mem
             if not os.path.exists(path):
                 raise FileNotFoundError(f"no such file or directory: {path}")
             out = io.BytesIO()
-            with tarfile.open(fileobj=out, mode="w", copybufsize=TAR_COPY_BYTES) as tar:
+            # copybufsize is TarFile's own keyword, which typeshed's open() does not list.
+            with tarfile.open(fileobj=out, mode="w", copybufsize=TAR_COPY_BYTES) as tar:  # type: ignore[call-overload]
                 tar.add(path, arcname=req.get("arcname") or os.path.basename(path) or ".")
             return {"ok": True}, out.getbuffer()  # the tar as it lies in memory: no copy
         return {"ok": False, "error": f"unknown op {op!r}", "kind": "ValueError"}, b""
