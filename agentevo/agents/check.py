@@ -27,7 +27,7 @@ from agentevo.contract import ResultStatus
 from agentevo.files import default_cache_dir
 from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.llm.scripted import ScriptedChatModel
-from agentevo.sandbox import Sandbox, SandboxConfig
+from agentevo.sandbox import SandboxConfig, start_sandbox
 from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
 
@@ -129,7 +129,7 @@ def _layout(path: Path) -> list[Finding]:
 
 def _imports(path: Path, sandbox_config: SandboxConfig | None, timeout: float = 60.0) -> list[Finding]:
     """Import the entry module in a sandbox (import-time code is the agent's: it never runs on the host)."""
-    with Sandbox.start(sandbox_config) as sandbox:
+    with start_sandbox(sandbox_config) as sandbox:
         sandbox.put_dir(path, contract.AGENT_DIR)
         put_host_modules(sandbox)
         result = sandbox.exec(

@@ -16,14 +16,14 @@ from agentevo import contract
 from agentevo.agents.episode import EpisodeOutcome
 from agentevo.agents.seed import AgentConfig, build_agent, initial_state, run_config
 from agentevo.contract import reported_reason
-from agentevo.sandbox import Sandbox
+from agentevo.sandbox import RunningSandbox
 from agentevo.tasks import Task
 
 
 class SandboxWorkspace:
     """SDK mode: the agent's tools, running in this process, act inside a sandbox."""
 
-    def __init__(self, sandbox: Sandbox, root: str = contract.WORKSPACE) -> None:
+    def __init__(self, sandbox: RunningSandbox, root: str = contract.WORKSPACE) -> None:
         self.sandbox = sandbox
         self.root = root
 
@@ -44,7 +44,7 @@ class SandboxWorkspace:
 def run_sdk(
     task: Task,
     llm: BaseChatModel,
-    sandbox: Sandbox,
+    sandbox: RunningSandbox,
     *,
     agent_config: AgentConfig | None = None,
     checkpointer: Any = None,

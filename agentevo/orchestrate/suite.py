@@ -27,8 +27,7 @@ from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.launch import open_backend, request_retry
 from agentevo.orchestrate.scoring import KINDS, outcome_row
 from agentevo.runs import RunDir
-from agentevo.sandbox import SandboxPool
-from agentevo.sandbox.docker_host import wait_for_docker
+from agentevo.sandbox import SandboxPool, provider_for
 from agentevo.tasks import Task
 from agentevo.tasks.miniwob import WebTask
 from agentevo.tasks.suites import SuiteError
@@ -194,7 +193,7 @@ class _SuiteRun:
     def _wait_for_recovery(self, kind: ErrorKind) -> None:
         """Before a retry, give the failed part (bounded) time to come back."""
         if kind in (ErrorKind.docker_error, ErrorKind.sandbox_error):
-            wait_for_docker(self.config.resilience.docker_wait)
+            provider_for(self.config.sandbox).healthy(self.config.resilience.docker_wait)
         health = self.backend.health
         if kind is ErrorKind.backbone_error and health is not None:
             health.wait_ready(request_retry(self.config.resilience).ready_timeout)
