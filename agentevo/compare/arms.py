@@ -23,13 +23,14 @@ with a dot sets that configuration field for the arm alone (``llm.max_tokens=256
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
+from agentevo.llm.config import Backbone
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 ACTIVE_ADAPTER = "active"  # the registry's active adapter, as `agentevo run` serves it
@@ -55,7 +56,7 @@ class Arm(BaseModel):
         None,
         description="None: the base weights; 'active': the registry's active adapter; else a registry name.",
     )
-    backbone: Literal["auto", "local", "llamacpp", "vllm", "openai"] | None = None
+    backbone: Backbone | None = None
     base_url: str | None = Field(None, description="An OpenAI-compatible endpoint (the openai backbone).")
     model: str | None = None
     temperature: float | None = Field(None, ge=0)
@@ -81,14 +82,20 @@ class Arm(BaseModel):
 
     def settings(self, base: AgentevoConfig) -> AgentevoConfig:
         """``base`` with this arm's backbone, model, memory and configuration fields applied."""
-        llm = {k: v for k, v in {"base_url": self.base_url, "model": self.model}.items() if v is not None}
+        given: dict[str, object] = {"base_url": self.base_url, "model": self.model}
+        llm = {k: v for k, v in given.items() if v is not None}
         if self.base_url is not None:
             llm["backbone"] = "openai"
         if self.backbone is not None:
             llm["backbone"] = self.backbone
         if self.temperature is not None:
             llm["temperature"] = self.temperature
-        fields = {**{f"llm.{k}": v for k, v in llm.items()}, "memory.enabled": self.memory}
+        # Memory is read, not taught: held-out episodes write no outcome or case (``memory.learn=true`` to).
+        fields = {
+            **{f"llm.{k}": v for k, v in llm.items()},
+            "memory.enabled": self.memory,
+            "memory.learn": False,
+        }
         if self.library is not None:
             fields["memory.path"] = self.library
         config = base

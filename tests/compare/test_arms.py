@@ -35,7 +35,9 @@ def test_spec_keys_set_the_arm_and_its_configuration(tmp_path):
         256,
         2 * 2**30,
     )
-    assert (settings.memory.enabled, settings.memory.path) == (True, tmp_path)
+    assert (settings.memory.enabled, settings.memory.path, settings.memory.learn) == (True, tmp_path, False)
+    learning = parse_arm("l=seed,memory=on,memory.learn=true").settings(AgentevoConfig())
+    assert learning.memory.learn  # held-out episodes teach the library only when the arm says so
     assert (
         arm.budget().max_steps == 3 and arm.budget().max_tokens == 20_000
     )  # the other budget keeps its default
