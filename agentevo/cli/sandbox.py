@@ -10,7 +10,7 @@ import time
 import typer
 
 from agentevo.cli.common import clear_errors, config, console
-from agentevo.sandbox import Sandbox, images, reap
+from agentevo.sandbox import images, provider_for, start_sandbox
 
 app = typer.Typer(help="Hardened Docker sandboxes.", no_args_is_help=True)
 
@@ -58,7 +58,7 @@ def run(
                 raise typer.Exit(2)
             value = os.environ[name]
         variables[name] = value
-    with clear_errors(), Sandbox.start(settings) as sb:
+    with clear_errors(), start_sandbox(settings) as sb:
         result = sb.exec(line, cwd=workdir, env=variables, timeout=timeout)
     sys.stdout.write(result.output)
     if result.output and not result.output.endswith("\n"):
@@ -79,5 +79,5 @@ def gc(
 ) -> None:
     """Remove agentevo containers whose owner process is gone or whose lifetime is over."""
     with clear_errors():
-        removed = reap(everything=everything)
+        removed = provider_for(config().sandbox).reap(everything=everything)
     console.print(f"removed {len(removed)} container(s)" + (": " + ", ".join(removed) if removed else ""))

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agentevo.sandbox import Sandbox, SandboxConfig, SandboxError
-from agentevo.sandbox.docker_host import new_run_id
+from agentevo.sandbox import RunningSandbox, SandboxConfig, SandboxError, start_sandbox
 from agentevo.web.tools import BrowserServerError, LineClient
 
 BROWSERD_SOURCE = Path(__file__).with_name("browserd.py")
@@ -49,7 +48,7 @@ class WebResult(BaseModel):
 class WebEnv:
     """One running web sandbox. Use ``WebEnv.start()`` as a context manager; ``close`` stops everything."""
 
-    def __init__(self, sandbox: Sandbox, folder: Path, server: threading.Thread, log: list) -> None:
+    def __init__(self, sandbox: RunningSandbox, folder: Path, server: threading.Thread, log: list) -> None:
         self.sandbox = sandbox
         self.folder = folder
         self._server = server
@@ -69,9 +68,7 @@ class WebEnv:
         folder = Path(tempfile.mkdtemp(prefix="agentevo-web-"))
         os.chown(folder, config.uid, config.gid)
         try:
-            sandbox = Sandbox.start(
-                config, run_id=run_id or new_run_id(), binds={folder: SOCKET_DIR_IN_SANDBOX}
-            )
+            sandbox = start_sandbox(config, run_id=run_id, binds={folder: SOCKET_DIR_IN_SANDBOX})
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # e.g. the image is not built: leave nothing behind
             raise
@@ -131,7 +128,7 @@ class WebEnv:
         self.close()
 
 
-def _serve(sandbox: Sandbox, command: str, timeout: float, log: list) -> None:
+def _serve(sandbox: RunningSandbox, command: str, timeout: float, log: list) -> None:
     """Run the browser server until it is told to close (or its sandbox is removed under it)."""
     try:
         log.append(sandbox.exec(command, cwd="/tmp", timeout=timeout))
