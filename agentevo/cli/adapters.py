@@ -27,7 +27,7 @@ def train_errors() -> Iterator[None]:
     from agentevo.train.selfplay import SelfPlayError
     from agentevo.train.trajectories import TrajectoryError
 
-    failures = (
+    failures: tuple[type[Exception], ...] = (
         DatasetError,
         TrajectoryError,
         TrainError,
@@ -35,10 +35,11 @@ def train_errors() -> Iterator[None]:
         SelfPlayError,
         CompareError,
         ArmError,
+        *expected_errors(),
     )
     try:
         yield
-    except (*failures, *expected_errors()) as exc:
+    except failures as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
 

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from agentevo.config import AgentevoConfig
+from agentevo.llm.config import BACKBONES, Backbone, is_backbone
 from agentevo.sandbox.errors import SandboxError
 
 # soft_wrap: an error or a path is one line a user can copy, never folded at the terminal width.
@@ -39,6 +40,13 @@ def expected_errors() -> tuple[type[Exception], ...]:
     from agentevo.tasks import SuiteError
 
     return SandboxError, BackboneSetupError, ModelFetchError, LocalModelError, ServerError, SuiteError
+
+
+def backbone_choice(name: str) -> Backbone:
+    """``--backbone``'s value, checked (typer has no choices of a Literal); a usage error names the choices."""
+    if not is_backbone(name):
+        raise typer.BadParameter(f"{name!r} is not one of {', '.join(BACKBONES)}", param_hint="--backbone")
+    return name
 
 
 def note(line: str) -> None:

@@ -71,7 +71,6 @@ def compare(
     except ArmError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    design = dict(suite=suite, split=split, limit=limit, attempts=attempts, seed=seed, spread=spread)
     with (
         clear_errors(),
         _interruptible(run_dir_hint=settings.archives_dir),
@@ -79,7 +78,17 @@ def compare(
     ):
         try:
             result = run_comparison(
-                chosen, **design, config=settings, run_id=run_id, parallel=parallel, progress=progress
+                chosen,
+                suite=suite,
+                split=split,
+                limit=limit,
+                attempts=attempts,
+                seed=seed,
+                spread=spread,
+                config=settings,
+                run_id=run_id,
+                parallel=parallel,
+                progress=progress,
             )
         except (ArmError, CompareError, ArchiveError) as exc:
             console.print(f"[red]error:[/] {exc}", highlight=False)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from agentevo.cli.common import (
     INTERRUPTED,
+    backbone_choice,
     clear_errors,
     config,
     console,
@@ -60,7 +61,7 @@ def evolve(
     """Evolve the seed agent: select a parent, make a child, gate it, score it in stages; repeat within budgets."""
     settings = config()
     if backbone:
-        settings.llm.backbone = backbone
+        settings.llm.backbone = backbone_choice(backbone)
     chosen = {
         "suite": suite,
         "split": split,
@@ -181,6 +182,7 @@ def _view(status: Status, evolve: EvolveConfig) -> Table:
 
 def _summary(status: Status, evolve: EvolveConfig) -> None:
     console.print(_view(status, evolve))
+    assert status.cause is not None  # Evolution.run() names it before it returns
     console.print(f"stopped: {status.cause.value}", highlight=False)
     best = f"{status.best} (score {status.best_score:.2f})" if status.best else "none scored"
     console.print(f"best node: {best}", highlight=False)

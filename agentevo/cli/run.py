@@ -14,6 +14,7 @@ from rich.table import Table
 
 from agentevo.cli.common import (
     INTERRUPTED,
+    backbone_choice,
     clear_errors,
     config,
     console,
@@ -63,7 +64,7 @@ def run(
 
     settings = config()
     if backbone:
-        settings.llm.backbone = backbone
+        settings.llm.backbone = backbone_choice(backbone)
     if memory is not None:
         settings.memory.enabled = memory
     stop_on_sigterm()

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal, Self, TypeGuard, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Backbone = Literal["auto", "local", "llamacpp", "vllm", "openai"]
+BACKBONES: tuple[Backbone, ...] = get_args(Backbone)
+
+
+def is_backbone(name: str) -> TypeGuard[Backbone]:
+    """Whether ``name`` names a backbone (what a command-line flag, unlike the config file, must check)."""
+    return name in BACKBONES
+
 
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
 # The second embedded model: Gemma 3 270M, whose PyPI packages ship a Q4_K_M GGUF; llama.cpp serves it as it is.
@@ -107,7 +116,7 @@ class LLMConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backbone: Literal["auto", "local", "llamacpp", "vllm", "openai"] = "auto"
+    backbone: Backbone = "auto"
     model: str = Field(
         EMBEDDED_MODEL_NAME,
         description=f"Model name sent to the endpoint (or served as). {GEMMA_MODEL_NAME} makes llama.cpp serve the "

@@ -121,7 +121,7 @@ def render_tools_prompt(tools: Sequence[Any], *, tool_choice: str | None = None)
     """
     specs = tool_specs(tools)
     lines = render_tool_list(specs)
-    example = specs[0] if specs else {"name": "tool_name", "parameters": {}}
+    example: dict[str, Any] = specs[0] if specs else {"name": "tool_name", "parameters": {}}
     lines += [
         "",
         "To use a tool, reply with one block like this and nothing else:",

@@ -170,7 +170,7 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-class LlamaCppServer(SupervisedServer):
+class LlamaCppServer(SupervisedServer[LlamaCppBackboneConfig]):
     """One ``llama-server`` on ``config.host:config.port`` serving a GGUF model under ``served_name``.
 
     ``config.parallel`` slots decode that many requests at once, each with ``config.ctx_per_slot`` tokens of

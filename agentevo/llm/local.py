@@ -122,7 +122,8 @@ def _stop_criteria(
         def __call__(
             self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
         ) -> torch.BoolTensor:
-            return torch.full((input_ids.shape[0],), closed.is_set(), device=input_ids.device)
+            flags = torch.full((input_ids.shape[0],), closed.is_set(), device=input_ids.device)
+            return flags  # type: ignore[return-value]  # transformers' BoolTensor (legacy type) means Tensor
 
     class _StopOnText(StoppingCriteria):
         def __call__(
@@ -132,7 +133,8 @@ def _stop_criteria(
                 cut_at_stop(tokenizer.decode(row[prompt_len:], skip_special_tokens=True), stops, patterns)[1]
                 for row in input_ids
             ]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+            flags = torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+            return flags  # type: ignore[return-value]  # transformers' BoolTensor (legacy type) means Tensor
 
     return StoppingCriteriaList([_StopWhenClosed(), *([_StopOnText()] if stops or patterns else [])])
 

@@ -11,13 +11,16 @@ build; it is built once per tokenizer and kept.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentevo.llm.structured import SchemaUnsupported, repetitive, requested_schema
 
+if TYPE_CHECKING:
+    from llguidance._lib import JsonCompileOptions  # (typing only: llguidance loads with the first schema)
+
 _TOKENIZERS: dict[int, Any] = {}  # id(HF tokenizer) -> llguidance.LLTokenizer
 _TOKENIZERS_LOCK = threading.Lock()
-JSON_OPTIONS = {"whitespace_flexible": False}  # compact JSON
+JSON_OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}  # compact JSON
 
 
 def _ll_tokenizer(tokenizer: Any) -> Any:
@@ -62,7 +65,8 @@ def _schema_processor(matcher: Any, prompt_len: int) -> Any:
             allowed = np.zeros(scores.shape[-1], dtype=bool)
             n = min(len(bits), len(allowed))
             allowed[:n] = bits[:n].astype(bool)
-            return scores.masked_fill(torch.from_numpy(~allowed), float("-inf"))
+            # transformers annotates FloatTensor (a legacy type no torch operation returns): it means Tensor
+            return scores.masked_fill(torch.from_numpy(~allowed), float("-inf"))  # type: ignore[return-value]
 
     return _SchemaLogits()
 

@@ -19,7 +19,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, PrivateAttr
 
 from agentevo.llm.structured import requested_schema
 
@@ -38,7 +38,7 @@ class ScriptedChatModel(BaseChatModel):
 
     replies: Sequence[str | AIMessage]
     delay: float = 0.0
-    name_: str = Field("scripted", alias="name")
+    model: str = "scripted"  # the model name its replies report
     in_flight_peak: int = 0
     _cycle: Iterator[str | AIMessage] = PrivateAttr()
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -80,7 +80,7 @@ class ScriptedChatModel(BaseChatModel):
             "output_tokens": reply_words,
             "total_tokens": prompt_words + reply_words,
         }
-        message.response_metadata = {"model_name": self.name_, "finish_reason": "stop"}
+        message.response_metadata = {"model_name": self.model, "finish_reason": "stop"}
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 

@@ -20,14 +20,14 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, ClassVar, Self
+from typing import IO, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel
 
 from agentevo.files import acquire_lock
-from agentevo.llm.schema_tools import with_schema_tools
+from agentevo.llm.fenced_tools import normalise_tool_choice
+from agentevo.llm.schema_tools import SchemaToolModel, with_schema_tools
 from agentevo.llm.tether import end_group
 from agentevo.progress import progress
 from agentevo.sandbox.procs import kill_group
@@ -130,20 +130,30 @@ class ServerProcess:
         self._tether.wait()
 
 
-class SupervisedServer:
+class ServerSettings(Protocol):
+    """What supervision reads of a server's settings; each engine's config section has more for its own use."""
+
+    host: str
+    port: int
+    startup_timeout: float
+
+
+SettingsT = TypeVar("SettingsT", bound=ServerSettings)
+
+
+class SupervisedServer(Generic[SettingsT]):
     """One server process on ``config.host:config.port`` serving ``served_name``: spawned, or found running.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Only a server this object spawned is
-    stopped by it; one found running is reused and left alone. ``config`` needs ``host``, ``port`` and
-    ``startup_timeout``.
+    stopped by it; one found running is reused and left alone.
     """
 
     engine: ClassVar[str]  # in messages: "vLLM", "llama.cpp"
     slug: ClassVar[str]  # in file names (logs, locks): "vllm", "llamacpp"
     error: ClassVar[type[ServerError]] = ServerError
 
-    def __init__(self, config: BaseModel, served_name: str, cache_dir: Path, *, log: Log = progress):
-        self.config: Any = config
+    def __init__(self, config: SettingsT, served_name: str, cache_dir: Path, *, log: Log = progress):
+        self.config = config
         self.served_name = served_name
         self.cache_dir = Path(cache_dir)
         self.log = log
@@ -403,8 +413,15 @@ class ServedChatModel(ChatOpenAI):
     structured_output: ClassVar[bool] = True  # honours response_format (a JSON schema)
     server: Any = None
 
-    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any):
-        return with_schema_tools(self, tools, tool_choice=tool_choice)
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: dict[str, Any] | str | bool | None = None,
+        **kwargs: Any,
+    ) -> SchemaToolModel:
+        """Tools as a JSON schema the server holds replies to (any of LangChain's ``tool_choice`` forms)."""
+        return with_schema_tools(self, tools, tool_choice=normalise_tool_choice(tool_choice))
 
     def for_model(self, name: str) -> ServedChatModel:
         """This chat model, answering as ``name`` (the base or a loaded adapter); LookupError for others."""

@@ -75,7 +75,7 @@ def resolve_dtype(configured: str, package: str, bf16: Callable[[], bool] = gpu_
     return "bfloat16" if bf16() else "float16"
 
 
-class VLLMServer(SupervisedServer):
+class VLLMServer(SupervisedServer[VLLMBackboneConfig]):
     """One vLLM OpenAI server: started (or found running) on ``config.host:config.port``.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Only a server this object spawned is
