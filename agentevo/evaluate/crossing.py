@@ -21,8 +21,24 @@ This module runs on the host (tests), in the judge and in the solution's process
 its source to the last two from memory, so nothing on the sandbox's disk can change it.
 """
 
+from __future__ import annotations
+
 import json
 import os
+
+TYPE_CHECKING = False  # typing costs the judge and the solution's process an import on every test
+if TYPE_CHECKING:
+    from typing import Protocol, TypeGuard, TypeVar
+
+    T = TypeVar("T")
+
+    class Keeper(Protocol):
+        """Keeps large arguments the judge sends once (``k``) and finds them again (``K``)."""
+
+        def keep(self, number: int, value: object) -> object: ...
+
+        def kept_value(self, number: int) -> object: ...
+
 
 MAX_FRAME_BYTES = 32 << 20
 MAX_NODES = 2_000_000
@@ -117,12 +133,21 @@ def write_traceback(exc: BaseException) -> None:
 # -- values ---------------------------------------------------------------------------------------
 
 
+def is_exactly(value: object, *kinds: type[T]) -> TypeGuard[T]:
+    """Whether ``value``'s type is one of ``kinds`` itself, not a subclass: what crossed as plain data."""
+    return type(value) in kinds
+
+
+def snapshot(value: object) -> object:
+    """A shallow copy of a mutable builtin container (of a flat one: a full snapshot); anything else itself."""
+    return value.copy() if isinstance(value, list | dict | set | bytearray) else value
+
+
 def is_flat(value: object) -> bool:
     """A list, tuple, set or dict of JSON scalars only: a shallow copy of it is a full snapshot."""
-    items = value.items() if type(value) is dict else value
     if type(value) is dict:
-        return all(type(k) in _SCALARS and type(v) in _SCALARS for k, v in items)
-    return type(value) in (list, tuple, set, frozenset) and all(type(item) in _SCALARS for item in items)
+        return all(type(k) in _SCALARS and type(v) in _SCALARS for k, v in value.items())
+    return is_exactly(value, list, tuple, set, frozenset) and all(type(item) in _SCALARS for item in value)
 
 
 def exception_bases(cls: type) -> list[str]:
@@ -173,7 +198,7 @@ class Encoder:
         if isinstance(value, str):
             return str.__str__(value)
         if isinstance(value, complex):
-            real, imag = complex.__getnewargs__(value)
+            real, imag = complex.__getnewargs__(value)  # type: ignore[attr-defined]  # typeshed omits it
             return [COMPLEX, real, imag]
         if isinstance(value, bytes):
             return [BYTES, bytes.hex(value)]
@@ -233,11 +258,10 @@ class Decoder:
         self.nodes += 1
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
             raise CrossingError("a value with too many parts or levels was sent")
-        kind = type(data)
-        if data is None or kind in (bool, int, float, str):
+        if data is None or type(data) in (bool, int, float, str):
             return data
-        if kind is not list or not data or type(data[0]) is not str:
-            raise ProtocolError(f"a malformed value of type {kind.__name__}")
+        if type(data) is not list or not data or type(data[0]) is not str:
+            raise ProtocolError(f"a malformed value of type {type(data).__name__}")
         try:
             return self._tagged(data[0], data[1:], depth)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -293,7 +317,7 @@ def _int(value: object) -> int:
 
 
 def _number(value: object) -> float | int:
-    if type(value) not in (int, float):
+    if not is_exactly(value, int, float):
         raise ProtocolError(f"expected a number, got {type(value).__name__}")
     return value
 
@@ -320,7 +344,7 @@ class Peer:
         self.sequence = 0
         self.objects: dict[int, object] = {}  # number -> own object the peer holds a handle to
         self.numbers: dict[int, int] = {}  # id(own object) -> number
-        self.keeper = None  # see Decoder
+        self.keeper: Keeper | None = None  # see Decoder
 
     # -- values
 

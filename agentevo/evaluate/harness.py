@@ -50,7 +50,8 @@ import sys
 import time
 import types
 
-if __package__:  # imported on the host: the evaluator reads the constants below
+TYPE_CHECKING = False  # not typing's: the harness runs on the standard library alone, and starts fast
+if TYPE_CHECKING or __package__:  # imported on the host: the evaluator reads the constants below
     from agentevo.sandbox import procs
 else:  # run alone in a sandbox: main() builds procs from the source the spec carries
     procs = None
@@ -157,7 +158,8 @@ def _kill_group(pgid: int) -> None:
 
 
 def _ancestors() -> set[int]:
-    pids, pid = set(), os.getppid()
+    pids: set[int] = set()
+    pid: int | None = os.getppid()
     while pid is not None and pid > 1 and pid not in pids:
         pids.add(pid)
         pid = procs.parent(pid)
@@ -236,10 +238,11 @@ def run_test(child: dict, *, timeout: float, cwd: str, env: dict[str, str], swee
         return {"status": ERROR, "seconds": 0.0, "stdout": "", "stderr": f"cannot start the test: {exc}"}
     os.close(verdict_w)
     out, err, verdict = _Tail(), _Tail(), bytearray()
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None  # PIPE, all three
     readers = {proc.stdout.fileno(): out, proc.stderr.fileno(): err, verdict_r: None}
     stdin_fd = proc.stdin.fileno()
     os.set_blocking(stdin_fd, False)
-    pending = memoryview(payload)
+    pending: memoryview | None = memoryview(payload)
     deadline = started + timeout
     timed_out = stopped = False
     exited_at = None
@@ -275,7 +278,7 @@ def run_test(child: dict, *, timeout: float, cwd: str, env: dict[str, str], swee
             ready_r, ready_w, _ = select.select(list(readers), writers, [], wait)
         except InterruptedError:
             continue
-        if ready_w:
+        if ready_w and pending is not None:  # (only then was stdin asked about)
             try:
                 sent = os.write(stdin_fd, pending[: 1 << 16])
                 pending = pending[sent:]

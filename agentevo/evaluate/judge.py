@@ -37,6 +37,8 @@ solution imported, then the per-test nonce on success, or ``T`` when the solutio
 the judging side (a malformed or forged reply, a signal to this process).
 """
 
+from __future__ import annotations
+
 import ast
 import builtins
 import importlib
@@ -60,10 +62,19 @@ from agentevo.evaluate.crossing import (
     PeerGone,
     ProtocolError,
     exception_bases,
+    is_exactly,
     is_flat,
+    snapshot,
     write_frame,
     write_traceback,
 )
+
+TYPE_CHECKING = False  # typing costs every test's judge an import
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeGuard, TypeVar
+
+    T = TypeVar("T")
 
 IMPORTED, TAMPERED, FAILED_REASON = b"I", b"T", b"F"
 FAILED_EXIT, IMPORT_FAILED_EXIT, TAMPERED_EXIT = 1, 3, 4
@@ -92,8 +103,11 @@ class RemoteObject:
     """A handle to an object in the solution's process; see the module docstring for what it forwards."""
 
     __slots__ = ("__weakref__", "_number", "_peer", "_role")
+    _peer: JudgePeer
+    _number: int
+    _role: Role
 
-    def __init__(self, peer: "JudgePeer", number: int, role: Role) -> None:
+    def __init__(self, peer: JudgePeer, number: int, role: Role) -> None:
         object.__setattr__(self, "_peer", peer)
         object.__setattr__(self, "_number", number)
         object.__setattr__(self, "_role", role)
@@ -102,7 +116,14 @@ class RemoteObject:
         self._allow(name, args)
         return self._peer.ask("op", self, name=name, args=self._peer.encode(list(args)))
 
-    def _allow(self, what: str, operands: tuple) -> None:
+    def _converted(self, name: str, kind: type[T]) -> T:
+        """A conversion the solution's process made (``str``, ``len``, ...); Python's own rule on its type."""
+        value = self._op(name)
+        if not isinstance(value, kind):
+            raise TypeError(f"__{name}__ returned {type(value).__name__}, not {kind.__name__}")
+        return value
+
+    def _allow(self, what: str, operands: tuple[object, ...]) -> None:
         """Refuse to hand the test's data to an object that may not take it (see the module docstring)."""
         if self._role is Role.made or (what == "call" and self._role is Role.export):
             return
@@ -133,38 +154,39 @@ class RemoteObject:
         return self._peer.call(self, args, kwargs)
 
     def __repr__(self) -> str:
-        return self._op("repr")
+        return self._converted("repr", str)
 
     def __str__(self) -> str:
-        return self._op("str")
+        return self._converted("str", str)
 
     def __bool__(self) -> bool:
-        return self._op("bool")  # a conversion, like int() or len(): a plain bool crosses, no operand goes
+        # A conversion, like int() or len(): a plain bool crosses, no operand goes.
+        return self._converted("bool", bool)
 
     def __len__(self) -> int:
-        return self._op("len")
+        return self._converted("len", int)
 
     def __hash__(self) -> int:
         if self._peer.compare_objects:
-            return self._op("hash")
+            return self._converted("hash", int)
         raise CrossingError(
             f"an object of the solution's has no plain-data form, so its hash cannot be judged; "
             f"return plain data ({PLAIN_HINT})"
         )
 
     def __int__(self) -> int:
-        return self._op("int")
+        return self._converted("int", int)
 
     def __float__(self) -> float:
-        return self._op("float")
+        return self._converted("float", float)
 
     def __complex__(self) -> complex:
-        return self._op("complex")
+        return self._converted("complex", complex)
 
     def __index__(self) -> int:
-        return self._op("index")
+        return self._converted("index", int)
 
-    def __iter__(self):
+    def __iter__(self) -> RemoteIterator:
         iterator = self._op("iter")
         if not isinstance(iterator, RemoteObject):
             raise TypeError("the solution's __iter__ did not return an iterator")
@@ -185,16 +207,16 @@ class RemoteObject:
     def __contains__(self, item: object) -> bool:
         return bool(self._op("contains", item))
 
-    def __neg__(self):
+    def __neg__(self) -> object:
         return self._op("neg")
 
-    def __pos__(self):
+    def __pos__(self) -> object:
         return self._op("pos")
 
-    def __abs__(self):
+    def __abs__(self) -> object:
         return self._op("abs")
 
-    def __invert__(self):
+    def __invert__(self) -> object:
         return self._op("invert")
 
     def _refuse_comparison(self) -> CrossingError:
@@ -267,21 +289,21 @@ def _close(one: object, other: object) -> bool:
         return True  # a nested object of the solution's: its own equality was not asked for
     if type(one) is float or type(other) is float:
         return (
-            type(one) in (int, float)
-            and type(other) in (int, float)
+            is_exactly(one, int, float)
+            and is_exactly(other, int, float)
             and math.isclose(one, other, rel_tol=STATE_REL_TOL, abs_tol=STATE_ABS_TOL)
         )
     if type(one) is not type(other):
         return False
-    if type(one) is dict:
+    if type(one) is dict and type(other) is dict:
         return one.keys() == other.keys() and all(_close(one[k], other[k]) for k in one)
-    if type(one) in (list, tuple):
+    if is_exactly(one, list, tuple) and is_exactly(other, list, tuple):
         in_order = len(one) == len(other) and all(_close(a, b) for a, b in zip(one, other))
         return in_order or sorted(map(repr, one)) == sorted(map(repr, other))  # a set kept in a list
     return one == other
 
 
-def _arithmetic(name: str):
+def _arithmetic(name: str) -> Callable[[RemoteObject, object], object]:
     def forward(self: RemoteObject, other: object) -> object:
         return self._op(name, other)
 
@@ -312,10 +334,12 @@ class RemoteIterator:
     """Iterates an iterator of the solution's in growing batches, and refuses an endless one."""
 
     def __init__(self, remote: RemoteObject) -> None:
-        self.remote, self.buffer, self.batch, self.count = remote, [], FIRST_BATCH, 0
-        self.done, self.error = False, None
+        self.remote, self.batch, self.count = remote, FIRST_BATCH, 0
+        self.buffer: list[object] = []
+        self.done = False
+        self.error: BaseException | None = None
 
-    def __iter__(self) -> "RemoteIterator":
+    def __iter__(self) -> RemoteIterator:
         return self
 
     def __next__(self) -> object:
@@ -413,8 +437,10 @@ class JudgePeer(Peer):
             raise ProtocolError("a malformed exception")
         cls = self.decode(form.get("cls"))
         args = self.decode(["t", *form.get("args", [])])
-        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        if not _is_exception(cls):
             raise ProtocolError("an exception whose class is not an exception class")
+        if type(args) is not tuple:
+            raise ProtocolError("a malformed exception")
         if not issubclass(cls, Exception):
             return SolutionExited(f"the solution raised {cls.__name__}: {str(form.get('msg'))[:200]}")
         try:
@@ -433,7 +459,7 @@ class JudgePeer(Peer):
         except PeerGone as exc:
             raise SolutionExited(f"the solution's process ended during the test ({exc})") from None
 
-    def ask(self, op: str, target: RemoteObject, *, role: "Role | None" = None, **fields: object) -> object:
+    def ask(self, op: str, target: RemoteObject, *, role: Role | None = None, **fields: object) -> object:
         return self.value(self.exchange(op, target, **fields), role or Role.returned)
 
     def state(self, target: RemoteObject) -> dict | None:
@@ -441,7 +467,7 @@ class JudgePeer(Peer):
         state = self.ask("state", target)
         return state if type(state) is dict else None
 
-    def value(self, reply: dict, role: "Role | None" = None) -> object:
+    def value(self, reply: dict, role: Role | None = None) -> object:
         """A reply's value; a handle first seen in it takes ``role`` (by default: returned)."""
         if "v" in reply:
             self.new_role = role or Role.returned
@@ -467,7 +493,7 @@ class JudgePeer(Peer):
     def _argument(self, arg: object) -> object:
         """A large flat argument goes once; while unchanged, later calls refer to the solution's copy."""
         if (
-            type(arg) not in (list, tuple, dict, set, frozenset)
+            not is_exactly(arg, list, tuple, dict, set, frozenset)
             or len(arg) < KEEP_MIN_ITEMS
             or not is_flat(arg)
         ):
@@ -476,7 +502,7 @@ class JudgePeer(Peer):
         if entry is not None and entry[0] is arg and entry[1] == arg:
             return [KEPT, entry[2]]
         number = len(self.sent) + 1
-        self.sent[id(arg)] = (arg, type(arg)(arg), number)  # a shallow copy is a full snapshot of flat data
+        self.sent[id(arg)] = (arg, snapshot(arg), number)  # a shallow copy is a full snapshot of flat data
         return [KEEP, number, self.encode(arg)]
 
     def serve(self, message: dict) -> dict:
@@ -486,7 +512,7 @@ class JudgePeer(Peer):
             raise ProtocolError(self.tampering)
         function = self.decode(message.get("obj"))
         args, kwargs = self.decode(message.get("args")), self.decode(message.get("kwargs"))
-        if type(args) is not list or type(kwargs) is not dict:
+        if type(args) is not list or type(kwargs) is not dict or not callable(function):
             raise ProtocolError("a call back with malformed arguments")
         try:
             return {"v": self.encode(function(*args, **kwargs))}
@@ -498,14 +524,17 @@ class JudgePeer(Peer):
 
 def _update_in_place(original: object, new: object) -> None:
     """The test's argument takes the solution's changes; a subclass (a Counter) crossed as its base type."""
-    base = next((b for b in (list, bytearray, dict, set) if isinstance(original, b)), None)
-    if base is None or type(new) is not base:
-        raise ProtocolError("an argument came back as another type")
-    if base in (list, bytearray):
+    if (isinstance(original, list) and type(new) is list) or (
+        isinstance(original, bytearray) and type(new) is bytearray
+    ):
         original[:] = new
-    else:  # the test's own object: its own methods (an OrderedDict keeps its order)
-        original.clear()
+    elif (isinstance(original, dict) and type(new) is dict) or (
+        isinstance(original, set) and type(new) is set
+    ):
+        original.clear()  # its own methods: an OrderedDict keeps its order
         original.update(new)
+    else:
+        raise ProtocolError("an argument came back as another type")
 
 
 _MIRRORS: dict[tuple[str, ...], type] = {}
@@ -524,7 +553,7 @@ def _mirror_exception(names: object) -> type:
     return _MIRRORS[key]
 
 
-def _is_exception(value: object) -> bool:
+def _is_exception(value: object) -> TypeGuard[type[BaseException]]:
     return isinstance(value, type) and issubclass(value, BaseException)
 
 
@@ -556,13 +585,16 @@ def _start_solution(payload: dict) -> tuple[JudgePeer, int]:
     return peer, pid
 
 
-def _exports(peer: JudgePeer) -> tuple[object, list]:
+def _exports(peer: JudgePeer) -> tuple[RemoteObject, list[object]]:
     """The solution module's handle and its exported (name, value) pairs; SolutionExited if it did not import."""
     try:
         reply = peer.request("exports")
     except PeerGone:
         raise SolutionExited("the solution did not import") from None
-    module, pairs = peer.value(reply, Role.export)
+    exported = peer.value(reply, Role.export)
+    if not is_exactly(exported, list, tuple) or len(exported) != 2:
+        raise ProtocolError("a malformed list of exports")
+    module, pairs = exported
     if not isinstance(module, RemoteObject) or type(pairs) is not list:
         raise ProtocolError("a malformed list of exports")
     return module, pairs
@@ -675,7 +707,7 @@ def _leaves(values: list[object], limit: int = 10_000) -> set[object]:
         value = stack.pop()
         if type(value) in (str, bytes, int, float, complex):
             found.add(value)
-        elif type(value) in (list, tuple, set, frozenset):
+        elif is_exactly(value, list, tuple, set, frozenset):
             stack.extend(value)
         elif type(value) is dict:
             stack.extend(value.keys())
@@ -689,8 +721,8 @@ def redact(text: str, values: set[object]) -> str:
     for value in values:
         if type(value) is bool:
             continue
-        if type(value) in (str, bytes):
-            shown = value if type(value) is str else value.decode("utf-8", "replace")
+        if type(value) is str or type(value) is bytes:
+            shown = value if isinstance(value, str) else value.decode("utf-8", "replace")
             forms.update((repr(value), repr(shown), shown) if len(shown) >= 3 else (repr(value), repr(shown)))
         elif type(value) is int:
             forms.update((str(value), repr(float(value))) if abs(value) < 1 << 53 else (str(value),))

@@ -261,7 +261,7 @@ class ResultsStore:
         with self._lock:
             fetched = self._conn.execute(sql, args).fetchall()
         return [
-            ResultRow(**{**dict(zip(_COLUMNS, values)), "passed": bool(values[5])})  # type: ignore[arg-type]
+            ResultRow(**{**dict(zip(_COLUMNS, values)), "passed": bool(values[5])})
             for values in fetched
         ]
 
@@ -291,7 +291,7 @@ class ResultsStore:
         with self._lock:
             fetched = self._conn.execute(sql, args).fetchall()
         return [
-            SpoiledTry(**{**dict(zip(_SPOILED_COLUMNS, values)), "retried": bool(values[7])})  # type: ignore[arg-type]
+            SpoiledTry(**{**dict(zip(_SPOILED_COLUMNS, values)), "retried": bool(values[7])})
             for values in fetched
         ]
 

@@ -6,6 +6,8 @@ import time, and that buys it nothing, because all the judge accepts from here i
 ``crossing.py``), and a reply no honest host would send is recorded as tampering.
 """
 
+from __future__ import annotations
+
 import operator
 import os
 import sys
@@ -23,34 +25,40 @@ from agentevo.evaluate.crossing import (
     Peer,
     ProtocolError,
     exception_bases,
+    snapshot,
     write_traceback,
 )
+
+TYPE_CHECKING = False  # typing costs the solution's process an import on every test
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 IMPORT_FAILED_EXIT = 3
 
 
-def _reflected(op):
+def _reflected(op: Callable[[Any, Any], object]) -> Callable[[Any, Any], object]:
     return lambda obj, other: op(other, obj)
 
 
-UNARY = {
+UNARY: dict[str, Callable[..., object]] = {
     "str": str, "repr": repr, "bool": bool, "len": len, "hash": hash, "int": int, "float": float,
     "complex": complex, "index": operator.index, "iter": iter, "neg": operator.neg, "pos": operator.pos,
     "abs": abs, "invert": operator.invert,
 }  # fmt: skip
-ARITHMETIC = {
+ARITHMETIC: dict[str, Callable[[Any, Any], object]] = {
     "add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
     "floordiv": operator.floordiv, "mod": operator.mod, "pow": operator.pow, "matmul": operator.matmul,
     "lshift": operator.lshift, "rshift": operator.rshift, "and": operator.and_, "or": operator.or_,
     "xor": operator.xor,
 }  # fmt: skip
-BINARY = {
+BINARY: dict[str, Callable[..., object]] = {
     **ARITHMETIC,
     **{"r" + name: _reflected(op) for name, op in ARITHMETIC.items()},
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
     "ge": operator.ge, "getitem": operator.getitem, "delitem": operator.delitem, "contains": operator.contains,
 }  # fmt: skip
-TERNARY = {"setitem": operator.setitem}
+TERNARY: dict[str, Callable[..., object]] = {"setitem": operator.setitem}
 MUTABLE = (list, dict, set, bytearray)
 
 
@@ -59,10 +67,10 @@ class Callback:
 
     __slots__ = ("_number", "_peer")
 
-    def __init__(self, peer: "SolutionPeer", number: int) -> None:
+    def __init__(self, peer: SolutionPeer, number: int) -> None:
         self._peer, self._number = peer, number
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: object, **kwargs: object) -> object:
         reply = self._peer.request(
             "call",
             obj=[RECEIVER_OBJECT, self._number],
@@ -83,7 +91,7 @@ class SolutionPeer(Peer):
         self.kept: dict[int, tuple[object, object]] = {}  # number -> (the judge's large argument, snapshot)
 
     def keep(self, number: int, value: object) -> object:
-        self.kept[number] = (value, type(value)(value))
+        self.kept[number] = (value, snapshot(value))
         return value
 
     def kept_value(self, number: int) -> object:
@@ -133,7 +141,8 @@ class SolutionPeer(Peer):
         except CrossingError:  # a cyclic or huge module-level value: the test gets a handle to it
             return self.share(value)
 
-    def _serve(self, op: str, target: object, message: dict) -> dict:
+    # The submission's objects are typed Any: anything at all, used as Python would (a TypeError crosses).
+    def _serve(self, op: object, target: Any, message: dict) -> dict:
         if op == "call":
             return self._call(target, message)
         if op == "getattr":
@@ -152,16 +161,20 @@ class SolutionPeer(Peer):
             return {"v": self.encode(self._operate(target, str(message["name"]), message["args"]))}
         raise ProtocolError(f"unknown request {op!r}")
 
-    def _operate(self, target: object, name: str, args: object) -> object:
+    def _operate(self, target: Any, name: str, args: object) -> object:
         values = self.decode(args)
+        if type(values) is not list:
+            raise ProtocolError("operands that are not a list")
         table = UNARY if len(values) == 0 else BINARY if len(values) == 1 else TERNARY
         if name not in table:
             raise ProtocolError(f"unknown operation {name!r}")
         return table[name](target, *values)
 
-    def _call(self, target: object, message: dict) -> dict:
+    def _call(self, target: Any, message: dict) -> dict:
         raw_args = message["args"]
         args, kwargs = self.decode(raw_args), self.decode(message["kwargs"])
+        if type(args) is not list or type(kwargs) is not dict:
+            raise ProtocolError("a call with malformed arguments")
         result = target(*args, **kwargs)
         reply: dict = {"v": self.encode(result)}
         changed = []  # arguments the call mutated in place: the judge's copies are updated to match
@@ -177,12 +190,13 @@ class SolutionPeer(Peer):
             number = raw[1]
             if self.kept[number][1] == arg:
                 return False
-            self.kept[number] = (arg, type(arg)(arg))
+            self.kept[number] = (arg, snapshot(arg))
             return True
         return self.encode(arg) != raw
 
-    def _take(self, iterator: object, count: int) -> dict:
-        items, done, error = [], False, None
+    def _take(self, iterator: Any, count: int) -> dict:
+        items: list[object] = []
+        done, error = False, None
         for _ in range(max(1, min(count, 4096))):
             try:
                 items.append(next(iterator))
@@ -221,6 +235,8 @@ def _import(path: str) -> types.ModuleType:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("solution", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} cannot be imported as a module")
     module = importlib.util.module_from_spec(spec)
     sys.modules["solution"] = module
     spec.loader.exec_module(module)
