@@ -27,8 +27,9 @@ import json
 import shlex
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
-VERSION = 1
+VERSION: Final = 1  # Final: the genome's ``contract`` field is this very literal
 PACKAGE_ROOT = (
     "/tmp/agentpkg"  # on sys.path when the entry runs: holds ``agent/`` and ``agentevo/contract.py``
 )

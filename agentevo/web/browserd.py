@@ -197,8 +197,8 @@ class Browser:
 
     def _element(self, args: dict):
         try:
-            aid = int(args.get("id"))
-        except (TypeError, ValueError):
+            aid = int(args["id"])
+        except (KeyError, TypeError, ValueError):
             raise ActionRefused(
                 f"element id must be a number from the observation, got {args.get('id')!r}"
             ) from None
@@ -312,21 +312,22 @@ def serve(directory: Path, pages_root: Path) -> None:
     while not stop:
         for key, _ in sel.select(timeout=1.0):
             role, kind = key.data
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)  # serve() registers nothing else
             if role == "listen":
-                conn, _ = key.fileobj.accept()
+                conn, _ = sock.accept()
                 conn.setblocking(True)
                 sel.register(conn, selectors.EVENT_READ, ("conn", kind))
                 buffers[conn] = b""
                 continue
-            conn = key.fileobj
             try:
-                outcome = _serve_connection(browser, kind, conn, buffers)
+                outcome = _serve_connection(browser, kind, sock, buffers)
             except OSError:  # a client that went away mid-answer costs only its own connection
                 outcome = None
             if outcome is None:
-                sel.unregister(conn)
-                buffers.pop(conn, None)
-                conn.close()
+                sel.unregister(sock)
+                buffers.pop(sock, None)
+                sock.close()
             stop = stop or outcome is True
     browser.close()
 

@@ -9,6 +9,7 @@ edits its copy gains nothing. The host uses ``LineClient`` for the control socke
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -30,11 +31,10 @@ class LineClient:
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        self._sock: socket.socket | None = None
-        self._reader = None
+        self._conn: tuple[socket.socket, io.BufferedReader] | None = None
         self._connect()
 
-    def _connect(self) -> None:
+    def _connect(self) -> tuple[socket.socket, io.BufferedReader]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
@@ -42,7 +42,8 @@ class LineClient:
         except OSError as exc:
             sock.close()
             raise BrowserServerError(f"cannot connect to the browser server at {self.path}: {exc}") from None
-        self._sock, self._reader = sock, sock.makefile("rb")
+        self._conn = (sock, sock.makefile("rb"))
+        return self._conn
 
     def request(self, op: str, **args: Any) -> dict[str, Any]:
         """Send ``op`` with ``args``; the answer's data, or BrowserServerError with the server's reason.
@@ -50,11 +51,10 @@ class LineClient:
         A connection that failed or timed out is dropped (the next request opens a new one), so an answer
         that arrives late is never read as the answer to a later request.
         """
-        if self._sock is None:
-            self._connect()
+        sock, reader = self._conn or self._connect()
         try:
-            self._sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
-            line = self._reader.readline()
+            sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
+            line = reader.readline()
         except OSError as exc:
             self.close()
             raise BrowserServerError(f"the browser server did not answer {op!r}: {exc}") from None
@@ -67,10 +67,11 @@ class LineClient:
         return answer
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._reader.close()
-            self._sock.close()
-        self._sock = self._reader = None
+        if self._conn is not None:
+            sock, reader = self._conn
+            reader.close()
+            sock.close()
+        self._conn = None
 
 
 @dataclass(frozen=True)

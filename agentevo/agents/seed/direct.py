@@ -8,6 +8,7 @@ more call asks the model for inputs to compare the answers on (CodeT), in the sa
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,7 +48,7 @@ def direct_messages(
     return [SystemMessage(system), *demo_messages(genome.demos, task["id"]), HumanMessage(ask)]
 
 
-def _ask(llm: BaseChatModel, messages: list[BaseMessage], **options: Any) -> AIMessage | None:
+def _ask(llm: BaseChatModel, messages: Sequence[BaseMessage], **options: Any) -> AIMessage | None:
     try:
         return llm.invoke(messages, **options)
     except Exception:  # noqa: BLE001 - a refused or failed call is one sample fewer
@@ -75,7 +76,7 @@ def solve_directly(
         replies = [r for r in (f.result() for f in asked) if r is not None]
         probes, inputs_reply = inputs.result() if inputs else ([], None)
     answered = [r for r in [*replies, inputs_reply] if r is not None]
-    tokens = sum((r.usage_metadata or {}).get("total_tokens", 0) for r in answered)
+    tokens = sum(r.usage_metadata["total_tokens"] if r.usage_metadata else 0 for r in answered)
     state = {"steps": len(answered), "tokens": tokens}
     codes = [c for c in (code_of(str(r.content), entry) for r in replies) if c]
     if not codes:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
 from langgraph.graph import END, START, StateGraph
 
 from agentevo.contract import StopReason
@@ -40,7 +40,7 @@ def build_agent(
     config = config or AgentConfig()
     tools = {tool.name: tool for tool in make_tools(workspace, config) if tool.name in config.tools}
     model = llm.bind_tools(list(tools.values()))
-    sampling = {} if config.temperature is None else {"temperature": config.temperature}
+    sampling: dict[str, Any] = {} if config.temperature is None else {"temperature": config.temperature}
 
     def think(state: AgentState) -> dict[str, Any]:
         try:
@@ -50,14 +50,14 @@ def build_agent(
                 "stop_reason": StopReason.llm_error.value,
                 "error": f"{exc.__class__.__name__}: {exc}"[:2000],
             }
-        used = (reply.usage_metadata or {}).get("total_tokens", 0)
+        used = reply.usage_metadata["total_tokens"] if reply.usage_metadata else 0
         return {
             "messages": [reply],
             "steps": state.get("steps", 0) + 1,
             "tokens": state.get("tokens", 0) + used,
         }
 
-    def run_tool(call: dict[str, Any]) -> str:
+    def run_tool(call: ToolCall) -> str:
         tool = tools.get(call["name"])
         if tool is None:
             return f"error: unknown tool {call['name']!r}; use one of {', '.join(tools)}"
@@ -68,7 +68,7 @@ def build_agent(
 
     def act(state: AgentState) -> dict[str, Any]:
         results, submitted = [], False
-        for call in state["messages"][-1].tool_calls:
+        for call in tool_calls(state["messages"][-1]):
             content, failing = run_tool(call), None
             if call["name"] == "submit" and "submit" in tools:
                 failing = unmet_example(state)
@@ -104,7 +104,7 @@ def build_agent(
     def after_think(state: AgentState) -> str:
         if state.get("stop_reason"):
             return END
-        return "act" if state["messages"][-1].tool_calls else "observe"
+        return "act" if tool_calls(state["messages"][-1]) else "observe"
 
     graph = StateGraph(AgentState)
     graph.add_node("think", think)
@@ -115,6 +115,11 @@ def build_agent(
     graph.add_edge("act", "observe")
     graph.add_conditional_edges("observe", lambda s: END if s.get("stop_reason") else "think", ["think", END])
     return graph.compile(checkpointer=checkpointer)
+
+
+def tool_calls(message: BaseMessage) -> list[ToolCall]:
+    """The tool calls a model's reply asks for (none in any other message)."""
+    return message.tool_calls if isinstance(message, AIMessage) else []
 
 
 def initial_state(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -37,7 +38,10 @@ class GatewayChatModel(BaseChatModel):
     def model_post_init(self, context: Any) -> None:
         http = httpx.Client(transport=httpx.HTTPTransport(uds=self.socket_path), timeout=self.timeout)
         self._client = openai.OpenAI(
-            base_url=contract.GATEWAY_BASE_URL, api_key=self.token, http_client=http, max_retries=0
+            base_url=contract.GATEWAY_BASE_URL,
+            api_key=self.token,
+            http_client=http,  # type: ignore[arg-type]  # openai types httpx2 but takes httpx clients too
+            max_retries=0,
         )
 
     @classmethod
@@ -50,7 +54,9 @@ class GatewayChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "agentevo-gateway"
 
-    def bind_tools(self, tools: list[Any], **kwargs: Any) -> GatewayChatModel:
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any
+    ) -> GatewayChatModel:
         return self.model_copy(update={"tools": [convert_to_openai_tool(t) for t in tools]})
 
     def _generate(

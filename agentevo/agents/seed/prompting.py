@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 
 from .genome import Demo
 
@@ -21,9 +21,9 @@ def lesson_tips(lessons: list[dict[str, Any]] | None) -> str:
     return f"\n\nLessons from earlier tasks (follow them where they apply):\n{tips}"
 
 
-def demo_messages(demos: list[Demo], task_id: str) -> list[BaseMessage]:
+def demo_messages(demos: list[Demo], task_id: str) -> list[AnyMessage]:
     """Worked examples as earlier turns: each task, then its verified solution (never the task's own)."""
-    turns: list[BaseMessage] = []
+    turns: list[AnyMessage] = []
     for demo in demos:
         if demo.task_id != task_id:
             turns += [HumanMessage(demo.task), AIMessage(f"```python\n{demo.solution.strip()}\n```")]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, TypedDict
 
 import openai
 from langgraph.graph import END, START, StateGraph
+from openai.types.chat import ChatCompletionMessageParam
 
 from agentevo.web.tools import BrowserServerError, BrowserTools, Observation
 
@@ -18,7 +19,7 @@ from .llm import GatewayLLM
 class State(TypedDict, total=False):
     page: str
     done: bool
-    action: dict | None
+    action: dict[str, Any] | None  # {"name": ..., "args": {...}} for act; None: nothing to do
     history: Annotated[list[str], operator.add]
     steps: int
     tokens: int
@@ -43,7 +44,10 @@ def build_agent(llm: GatewayLLM, browser: BrowserTools, config: WebAgentConfig):
             return {"stop_reason": "token_budget", "action": None}
         recent = state.get("history", [])[-config.history :] if config.history else []
         user = state["page"] + ("\nYour last actions:\n" + "\n".join(recent) if recent else "") + "\nAction:"
-        messages = [{"role": "system", "content": config.system_prompt}, {"role": "user", "content": user}]
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": config.system_prompt},
+            {"role": "user", "content": user},
+        ]
         try:
             reply, tokens = llm.reply(messages)
         except openai.APIError as exc:
@@ -66,7 +70,9 @@ def build_agent(llm: GatewayLLM, browser: BrowserTools, config: WebAgentConfig):
         return {"steps": steps, "tokens": spent, "action": {"name": action.name, "args": action.args}}
 
     def act(state: State) -> dict[str, Any]:
-        action = Action(state["action"]["name"], state["action"]["args"])
+        chosen = state["action"]
+        assert chosen is not None  # route() comes here only with an action
+        action = Action(chosen["name"], chosen["args"])
         try:
             obs = getattr(browser, action.name)(**action.args)
         except (BrowserServerError, TypeError) as exc:

@@ -6,6 +6,7 @@ import os
 
 import httpx
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from agentevo import contract
 
@@ -18,12 +19,12 @@ class GatewayLLM:
         self._client = openai.OpenAI(
             base_url=contract.GATEWAY_BASE_URL,
             api_key=os.environ[contract.TOKEN_ENV],
-            http_client=http,
+            http_client=http,  # type: ignore[arg-type]  # openai types httpx2 but takes httpx clients too
             max_retries=0,
         )
         self.max_tokens = max_tokens
 
-    def reply(self, messages: list[dict]) -> tuple[str, int]:
+    def reply(self, messages: list[ChatCompletionMessageParam]) -> tuple[str, int]:
         """The model's text and the tokens the call cost."""
         answer = self._client.chat.completions.create(model="", messages=messages, max_tokens=self.max_tokens)
         tokens = answer.usage.total_tokens if answer.usage else 0
