@@ -16,7 +16,11 @@ class RankWeights(BaseModel):
         0.6, ge=0, description="Cosine similarity of the query to the lesson's trigger."
     )
     keywords: float = Field(0.15, ge=0, description="Share of the query's words found in trigger and tags.")
-    usefulness: float = Field(0.15, ge=0, description="(helped + 1) / (helped + hurt + 2).")
+    usefulness: float = Field(
+        0.15,
+        ge=0,
+        description="(wins + 1) / (wins + losses + 2) from paired re-runs, else (helped + 1) / (helped + hurt + 2).",
+    )
     recency: float = Field(0.1, ge=0, description="Half-life decay since the lesson was last updated.")
 
 
@@ -126,5 +130,13 @@ class MemoryConfig(BaseModel):
     verify_attempts: int = Field(
         1,
         ge=0,
-        description="Re-runs of the source task with a proposed lesson before it is written (0: off).",
+        description="Paired re-runs (with the lesson, and without it: the control) per task before a proposed "
+        "lesson is written; it must win more pairs than it loses (0: verification off).",
+    )
+    verify_neighbours: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Similar tasks of the run a proposed lesson is also verified on (so a lesson from a passed "
+        "episode, which cannot win on its own task, can show it helps elsewhere).",
     )

@@ -98,8 +98,11 @@ def consensus_conflict(lesson: Lesson, related: list[Lesson], guard: GuardConfig
 
 
 def repeated_harm(lesson: Lesson, guard: GuardConfig) -> str | None:
-    """A single-source lesson whose uses went wrong ``max_hurt`` times, more often than they went right."""
+    """A single-source lesson whose uses went wrong ``max_hurt`` times, more often than they went right. Paired
+    evidence that it helps (more wins than losses against its control) outranks the confounded outcomes."""
     c = lesson.counters
+    if c.wins > c.losses:
+        return None
     if len(lesson.sources) == 1 and c.hurt >= guard.max_hurt and c.hurt > c.helped:
         return f"single source {next(iter(lesson.sources))!r} and hurt {c.hurt} times (helped {c.helped})"
     return None

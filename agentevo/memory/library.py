@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from agentevo.memory import guard
 from agentevo.memory.config import MemoryConfig
 from agentevo.memory.embedding import embed
-from agentevo.memory.models import CaseRecord, Lesson, LessonStatus, Provenance, Retrieved
+from agentevo.memory.models import CaseRecord, Counters, Lesson, LessonStatus, Provenance, Retrieved
 from agentevo.memory.rank import rank, recency
 from agentevo.memory.service import running_url
 from agentevo.memory.store import ChromaRecords, MemoryStoreError
@@ -344,7 +344,9 @@ class Library:
 
 
 def read_export(path: Path) -> tuple[list[Lesson], list[Lesson], list[CaseRecord]]:
-    lessons, evicted, cases = [], [], []
+    lessons: list[Lesson] = []
+    evicted: list[Lesson] = []
+    cases: list[CaseRecord] = []
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -387,13 +389,8 @@ def merge(keep: Lesson, other: Lesson) -> Lesson:
     """``keep`` with ``other``'s provenance, tags and counters folded in (its text wins; the version goes up)."""
     seen = {_key(p) for p in keep.provenance}
     provenance = keep.provenance + [p for p in other.provenance if _key(p) not in seen]
-    counters = keep.counters.model_copy(
-        update={
-            "retrieved": keep.counters.retrieved + other.counters.retrieved,
-            "helped": keep.counters.helped + other.counters.helped,
-            "hurt": keep.counters.hurt + other.counters.hurt,
-        }
-    )
+    mine, theirs = keep.counters.model_dump(), other.counters.model_dump()
+    counters = Counters(**{name: mine[name] + theirs[name] for name in mine})
     return keep.model_copy(
         update={
             "provenance": provenance,

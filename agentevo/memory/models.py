@@ -42,17 +42,22 @@ class Provenance(BaseModel):
 
 
 class Counters(BaseModel):
-    """Outcomes of the episodes that retrieved the lesson."""
+    """Outcomes of the episodes that retrieved the lesson, and of its paired re-runs against a control."""
 
     model_config = ConfigDict(extra="forbid")
 
     retrieved: int = Field(0, ge=0)
-    helped: int = Field(0, ge=0)
-    hurt: int = Field(0, ge=0)
+    helped: int = Field(0, ge=0, description="Episodes that read it and passed (confounded with difficulty).")
+    hurt: int = Field(0, ge=0, description="Episodes that read it and failed (confounded with difficulty).")
+    wins: int = Field(0, ge=0, description="Paired re-runs passed with it that failed without it.")
+    losses: int = Field(0, ge=0, description="Paired re-runs failed with it that passed without it.")
 
     @property
     def usefulness(self) -> float:
-        """Laplace estimate of P(helped | retrieved): 0.5 for a lesson never tried."""
+        """Laplace estimate of P(helps): from the paired re-runs when there are any (they compare like with like),
+        else from the outcomes of the episodes that read it; 0.5 for a lesson never tried."""
+        if self.wins + self.losses:
+            return (self.wins + 1) / (self.wins + self.losses + 2)
         return (self.helped + 1) / (self.helped + self.hurt + 2)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Self
 
 import httpx
+from filelock import FileLock
 
 from agentevo.llm.supervised import ServerProcess, tail
 from agentevo.memory.owner import remove_record, served_url, write_record
@@ -65,7 +66,7 @@ class MemoryService:
         self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.startup_timeout = startup_timeout
-        self._lock = None
+        self._lock: FileLock | None = None
         self._proc: ServerProcess | None = None
 
     @property

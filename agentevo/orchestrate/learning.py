@@ -1,6 +1,8 @@
 """Lessons from a finished run (``memory.distil``): each scored episode is reflected on by the backbone, each
-proposed lesson is verified by re-running its source task with the lesson served to the agent, and only lessons
-that pass are written (through the library's consolidation and guard like any other write).
+proposed lesson is verified by paired re-runs of its source task (and of ``memory.verify_neighbours`` similar
+tasks of the run) with the lesson served and without it, and only lessons that win are written (through the
+library's consolidation and guard like any other write). The runs without a lesson are shared: one control per
+task and attempt for the whole run.
 
 The reflection goes through a gateway (recorded in the run's ``llm_calls.jsonl`` as ``memory/distil``); the
 verification re-runs are ordinary isolated episodes scored by the evaluator, kept in a scratch folder.
@@ -16,7 +18,8 @@ from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
 from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.client import HostLLM, HostLLMError
-from agentevo.memory.distil import Distilled, learn
+from agentevo.memory.distil import Control, Distilled, Rerun, learn
+from agentevo.memory.embedding import embed
 from agentevo.memory.episodes import PinnedLessons, RunMemory
 from agentevo.memory.models import Lesson, Provenance
 from agentevo.orchestrate.suite import run_suite
@@ -51,6 +54,16 @@ def distil_run(
         if e.agent_id == agent_id and e.task_id in by_id and e.passed is not None and e.turns
     ]
     rerun = partial(_rerun, config, agent_dir=agent_dir, backend=backend, budget=budget)
+    controls: dict[tuple[str, int], bool | None] = {}
+
+    def check(task: Task) -> tuple[Rerun, Control]:
+        def control(i: int) -> bool | None:
+            if (task.id, i) not in controls:
+                controls[task.id, i] = rerun(task, None)
+            return controls[task.id, i]
+
+        return partial(rerun, task), control
+
     results = []
     with Gateway(backend, run_dir=run.path, run_id=run.run_id) as gateway:
         llm = HostLLM(gateway, scope="memory", timeout=config.llm.timeout)
@@ -72,7 +85,10 @@ def distil_run(
                         trajectory=transcript(episode),
                         passed=bool(episode.passed),
                         provenance=provenance,
-                        rerun=partial(rerun, task),
+                        checks=[
+                            check(t)
+                            for t in [task, *neighbours(task, tasks, config.memory.verify_neighbours)]
+                        ],
                     )
                 )
             except HostLLMError:
@@ -80,16 +96,27 @@ def distil_run(
     return results
 
 
+def neighbours(task: Task, tasks: list[Task], n: int) -> list[Task]:
+    """The ``n`` tasks of ``tasks`` whose statements are most like ``task``'s (never ``task`` itself)."""
+    others = [t for t in tasks if t.id != task.id]
+    if n == 0 or not others:
+        return []
+    vectors = embed([task.instructions, *(t.instructions for t in others)])
+    order = (vectors[1:] @ vectors[0]).argsort()[::-1]
+    return [others[i] for i in order[:n]]
+
+
 def _rerun(
     config: AgentevoConfig,
     task: Task,
-    lesson: Lesson,
+    lesson: Lesson | None,
     *,
     agent_dir: Path,
     backend: Backend,
     budget: EpisodeBudget | None,
 ) -> bool | None:
-    """Whether ``task`` passes with ``lesson`` served to the agent (None when the infrastructure spoiled it)."""
+    """Whether ``task`` passes with ``lesson`` served to the agent, or with none (the control); None when the
+    infrastructure spoiled it."""
     with tempfile.TemporaryDirectory(prefix="agentevo-verify-") as scratch:
         rows = run_suite(
             config,
@@ -99,6 +126,6 @@ def _rerun(
             backend=backend,
             budget=budget,
             parallel=1,
-            memory=PinnedLessons([lesson]),
+            memory=PinnedLessons([lesson] if lesson else []),
         )
     return rows[0].passed if rows and rows[0].scored else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 
+import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from agentevo.config import AgentevoConfig
@@ -38,7 +39,9 @@ def asking(model):
 SOURCE = Provenance(source="run-7", run_id="run-7", task_id="pal", episode_id="pal-0")
 
 
-def test_reflection_verification_and_the_guard_control_flow_with_a_scripted_model(library):
+def test_counterfactual_credit_and_the_guard_control_flow_with_a_scripted_model(library):
+    """Each lesson is re-run with and without it (the control): the one that flips
+    the failing task is written with its wins; the one that changes nothing is not; the guard still acts."""
     answer = {"lessons": [
         {"trigger": "a string check must ignore case and punctuation", "lesson": "normalise with "
          "''.join(c.lower() for c in s if c.isalnum()) before comparing", "example": "", "tags": ["strings"]},
@@ -53,21 +56,62 @@ def test_reflection_verification_and_the_guard_control_flow_with_a_scripted_mode
         reruns.append(lesson.lesson)
         return "half" not in lesson.lesson
 
+    def control(i: int) -> bool:  # the source task without any lesson fails (it failed in the episode)
+        return False
+
     library.config.verify_attempts = 2
     out = learn(
-        library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE, rerun=rerun
-    )
+        library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=False, provenance=SOURCE,
+        checks=[(rerun, control)],
+    )  # fmt: skip
     assert len(out.proposed) == 3 and out.rejected == [] and out.failure is None
-    assert reruns.count("compare only the first half") == 2  # the budget: two tries, both failed
-    assert [x.lesson[:9] for x in out.verified] == ["normalise", "delete th"]
+    assert reruns.count("compare only the first half") == 2 and out.reruns == 6  # two pairs per lesson
+    assert [x.lesson[:9] for x in out.verified] == ["normalise", "delete th"] and out.harmful == []
     assert [w.action for w in out.written] == [AddAction.added, AddAction.quarantined]  # the guard still acts
     kept = library.get(out.written[0].lesson_id)[0]
     assert kept.verified and kept.provenance[0].episode_id == "pal-0"
+    assert (kept.counters.wins, kept.counters.losses, kept.counters.usefulness) == (2, 0, 0.75)
     assert library.get(out.written[1].lesson_id)[0].status is LessonStatus.quarantined
 
     library.config.verify_attempts = 0  # verification off: written, marked unverified
     out = learn(library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=True, provenance=SOURCE)
     assert out.verified and not any(x.verified for x in out.verified)
+
+
+def test_a_lesson_that_loses_its_pairs_is_quarantined_and_one_from_a_passed_episode_needs_a_neighbour(
+    library,
+):
+    """Scripted: the source passed, so without a lesson it passes. A lesson under which it fails loses every pair
+    and is written in quarantine; a harmless one ties and is not written unless it wins on a similar task."""
+    advice = [
+        {"trigger": "a palindrome check", "lesson": "reverse only the letters at odd positions", "example": "",
+         "tags": []},
+        {"trigger": "a string task", "lesson": "strip spaces before comparing strings", "example": "", "tags": []},
+    ]  # fmt: skip
+    model = ScriptedChatModel(replies=[json.dumps({"lessons": advice})] * 2)
+    source = (lambda lesson: "odd" not in lesson.lesson, lambda i: True)  # passes without a lesson
+    library.config.verify_attempts = 2
+    out = learn(
+        library,
+        asking(model),
+        task=TASK,
+        trajectory=TRAJECTORY,
+        passed=True,
+        provenance=SOURCE,
+        checks=[source],
+    )
+    assert out.verified == [] and out.written == []  # a tie on its own task proves nothing
+    (harmful,) = out.harmful
+    held = library.get(harmful.lesson_id)[0]
+    assert held.status is LessonStatus.quarantined and "lost paired re-runs: 2 lost" in held.quarantine_reason
+    assert all(r.lesson.id != held.id for r in library.retrieve("a palindrome check"))  # never served
+    neighbour = (lambda lesson: True, lambda i: False)  # a similar task it flips
+    out = learn(
+        library, asking(model), task=TASK, trajectory=TRAJECTORY, passed=True, provenance=SOURCE,
+        checks=[source, neighbour],
+    )  # fmt: skip
+    assert [x.lesson for x in out.verified] == [advice[1]["lesson"]]
+    assert (out.verified[0].counters.wins, out.verified[0].counters.losses) == (2, 0)
 
 
 def test_an_answer_that_is_no_lesson_list_is_a_named_failure_after_one_repair(library):
@@ -85,6 +129,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.model
 def test_one_reflection_with_the_real_embedded_model(library):
     config = LlamaCppBackboneConfig(port=free_port(), parallel=1, ctx_per_slot=4096, startup_timeout=180)
     with LlamaCppServer(config, EMBEDDED_MODEL_NAME, AgentevoConfig().cache_dir) as server:

@@ -53,8 +53,9 @@ def test_sandboxed_agent_reads_lessons_and_the_host_learns(tmp_path, sandbox_ima
 
 
 def test_a_run_is_distilled_into_verified_lessons(tmp_path, sandbox_image):
-    """After the run: the reflection (scripted: a fixed JSON answer) proposes two lessons; the source task is re-run
-    with each served to the agent; the one whose re-run passes is written, the other is dropped."""
+    """After a failed episode: the reflection (scripted: a fixed JSON answer) proposes two lessons; the source task
+    is re-run with each served to the agent and once without (the control, shared); the lesson whose re-run passes
+    where the control fails is written with its win, the other (a tie) is dropped."""
     task = next(t for t in load_suite("builtin") if t.id == "builtin/add")
     solve = ["```python\ndef add(a, b):\n    return a + b\n```"]  # the seed answers this one-function task
     wrong = ["```python\ndef add(a, b):\n    return a - b\n```"]  # directly: one call an episode
@@ -62,9 +63,10 @@ def test_a_run_is_distilled_into_verified_lessons(tmp_path, sandbox_image):
         {"trigger": "a small arithmetic function", "lesson": "write it in solution.py, run it once, then submit"},
         {"trigger": "an arithmetic task", "lesson": "subtract instead of adding to be safe"},
     ]  # fmt: skip
-    # Calls in order: the episode (1), the reflection (1), the re-run with lesson 1 (1), with lesson 2 (1).
+    # Calls in order: the episode (1), the reflection (1), the re-run with lesson 1 (1), the control without a
+    # lesson (1), the re-run with lesson 2 (1; the control is not run again).
     answer = {"lessons": [{**a, "example": "", "tags": []} for a in advice]}
-    replies = [*solve, json.dumps(answer), *solve, *wrong]
+    replies = [*wrong, json.dumps(answer), *solve, *wrong, *wrong]
     config = AgentevoConfig(
         archives_dir=tmp_path, memory=MemoryConfig(enabled=True, path=tmp_path / "memory")
     )
@@ -74,11 +76,13 @@ def test_a_run_is_distilled_into_verified_lessons(tmp_path, sandbox_image):
         rows = run_suite(
             config, [task], agent_dir=seed_agent_dir(), run=run, parallel=1, memory=memory, backend=backend
         )
-        assert rows[0].passed
+        assert not rows[0].passed
         (out,) = distil_run(config, memory, run, [task], agent_dir=seed_agent_dir(), backend=backend)
         assert [x.lesson for x in out.proposed] == [a["lesson"] for a in advice]
         assert [x.lesson for x in out.verified] == [advice[0]["lesson"]] and out.verified[0].verified
+        assert out.reruns == 2 and out.harmful == []
         kept = memory.library.get(out.written[0].lesson_id)[0]
+        assert (kept.counters.wins, kept.counters.losses) == (1, 0)
         assert kept.provenance[0].episode_id == "builtin-add-0" and kept.provenance[0].run_id == run.run_id
     calls = [json.loads(line) for line in (run.path / "llm_calls.jsonl").read_text().splitlines()]
     assert [c["task_id"] for c in calls] == [task.id, "memory/distil"]  # re-runs kept out of the run
