@@ -91,6 +91,9 @@ class Comparison(BaseModel):
     power: float = POWER
     arms: list[ArmSummary]
     paired: list[PairedSummary]
+    paired_by_group: dict[str, list[PairedSummary]] = Field(
+        default_factory=dict, description="The paired tests on each group's tasks alone (Plan.groups)."
+    )
 
     @property
     def complete(self) -> bool:
@@ -106,10 +109,16 @@ def analyse(plan: Plan, rows: list[ResultRow], *, run_id: str, run_dir: Path) ->
             by_arm[row.agent_id].append(row)
     arms = [_arm(plan, arm.name, arm.describe(), by_arm[arm.name]) for arm in plan.arms]
     paired = [_paired(plan, arms[0], arm) for arm in arms[1:]]
+    groups = sorted(set(plan.groups.values()))
+    by_group = {
+        g: [_paired(plan, arms[0], arm, {t for t, x in plan.groups.items() if x == g}) for arm in arms[1:]]
+        for g in (groups if len(groups) > 1 else [])
+    }
     design = plan.model_dump(include={"suite", "split", "limit", "attempts", "seed"})
     return Comparison(
-        run_id=run_id, run_dir=run_dir, **design, tasks=len(plan.tasks), arms=arms, paired=paired
-    )
+        run_id=run_id, run_dir=run_dir, **design, tasks=len(plan.tasks), arms=arms, paired=paired,
+        paired_by_group=by_group,
+    )  # fmt: skip
 
 
 def _arm(plan: Plan, name: str, spec: str, rows: list[ResultRow]) -> ArmSummary:
@@ -149,8 +158,9 @@ def _levels(plan: Plan, per_task: dict[str, list[int]]) -> dict[int, LevelSummar
     }
 
 
-def _paired(plan: Plan, base: ArmSummary, arm: ArmSummary) -> PairedSummary:
-    both = [t for t in plan.tasks if t in base.per_task and t in arm.per_task]
+def _paired(plan: Plan, base: ArmSummary, arm: ArmSummary, only: set[str] | None = None) -> PairedSummary:
+    """``arm`` against ``base`` on the tasks both scored (of ``only``, when given)."""
+    both = [t for t in plan.tasks if t in base.per_task and t in arm.per_task and (only is None or t in only)]
     diffs = [_rate(arm.per_task[t]) - _rate(base.per_task[t]) for t in both]
     won, lost = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
     one_attempt = all(arm.per_task[t][1] == base.per_task[t][1] == 1 for t in both)

@@ -58,6 +58,11 @@ class Plan(BaseModel):
     levels: dict[str, int] = Field(
         default_factory=dict, description="Task id -> its level (Task.difficulty)."
     )
+    groups: dict[str, str] = Field(
+        default_factory=dict,
+        description="Task id -> its group, where the suite has them (the ladder: in-distribution, or transfer: a "
+        "template no train task has); the paired test is also reported per group.",
+    )
     arms: list[Arm] = Field(description="In order; the first is the baseline.")
     agents: dict[str, str] = Field(description="Arm name -> its agent, archive:RUN:best resolved to a node.")
 
@@ -88,18 +93,29 @@ def open_plan(run_dir: Path, arms: list[Arm], given: Design, archives_dir: Path)
 
 def _new(arms: list[Arm], given: Design) -> Plan:
     design = DEFAULTS.model_copy(update=given.model_dump(exclude_none=True))
+    suite = design.suite
+    assert suite is not None  # DEFAULTS names one
     split = None if design.split == ALL_SPLITS else design.split
     if design.spread and design.limit:
-        tasks = spread(load_suite(design.suite, split=split), design.limit)
+        tasks = spread(load_suite(suite, split=split), design.limit)
     else:
-        tasks = load_suite(design.suite, split=split, limit=design.limit)
+        tasks = load_suite(suite, split=split, limit=design.limit)
     if not tasks:
         raise CompareError(f"suite {design.suite}, split {design.split}: no tasks to compare on")
     fields = design.model_dump(exclude={"limit"})
     levels = {t.id: t.difficulty for t in tasks}
+    groups = {t.id: group for t in tasks if (group := task_group(t))}
     return Plan(
-        **fields, limit=design.limit, tasks=[t.id for t in tasks], levels=levels, arms=arms, agents={}
-    )
+        **fields, limit=design.limit, tasks=[t.id for t in tasks], levels=levels, groups=groups, arms=arms,
+        agents={},
+    )  # fmt: skip
+
+
+def task_group(task: Task) -> str | None:
+    """The ladder's split of held-out tasks: ``transfer`` (a template never trained on) or ``in-distribution``."""
+    if "transfer" not in task.metadata:
+        return None
+    return "transfer" if task.metadata["transfer"] else "in-distribution"
 
 
 def _extended(plan: Plan, arms: list[Arm], given: Design) -> Plan:

@@ -59,7 +59,7 @@ class RichProgress:
 def print_table(console: Console, comparison: Comparison) -> None:
     """The table (and pass@1 per level, when the tasks have several) at its natural width, even where the console
     is narrower (a pipe, a log file): a long line wraps there, but no cell is cut."""
-    for rendered in (table(comparison), levels_table(comparison)):
+    for rendered in (table(comparison), levels_table(comparison), groups_table(comparison)):
         if rendered is not None:
             print_natural(console, rendered)
 
@@ -84,6 +84,22 @@ def levels_table(comparison: Comparison) -> Table | None:
     for level in levels:
         cells = [arm.per_level.get(level) for arm in comparison.arms]
         out.add_row(str(level), *(f"{c.pass_at_1:.3f} ({c.tasks})" if c else "-" for c in cells))
+    return out
+
+
+def groups_table(comparison: Comparison) -> Table | None:
+    """Each arm against the baseline on each group's tasks alone (the ladder: in-distribution and transfer)."""
+    if not comparison.paired_by_group:
+        return None
+    out = Table(
+        "group", "arm", "tasks", "vs baseline [95% CI]", "p", "won/lost/tied", title="paired, per group"
+    )
+    for group, paired in comparison.paired_by_group.items():
+        for p in paired:
+            out.add_row(
+                group, p.arm, str(p.tasks), f"{p.difference:+.3f} {_ci(p.ci, signed=True)}", f"{p.p_value:.3g}",
+                f"{p.won}/{p.lost}/{p.tied}",
+            )  # fmt: skip
     return out
 
 
@@ -192,11 +208,12 @@ def page(comparison: Comparison) -> str:
 
 def section(comparison: Comparison) -> str:
     """The comparison's HTML section: the table, the summary, pass@1 per level and each task's passes per arm."""
-    levels = levels_table(comparison)
+    levels, groups = levels_table(comparison), groups_table(comparison)
     return (
         f'<h2>Comparison</h2><p class="meta" id="summary">{html.escape(summary_line(comparison))}</p>'
         + _html(table(comparison), "comparison")
         + (f"<h3>pass@1 per level (tasks)</h3>{_html(levels, 'per-level')}" if levels else "")
+        + (f"<h3>Paired, per group</h3>{_html(groups, 'per-group')}" if groups else "")
         + f"<h3>Per task (attempts passed / scored)</h3>{_per_task(comparison)}"
     )
 

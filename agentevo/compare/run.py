@@ -23,7 +23,7 @@ from agentevo.compare.report import write_results
 from agentevo.config import AgentevoConfig, load_config
 from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
 from agentevo.files import read_json
-from agentevo.gateway import Backend
+from agentevo.gateway import Backend, ChatModelBackend
 from agentevo.gateway.launch import open_backend
 from agentevo.orchestrate import run_suite
 from agentevo.runs import RunDir, run_manifest
@@ -158,10 +158,17 @@ def open_arm_backend(arm: Arm, settings: AgentevoConfig) -> Iterator[Backend]:
     adapter), the active one (as ``agentevo run``), or the one it names."""
     with open_backend(settings, concurrent=True) as served:
         if arm.adapter is None and served.model != settings.llm.model:
-            served.serve(settings.llm.model)
+            _serve_base(served, settings.llm.model)
         elif arm.adapter not in (None, ACTIVE_ADAPTER):
             serve_adapter(settings, served, arm.adapter)
         yield served
+
+
+def _serve_base(served: Backend, model: str) -> None:
+    """Serve the base weights on a backend an active adapter was made the default of (only a chat model's is)."""
+    if not isinstance(served, ChatModelBackend):
+        raise TypeError(f"{type(served).__name__} serves {served.model!r}, not the base model {model!r}")
+    served.serve(model)
 
 
 def results_of(run_dir: Path) -> Comparison:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from agentevo.compare import parse_arm
+from agentevo.compare.analysis import analyse
 from agentevo.compare.plan import CompareError, Design, open_plan
+from agentevo.compare.stats import sign_test
+from agentevo.evaluate.results import ResultRow
 from agentevo.tasks import load_suite
 from agentevo.tasks.spread import spread
 
@@ -32,3 +35,23 @@ def test_spread_takes_one_level_in_turn_and_every_template_before_a_second_insta
     templates = [t.metadata["template"] for t in tasks]
     assert len(set(templates)) == len(templates)  # 20 tasks, 20 templates
     assert len(spread(tasks, 100)) == 20  # never more than there are
+
+
+def test_held_out_ladder_tasks_are_grouped_and_tested_per_group(tmp_path):
+    """The ladder's test split has in-distribution and transfer tasks: the paired test is also given per group,
+    on that group's tasks alone (here: the arm wins every transfer task and loses every in-distribution one)."""
+    arms = [parse_arm("a=seed"), parse_arm("b=seed")]
+    plan = open_plan(tmp_path / "run", arms, Design(suite="ladder", split="test"), tmp_path)
+    transfer = {t for t, g in plan.groups.items() if g == "transfer"}
+    assert set(plan.groups) == set(plan.tasks) and len(transfer) == 100 and len(plan.tasks) == 239
+    rows = [
+        ResultRow(run_id="r", agent_id=arm, task_id=t, suite="ladder", attempt=0, passed=(arm == "b") == (t in transfer),
+                  score=0.0, tokens=1, seconds=1.0)
+        for arm in ("a", "b") for t in plan.tasks
+    ]  # fmt: skip
+    comparison = analyse(plan, rows, run_id="r", run_dir=tmp_path)
+    (overall,) = comparison.paired
+    (moved,), (kept,) = comparison.paired_by_group["transfer"], comparison.paired_by_group["in-distribution"]
+    assert (moved.tasks, moved.won, moved.lost, moved.difference) == (len(transfer), len(transfer), 0, 1.0)
+    assert (kept.tasks, kept.won, kept.lost, kept.difference) == (139, 0, 139, -1.0)
+    assert overall.tasks == 239 and moved.p_value == sign_test(len(transfer), 0)
