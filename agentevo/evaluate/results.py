@@ -260,10 +260,7 @@ class ResultsStore:
         sql += " ORDER BY run_id, agent_id, task_id, attempt"
         with self._lock:
             fetched = self._conn.execute(sql, args).fetchall()
-        return [
-            ResultRow(**{**dict(zip(_COLUMNS, values)), "passed": bool(values[5])})
-            for values in fetched
-        ]
+        return [ResultRow(**{**dict(zip(_COLUMNS, values)), "passed": bool(values[5])}) for values in fetched]
 
     def add_spoiled(self, spoiled: SpoiledTry) -> None:
         """Record a try the infrastructure spoiled (the attempt is run again; its final row goes to ``add``)."""
