@@ -15,8 +15,9 @@ import time
 import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from agentevo.agents import EpisodeOutcome, StopReason, run_isolated
 from agentevo.agents.episode import EpisodeBudget
@@ -45,11 +46,24 @@ class RunInterrupted(Exception):
         self.total = total
 
 
+class SuiteTask(Protocol):
+    """What the tries of every task kind read of a task (a coding ``Task``, a ``WebTask``)."""
+
+    @property
+    def id(self) -> str: ...
+
+
+TaskT = TypeVar("TaskT", bound=SuiteTask)
+SharedT = TypeVar("SharedT")  # what a run's tries share: the evaluator, the browser sandboxes
+OutcomeT = TypeVar("OutcomeT", bound=EpisodeOutcome)
+VerdictT = TypeVar("VerdictT")
+
+
 class _Tries:
     """The tries of one attempt: every one the infrastructure spoiled is recorded, and retried up to the limit."""
 
     def __init__(
-        self, store: ResultsStore, run_id: str, agent_id: str, task: Task, attempt: int, limit: int
+        self, store: ResultsStore, run_id: str, agent_id: str, task: SuiteTask, attempt: int, limit: int
     ) -> None:
         self.store, self.run_id, self.agent_id, self.task, self.attempt = (
             store,
@@ -84,19 +98,17 @@ Finished = tuple[ResultRow, dict | ResultRow]
 """An attempt's row, and what ``results.jsonl`` keeps of it (the row itself, or a web episode's fuller record)."""
 
 
-class _SuiteRun:
-    """One ``run_suite`` call on coding tasks: the shared pieces its episodes use, and how an attempt is tried.
+class _SuiteRun(Generic[TaskT, SharedT, OutcomeT, VerdictT]):
+    """One ``run_suite`` call: the shared pieces its episodes use, and how an attempt is tried.
 
-    A task kind changes how an episode is played (``_episode``), judged (``_judge``) and recorded (``_finished``),
-    and what its tries share (``open_shared``); the tries, retries and Ctrl-C are the same for every kind.
+    A task kind changes how an episode is played (``_episode``), judged (``_judge``), learnt from (``_learn``) and
+    recorded (``_finished``), and what its tries share (``open_shared``); the tries, retries and Ctrl-C are the
+    same for every kind.
     """
 
     @staticmethod
-    @contextlib.contextmanager
-    def open_shared(config: AgentevoConfig, size: int, run_id: str) -> Iterator[Evaluator]:
-        """The evaluator, on a pool of up to ``size`` warm sandboxes started while the episodes run."""
-        with SandboxPool(config.sandbox, size=size, run_id=run_id) as warm:
-            yield Evaluator(pool=warm)
+    def open_shared(config: AgentevoConfig, size: int, run_id: str) -> AbstractContextManager[SharedT]:
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -109,7 +121,7 @@ class _SuiteRun:
         store: ResultsStore,
         gateway: Gateway,
         backend: Backend,
-        shared: Any,
+        shared: SharedT,
         memory: RunMemory | PinnedLessons | None = None,
         seed: int | None = None,
     ) -> None:
@@ -120,7 +132,7 @@ class _SuiteRun:
         self.memory = memory
         self.stopping = threading.Event()
 
-    def attempt(self, task: Task, attempt: int) -> Finished | None:
+    def attempt(self, task: TaskT, attempt: int) -> Finished | None:
         """The attempt's final row: tried again while the infrastructure spoils it (None once stopping)."""
         limit = self.config.resilience.attempt_retries
         tries = _Tries(self.store, self.run.run_id, self.agent_id, task, attempt, limit)
@@ -141,6 +153,48 @@ class _SuiteRun:
                 return self._finished(task, outcome, None, attempt)
             self._wait_for_recovery(kind)
         return None
+
+    def _episode(self, task: TaskT, attempt: int) -> OutcomeT:
+        raise NotImplementedError
+
+    def _judge(self, task: TaskT, outcome: OutcomeT, tries: _Tries) -> VerdictT:
+        raise NotImplementedError
+
+    def _learn(self, task: TaskT, attempt: int, verdict: VerdictT, outcome: OutcomeT) -> None:
+        """What the run learns from a judged episode: nothing, unless the kind reads experience memory."""
+
+    def _finished(
+        self, task: TaskT, outcome: EpisodeOutcome, verdict: VerdictT | None, attempt: int
+    ) -> Finished:
+        """The attempt's row; ``outcome`` is a plain ``EpisodeOutcome`` when no episode ran (``_spoiled_row``)."""
+        raise NotImplementedError
+
+    def _wait_for_recovery(self, kind: ErrorKind) -> None:
+        """Before a retry, give the failed part (bounded) time to come back."""
+        if kind in (ErrorKind.docker_error, ErrorKind.sandbox_error):
+            provider_for(self.config.sandbox).healthy(self.config.resilience.docker_wait)
+        health = self.backend.health
+        if kind is ErrorKind.backbone_error and health is not None:
+            health.wait_ready(request_retry(self.config.resilience).ready_timeout)
+
+    def _backbone_failure(self) -> str | None:
+        health = self.backend.health
+        return health.failure if health is not None else None
+
+    def _spoiled_row(self, task: TaskT, attempt: int, reason: StopReason, detail: str) -> Finished:
+        outcome = EpisodeOutcome(task_id=task.id, mode="isolated", stop_reason=reason, error=detail)
+        return self._finished(task, outcome, None, attempt)
+
+
+class _CodingRun(_SuiteRun[Task, Evaluator, EpisodeOutcome, EvalResult]):
+    """Coding tasks: an isolated episode each, judged by the evaluator's hidden tests on its final workspace."""
+
+    @staticmethod
+    @contextlib.contextmanager
+    def open_shared(config: AgentevoConfig, size: int, run_id: str) -> Iterator[Evaluator]:
+        """The evaluator, on a pool of up to ``size`` warm sandboxes started while the episodes run."""
+        with SandboxPool(config.sandbox, size=size, run_id=run_id) as warm:
+            yield Evaluator(pool=warm)
 
     def _learn(self, task: Task, attempt: int, verdict: EvalResult, outcome: EpisodeOutcome) -> None:
         """With memory on: the verdict counts on the lessons the episode read, and the episode becomes a case,
@@ -190,22 +244,6 @@ class _SuiteRun:
         )
         return row, row
 
-    def _wait_for_recovery(self, kind: ErrorKind) -> None:
-        """Before a retry, give the failed part (bounded) time to come back."""
-        if kind in (ErrorKind.docker_error, ErrorKind.sandbox_error):
-            provider_for(self.config.sandbox).healthy(self.config.resilience.docker_wait)
-        health = self.backend.health
-        if kind is ErrorKind.backbone_error and health is not None:
-            health.wait_ready(request_retry(self.config.resilience).ready_timeout)
-
-    def _backbone_failure(self) -> str | None:
-        health = self.backend.health
-        return health.failure if health is not None else None
-
-    def _spoiled_row(self, task: Task, attempt: int, reason: StopReason, detail: str) -> Finished:
-        outcome = EpisodeOutcome(task_id=task.id, mode="isolated", stop_reason=reason, error=detail)
-        return self._finished(task, outcome, None, attempt)
-
 
 def attempt_seed(seed: int, agent_id: str, task_id: str, attempt: int) -> int:
     """The sampling seed of one attempt of a seeded run: its own for every (agent, task, attempt), the same when
@@ -213,7 +251,7 @@ def attempt_seed(seed: int, agent_id: str, task_id: str, attempt: int) -> int:
     return zlib.crc32(f"{seed}:{agent_id}:{task_id}:{attempt}".encode()) & 0x7FFFFFFF
 
 
-def _episode_id(task: Task, attempt: int) -> str:
+def _episode_id(task: SuiteTask, attempt: int) -> str:
     return f"{task.id.replace('/', '-')}-{attempt}"
 
 
@@ -295,11 +333,14 @@ def _solution(task: Task, outcome: EpisodeOutcome) -> str:
         return ""
 
 
-def _run_kind(tasks: Sequence[Task | WebTask], memory: RunMemory | PinnedLessons | None) -> type[_SuiteRun]:
-    """How these tasks are run: as coding tasks, or (all of them web tasks) in browser sandboxes."""
+def _run_kind(
+    tasks: Sequence[Task | WebTask], memory: RunMemory | PinnedLessons | None
+) -> type[_SuiteRun[Any, Any, Any, Any]]:
+    """How these tasks are run: as coding tasks, or (all of them web tasks) in browser sandboxes (chosen here, at
+    run time: each kind's own types are checked inside it, not across this choice)."""
     web = [isinstance(task, WebTask) for task in tasks]
     if not any(web):
-        return _SuiteRun
+        return _CodingRun
     if not all(web):
         raise SuiteError(
             "a run is either all web tasks or none: run the web suite and the coding suite apart"
@@ -330,7 +371,10 @@ def _collect(
 
 
 def _interrupt(
-    suite: _SuiteRun, futures: list[Future[Finished | None]], gateway: Gateway, workers: ThreadPoolExecutor
+    suite: _SuiteRun[Any, Any, Any, Any],
+    futures: list[Future[Finished | None]],
+    gateway: Gateway,
+    workers: ThreadPoolExecutor,
 ) -> None:
     """Stop for Ctrl-C: start nothing new, cut off the model calls in flight (so running agents end at once),
     and wait for the running episodes to end; their results are dropped."""

@@ -13,6 +13,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
+from agentevo.agents import EpisodeOutcome
 from agentevo.config import AgentevoConfig
 from agentevo.contract import StopReason
 from agentevo.evaluate.results import ErrorKind, ResultRow
@@ -79,10 +80,8 @@ class WebEnvs:
             env.close()
 
 
-class WebSuiteRun(_SuiteRun):
+class WebSuiteRun(_SuiteRun[WebTask, WebEnvs, WebEpisodeOutcome, WebScore | None]):
     """``run_suite`` on web tasks: the page judges, and a broken browser sandbox is replaced before a retry."""
-
-    shared: WebEnvs
 
     @staticmethod
     @contextlib.contextmanager
@@ -113,7 +112,9 @@ class WebSuiteRun(_SuiteRun):
     def _judge(self, task: WebTask, outcome: WebEpisodeOutcome, tries: _Tries) -> WebScore | None:
         return outcome.score
 
-    def _finished(self, task: WebTask, outcome, verdict, attempt: int) -> Finished:
+    def _finished(
+        self, task: WebTask, outcome: EpisodeOutcome, verdict: WebScore | None, attempt: int
+    ) -> Finished:
         if not isinstance(
             outcome, WebEpisodeOutcome
         ):  # the backbone was given up on before the episode started
