@@ -7,15 +7,18 @@ import platform
 import time
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from agentevo.files import append_jsonl, write_json_atomic
 from agentevo.sandbox.docker_host import new_run_id
 
+if TYPE_CHECKING:
+    from agentevo.config import AgentevoConfig
 
-def run_manifest(config: BaseModel) -> dict[str, Any]:
+
+def run_manifest(config: AgentevoConfig) -> dict[str, Any]:
     """What a run needs to be reproduced and compared: the whole resolved configuration, the sandbox
     image tag, the embedded model's manifest hash, and agentevo's version and git commit."""
     from agentevo.llm.model_store import MANIFEST_NAME, embedded_model_dir, sha256_file

@@ -79,7 +79,9 @@ def change_of(archive: Archive, node: Node) -> str:
     key = (base, node.commit)
     if key not in _CHANGES:
         lines: list[str] = []
-        path, minus, plus = "", [], []
+        path = ""
+        minus: list[str] = []
+        plus: list[str] = []
 
         def close_hunk() -> None:
             if [t for t in minus if t.strip()] != [t for t in plus if t.strip()]:
@@ -155,8 +157,11 @@ def decide(
         )
         if twin is not None:
             return GateVerdict(failure=GateFailure.duplicate, reason=f"the same files as {twin}")
-        near = near_duplicate is not None and node.operator not in GENOME_OPERATORS
-        if near and (verdict := near_twin(archive, node, near_duplicate)) is not None:
+        if (
+            near_duplicate is not None
+            and node.operator not in GENOME_OPERATORS
+            and (verdict := near_twin(archive, node, near_duplicate)) is not None
+        ):
             return verdict
         changed = archive.repo.repo.git.diff(parent.commit, node.commit, "--name-only").splitlines()
         touched = sorted(f for f in changed if any(fnmatch.fnmatch(f, glob) for glob in protected))

@@ -227,7 +227,7 @@ class Evolution:
                 return None
         stats = archive_stats(self.archive, self.store, self.run_dir.run_id)
         if isinstance(self.policy, HGM):
-            job = self._hgm_evaluation(stats, pending, busy)
+            job = self._hgm_evaluation(self.policy, stats, pending, busy)
             if job is not None:
                 return job
         try:
@@ -237,11 +237,11 @@ class Evolution:
             return None
         return Job(JobKind.expand, parent)
 
-    def _hgm_evaluation(self, stats: list[NodeStats], pending: int, busy: set[str]) -> Job | None:
+    def _hgm_evaluation(self, hgm: HGM, stats: list[NodeStats], pending: int, busy: set[str]) -> Job | None:
         """HGM's rule: while the tree is large for the evaluations so far, evaluate instead of expanding: the
         next stage (threshold or not) of the node whose own Beta(1 + s, 1 + f) draw is highest."""
         task_evals = sum(n.evals for n in stats)
-        if self.policy.expand(task_evals, len(stats), pending):
+        if hgm.expand(task_evals, len(stats), pending):
             return None
         nodes = {n.id: n for n in self.archive.nodes()}
         ready = [s for s in stats if s.admitted and s.id not in busy]
@@ -305,7 +305,8 @@ class Evolution:
     def _gate(self, job: Job) -> None:
         node = self.archive.node(job.node)
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
-            check = (lambda path: self.offload.call(self.checker, path)) if self.checker else None
+            checker = self.checker
+            check = (lambda path: self.offload.call(checker, path)) if checker else None
             verdict = decide(
                 self.archive,
                 node,

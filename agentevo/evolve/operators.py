@@ -141,7 +141,8 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
 
 def apply_edits(edits: Edits, files: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """The surfaces' new texts (changed ones only) and why each edit that changed nothing was dropped."""
-    new, dropped = {}, []
+    new: dict[str, str] = {}
+    dropped: list[str] = []
     for edit in edits.edits:
         current = new.get(edit.path, files.get(edit.path))
         if current is None:

@@ -118,7 +118,8 @@ class _TokenWatch:
     """The gateway as ``run_isolated`` uses it, noting each episode's token (a secret the agent must not copy)."""
 
     def __init__(self, gateway: Gateway) -> None:
-        self.gateway, self.tokens = gateway, []
+        self.gateway = gateway
+        self.tokens: list[str] = []
 
     def open_episode(self, **kwargs: Any) -> EpisodeAccess:
         access = self.gateway.open_episode(**kwargs)
@@ -181,7 +182,8 @@ def run_probes(
     results = []
     with Gateway(backend, run_dir=run_path, run_id=run_id) as gateway:
         for kind, task in probe_tasks().items():
-            watch, planted = _TokenWatch(gateway), []
+            watch = _TokenWatch(gateway)
+            planted: list[bool] = []
 
             def look(sandbox: RunningSandbox, found: list[bool] = planted) -> None:
                 found.append(sandbox.exec(f"test -e {PLANTED}", timeout=10).exit_code == 0)

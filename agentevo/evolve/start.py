@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,7 +48,7 @@ def open_run(
     resume: str | None = None,
     *,
     seed: Path | None = None,
-    budgets: dict[str, float | int | None] | None = None,
+    budgets: Mapping[str, float | int | None] | None = None,
 ) -> tuple[RunDir, EvolveConfig]:
     """A new run with ``evolve`` (its seed, by default the built-in seed agent, added), or the run ``resume`` with
     its saved settings. ``budgets`` (``max_nodes``, ``max_tokens``, ``max_seconds``) override either."""

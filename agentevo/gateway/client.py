@@ -30,7 +30,12 @@ T = TypeVar("T", bound=BaseModel)
 def gateway_client(socket_path: str | Path, token: str, *, timeout: float) -> openai.OpenAI:
     """A client whose every call is metered, recorded and budgeted by the gateway as the episode ``token``."""
     http = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), timeout=timeout)
-    return openai.OpenAI(base_url=contract.GATEWAY_BASE_URL, api_key=token, http_client=http, max_retries=0)
+    return openai.OpenAI(
+        base_url=contract.GATEWAY_BASE_URL,
+        api_key=token,
+        http_client=http,  # type: ignore[arg-type]  # openai types httpx2 but takes httpx clients too
+        max_retries=0,
+    )
 
 
 class HostLLMError(RuntimeError):
@@ -90,9 +95,8 @@ class HostLLM:
         options.setdefault("max_tokens", self.max_tokens)
         try:
             with gateway_client(self.gateway.socket_path, access.token, timeout=self.timeout) as client:
-                reply = client.chat.completions.create(
-                    model="", messages=convert_to_openai_messages(messages), **options
-                )
+                wire = convert_to_openai_messages(messages)  # OpenAI's message dicts, typed as plain dicts
+                reply = client.chat.completions.create(model="", messages=wire, **options)  # type: ignore[arg-type]
         finally:
             self.gateway.close_episode(access)
         choice = reply.choices[0]

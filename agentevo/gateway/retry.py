@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity.stop import stop_base
 
 from agentevo.gateway.backends import BackboneError
 
@@ -34,9 +35,14 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, BackboneError) and exc.retryable
 
 
-def _past(deadline: float | None) -> Callable[[RetryCallState], bool]:
+class _Past(stop_base):
     """A tenacity stop: no retry once the caller's wall-clock ``deadline`` (``time.time()``) has passed."""
-    return lambda state: deadline is not None and time.time() >= deadline
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
 
 
 async def call_with_retries(
@@ -58,7 +64,7 @@ async def call_with_retries(
 
     retrying = AsyncRetrying(
         retry=retry_if_exception(_retryable),
-        stop=stop_after_attempt(policy.retries + 1) | _past(deadline),
+        stop=stop_after_attempt(policy.retries + 1) | _Past(deadline),
         wait=wait_exponential(multiplier=policy.first_wait, min=policy.first_wait, max=policy.max_wait),
         before_sleep=note,
         reraise=True,

@@ -222,6 +222,8 @@ class Gateway:
     @property
     def url(self) -> str:
         """The base URL for TCP mode (``agentevo serve``)."""
+        if self._server is None:
+            raise RuntimeError("the gateway has no URL until start() has opened its TCP port")
         sock = self._server.servers[0].sockets[0].getsockname()
         return f"http://{sock[0]}:{sock[1]}/v1"
 
@@ -391,8 +393,9 @@ class Gateway:
         waiter: asyncio.Future[Fault] = asyncio.get_running_loop().create_future()
         self._interrupts.add(waiter)
         call = asyncio.ensure_future(self.backend.chat(body))
+        racing: list[asyncio.Future[Any]] = [call, waiter]
         try:
-            await asyncio.wait({call, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._interrupts.discard(waiter)
         if call.done():
@@ -442,7 +445,7 @@ class Gateway:
             usage.completion_tokens += record.completion_tokens
             usage.errors += int(error is not None)
             usage.infrastructure_errors += int(infrastructure)
-        if infrastructure:
+        if error is not None and infrastructure:
             episode.fault, episode.fault_detail = error.kind, str(error)
         record.response = response
         record.structured_failure = structured_failure(record.request, response)

@@ -223,7 +223,7 @@ def spend_timeline(
     episodes, and everything else (diagnoses, reflections, meta-steps) as mutation."""
     path = run_dir / TrajectoryRecorder.FILENAME
     totals: dict[str, tuple[int, int, float]] = {}
-    points = []
+    points: list[SpendPoint] = []
     if not path.exists():
         return points
     with path.open() as fh:

@@ -18,8 +18,8 @@ def tree_layout(nodes: list[NodeView]) -> dict[str, tuple[float, int]]:
     of its children. Iterative, so an archive of thousands of generations lays out too."""
     ids = {n.id for n in nodes}
     children: dict[str | None, list[str]] = defaultdict(list)
-    for node in nodes:
-        children[node.parent if node.parent in ids else None].append(node.id)
+    for n in nodes:
+        children[n.parent if n.parent in ids else None].append(n.id)
     depth = {n.id: n.generation for n in nodes}
     x: dict[str, float] = {}
     column = 0

@@ -76,7 +76,7 @@ def prompt_helpers(prompt: str, entry_point: str) -> str:
             if isinstance(node, (ast.Import, ast.ImportFrom))
             or (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name != entry_point)
         ]
-        return "".join(ast.get_source_segment(source, node) + "\n\n" for node in kept)
+        return "".join((ast.get_source_segment(source, node) or "") + "\n\n" for node in kept)
     return ""
 
 

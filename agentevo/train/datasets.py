@@ -93,7 +93,7 @@ def _key(*parts: Any) -> str:
 def _distinct(episodes: Iterable[Episode], cap: int, dropped: Counter[str]) -> list[Episode]:
     """Episodes with distinct traces, at most ``cap`` (the rest are counted as duplicates or capped)."""
     seen: set[str] = set()
-    kept = []
+    kept: list[Episode] = []
     for episode in episodes:
         if episode.trace in seen:
             dropped["duplicate_episodes"] += 1

@@ -45,9 +45,10 @@ def serve_active(config: Any, backend: Any) -> str | None:
         name = registry_of(config).active()
     except RegistryError as exc:
         raise _unservable(ACTIVE, exc) from None
-    if name is None or supervised_server(backend) is None:
+    server = supervised_server(backend)
+    if name is None or server is None:
         return None
-    return _load(config, backend, name, ACTIVE)
+    return _load(config, backend, server, name, ACTIVE)
 
 
 def serve_adapter(config: Any, backend: Any, name: str) -> str:
@@ -56,18 +57,18 @@ def serve_adapter(config: Any, backend: Any, name: str) -> str:
     from agentevo.gateway.backends import supervised_server
     from agentevo.llm.backbone import BackboneSetupError
 
-    if supervised_server(backend) is None:
+    server = supervised_server(backend)
+    if server is None:
         raise BackboneSetupError(
             f"adapter {name!r} needs a backbone agentevo serves (llm.backbone llamacpp or vllm); an endpoint of "
             "your own serves its adapters under model names of its own (set the model instead)"
         )
-    return _load(config, backend, name, f"adapter {name!r}")
+    return _load(config, backend, server, name, f"adapter {name!r}")
 
 
-def _load(config: Any, backend: Any, name: str, what: str) -> str:
-    """Check ``name`` was trained on the served base weights, load it into the server and serve it by default."""
-    from agentevo.gateway.backends import supervised_server
-
+def _load(config: Any, backend: Any, server: Any, name: str, what: str) -> str:
+    """Check ``name`` was trained on the served base weights, load it into ``server`` (the backend's) and serve
+    it by default."""
     registry = registry_of(config)
     try:
         model_dir = served_model_dir(config)
@@ -75,7 +76,7 @@ def _load(config: Any, backend: Any, name: str, what: str) -> str:
             registry.check_base(name, base_fingerprint(model_dir))
     except RegistryError as exc:
         raise _unservable(what, exc) from None
-    supervised_server(backend).load_adapter(name, registry.path(name))
+    server.load_adapter(name, registry.path(name))
     backend.serve(name)
     return name
 

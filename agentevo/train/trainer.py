@@ -132,7 +132,7 @@ def _trainer(
         target_modules=config.target_modules,
         task_type="CAUSAL_LM",
     )
-    common = dict(
+    common: dict[str, Any] = dict(  # TrainingArguments' keywords, shared by both recipes' configs
         output_dir=str(work),
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
@@ -157,16 +157,14 @@ def _trainer(
     if recipe is Recipe.dpo:
         from trl import DPOConfig, DPOTrainer
 
-        args = DPOConfig(beta=config.dpo_beta, **common)
+        dpo = DPOConfig(beta=config.dpo_beta, **common)
         return DPOTrainer(
-            model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora
+            model=model, args=dpo, train_dataset=data, processing_class=tokenizer, peft_config=lora
         )
     from trl import SFTConfig, SFTTrainer
 
-    args = SFTConfig(completion_only_loss=True, **common)
-    return SFTTrainer(
-        model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora
-    )
+    sft = SFTConfig(completion_only_loss=True, **common)
+    return SFTTrainer(model=model, args=sft, train_dataset=data, processing_class=tokenizer, peft_config=lora)
 
 
 def train_adapter(

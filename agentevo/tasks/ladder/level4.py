@@ -28,7 +28,7 @@ def _balanced(rng: Random, depth: int = 3) -> str:
     """A random well-bracketed string with a few letters in it."""
     out = ""
     for _ in range(rng.randint(1, 3)):
-        opening, closing = rng.choice(["()", "[]", "{}"])
+        opening, closing = rng.choice([("(", ")"), ("[", "]"), ("{", "}")])
         inner = _balanced(rng, depth - 1) if depth > 1 and rng.random() < 0.6 else rng.choice(["", "x", "ab"])
         out += opening + inner + closing
     return out
