@@ -26,6 +26,15 @@ BENCHDATA = Path(
     os.environ.get("AGENTEVO_BENCHDATA", Path(__file__).resolve().parents[1].parent / "shared" / "benchdata")
 )
 
+# Markers (docs/testing.md): a test is marked `docker` or `model` when its fixtures (their whole closure, so
+# anything built on them counts too) include one of these; tests that reach Docker or a model some other way (a
+# CLI child process, a server started in the test) carry the mark themselves, and so do pure tests that take
+# seconds (`slow`). Every test under tests/memory is `slow`: each one runs Chroma and the embedding model.
+# `pytest -m "not docker and not model and not slow"` is then the quick run.
+DOCKER_FIXTURES = frozenset({"docker", "sandbox_image", "web_image", "sandbox", "hostile"})
+MODEL_FIXTURES = frozenset({"model_dir", "vllm_server", "llamacpp_server", "trained_adapter"})
+SLOW_DIRS = frozenset({Path(__file__).parent / "memory"})
+
 # Tight limits so a hostile command hits its wall quickly and the machine stays healthy.
 HOSTILE = SandboxConfig(
     memory="256m", pids=64, workspace_size="64m", tmp_size="32m", file_size_limit="48m", exec_timeout=20
@@ -73,6 +82,18 @@ def _machine_error(exc: BaseException | None) -> BaseException | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fixture and folder rules above, applied to every collected test."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & DOCKER_FIXTURES:
+            item.add_marker(pytest.mark.docker)
+        if used & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.model)
+        if SLOW_DIRS & set(item.path.parents):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_sessionstart(session):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def agentevo(
     *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
@@ -21,6 +23,7 @@ def agentevo(
     )
 
 
+@pytest.mark.slow
 def test_help_explains_itself():
     out = agentevo("--help").stdout
     for word in ("sandbox", "demo", "--config"):
@@ -52,6 +55,7 @@ def test_sandbox_run_passes_only_named_env(sandbox_image, monkeypatch):
     assert "hunter2" not in done.stdout
 
 
+@pytest.mark.slow
 def test_bad_config_is_one_line_and_exit_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("sandbox:\n  memory: lots\n")

@@ -125,6 +125,7 @@ def test_a_named_task_runs_whatever_its_split(web_image, env, leaving_agent):
     assert row["task_id"] == "miniwob/click-button"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
@@ -188,6 +189,7 @@ class Watched:
         return code
 
 
+@pytest.mark.model
 def test_serve_stopped_by_sigterm_mid_generation(env):
     """A client gives up on a long answer; SIGTERM while it is still generating: exit 130, no abort."""
     serving = Watched("serve", "--port", "0", env=env)

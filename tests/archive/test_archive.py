@@ -124,6 +124,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cli_shows_tree_diff_and_export(built, tmp_path):
     _, run_dir = built
     tree = cli("archive", "tree", str(run_dir))

@@ -18,6 +18,8 @@ from agentevo.llm.model_store import ensure_embedded_model
 from agentevo.train.registry import ADAPTER_FILES, AdapterRegistry, Decision, base_fingerprint
 from tests.llm.conftest import PROBES, SECRET, free_port, llamacpp_test_config, train_adapter
 
+pytestmark = pytest.mark.model  # an adapter trained and served on llama.cpp
+
 
 def _register(registry: AdapterRegistry, adapter: Path, model_dir: Path) -> str:
     staged = registry.staging()

@@ -147,6 +147,7 @@ def test_a_spent_budget_stops_the_run_cleanly_and_is_named(archives, budget, cau
         assert all(n.gate is not None for n in archive.nodes())
 
 
+@pytest.mark.slow
 def test_resume_of_an_unknown_run_is_one_line(tmp_path):
     env = dict(os.environ, AGENTEVO_ARCHIVES_DIR=str(tmp_path))
     done = subprocess.run(
@@ -156,6 +157,7 @@ def test_resume_of_an_unknown_run_is_one_line(tmp_path):
     assert done.returncode == 2 and "is not an evolve run" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_suite_is_one_line_before_any_run_folder(tmp_path):
     env = dict(os.environ, AGENTEVO_ARCHIVES_DIR=str(tmp_path))
     done = subprocess.run(

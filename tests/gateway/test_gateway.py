@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import httpx
+import pytest
 
 from agentevo.gateway import Budget, CallRecord, ChatModelBackend, Gateway, HTTPBackend, TrajectoryRecorder
 from agentevo.llm.scripted import ScriptedChatModel
@@ -121,6 +122,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_bad_input_gives_clear_errors_and_the_gateway_stays_up(tmp_path):
     dead = HTTPBackend(f"http://127.0.0.1:{_free_port()}/v1", "m", timeout=5)
     with Gateway(dead, run_dir=tmp_path, run_id="r", max_request_bytes=4096) as gateway:
@@ -143,6 +145,7 @@ def test_bad_input_gives_clear_errors_and_the_gateway_stays_up(tmp_path):
     assert len(records) == 1 and records[0].status == 502  # malformed requests never reached the backbone
 
 
+@pytest.mark.slow
 def test_backbone_timeout(tmp_path):
     with Upstream(delay=3) as slow:
         backend = HTTPBackend(slow.url, "m", api_key=UPSTREAM_KEY, timeout=0.5)
@@ -188,6 +191,7 @@ def _append_many(path: str, worker: int) -> None:
         )
 
 
+@pytest.mark.slow
 def test_recorder_is_safe_across_processes(tmp_path):
     workers = [
         multiprocessing.get_context("spawn").Process(target=_append_many, args=(str(tmp_path), w))

@@ -8,12 +8,15 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from agentevo.config import AgentevoConfig
 from agentevo.gateway import Gateway, TrajectoryRecorder
 from agentevo.gateway.launch import open_backend
 from agentevo.sandbox import Sandbox
 from tests.gateway.conftest import CALL_SCRIPT
+
+pytestmark = pytest.mark.model  # the embedded model in process
 
 
 def test_sandbox_gets_an_answer_from_the_embedded_model(tmp_path, sandbox_image):

@@ -31,7 +31,7 @@ from agentevo.llm.structured import ask_structured
 from tests.llm.conftest import free_port, llamacpp_test_config
 
 # A cold machine builds llama.cpp (about 10 minutes) inside the first server test; `make test` does it beforehand.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.model, pytest.mark.timeout(900)]  # gemma-3-270m on llama.cpp
 GEMMA_VOCAB = 262_144  # 5.3x SmolLM2's 49,152
 
 

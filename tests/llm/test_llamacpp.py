@@ -28,7 +28,7 @@ from agentevo.llm.schema_tools import SchemaToolModel
 from tests.llm.conftest import PROBES, SECRET, free_port, group_alive, llamacpp_test_config
 
 # A cold machine builds llama.cpp (about 10 minutes) inside the first fixture; `make test` does it beforehand.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.model, pytest.mark.timeout(900)]  # the llama.cpp server
 
 
 def greedy(server: LlamaCppServer, prompt: str, model: str | None = None, max_tokens: int = 24) -> str:

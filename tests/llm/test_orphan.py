@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.llm.orphans import sigkill, tethers, wait_gone
+
+pytestmark = pytest.mark.model  # a llama.cpp server in a child process
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,7 @@ from agentevo.llm.vllm_server import VLLMError, VLLMServer
 from tests.llm.conftest import PROBES, SECRET, free_port, group_alive, vllm_test_config
 
 # A cold machine installs vLLM (minutes) inside the first test's fixture; `make test` does it beforehand.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.model, pytest.mark.timeout(900)]  # the vLLM server
 
 
 def greedy(server: VLLMServer, prompt: str, model: str | None = None, max_tokens: int = 24) -> str:

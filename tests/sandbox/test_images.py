@@ -158,6 +158,7 @@ def test_an_image_with_its_own_packages_gets_its_own_rootfs(tmp_path: Path) -> N
     assert image_tag("web", recipes_dir) != before
 
 
+@pytest.mark.docker
 def test_recipes_resolve_once_per_process(
     client: docker.DockerClient, python_image: str, monkeypatch
 ) -> None:
@@ -167,6 +168,7 @@ def test_recipes_resolve_once_per_process(
     assert images.resolve_image("python", client) == python_image
 
 
+@pytest.mark.docker
 def test_ensure_image_is_a_no_op_when_up_to_date(client: docker.DockerClient, python_image: str) -> None:
     assert image_exists(client, "python")
     messages: list[str] = []
@@ -177,6 +179,7 @@ def test_ensure_image_is_a_no_op_when_up_to_date(client: docker.DockerClient, py
     assert client.images.get(images.base_tag()).labels["agentevo"] == "1"
 
 
+@pytest.mark.docker
 def test_packages_import_in_hardened_container(box: Sandbox) -> None:
     code, out = run(
         box, "/opt/venv/bin/python -c 'import langgraph, langchain_core, openai, pydantic; print(\"ok\")'"
@@ -186,11 +189,13 @@ def test_packages_import_in_hardened_container(box: Sandbox) -> None:
     assert code == 0 and out.strip() == "/opt/venv (3, 11)", out
 
 
+@pytest.mark.docker
 def test_tools_exist(box: Sandbox) -> None:
     code, out = run(box, "git --version && ps -o pid= -p 1 && timeout 5 true && echo done")
     assert code == 0 and "git version" in out and out.strip().endswith("done"), out
 
 
+@pytest.mark.docker
 def test_agent_user_and_filesystem(box: Sandbox) -> None:
     code, out = run(box, "id -u; id -g; id -un; getent passwd agent | cut -d: -f6; pwd")
     assert code == 0 and out.split() == ["1000", "1000", "agent", "/workspace", "/workspace"], out
@@ -204,11 +209,13 @@ def test_agent_user_and_filesystem(box: Sandbox) -> None:
     assert out.strip() == "0", out  # the base is slimmed
 
 
+@pytest.mark.docker
 def test_wheelhouse_is_not_in_the_image(client: docker.DockerClient, python_image: str) -> None:
     steps = [layer["CreatedBy"] for layer in client.images.get(python_image).history()]
     assert not any("wheels" in step for step in steps), steps
 
 
+@pytest.mark.slow
 def test_bad_pin_names_the_requirement(tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("pydantic-core==0.0.0.404\n")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import NO_DOCKER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +30,7 @@ def test_needs_no_docker():
 """
 
 
+@pytest.mark.slow
 def test_without_an_engine_docker_tests_fail_in_one_line_and_the_run_ends_cleanly(tmp_path: Path) -> None:
     (tmp_path / "test_needs_docker.py").write_text(NEEDS_DOCKER)
     env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock", "PYTHONPATH": str(ROOT)}

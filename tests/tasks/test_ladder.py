@@ -71,6 +71,7 @@ def _passed(task: Task, source: str) -> list[bool]:
 # ----------------------------------------------------------------------------- generation
 
 
+@pytest.mark.slow
 def test_deterministic_from_the_seed():
     first = generate_ladder(SEED)
     assert generate_ladder(SEED) == first

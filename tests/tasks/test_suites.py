@@ -146,6 +146,7 @@ def test_exercism_conversion(suites):
 # ----------------------------------------------------------------------------- splits, filters, limits
 
 
+@pytest.mark.slow
 def test_splits_are_stable_and_documented(suites):
     # Pinned: a change here would silently move tasks between train and test.
     assert split_of("humaneval/HumanEval-0") == Split.validation
@@ -426,6 +427,7 @@ def test_runner_tells_pass_from_fail():
         check_suite([good, wrong])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", ["builtin", "exercism", "humaneval", "mbpp-sanitized", "mbpp"])
 def test_reference_solutions_pass_and_empty_ones_fail(suites, suite):
     check_suite(suites[suite])

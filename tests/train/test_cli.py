@@ -33,6 +33,7 @@ def agentevo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return run_cli(*args, cwd=cwd, env=env)
 
 
+@pytest.mark.slow
 def test_bad_runs_are_one_line_errors_and_nothing_is_trained(tmp_path: Path) -> None:
     run = RunDir(tmp_path / "archives", "failed")
     for attempt in range(2):
@@ -43,6 +44,7 @@ def test_bad_runs_are_one_line_errors_and_nothing_is_trained(tmp_path: Path) -> 
     assert not list((tmp_path / "ad").glob("agent-v*"))
 
 
+@pytest.mark.model
 def test_finetune_trains_an_adapter_on_the_embedded_model_into_the_registry(tmp_path: Path) -> None:
     """The installed console script, end to end: a recorded run -> a dataset -> 2 real LoRA steps (CPU)."""
     run = RunDir(tmp_path / "archives", "answered")
@@ -79,6 +81,7 @@ def test_finetune_trains_an_adapter_on_the_embedded_model_into_the_registry(tmp_
 
 
 @pytest.mark.timeout(1800)  # a handful of short replies, each minutes long on cores shared with other work
+@pytest.mark.model
 def test_finetune_samples_and_plays_on_the_embedded_model_before_training(tmp_path: Path) -> None:
     """`agentevo finetune --sample`: a B-STaR round and one self-play proposal from the embedded model on llama.cpp
     (short replies, one task, one sample), judged in the sandbox, recorded as a run that joins the given one."""
@@ -128,6 +131,7 @@ def test_finetune_samples_and_plays_on_the_embedded_model_before_training(tmp_pa
     print(f"finetune --sample: proposal {proposal['refusal'] or 'kept'} ({proposal['detail']}); rows {rows}")
 
 
+@pytest.mark.slow
 def test_adapters_list_and_rollback(tmp_path: Path) -> None:
     nothing = agentevo("adapters", "rollback", cwd=tmp_path)
     assert nothing.returncode == 1 and "nothing to roll back" in nothing.stderr

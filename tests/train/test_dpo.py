@@ -17,7 +17,7 @@ from agentevo.train.datasets import read_rows
 from tests.llm.conftest import SECRET, TRAIN_QUESTIONS
 from tests.train.recorded import record_answer, task_ids
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.model, pytest.mark.timeout(900)]  # LoRA training on the embedded model
 
 
 def test_a_dpo_adapter_is_trained_on_the_embedded_model(tmp_path: Path) -> None:

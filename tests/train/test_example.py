@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "self_training.py"
 
 
+@pytest.mark.slow
 def test_self_training_example_builds_a_dataset_from_a_recorded_run(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=120, cwd=tmp_path
