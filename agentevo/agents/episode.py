@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
 from agentevo import contract
 from agentevo.contract import AgentResult, EpisodeArgs, ResultStatus, StopReason
 from agentevo.files import default_cache_dir
-from agentevo.gateway import Budget, EpisodeAccess, Fault, Gateway
+from agentevo.gateway import Budget, EpisodeAccess, Fault, Usage
 from agentevo.sandbox import RunningSandbox, SandboxConfig, SandboxDied, SandboxUnavailable, start_sandbox
 from agentevo.sandbox.derived import with_requirements
 from agentevo.sandbox.errors import ImageBuildError
@@ -153,10 +154,35 @@ def _infrastructure_fault(access: EpisodeAccess, timed_out: bool) -> StopReason 
     return None
 
 
+class EpisodeGateway(Protocol):
+    """What an isolated episode uses of the gateway: a ``Gateway``, or a wrapper that watches one (safety probes)."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def socket_path(self) -> Path: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def open_episode(
+        self,
+        *,
+        agent_id: str | None = None,
+        task_id: str | None = None,
+        episode_id: str | None = None,
+        budget: Budget | None = None,
+        seed: int | None = None,
+    ) -> EpisodeAccess: ...
+
+    def close_episode(self, access: EpisodeAccess) -> Usage: ...
+
+
 def run_isolated(
     task: Task | WebTask,
     agent_dir: Path,
-    gateway: Gateway,
+    gateway: EpisodeGateway,
     *,
     sandbox_config: SandboxConfig | None = None,
     budget: EpisodeBudget | None = None,
