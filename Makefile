@@ -1,21 +1,25 @@
 # Two entry points, both idempotent and complete on a fresh machine:
 #   make demo   - the main job on the embedded defaults
 #   make test   - lint, then the test suite (real Docker)
+#   make lint   - ruff and mypy alone (about a minute, no Docker, no model)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # The install step reruns whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test system venv images model gemma vllm llamacpp bench gc
+.PHONY: demo test lint system venv images model gemma vllm llamacpp bench gc
 
 demo: images model vllm llamacpp
 	$(VENV)/bin/agentevo demo
 
-test: images model gemma vllm llamacpp
+test: images model gemma vllm llamacpp lint
+	$(PY) -m pytest
+
+lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest
+	$(VENV)/bin/mypy agentevo
 
 bench: images model vllm llamacpp
 	$(PY) bench/sandbox.py
