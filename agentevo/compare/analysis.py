@@ -116,9 +116,14 @@ def analyse(plan: Plan, rows: list[ResultRow], *, run_id: str, run_dir: Path) ->
     }
     design = plan.model_dump(include={"suite", "split", "limit", "attempts", "seed"})
     return Comparison(
-        run_id=run_id, run_dir=run_dir, **design, tasks=len(plan.tasks), arms=arms, paired=paired,
+        run_id=run_id,
+        run_dir=run_dir,
+        **design,
+        tasks=len(plan.tasks),
+        arms=arms,
+        paired=paired,
         paired_by_group=by_group,
-    )  # fmt: skip
+    )
 
 
 def _arm(plan: Plan, name: str, spec: str, rows: list[ResultRow]) -> ArmSummary:

@@ -106,9 +106,14 @@ def _new(arms: list[Arm], given: Design) -> Plan:
     levels = {t.id: t.difficulty for t in tasks}
     groups = {t.id: group for t in tasks if (group := task_group(t))}
     return Plan(
-        **fields, limit=design.limit, tasks=[t.id for t in tasks], levels=levels, groups=groups, arms=arms,
+        **fields,
+        limit=design.limit,
+        tasks=[t.id for t in tasks],
+        levels=levels,
+        groups=groups,
+        arms=arms,
         agents={},
-    )  # fmt: skip
+    )
 
 
 def task_group(task: Task) -> str | None:

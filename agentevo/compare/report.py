@@ -97,9 +97,13 @@ def groups_table(comparison: Comparison) -> Table | None:
     for group, paired in comparison.paired_by_group.items():
         for p in paired:
             out.add_row(
-                group, p.arm, str(p.tasks), f"{p.difference:+.3f} {_ci(p.ci, signed=True)}", f"{p.p_value:.3g}",
+                group,
+                p.arm,
+                str(p.tasks),
+                f"{p.difference:+.3f} {_ci(p.ci, signed=True)}",
+                f"{p.p_value:.3g}",
                 f"{p.won}/{p.lost}/{p.tied}",
-            )  # fmt: skip
+            )
     return out
 
 

@@ -156,9 +156,11 @@ def learn(
     proposed, rejected = to_lessons(drafts, provenance, config.distil_max_lessons)
     if not checks or config.verify_attempts == 0:
         return Distilled(
-            proposed=proposed, rejected=rejected, verified=proposed,
+            proposed=proposed,
+            rejected=rejected,
+            verified=proposed,
             written=[library.add(lesson) for lesson in proposed],
-        )  # fmt: skip
+        )
     evidence = [paired(lesson, checks, config.verify_attempts) for lesson in proposed]
     verified = [credited(x, e) for x, e in zip(proposed, evidence, strict=True) if e.wins > e.losses]
     harmful = [

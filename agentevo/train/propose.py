@@ -92,9 +92,11 @@ def example_of(task: Task) -> ProposedTask | None:
         return None
     try:
         return ProposedTask(
-            entry_point=task.entry_point, statement=task.instructions.strip()[:400],
-            reference=task.canonical_solution.strip()[:600], tests=[ProposedTest(**t) for t in tests[:5]],
-        )  # fmt: skip
+            entry_point=task.entry_point,
+            statement=task.instructions.strip()[:400],
+            reference=task.canonical_solution.strip()[:600],
+            tests=[ProposedTest(**t) for t in tests[:5]],
+        )
     except ValueError:
         return None
 
@@ -131,8 +133,13 @@ def train_id(proposal: ProposedTask) -> str:
 def as_task(proposal: ProposedTask) -> Task:
     """The proposal as a task: its statement to solve, a stub, its asserts as hidden tests, its reference."""
     return Task(
-        id=train_id(proposal), suite=SUITE, instructions=proposal.statement.strip() + "\n",
+        id=train_id(proposal),
+        suite=SUITE,
+        instructions=proposal.statement.strip() + "\n",
         files={"solution.py": f"def {proposal.entry_point}(*args):\n    raise NotImplementedError\n"},
-        entry_point=proposal.entry_point, tests=proposal.asserts(), time_limit=10.0,
-        canonical_solution=proposal.reference.strip() + "\n", metadata={"source": SUITE},
-    )  # fmt: skip
+        entry_point=proposal.entry_point,
+        tests=proposal.asserts(),
+        time_limit=10.0,
+        canonical_solution=proposal.reference.strip() + "\n",
+        metadata={"source": SUITE},
+    )
