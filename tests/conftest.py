@@ -34,6 +34,11 @@ BENCHDATA = Path(
 DOCKER_FIXTURES = frozenset({"docker", "sandbox_image", "web_image", "sandbox", "hostile"})
 MODEL_FIXTURES = frozenset({"model_dir", "vllm_server", "llamacpp_server", "trained_adapter"})
 SLOW_DIRS = frozenset({Path(__file__).parent / "memory"})
+MARKERS = {
+    "docker": "needs the Docker engine and the sandbox images",
+    "model": "runs a real model (the embedded model in process, llama.cpp, vLLM) or trains an adapter",
+    "slow": "pure (no Docker, no model) yet too slow for the quick run",
+}
 
 # Tight limits so a hostile command hits its wall quickly and the machine stays healthy.
 HOSTILE = SandboxConfig(
@@ -82,6 +87,12 @@ def _machine_error(exc: BaseException | None) -> BaseException | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def pytest_configure(config):
+    """The markers are registered here, not in pyproject.toml, so that they hold wherever this file is loaded."""
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
 
 
 def pytest_collection_modifyitems(config, items):
