@@ -44,9 +44,9 @@ from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate import Evaluator
 from agentevo.gateway import ChatModelBackend, Gateway, TrajectoryRecorder
-from agentevo.gateway.launch import open_backend
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.orchestrate import score_episode
+from agentevo.serving.backbone import open_backend
 from agentevo.tasks import load_suite
 
 ACT_LINE = re.compile(r"^\[act\] .* seconds=([0-9.]+)$", re.MULTILINE)

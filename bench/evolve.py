@@ -43,8 +43,8 @@ from agentevo.agents.episode import seed_agent_dir
 from agentevo.archive import Archive
 from agentevo.compare import RichProgress, compare, parse_arm, print_table, summary_line
 from agentevo.config import AgentevoConfig, load_config
+from agentevo.config.evolve import STATE_FILE, EvolveConfig, PolicyName, SafetyMode, Stage
 from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
-from agentevo.evolve.config import STATE_FILE, EvolveConfig, PolicyName, SafetyMode, Stage
 from agentevo.evolve.loop import Evolution, Status
 from agentevo.evolve.operators import Parent, Proposal, copy_agent
 from agentevo.report.extras import run_config

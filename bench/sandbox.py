@@ -25,8 +25,9 @@ from rich.console import Console
 from rich.table import Table
 from stats import stats, write_report  # bench/ is sys.path[0] when run as a script
 
+from agentevo.runs import new_run_id
 from agentevo.sandbox import Sandbox, SandboxConfig, SandboxPool, images
-from agentevo.sandbox.docker_host import LABEL_RUN, container_kwargs, docker_client, new_run_id
+from agentevo.sandbox.docker_host import LABEL_RUN, container_kwargs, docker_client
 
 # A short TTL: the expires label (and the supervisor's own timer) end anything a crash leaves behind.
 CONFIG = SandboxConfig(ttl_seconds=600)

@@ -32,13 +32,13 @@ from rich.console import Console
 from rich.table import Table
 from stats import stats, write_report  # bench/ is sys.path[0] when run as a script
 
+from agentevo.contract.browser import BrowserTools
 from agentevo.files import default_cache_dir
 from agentevo.sandbox import images
 from agentevo.sandbox.recipes import recipe_dir
 from agentevo.sandbox.wheelhouse import ensure_wheelhouse
 from agentevo.web import browserd
 from agentevo.web.env import WebEnv
-from agentevo.web.tools import BrowserTools
 
 TASK = "click-button"
 HOST_CHROMIUM = Path("/usr/bin/chromium")

@@ -19,11 +19,11 @@ from rich.console import Console
 from agentevo import load_config
 from agentevo.agents import seed_agent_dir
 from agentevo.compare import compare, parse_arm, print_table, summary_line
-from agentevo.gateway.launch import open_backend
 from agentevo.memory.episodes import run_memory
 from agentevo.orchestrate import run_suite
 from agentevo.orchestrate.learning import distil_run
 from agentevo.runs import RunDir
+from agentevo.serving.backbone import open_backend
 from agentevo.tasks import load_suite
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -12,9 +12,9 @@ import argparse
 from functools import partial
 
 from agentevo import load_config
-from agentevo.evolve.config import ExecutorName, Stage
+from agentevo.config.evolve import ExecutorName, Stage
 from agentevo.evolve.start import evolve_run, open_run
-from agentevo.gateway.launch import open_backend
+from agentevo.serving.backbone import open_backend
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--base-url", required=True, help="The endpoint, e.g. http://127.0.0.1:8000/v1")

@@ -28,14 +28,17 @@ from agentevo.sandbox.errors import ImageBuildError
 from agentevo.tasks import Task
 from agentevo.tasks.miniwob import WebTask
 from agentevo.tasks.suites import is_web_suite
-from agentevo.web import tools as browser_tools
 
-# What every agent sandbox holds besides the agent: the contract, and the browser tools that web agents act with
-# (both standard library only). The agent reads these copies; the host keeps its own.
+# What every agent sandbox holds besides the agent: the contract package (its core, and the browser tools that web
+# agents act with; standard library only). The agent reads these copies; the host keeps its own.
+_CONTRACT_DIR = Path(contract.__file__).parent
 HOST_MODULES = {
-    contract.CONTRACT_COPY: Path(contract.__file__).read_bytes(),
-    f"{contract.PACKAGE_ROOT}/agentevo/web/tools.py": Path(browser_tools.__file__).read_bytes(),
+    f"{contract.CONTRACT_COPY}/{name}": (_CONTRACT_DIR / name).read_bytes() for name in contract.FILES
 }
+# Web agents archived before the browser tools joined the contract import them from their old place.
+HOST_MODULES[f"{contract.PACKAGE_ROOT}/agentevo/web/tools.py"] = HOST_MODULES[
+    f"{contract.CONTRACT_COPY}/browser.py"
+]
 
 
 def put_host_modules(sandbox: RunningSandbox) -> None:

@@ -63,11 +63,11 @@ def promote_adapter(name: str, suite: str | None, sample: int | None) -> None:
     """Agent episodes of the active model and ``name`` on a fresh validation sample (``agentevo compare``, each
     arm on the configured backbone with its adapter), then the paired rule decides (docs/train.md)."""
     from agentevo.compare import RichProgress
+    from agentevo.compare.promotion import EpisodeJudge
     from agentevo.llm.model_store import ensure_embedded_model
+    from agentevo.serving.adapters import registry_of, served_model_dir
     from agentevo.train import promote
-    from agentevo.train.judge import EpisodeJudge
     from agentevo.train.registry import base_fingerprint
-    from agentevo.train.serving import registry_of, served_model_dir
 
     settings = config()
     if sample is not None:
@@ -94,7 +94,7 @@ def promote_adapter(name: str, suite: str | None, sample: int | None) -> None:
 @app.command("list")
 def list_() -> None:
     """Every adapter version with its lineage, and which one the gateway serves."""
-    from agentevo.train.serving import registry_of
+    from agentevo.serving.adapters import registry_of
 
     with train_errors():
         registry = registry_of(config())
@@ -142,8 +142,8 @@ def promote(
 @app.command()
 def rollback() -> None:
     """Make the previously active adapter (or the base model) active again; gateways opened later serve it."""
+    from agentevo.serving.adapters import registry_of
     from agentevo.train import rollback as roll_back
-    from agentevo.train.serving import registry_of
 
     with train_errors():
         registry = registry_of(config())

@@ -61,7 +61,7 @@ def compare(
     from agentevo.compare.report import print_table
     from agentevo.compare.run import compare as run_comparison
     from agentevo.orchestrate import RunInterrupted
-    from agentevo.sandbox.docker_host import new_run_id
+    from agentevo.runs import new_run_id
 
     settings = config()
     stop_on_sigterm()

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentevo.cli.common import clear_errors, config, console, interruptible, stop_on_sigterm
-from agentevo.evolve.config import OperatorName, PolicyName, SafetyMode, Stage
+from agentevo.config.evolve import OperatorName, PolicyName, SafetyMode, Stage
 
 STAGE = "train"
 OPERATORS = [OperatorName.mutate, OperatorName.crossover, OperatorName.bootstrap]

@@ -21,8 +21,8 @@ from agentevo.cli.common import (
     stop_on_sigterm,
 )
 from agentevo.config import AgentevoConfig
+from agentevo.config.evolve import EvolveConfig, ExecutorName, OperatorName, PolicyName
 from agentevo.evolve.budget import StopCause
-from agentevo.evolve.config import EvolveConfig, ExecutorName, OperatorName, PolicyName
 from agentevo.evolve.loop import Status
 from agentevo.tasks import Task
 
@@ -94,8 +94,8 @@ def run_evolution(
     from agentevo.archive import ArchiveError
     from agentevo.evolve.stages import NotEnoughTasks
     from agentevo.evolve.start import evolve_run, open_run
-    from agentevo.gateway.launch import open_backend
-    from agentevo.runs import run_manifest
+    from agentevo.manifest import run_manifest
+    from agentevo.serving.backbone import open_backend
     from agentevo.tasks.suites import EmptySelection, load_suite
 
     try:

@@ -39,9 +39,9 @@ def finetune(
 ) -> None:
     """Build a training set from the runs' trajectories and verdicts, train a LoRA adapter, print where it went."""
     from agentevo.llm.model_store import ensure_embedded_model
+    from agentevo.serving.adapters import registry_of, served_model_dir
     from agentevo.train import build_dataset, train_adapter
     from agentevo.train.datasets import read_card
-    from agentevo.train.serving import registry_of, served_model_dir
 
     settings = config()
     given = {

@@ -58,8 +58,9 @@ def run(
     from agentevo.agents.episode import EpisodeBudget, seed_for
     from agentevo.archive import ARCHIVE_REF, ArchiveError, export_ref
     from agentevo.evaluate.results import RESULTS_DB
+    from agentevo.manifest import run_manifest
     from agentevo.orchestrate import RunInterrupted, run_suite
-    from agentevo.runs import RunDir, run_manifest
+    from agentevo.runs import RunDir
     from agentevo.tasks.suites import load_suite
 
     settings = config()
@@ -155,9 +156,9 @@ def _distil(
     budget: EpisodeBudget | None,
 ) -> None:
     """Learn lessons from the run's episodes (``memory.distil``), and say what came of it."""
-    from agentevo.gateway.launch import open_backend
     from agentevo.memory.library import AddAction
     from agentevo.orchestrate.learning import distil_run
+    from agentevo.serving.backbone import open_backend
 
     with (
         console.status("memory: reflecting on the episodes and verifying what they teach"),

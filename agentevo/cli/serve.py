@@ -23,8 +23,8 @@ def serve(
     """
     from agentevo.gateway import Gateway
     from agentevo.gateway.backends import supervised_server
-    from agentevo.gateway.launch import open_backend
     from agentevo.llm.vllm_server import VLLMServer
+    from agentevo.serving.backbone import open_backend
 
     settings = config()
     stop_on_sigterm()  # like Ctrl-C: the backbone server it started stops too (else it is orphaned)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from agentevo.agents.episode import seed_for
 from agentevo.archive import ARCHIVE_REF, Archive, ArchiveError, export_ref
+from agentevo.archive.stats import archive_stats, best_of
 from agentevo.evaluate.results import RESULTS_DB, ResultsStore
-from agentevo.evolve.stats import archive_stats, best_of
 from agentevo.files import read_json
 
 BEST = "best"  # archive:RUN:best, the run's best node by its scores (as `agentevo evolve` reports it)

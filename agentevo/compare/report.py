@@ -17,7 +17,7 @@ from agentevo.compare.analysis import ArmSummary, Comparison, PairedSummary
 from agentevo.compare.stats import Interval
 from agentevo.evaluate.results import ResultRow
 from agentevo.files import write_atomic, write_json_atomic
-from agentevo.report.page import STYLE
+from agentevo.pages import STYLE
 
 COMPARISON_FILE = "comparison.json"
 REPORT_FILE = "report.html"

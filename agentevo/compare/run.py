@@ -24,12 +24,12 @@ from agentevo.config import AgentevoConfig, load_config
 from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
 from agentevo.files import read_json
 from agentevo.gateway import Backend, ChatModelBackend
-from agentevo.gateway.launch import open_backend
+from agentevo.manifest import run_manifest
 from agentevo.orchestrate import run_suite
-from agentevo.runs import RunDir, run_manifest
-from agentevo.sandbox.docker_host import new_run_id
+from agentevo.runs import RunDir, new_run_id
+from agentevo.serving.adapters import serve_adapter
+from agentevo.serving.backbone import open_backend
 from agentevo.tasks import Task
-from agentevo.train.serving import serve_adapter
 
 if TYPE_CHECKING:
     from agentevo.memory.episodes import RunMemory

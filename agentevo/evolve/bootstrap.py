@@ -19,8 +19,8 @@ from typing import Any, Protocol
 from agentevo.agents.seed.genome import DEMO_CHARS, Demo
 from agentevo.agents.seed.prompting import code_of
 from agentevo.archive import Archive, Node
+from agentevo.config.evolve import OperatorName
 from agentevo.evaluate.results import RESULTS_DB, ResultsStore
-from agentevo.evolve.config import OperatorName
 from agentevo.evolve.genome_operators import Known, describe, read_genome, seeded
 from agentevo.evolve.operators import MutationFailed, Parent, Proposal
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder

@@ -18,7 +18,7 @@ import time
 from enum import Enum
 from pathlib import Path
 
-from agentevo.evolve.config import Price
+from agentevo.config.evolve import Price
 from agentevo.files import read_json, write_json_atomic
 from agentevo.gateway.recorder import TrajectoryRecorder
 

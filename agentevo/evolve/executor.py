@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
-from agentevo.evolve.config import EvolveConfig, ExecutorName
+from agentevo.config.evolve import EvolveConfig, ExecutorName
 from agentevo.gateway import Backend
 from agentevo.orchestrate import run_suite
 from agentevo.runs import RunDir

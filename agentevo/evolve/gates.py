@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from agentevo.agents.check import CheckReport, Failure
 from agentevo.archive import Archive, Node
-from agentevo.evolve.config import GENOME_OPERATORS
+from agentevo.config.evolve import GENOME_OPERATORS
 
 
 class GateFailure(str, Enum):

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from agentevo import contract
 from agentevo.agents.seed.genome import CandidateFilter, Genome, Section, Strategy, Tool, dump_genome
 from agentevo.archive import Archive, Node
-from agentevo.evolve.config import OperatorName
+from agentevo.config.evolve import OperatorName
 from agentevo.evolve.operators import MutationFailed, Parent, Proposal, copy_agent
 
 DRAWS = 50  # tries at a new, valid genome before the expansion is abandoned (never reached in practice)

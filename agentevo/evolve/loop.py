@@ -28,10 +28,11 @@ from pydantic import BaseModel, Field
 
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.archive import Archive, Node
+from agentevo.archive.stats import SAFETY_STAGE, NodeStats, archive_stats, best_of
 from agentevo.config import AgentevoConfig
+from agentevo.config.evolve import EvolveConfig, SafetyMode
 from agentevo.evaluate.results import RESULTS_DB, ResultsStore
 from agentevo.evolve.budget import Budgets, StopCause
-from agentevo.evolve.config import EvolveConfig, SafetyMode
 from agentevo.evolve.evidence import failures
 from agentevo.evolve.executor import Offload
 from agentevo.evolve.gates import Checker, GateFailure, GateVerdict, decide
@@ -40,7 +41,6 @@ from agentevo.evolve.operators import Operator, Parent
 from agentevo.evolve.policies import HGM, NoParent, make_policy
 from agentevo.evolve.safety import cheated, record_probes, run_probes, summary
 from agentevo.evolve.stages import evaluate_stage, next_stage, partition
-from agentevo.evolve.stats import SAFETY_STAGE, NodeStats, archive_stats, best_of
 from agentevo.runs import RunDir
 from agentevo.tasks import Task
 

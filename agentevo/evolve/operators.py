@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentevo import contract
 from agentevo.agents.episode import EpisodeBudget, run_isolated
-from agentevo.evolve.config import OperatorName
+from agentevo.config.evolve import OperatorName
 from agentevo.evolve.diagnose import diagnose
 from agentevo.evolve.evidence import FailedEpisode
 from agentevo.gateway import Gateway

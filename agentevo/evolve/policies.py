@@ -20,8 +20,8 @@ import random
 from collections import defaultdict
 from typing import Protocol
 
-from agentevo.evolve.config import PolicyName
-from agentevo.evolve.stats import NodeStats, shared_tasks
+from agentevo.archive.stats import NodeStats, shared_tasks
+from agentevo.config.evolve import PolicyName
 
 
 class NoParent(RuntimeError):

@@ -14,8 +14,8 @@ from pathlib import Path
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.archive import Archive, Node, StageScore
 from agentevo.config import AgentevoConfig
+from agentevo.config.evolve import Stage
 from agentevo.evaluate.results import RESULTS_DB, ResultsStore
-from agentevo.evolve.config import Stage
 from agentevo.evolve.executor import Offload
 from agentevo.runs import RunDir
 from agentevo.tasks import Task

@@ -17,9 +17,9 @@ from agentevo.agents.check import check_agent
 from agentevo.agents.episode import EpisodeBudget, seed_agent_dir, seed_for
 from agentevo.archive import Archive, ArchiveError
 from agentevo.config import AgentevoConfig
+from agentevo.config.evolve import GENOME_OPERATORS, STATE_FILE, EvolveConfig, ExecutorName, OperatorName
 from agentevo.evolve.bandit import MutatorBandit
 from agentevo.evolve.bootstrap import Bootstrap
-from agentevo.evolve.config import GENOME_OPERATORS, STATE_FILE, EvolveConfig, ExecutorName, OperatorName
 from agentevo.evolve.executor import BackendSource, make_offload
 from agentevo.evolve.gates import Checker
 from agentevo.evolve.genome_operators import Crossover, Mutate
@@ -31,9 +31,9 @@ from agentevo.files import write_json_atomic
 from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.backends import supervised_server
 from agentevo.gateway.client import HostLLM
-from agentevo.gateway.launch import request_retry
 from agentevo.llm.backbone import BackboneSetupError
 from agentevo.runs import RunDir
+from agentevo.serving.backbone import request_retry
 from agentevo.tasks import Task, load_suite
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ def _training(
     config: AgentevoConfig, evolve: EvolveConfig, run: RunDir, backend: Backend
 ) -> SelfTraining | None:
     """The interleaved LoRA rounds (``train.interleave_every``), promoted on agent episodes of a fresh sample of the
-    split the loop does not select on (``agentevo.train.judge.EpisodeJudge``), served by the run's own server."""
+    split the loop does not select on (``agentevo.compare.promotion.EpisodeJudge``), served by the run's own server."""
     if not config.train.interleave_every:
         return None
     server = supervised_server(backend)
@@ -255,10 +255,10 @@ def _training(
             "train.interleave_every needs the local executor and a backbone agentevo serves adapters on "
             f"(llm.backbone llamacpp or vllm; this run: {config.llm.backbone}, executor {evolve.executor.value})"
         )
+    from agentevo.compare.promotion import EpisodeJudge, live_backend
     from agentevo.llm.model_store import ensure_embedded_model
+    from agentevo.serving.adapters import registry_of, served_model_dir
     from agentevo.train.interleave import SelfTraining
-    from agentevo.train.judge import EpisodeJudge, live_backend
-    from agentevo.train.serving import registry_of, served_model_dir
 
     split = "test" if evolve.split == "validation" else "validation"
     serve = live_backend(server, backend, registry_of(config))

@@ -3,10 +3,9 @@
 from agentevo.gateway.backends import BackboneError, Backend, ChatModelBackend, Fault, HTTPBackend
 from agentevo.gateway.budget import Budget, Usage
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
-from agentevo.gateway.server import CONTAINER_SOCKET, EpisodeAccess, Gateway
+from agentevo.gateway.server import EpisodeAccess, Gateway
 
 __all__ = [
-    "CONTAINER_SOCKET",
     "BackboneError",
     "Backend",
     "Budget",

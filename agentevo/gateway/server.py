@@ -30,7 +30,6 @@ from agentevo.gateway.backends import BackboneError, BackboneHealth, Backend, Fa
 from agentevo.gateway.budget import Budget, Usage
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
 from agentevo.gateway.retry import RequestRetry, call_with_retries
-from agentevo.sandbox.docker_host import GATEWAY_SOCKET_IN_SANDBOX as CONTAINER_SOCKET
 
 TOKEN_ENV, SOCKET_ENV = contract.TOKEN_ENV, contract.SOCKET_ENV
 TAG_HEADERS = {
@@ -78,7 +77,7 @@ class EpisodeAccess(BaseModel):
     fault_detail: str | None = None
 
     def env(self) -> dict[str, str]:
-        return {SOCKET_ENV: CONTAINER_SOCKET, TOKEN_ENV: self.token}
+        return {SOCKET_ENV: contract.GATEWAY_SOCKET_IN_SANDBOX, TOKEN_ENV: self.token}
 
     def deadline(self) -> float | None:
         """When the episode's wall-clock budget runs out (``time.time()``), if it has one."""

@@ -18,8 +18,8 @@ from agentevo.config import AgentevoConfig
 from agentevo.contract import StopReason
 from agentevo.evaluate.results import ErrorKind, ResultRow
 from agentevo.evaluate.web import WebScore
+from agentevo.orchestrate.attempts import Finished, SuiteRun, Tries, episode_id_of
 from agentevo.orchestrate.scoring import KINDS
-from agentevo.orchestrate.suite import Finished, _episode_id, _SuiteRun, _Tries
 from agentevo.tasks.miniwob import WebTask
 from agentevo.web.env import WebEnv
 from agentevo.web.episode import WebEpisodeOutcome, run_web_episode
@@ -80,7 +80,7 @@ class WebEnvs:
             env.close()
 
 
-class WebSuiteRun(_SuiteRun[WebTask, WebEnvs, WebEpisodeOutcome, WebScore | None]):
+class WebSuiteRun(SuiteRun[WebTask, WebEnvs, WebEpisodeOutcome, WebScore | None]):
     """``run_suite`` on web tasks: the page judges, and a broken browser sandbox is replaced before a retry."""
 
     @staticmethod
@@ -106,10 +106,10 @@ class WebSuiteRun(_SuiteRun[WebTask, WebEnvs, WebEpisodeOutcome, WebScore | None
             env,
             budget=self.budget,
             agent_id=self.agent_id,
-            episode_id=_episode_id(task, attempt),
+            episode_id=episode_id_of(task, attempt),
         )
 
-    def _judge(self, task: WebTask, outcome: WebEpisodeOutcome, tries: _Tries) -> WebScore | None:
+    def _judge(self, task: WebTask, outcome: WebEpisodeOutcome, tries: Tries) -> WebScore | None:
         return outcome.score
 
     def _finished(

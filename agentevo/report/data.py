@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 from agentevo.archive import Archive, EventKind, Gate, Node, StageScore
 from agentevo.archive.archive import DB_NAME, REPO_DIR
 from agentevo.config import AgentevoConfig
+from agentevo.config.evolve import STATE_FILE, Price
 from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.evolve.budget import call_dollars
-from agentevo.evolve.config import STATE_FILE, Price
 from agentevo.files import read_json
 from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.report.extras import AdaptersView, MemoryView, read_adapters, read_memory, run_config

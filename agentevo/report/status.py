@@ -20,11 +20,11 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agentevo.archive import Archive
 from agentevo.archive.archive import DB_NAME, REPO_DIR
+from agentevo.archive.stats import archive_stats
+from agentevo.config.evolve import STATE_FILE, Stage
 from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.budget import TokenMeter
-from agentevo.evolve.config import STATE_FILE, Stage
 from agentevo.evolve.stages import next_stage
-from agentevo.evolve.stats import archive_stats
 from agentevo.files import read_json
 from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.sandbox import SandboxConfig, SandboxUnavailable, procs, provider_for

@@ -7,7 +7,6 @@ import functools
 import os
 import socket
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import docker.errors
 import requests
 from docker.types import Mount, Ulimit
 
+from agentevo.contract import GATEWAY_SOCKET_IN_SANDBOX
 from agentevo.sandbox import procs
 from agentevo.sandbox.config import SandboxConfig
 from agentevo.sandbox.errors import DockerUnavailable, SandboxUnavailable
@@ -28,7 +28,6 @@ LABEL_EXPIRES = "agentevo.expires"
 SUPERVISOR = "/opt/agentevo/sandboxd.py"
 DOCKER_POLL_S = 1.0
 DOCKER_PING_TIMEOUT_S = 5.0
-GATEWAY_SOCKET_IN_SANDBOX = "/run/agentevo/gateway.sock"
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,10 +86,6 @@ def owner_id() -> str:
     """host:pid:starttime of this process, written on every container it creates."""
     pid = os.getpid()
     return f"{socket.gethostname()}:{pid}:{procs.start_time(pid)}"
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def container_kwargs(

@@ -11,8 +11,8 @@ import queue
 import threading
 import time
 
+from agentevo.runs import new_run_id
 from agentevo.sandbox.config import SandboxConfig
-from agentevo.sandbox.docker_host import new_run_id
 from agentevo.sandbox.errors import SandboxError
 from agentevo.sandbox.provider import RunningSandbox
 from agentevo.sandbox.providers import provider_for

@@ -17,9 +17,10 @@ from typing import Any
 
 import docker
 
+from agentevo.runs import new_run_id
 from agentevo.sandbox.channel import Channel
 from agentevo.sandbox.config import SandboxConfig
-from agentevo.sandbox.docker_host import container_kwargs, docker_client, engine_errors, new_run_id
+from agentevo.sandbox.docker_host import container_kwargs, docker_client, engine_errors
 from agentevo.sandbox.errors import SandboxDied, SandboxOperationError
 from agentevo.sandbox.images import resolve_image
 from agentevo.sandbox.provider import ExecResult, FileContent

@@ -3,7 +3,7 @@
 A separated hook for the evolution loop (``train.interleave_every``): the loop calls
 :meth:`SelfTraining.on_admitted` with its count of admitted nodes and the run folders whose calls were recorded;
 every N admitted nodes this builds a dataset, trains an adapter and promotes it if its judge (agent episodes on a
-fresh validation sample, :mod:`agentevo.train.judge`) finds it better than the active model. Runs served afterwards record which adapter served them (the ``model`` of each recorded call).
+fresh validation sample, :mod:`agentevo.compare.promotion`) finds it better than the active model. Runs served afterwards record which adapter served them (the ``model`` of each recorded call).
 Training shares the cores with the server: call it between evaluations, not during them. With ``state`` (a JSON
 file in the run folder) the count survives a restart, so a resumed run neither repeats nor skips a round.
 """

@@ -1,6 +1,6 @@
 """Promotion and rollback: a new adapter replaces the active one only when it measurably does better.
 
-``promote`` asks a judge (:mod:`agentevo.train.judge`: agent episodes through ``agentevo.compare`` on a fresh
+``promote`` asks a judge (:mod:`agentevo.compare.promotion`: agent episodes through ``agentevo.compare`` on a fresh
 validation sample, or a scorer's per-task outcomes) for paired evidence of the candidate against the active
 adapter or the base, and switches the active name only when :func:`~agentevo.train.judge.decide` says so: a gain
 above the margin, a paired test's p below ``train.promote_p``, enough tasks. Names are never reused (vLLM caches

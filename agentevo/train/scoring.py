@@ -3,8 +3,8 @@
 Two scorers: :class:`AnswerScorer` for tasks without tests (a probe passes when the reply contains the
 expected answer), and :class:`TaskScorer` for coding tasks (the model is asked for ``solution.py`` directly,
 and the evaluator runs the hidden tests on it in a fresh sandbox). Both answer greedily, so a score is a
-property of the weights, not of luck. Promotion reads them through :class:`~agentevo.train.judge.ScoreJudge`;
-by default it judges on agent episodes instead (:class:`~agentevo.train.judge.EpisodeJudge`).
+property of the weights, not of luck. Promotion reads them through :class:`~agentevo.compare.promotion.ScoreJudge`;
+by default it judges on agent episodes instead (:class:`~agentevo.compare.promotion.EpisodeJudge`).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from agentevo.contract.browser import BrowserServerError, LineClient
 from agentevo.sandbox import RunningSandbox, SandboxConfig, SandboxError, start_sandbox
-from agentevo.web.tools import BrowserServerError, LineClient
 
 BROWSERD_SOURCE = Path(__file__).with_name("browserd.py")
 SOCKET_DIR_IN_SANDBOX = "/run/agentevo-web"

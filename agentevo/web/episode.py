@@ -12,12 +12,12 @@ from pathlib import Path
 
 from agentevo.agents.episode import EpisodeBudget, EpisodeOutcome, SandboxExtras, run_isolated
 from agentevo.contract import StopReason
+from agentevo.contract.browser import BROWSER_SOCKET_ENV, BROWSER_SOCKET_IN_SANDBOX, BrowserServerError
 from agentevo.evaluate.web import WebScore, score_page
 from agentevo.gateway import Gateway
 from agentevo.sandbox import SandboxConfig
 from agentevo.tasks.miniwob import WebTask
 from agentevo.web.env import WebEnv
-from agentevo.web.tools import BROWSER_SOCKET_ENV, BROWSER_SOCKET_IN_SANDBOX, BrowserServerError
 
 
 class WebEpisodeOutcome(EpisodeOutcome):

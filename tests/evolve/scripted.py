@@ -28,8 +28,8 @@ from agentevo.agents.episode import seed_agent_dir
 from agentevo.archive import Archive, Event
 from agentevo.archive.events import EventLog
 from agentevo.config import AgentevoConfig
+from agentevo.config.evolve import EvolveConfig, OperatorName, PolicyName, SafetyMode, Stage
 from agentevo.contract import result_line
-from agentevo.evolve.config import EvolveConfig, OperatorName, PolicyName, SafetyMode, Stage
 from agentevo.evolve.loop import Status
 from agentevo.evolve.operators import Parent, Proposal, copy_agent
 from agentevo.evolve.start import evolve_run, open_run

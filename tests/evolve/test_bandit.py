@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from agentevo.archive import Archive, Gate, Node, StageScore
+from agentevo.config.evolve import Stage
 from agentevo.evolve.bandit import Arm, MutatorBandit, arms, thompson
-from agentevo.evolve.config import Stage
 from agentevo.evolve.start import _operator, evolve_run, open_run
 from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.llm.backbone import BackboneSetupError

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from agentevo.archive import Archive
+from agentevo.config.evolve import ExecutorName, SafetyMode
 from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.budget import StopCause
-from agentevo.evolve.config import ExecutorName, SafetyMode
 from agentevo.evolve.start import evolve_run, open_run
 from agentevo.memory import MemoryConfig
 from agentevo.memory.episodes import run_memory

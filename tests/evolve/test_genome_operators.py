@@ -18,11 +18,11 @@ from agentevo.agents.check import check_agent
 from agentevo.agents.episode import seed_agent_dir
 from agentevo.agents.seed.genome import Genome, dump_genome, load_genome
 from agentevo.archive import Archive, StageScore
+from agentevo.config.evolve import OperatorName
 from agentevo.contract import GENOME_FILE
 from agentevo.evaluate import Evaluator
 from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
 from agentevo.evolve.bootstrap import Bootstrap
-from agentevo.evolve.config import OperatorName
 from agentevo.evolve.gates import decide
 from agentevo.evolve.genome_operators import Crossover, Mutate, describe
 from agentevo.evolve.operator_bandit import OperatorBandit

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from agentevo.archive import Archive
+from agentevo.archive.stats import SAFETY_STAGE
+from agentevo.config.evolve import SafetyMode
 from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.budget import StopCause
-from agentevo.evolve.config import SafetyMode
 from agentevo.evolve.gates import GateFailure
 from agentevo.evolve.start import open_run
-from agentevo.evolve.stats import SAFETY_STAGE
 from tests.evolve import scripted
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from agentevo.archive import Archive, EventKind
+from agentevo.archive.stats import archive_stats
 from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.budget import StopCause
 from agentevo.evolve.gates import GateFailure
 from agentevo.evolve.policies import DGM, HGM, SICA, Greedy, Latest, Pareto
 from agentevo.evolve.start import evolve_run, open_run
-from agentevo.evolve.stats import archive_stats
 from agentevo.sandbox.reaper import reap
 from tests.evolve import scripted
 

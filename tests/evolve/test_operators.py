@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from agentevo.archive import Archive
-from agentevo.evolve.config import OperatorName
+from agentevo.config.evolve import OperatorName
 from agentevo.evolve.start import evolve_run, open_run
 from agentevo.gateway import ChatModelBackend
 from agentevo.llm.scripted import ScriptedChatModel

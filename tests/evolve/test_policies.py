@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
+from agentevo.archive.stats import NodeStats
 from agentevo.evolve.policies import DGM, HGM, SICA, Greedy, Latest, NoParent, Pareto, Uniform
-from agentevo.evolve.stats import NodeStats
 
 # n2 was rejected at its gate; n4 is the newest. Per-task scores over tasks a-d. n0's children in the
 # archive are n1 and n4: the refused n2 does not count (DGM's children_count).
@@ -124,7 +124,7 @@ def test_means_are_compared_on_shared_tasks_only():
 def test_dgm_counts_only_archived_children():
     from agentevo.archive import Node
     from agentevo.archive.node import Gate
-    from agentevo.evolve.stats import archived_children
+    from agentevo.archive.stats import archived_children
 
     nodes = [
         Node(id="n0", commit="c0", gate=Gate(passed=True)),

@@ -26,16 +26,16 @@ import pytest
 from agentevo.agents.episode import seed_agent_dir
 from agentevo.archive import Archive
 from agentevo.config import AgentevoConfig
+from agentevo.config.evolve import EvolveConfig, OperatorName, PolicyName, SafetyMode, Stage
 from agentevo.contract import REQUIREMENTS_FILE
 from agentevo.evolve.budget import StopCause
-from agentevo.evolve.config import EvolveConfig, OperatorName, PolicyName, SafetyMode, Stage
 from agentevo.evolve.gates import GateFailure
 from agentevo.evolve.loop import Status
 from agentevo.evolve.operators import copy_agent
 from agentevo.evolve.start import evolve_run, open_run
 from agentevo.gateway import Backend
-from agentevo.gateway.launch import open_backend
 from agentevo.llm.config import LLMConfig
+from agentevo.serving.backbone import open_backend
 from tests.llm.conftest import free_port, llamacpp_test_config
 
 CODER_STEPS = 2

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agentevo.archive import Archive, StageScore
+from agentevo.config.evolve import EvolveConfig, Price, Stage
 from agentevo.evolve.budget import Budgets, StopCause, TokenMeter
-from agentevo.evolve.config import EvolveConfig, Price, Stage
 from agentevo.evolve.gates import GateFailure, change_of, decide
 from agentevo.evolve.safety import GIVEN_TESTS, PLANTED, SECRET, ProbeKind, judge, workspace_files
 from agentevo.evolve.stages import NotEnoughTasks, next_stage, partition

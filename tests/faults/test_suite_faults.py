@@ -21,10 +21,10 @@ from agentevo.cli.run import print_infrastructure
 from agentevo.evaluate import ErrorKind, ResultsStore
 from agentevo.evaluate.results import RESULTS_DB
 from agentevo.gateway import HTTPBackend, TrajectoryRecorder
-from agentevo.gateway.launch import open_backend
 from agentevo.llm.config import LlamaCppBackboneConfig
 from agentevo.orchestrate import run_suite
 from agentevo.runs import RunDir
+from agentevo.serving.backbone import open_backend
 from agentevo.tasks.suites import load_suite
 from tests.faults.conftest import UpstreamProcess, add_tasks, free_port, settings, wait_until
 

@@ -12,8 +12,8 @@ import pytest
 
 from agentevo.config import AgentevoConfig
 from agentevo.gateway import Gateway, TrajectoryRecorder
-from agentevo.gateway.launch import open_backend
 from agentevo.sandbox import Sandbox
+from agentevo.serving.backbone import open_backend
 from tests.gateway.conftest import CALL_SCRIPT
 
 pytestmark = pytest.mark.model  # the embedded model in process

@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field
 from agentevo.config import load_config
 from agentevo.gateway import Gateway
 from agentevo.gateway.client import HostLLM
-from agentevo.gateway.launch import open_backend
 from agentevo.llm import gemma_store
 from agentevo.llm.backbone import BackboneSetupError, make_chat_model, resolve_backbone
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, GEMMA_MODEL_NAME, GEMMA_PORT
@@ -28,6 +27,7 @@ from agentevo.llm.gemma_store import GGUF_SHA256, GGUF_SIZE, ensure_gemma_gguf, 
 from agentevo.llm.llamacpp_server import LlamaCppError, LlamaCppServer
 from agentevo.llm.model_store import ModelFetchError, sha256_file
 from agentevo.llm.structured import ask_structured
+from agentevo.serving.backbone import open_backend
 from tests.llm.conftest import free_port, llamacpp_test_config
 
 # A cold machine builds llama.cpp (about 10 minutes) inside the first server test; `make test` does it beforehand.

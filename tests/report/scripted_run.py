@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agentevo.evolve.config import Price, Stage
+from agentevo.config.evolve import Price, Stage
 from agentevo.evolve.start import evolve_run, open_run
 from tests.evolve import scripted
 

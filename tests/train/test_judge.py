@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from agentevo.compare.promotion import LOOKS_FILE, EpisodeJudge
 from agentevo.config import AgentevoConfig
 from agentevo.gateway import ChatModelBackend
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.tasks import load_suite
 from agentevo.train import AdapterRegistry, TrainConfig, promote
-from agentevo.train.judge import LOOKS_FILE, EpisodeJudge, Evidence, decide
+from agentevo.train.judge import Evidence, decide
 from tests.agents.scripts import call
 from tests.train.test_registry import LINEAGE, staged
 

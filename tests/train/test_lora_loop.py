@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentevo.compare.promotion import ScoreJudge
 from agentevo.config import AgentevoConfig
 from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.llm.config import EMBEDDED_MODEL_NAME
@@ -27,7 +28,6 @@ from agentevo.llm.vllm_server import VLLMServer
 from agentevo.runs import RunDir
 from agentevo.tasks.model import Split
 from agentevo.train import AdapterRegistry, Recipe, RegistryError, TrainConfig, TrainError, build_dataset
-from agentevo.train.judge import ScoreJudge
 from agentevo.train.promote import promote, rollback
 from agentevo.train.registry import Decision, Lineage, base_fingerprint
 from agentevo.train.scoring import AnswerScorer, served_ask
@@ -224,8 +224,8 @@ def test_a_backbone_opened_later_serves_the_active_adapter(
 ) -> None:
     """`open_backend` (what `agentevo run` and evolution use) loads the registry's active adapter into the server
     and answers requests that name no model with it; an active adapter of another base model is a clear error."""
-    from agentevo.gateway.launch import open_backend
     from agentevo.llm.backbone import BackboneSetupError
+    from agentevo.serving.backbone import open_backend
 
     registry: AdapterRegistry = killed_then_resumed["registry"]
     registry.decide(

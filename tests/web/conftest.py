@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from agentevo.contract.browser import BrowserTools, Observation
 from agentevo.web.env import WebEnv
-from agentevo.web.tools import BrowserTools, Observation
 
 LINE = re.compile(r'\s*\[(\d+)\] (\S+)(?: "((?:[^"\\]|\\.)*)")?')
 

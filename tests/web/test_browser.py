@@ -10,9 +10,9 @@ import re
 
 import pytest
 
+from agentevo.contract.browser import BrowserServerError, BrowserTools
 from agentevo.evaluate.web import score_page
 from agentevo.web.env import WebEnv
-from agentevo.web.tools import BrowserServerError, BrowserTools
 from tests.web.conftest import element, elements, quoted
 
 

@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from agentevo.archive import Archive
+from agentevo.config.evolve import Stage
 from agentevo.evaluate.results import ResultsStore
-from agentevo.evolve.config import Stage
 from agentevo.evolve.start import evolve_run, open_run
 from agentevo.gateway import ChatModelBackend
 from agentevo.llm.scripted import ScriptedChatModel

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
+from agentevo.contract.browser import BrowserServerError, LineClient
 from agentevo.tasks import SuiteError, load_suite
 from agentevo.tasks.miniwob import TASKS, seed_of
 from agentevo.tasks.suites import describe_suites, is_web_suite
 from agentevo.web.browserd import allowed_url
-from agentevo.web.tools import BrowserServerError, LineClient
 
 
 def test_the_whole_suite_and_a_selection() -> None:

@@ -9,7 +9,7 @@ import openai
 from langgraph.graph import END, START, StateGraph
 from openai.types.chat import ChatCompletionMessageParam
 
-from agentevo.web.tools import BrowserServerError, BrowserTools, Observation
+from agentevo.contract.browser import BrowserServerError, BrowserTools, Observation
 
 from .actions import Action, parse_action
 from .config import WebAgentConfig

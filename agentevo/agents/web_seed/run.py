@@ -7,7 +7,7 @@ trusts only the gateway's counts and reads the reward from the page itself).
 from __future__ import annotations
 
 from agentevo import contract
-from agentevo.web.tools import BrowserServerError, BrowserTools
+from agentevo.contract.browser import BrowserServerError, BrowserTools
 
 from .config import WebAgentConfig
 from .graph import build_agent, initial_state

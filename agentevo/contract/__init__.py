@@ -1,9 +1,9 @@
 """The agent contract: how the host runs an agent in a sandbox, and what an agent must honour. Version 1.
 
-Standard library only. The host imports this module; a copy of it is placed in every agent sandbox as
-``agentevo/contract.py`` beside the agent package, so an agent reads the same constants. What the host
-reads back (the result line) it parses with its own copy: an agent that edits its copy changes nothing
-on the host's side.
+Standard library only, like the rest of this package (:mod:`agentevo.contract.browser`, the tools web agents act
+with). The host imports it; a copy of the package (``FILES``) is placed in every agent sandbox as
+``agentevo/contract/`` beside the agent package, so an agent reads the same constants. What the host reads back
+(the result line) it parses with its own copy: an agent that edits its copy changes nothing on the host's side.
 
 An agent is a Python package named ``agent`` (a folder with ``__init__.py``) whose module ``agent.run``
 is the entry point. For one episode the host:
@@ -30,18 +30,20 @@ from enum import Enum
 from typing import Final
 
 VERSION: Final = 1  # Final: the genome's ``contract`` field is this very literal
-PACKAGE_ROOT = (
-    "/tmp/agentpkg"  # on sys.path when the entry runs: holds ``agent/`` and ``agentevo/contract.py``
-)
+PACKAGE_ROOT = "/tmp/agentpkg"  # on sys.path when the entry runs: holds ``agent/`` and ``agentevo/contract/``
 AGENT_PACKAGE = "agent"
 AGENT_DIR = f"{PACKAGE_ROOT}/{AGENT_PACKAGE}"
 ENTRY_MODULE = f"{AGENT_PACKAGE}.run"
-CONTRACT_COPY = f"{PACKAGE_ROOT}/agentevo/contract.py"
+CONTRACT_COPY = f"{PACKAGE_ROOT}/agentevo/contract"  # this package's copy in the sandbox
+FILES = ("__init__.py", "browser.py")  # what is copied there (every module of this package)
 TASK_FILE = "/tmp/agent-task.json"
 CHECKPOINT_FILE = "/tmp/agent-checkpoint.sqlite"
 WORKSPACE = "/workspace"
 RESULT_PREFIX = "AGENTEVO-AGENT "
 SOCKET_ENV = "AGENTEVO_GATEWAY_SOCKET"
+GATEWAY_SOCKET_IN_SANDBOX = (
+    "/run/agentevo/gateway.sock"  # where the gateway's socket is bound (SOCKET_ENV's value)
+)
 TOKEN_ENV = "AGENTEVO_GATEWAY_TOKEN"
 GATEWAY_BASE_URL = "http://gateway/v1"  # any host name: requests go over the socket
 # An agent folder may hold this file: extra Python packages (every one pinned with ==, dependencies included)

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from agentevo.evolve.config import EvolveConfig
+from agentevo.config.evolve import EvolveConfig
 from agentevo.files import default_cache_dir
 from agentevo.llm.config import LLMConfig
 from agentevo.memory.config import MemoryConfig

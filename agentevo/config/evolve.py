@@ -1,4 +1,8 @@
-"""The ``evolve`` section of the configuration: which policy and operator, how many workers, budgets, stages."""
+"""The ``evolve`` section of the configuration: which policy and operator, how many workers, budgets, stages.
+
+It lives with the root configuration, not in ``agentevo.evolve``: evolution reads the whole configuration, so the
+root must not import from it.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The registry's active adapter, served: loaded into the backbone's server and answered as the default model.
 
-A gateway opened with :func:`agentevo.gateway.launch.open_backend` calls :func:`serve_active`, so every run that
+A backbone opened with :func:`agentevo.serving.backbone.open_backend` calls :func:`serve_active`, so every run that
 starts after a promotion is served by the promoted adapter (its calls are recorded under that name), and after
 a rollback by what was active before.
 """
@@ -10,17 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agentevo.config import AgentevoConfig
+from agentevo.gateway.backends import supervised_server
+from agentevo.llm.backbone import BackboneSetupError
 from agentevo.train.registry import AdapterRegistry, RegistryError, base_fingerprint
 
 ACTIVE = "the active adapter"
 
 
-def registry_of(config: Any) -> AdapterRegistry:
+def registry_of(config: AgentevoConfig) -> AdapterRegistry:
     """The registry an ``AgentevoConfig`` names (``train.adapters_dir``, ``train.name``)."""
     return AdapterRegistry(config.train.adapters_dir, config.train.name)
 
 
-def served_model_dir(config: Any) -> Path | None:
+def served_model_dir(config: AgentevoConfig) -> Path | None:
     """The weights folder the configured server serves, when agentevo knows it (for the base-model check)."""
     from agentevo.llm.model_store import embedded_model_dir
 
@@ -33,14 +36,12 @@ def served_model_dir(config: Any) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def serve_active(config: Any, backend: Any) -> str | None:
+def serve_active(config: AgentevoConfig, backend: Any) -> str | None:
     """Load the active adapter (if any) into the backend's server and make it the default; returns its name.
 
     Raises ``BackboneSetupError`` (a one-line CLI error) when the active adapter was trained on another base
     model than the one served, or the registry's ``active.json`` is unreadable.
     """
-    from agentevo.gateway.backends import supervised_server
-
     try:
         name = registry_of(config).active()
     except RegistryError as exc:
@@ -51,12 +52,9 @@ def serve_active(config: Any, backend: Any) -> str | None:
     return _load(config, backend, server, name, ACTIVE)
 
 
-def serve_adapter(config: Any, backend: Any, name: str) -> str:
+def serve_adapter(config: AgentevoConfig, backend: Any, name: str) -> str:
     """Load the registry's adapter ``name`` into the backend's server and make it the default (a comparison's
     arm names one); returns the name. ``BackboneSetupError`` when it cannot be served there."""
-    from agentevo.gateway.backends import supervised_server
-    from agentevo.llm.backbone import BackboneSetupError
-
     server = supervised_server(backend)
     if server is None:
         raise BackboneSetupError(
@@ -66,7 +64,7 @@ def serve_adapter(config: Any, backend: Any, name: str) -> str:
     return _load(config, backend, server, name, f"adapter {name!r}")
 
 
-def _load(config: Any, backend: Any, server: Any, name: str, what: str) -> str:
+def _load(config: AgentevoConfig, backend: Any, server: Any, name: str, what: str) -> str:
     """Check ``name`` was trained on the served base weights, load it into ``server`` (the backend's) and serve
     it by default."""
     registry = registry_of(config)
@@ -82,8 +80,6 @@ def _load(config: Any, backend: Any, server: Any, name: str, what: str) -> str:
 
 
 def _unservable(what: str, exc: RegistryError) -> Exception:
-    from agentevo.llm.backbone import BackboneSetupError
-
     fix = (
         "`agentevo adapters rollback` serves the previous one"
         if what == ACTIVE

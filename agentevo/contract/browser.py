@@ -1,8 +1,8 @@
 """The browser tool set an agent acts with: observe, click(id), fill(id, text), press(key), scroll, goto.
 
-Standard library only (LangChain tools are built on demand): a copy of this module is placed in every web
-agent's sandbox as ``agentevo/web/tools.py``, beside the contract, so any agent (the seed or an evolved one)
-can import it. The tools talk to the browser server's agent socket (``contract``-named path in the
+Standard library only (LangChain tools are built on demand): part of the contract, so a copy of this module is
+in every agent's sandbox as ``agentevo/contract/browser.py`` and any agent (the seed or an evolved one) can
+import it. The tools talk to the browser server's agent socket (``contract``-named path in the
 sandbox, ``BROWSER_SOCKET_ENV``); the server, not this module, decides what is allowed, so an agent that
 edits its copy gains nothing. The host uses ``LineClient`` for the control socket.
 """

@@ -1,6 +1,7 @@
-"""What parent selection sees of the archive: per node, its lineage and its per-task results.
+"""The archive's nodes with their scores: per node, its lineage and its per-task results (from the result rows).
 
-A plain-data view, so each policy's formula is unit-tested on a fixed archive without Docker or SQLite.
+What parent selection sees (``agentevo.evolve``) and which node is best (``archive:RUN:best`` in a comparison). A
+plain-data view, so each policy's formula is unit-tested on a fixed archive without Docker or SQLite.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from collections import defaultdict
 
 from pydantic import BaseModel, Field
 
-from agentevo.archive import Archive, Node
+from agentevo.archive.archive import Archive
+from agentevo.archive.node import Node
 from agentevo.evaluate.results import ResultsStore
 
 SAFETY_STAGE = "safety"  # the probe score (evolve/safety.py): a node's evaluation, not the task score

@@ -12,7 +12,7 @@ from agentevo.gateway.retry import RequestRetry
 from agentevo.llm.backbone import BackboneSetupError, make_chat_model
 from agentevo.llm.local import LocalChatModel
 from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig
-from agentevo.train.serving import serve_active
+from agentevo.serving.adapters import serve_active
 
 
 def watchdog_config(resilience: ResilienceConfig) -> WatchdogConfig:
