@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
+
+Log = Callable[[str], Any]
+"""Where a long step writes its progress lines (``progress`` by default; a test or the CLI may pass its own)."""
 
 
 def progress(message: str) -> None:

@@ -24,9 +24,8 @@ from langchain_core.runnables import Runnable
 from agentevo.llm.config import GEMMA_MODEL_NAME, LLMConfig
 from agentevo.llm.fenced_tools import FencedToolModel, with_fenced_tools
 from agentevo.llm.schema_tools import with_schema_tools
-from agentevo.progress import progress
+from agentevo.progress import Log, progress
 
-Log = Callable[[str], Any]
 Factory = Callable[[LLMConfig, Path, Log], BaseChatModel]
 
 

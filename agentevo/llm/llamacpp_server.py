@@ -28,8 +28,8 @@ from agentevo.files import file_lock
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, GEMMA_MODEL_NAME, LlamaCppBackboneConfig
 from agentevo.llm.gemma_store import ensure_gemma_gguf
 from agentevo.llm.gemma_store import server_args as gemma_server_args
-from agentevo.llm.supervised import Log, ServerError, SupervisedServer, read_adapter_config, run_installer
-from agentevo.progress import progress
+from agentevo.llm.supervised import ServerError, SupervisedServer, read_adapter_config, run_installer
+from agentevo.progress import Log, progress
 
 ENSURE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensure-llamacpp.sh"
 STAMP_NAME = ".agentevo-llamacpp-stamp"

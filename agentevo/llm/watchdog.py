@@ -20,15 +20,13 @@ import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, Self
+from typing import Self
 
 from pydantic import BaseModel, Field
 
 from agentevo.llm.supervised import ServerError, SupervisedServer
-from agentevo.progress import progress
+from agentevo.progress import Log, progress
 from agentevo.sandbox.procs import group_members, kill_group
-
-Log = Callable[[str], Any]
 
 
 class WatchdogConfig(BaseModel):

@@ -12,15 +12,13 @@ acknowledged is lost: Chroma commits each write to its SQLite log before it answ
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from agentevo.files import write_json_atomic
 from agentevo.llm.tether import end_group, running
-from agentevo.progress import progress
+from agentevo.progress import Log, progress
 from agentevo.sandbox import procs
 
 LOCK_FILE = ".agentevo-memory.lock"
@@ -77,7 +75,7 @@ def served_url(path: Path) -> str | None:
     return record.url if record and alive(record.owner, record.owner_started) else None
 
 
-def take_over(path: Path, log: Callable[[str], Any] = progress) -> None:
+def take_over(path: Path, log: Log = progress) -> None:
     """Clear what a dead owner left in ``path``; call it right after taking the lock (so no owner lives)."""
     if not (Path(path) / SERVER_FILE).exists():
         return

@@ -8,14 +8,13 @@ unchanged agent reuses its image and an edit to the list builds a new one.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from pathlib import Path
 
 import docker
 import docker.errors
 
 from agentevo.files import file_lock, write_atomic
-from agentevo.progress import progress
+from agentevo.progress import Log, progress
 from agentevo.sandbox.config import SandboxConfig
 from agentevo.sandbox.docker_host import docker_client, engine_errors
 from agentevo.sandbox.errors import ImageBuildError
@@ -52,7 +51,7 @@ def derived_tag(base: str, requirements: bytes) -> str:
 
 
 def ensure_agent_image(
-    client: docker.DockerClient, base: str, requirements: bytes, cache: Path, log: Callable[[str], None]
+    client: docker.DockerClient, base: str, requirements: bytes, cache: Path, log: Log
 ) -> str:
     """The derived image's tag, built first if the engine does not have it (one build at a time per tag)."""
     tag = derived_tag(base, requirements)
@@ -62,7 +61,7 @@ def ensure_agent_image(
     return tag
 
 
-def _wheelhouse(base: str, requirements: bytes, cache: Path, log: Callable[[str], None]) -> Path:
+def _wheelhouse(base: str, requirements: bytes, cache: Path, log: Log) -> Path:
     """The wheels of the agent's packages and of the pip that installs them (the base image's own pin)."""
     pip_pin = _pip_pin()
     listing = cache / "agent-requirements" / f"{derived_tag(base, requirements).split(':')[1]}.txt"
@@ -76,9 +75,7 @@ def _pip_pin() -> str:
     return next(line for line in pins if line.startswith("pip=="))
 
 
-def _build(
-    client: docker.DockerClient, base: str, tag: str, wheels: Path, log: Callable[[str], None]
-) -> None:
+def _build(client: docker.DockerClient, base: str, tag: str, wheels: Path, log: Log) -> None:
     log(f"[agentevo] docker build {tag}: {base} plus the agent's requirements (network none)")
     try:
         client.images.build(
@@ -111,7 +108,7 @@ def _context(wheels: Path) -> io.BytesIO:
 
 
 def with_requirements(
-    config: SandboxConfig, requirements: bytes, cache: Path, log: Callable[[str], None] = progress
+    config: SandboxConfig, requirements: bytes, cache: Path, log: Log = progress
 ) -> SandboxConfig:
     """``config`` on the image derived from its own with ``requirements`` installed (built first if missing)."""
     if config.image.startswith(f"{REPOSITORY}:"):  # derived already

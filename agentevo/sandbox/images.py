@@ -19,13 +19,14 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import docker
 import docker.errors
 
 from agentevo.files import default_cache_dir, file_lock
+from agentevo.progress import Log
 from agentevo.sandbox import recipes as _recipes
 from agentevo.sandbox.docker_host import docker_client
 from agentevo.sandbox.errors import ImageBuildError, ImageMissing
@@ -90,9 +91,7 @@ def image_exists(client: docker.DockerClient, name: str) -> bool:
     return tag_exists(client, image_tag(name))
 
 
-def _build_lock(
-    cache: Path, name: str, log: Callable[[str], None]
-) -> contextlib.AbstractContextManager[None]:
+def _build_lock(cache: Path, name: str, log: Log) -> contextlib.AbstractContextManager[None]:
     """Serialize builds of one image across processes; the kernel drops the lock if we die."""
     return file_lock(
         cache / f"build-{name}.lock",
@@ -106,7 +105,7 @@ def _ensure_rootfs(
     recipes: Path,
     mirror: str,
     force: bool,
-    log: Callable[[str], None],
+    log: Log,
     cache: Path,
 ) -> str:
     """The rootfs image ``name`` builds on, built first when its tag is missing."""
@@ -138,7 +137,7 @@ def _build_image(
     tag: str,
     base: str,
     recipes: Path,
-    log: Callable[[str], None],
+    log: Log,
     cache: Path,
 ) -> None:
     folder = recipes / name
@@ -222,7 +221,7 @@ def ensure_image(
     *,
     client: docker.DockerClient | None = None,
     force: bool = False,
-    log: Callable[[str], None] = print,
+    log: Log = print,
     cache_dir: Path | None = None,
 ) -> str:
     """Build the sandbox image ``name`` if its recipe has no image yet, and return its tag.

@@ -15,9 +15,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
+from agentevo.progress import Log
 from agentevo.sandbox.errors import ImageBuildError
 from agentevo.sandbox.recipes import DEBIAN_SUITE, DEBOOTSTRAP_VARIANT
 
@@ -135,7 +136,7 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def debootstrap(rootfs: Path, packages: list[str], mirror: str, log: Callable[[str], None]) -> None:
+def debootstrap(rootfs: Path, packages: list[str], mirror: str, log: Log) -> None:
     """A minbase rootfs of ``DEBIAN_SUITE`` with ``packages`` in ``rootfs``."""
     exe = _debootstrap_exe()
     log(f"[agentevo] debootstrap {DEBIAN_SUITE} from {mirror} (about a minute)")
@@ -164,9 +165,7 @@ def debootstrap(rootfs: Path, packages: list[str], mirror: str, log: Callable[[s
     log(f"[agentevo] debootstrap took {time.monotonic() - t0:.1f} s")
 
 
-def apt_install(
-    rootfs: Path, packages: list[str], log: Callable[[str], None], apt_dir: Path = APT_DIR
-) -> None:
+def apt_install(rootfs: Path, packages: list[str], log: Log, apt_dir: Path = APT_DIR) -> None:
     """``apt-get install`` ``packages`` in a chroot of ``rootfs``, from the host's apt sources.
 
     The host's sources, not debootstrap's single suite: they carry the security suite, where Debian
@@ -288,7 +287,7 @@ def build_rootfs(
     base_packages: list[str],
     own_packages: list[str],
     mirror: str,
-    log: Callable[[str], None],
+    log: Log,
 ) -> None:
     """debootstrap (+ apt-get install of ``own_packages``), slim, and import the rootfs as ``tag``."""
     with scratch_dir(f"agentevo-{label}-") as scratch:

@@ -13,9 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from agentevo.progress import Log
 from agentevo.sandbox.errors import ImageBuildError
 from agentevo.sandbox.recipes import Hasher
 from agentevo.sandbox.rootfs import tail
@@ -58,7 +58,7 @@ def _download_command(requirements: Path, dest: Path) -> list[str]:
     return cmd + ["-r", str(requirements), "-d", str(dest)]
 
 
-def ensure_wheelhouse(requirements: Path, log: Callable[[str], None], cache: Path) -> Path:
+def ensure_wheelhouse(requirements: Path, log: Log, cache: Path) -> Path:
     """The wheelhouse for ``requirements`` in ``cache`` (the configured cache_dir), downloaded (with pip on the
     host) if missing."""
     content = requirements.read_bytes()

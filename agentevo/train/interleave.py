@@ -10,12 +10,11 @@ file in the run folder) the count survives a restart, so a resumed run neither r
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agentevo.files import read_json, write_json_atomic
-from agentevo.progress import progress
+from agentevo.progress import Log, progress
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.datasets import DatasetError, build_dataset
 from agentevo.train.judge import Judge
@@ -36,7 +35,7 @@ class SelfTraining:
         *,
         backend: Any | None = None,
         recipe: Recipe = Recipe.rft,
-        log: Callable[[str], Any] = progress,
+        log: Log = progress,
         state: Path | None = None,
     ) -> None:
         self.config, self.model_dir, self.server, self.judge = config, Path(model_dir), server, judge

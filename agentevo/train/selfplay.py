@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agentevo.llm.structured import StructuredOutputError
-from agentevo.progress import progress
+from agentevo.progress import Log, progress
 from agentevo.runs import RunDir
 from agentevo.tasks.model import Split, Task
 from agentevo.train.config import TrainConfig
@@ -159,7 +159,7 @@ class SelfPlay:
         config: TrainConfig,
         temperature: float,
         seed: int = 0,
-        log: Callable[[str], Any] = progress,
+        log: Log = progress,
     ) -> None:
         self.examples = examples_of(tasks)
         if not self.examples:

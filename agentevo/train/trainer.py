@@ -13,21 +13,19 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from agentevo.files import acquire_lock
-from agentevo.progress import progress
+from agentevo.progress import Log, progress
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.datasets import TRL_COLUMNS, read_card, read_rows
 from agentevo.train.registry import AdapterRegistry, Lineage, base_fingerprint
 
 WORK_DIR = ".work"
 STATE_FILE = "trainer_state.json"  # written last into a checkpoint: its presence marks a complete one
-Log = Callable[[str], Any]
 
 
 class TrainError(RuntimeError):
