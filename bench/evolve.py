@@ -43,12 +43,12 @@ from agentevo.agents.episode import seed_agent_dir
 from agentevo.archive import Archive
 from agentevo.compare import RichProgress, compare, parse_arm, print_table, summary_line
 from agentevo.config import AgentevoConfig, load_config
-from agentevo.config.evolve import STATE_FILE, EvolveConfig, PolicyName, SafetyMode, Stage
-from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
+from agentevo.config.evolve import EvolveConfig, PolicyName, SafetyMode, Stage
+from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.evolve.loop import Evolution, Status
 from agentevo.evolve.operators import Parent, Proposal, copy_agent
 from agentevo.report.extras import run_config
-from agentevo.runs import RunDir
+from agentevo.runs import EVOLVE_FILE, RESULTS_DB, RunDir
 from agentevo.tasks import Task
 
 
@@ -149,7 +149,7 @@ def efficacy(
     settings = load_config()
     source = Path(settings.archives_dir) / run_id
     config = run_config(source, settings)
-    evolve = EvolveConfig.model_validate(json.loads((source / STATE_FILE).read_text())["evolve"])
+    evolve = EvolveConfig.model_validate(json.loads((source / EVOLVE_FILE).read_text())["evolve"])
     with Archive.open(source) as archive:
         seed = archive.nodes()[0].id
     same = (

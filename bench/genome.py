@@ -31,7 +31,8 @@ from agentevo.compare import RichProgress, compare, parse_arm, summary_line
 from agentevo.compare.report import print_table
 from agentevo.config import load_config
 from agentevo.config.evolve import PolicyName, SafetyMode, Stage
-from agentevo.evaluate.results import RESULTS_DB, ResultsStore
+from agentevo.evaluate.results import ResultsStore
+from agentevo.runs import RESULTS_DB
 from agentevo.tasks import load_suite
 from agentevo.tasks.spread import spread
 

@@ -21,8 +21,8 @@ from agentevo.archive.events import EventLog
 from agentevo.archive.node import Event, EventKind, Node, StageScore, apply
 from agentevo.archive.repo import AgentRepo
 from agentevo.files import write_json_atomic
+from agentevo.runs import ARCHIVE_REPO, ARCHIVE_VIEW, RESULTS_DB
 
-REPO_DIR, DB_NAME, VIEW_NAME = "agents.git", "results.sqlite", "nodes.json"
 ARCHIVE_REF = (
     "archive:"  # ``archive:RUN:NODE`` names a node of a run's archive wherever an agent folder is asked for
 )
@@ -38,8 +38,8 @@ class Archive:
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.repo = AgentRepo(self.run_dir / REPO_DIR)
-        self.log = EventLog(self.run_dir / DB_NAME)
+        self.repo = AgentRepo(self.run_dir / ARCHIVE_REPO)
+        self.log = EventLog(self.run_dir / RESULTS_DB)
         self._lock = threading.Lock()
         self._nodes = self._fold(self.log.replay())
 
@@ -47,9 +47,9 @@ class Archive:
     def open(cls, run_dir: str | Path) -> Archive:
         """An existing run's archive; ArchiveError if the folder holds none."""
         run_dir = Path(run_dir)
-        if not (run_dir / REPO_DIR).is_dir():
+        if not (run_dir / ARCHIVE_REPO).is_dir():
             raise ArchiveError(
-                f"{run_dir} holds no archive ({REPO_DIR} is missing); check the run id or archives_dir"
+                f"{run_dir} holds no archive ({ARCHIVE_REPO} is missing); check the run id or archives_dir"
             )
         return cls(run_dir)
 
@@ -157,7 +157,9 @@ class Archive:
         return nodes
 
     def _write_view(self) -> None:
-        write_json_atomic(self.run_dir / VIEW_NAME, [n.model_dump(mode="json") for n in self._nodes.values()])
+        write_json_atomic(
+            self.run_dir / ARCHIVE_VIEW, [n.model_dump(mode="json") for n in self._nodes.values()]
+        )
 
     def close(self) -> None:
         self.log.close()

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from agentevo.cli.common import config, console, expected_errors
+from agentevo.runs import RUN_FILE
 
 app = typer.Typer(
     help="LoRA adapters of the served backbone: list, promote, roll back.", no_args_is_help=True
@@ -50,7 +51,7 @@ def suite_of(dataset_dir: Path) -> str:
     from agentevo.train.datasets import read_card
 
     for run in read_card(dataset_dir).run_dirs:
-        described = Path(run) / "run.json"
+        described = Path(run) / RUN_FILE
         suite = json.loads(described.read_text()).get("suite") if described.is_file() else None
         if suite:
             return str(suite)

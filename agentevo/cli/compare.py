@@ -8,6 +8,7 @@ import typer
 
 from agentevo.cli.common import clear_errors, config, console, stop_on_sigterm
 from agentevo.cli.run import INTERRUPTED, _interruptible, print_infrastructure
+from agentevo.runs import COMPARISON_FILE, PLAN_FILE, REPORT_FILE, RESULTS_DB
 
 ARM_HELP = (
     "NAME=AGENT[,KEY=VALUE,...], once per arm; the first is the baseline. AGENT: seed, a folder, archive:RUN:NODE "
@@ -99,10 +100,8 @@ def compare(
     print_table(console, result)
     failure = print_infrastructure(result.run_dir)
     console.print(summary_line(result), highlight=False)
-    console.print(f"results: {result.run_dir / 'comparison.json'} and {result.run_dir / 'report.html'}")
-    console.print(
-        f"rows: {result.run_dir / 'results.sqlite'} (agent_id = arm); plan: {result.run_dir / 'compare.json'}"
-    )
+    console.print(f"results: {result.run_dir / COMPARISON_FILE} and {result.run_dir / REPORT_FILE}")
+    console.print(f"rows: {result.run_dir / RESULTS_DB} (agent_id = arm); plan: {result.run_dir / PLAN_FILE}")
     if failure:
         console.print(f"[red]error:[/] {failure}", highlight=False)
         raise typer.Exit(1)
@@ -118,9 +117,9 @@ def _run_id(run: str | None, archives_dir: Path) -> str | None:
             f"[red]error:[/] --run {run}: the comparison must be under archives_dir ({archives_dir})"
         )
         raise typer.Exit(2)
-    if not (Path(archives_dir) / path.name / "compare.json").is_file():
+    if not (Path(archives_dir) / path.name / PLAN_FILE).is_file():
         console.print(
-            f"[red]error:[/] --run {run}: no comparison there (no {archives_dir}/{path.name}/compare.json)"
+            f"[red]error:[/] --run {run}: no comparison there (no {archives_dir}/{path.name}/{PLAN_FILE})"
         )
         raise typer.Exit(2)
     return path.name

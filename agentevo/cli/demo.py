@@ -18,6 +18,7 @@ from rich.text import Text
 
 from agentevo.cli.common import clear_errors, config, console, interruptible, stop_on_sigterm
 from agentevo.config.evolve import OperatorName, PolicyName, SafetyMode, Stage
+from agentevo.runs import RESULTS_DB
 
 STAGE = "train"
 OPERATORS = [OperatorName.mutate, OperatorName.crossover, OperatorName.bootstrap]
@@ -101,7 +102,7 @@ def print_nodes(run_dir: Path, run_id: str) -> float:
     mean seconds of one episode (what the comparison's size is planned with)."""
     from agentevo.archive import Archive
     from agentevo.compare.report import print_natural
-    from agentevo.evaluate.results import RESULTS_DB, ResultsStore
+    from agentevo.evaluate.results import ResultsStore
 
     table = Table(title=f"nodes of {run_id} (every node scored on the same {STAGE} tasks)")
     for column in ("node", "parent", "operator", "what changed", "train", "vs parent", "gate"):

@@ -24,6 +24,7 @@ from agentevo.config import AgentevoConfig
 from agentevo.config.evolve import EvolveConfig, ExecutorName, OperatorName, PolicyName
 from agentevo.evolve.budget import StopCause
 from agentevo.evolve.loop import Status
+from agentevo.runs import ARCHIVE_REPO, ARCHIVE_VIEW, CALLS_FILE, RESULTS_DB
 from agentevo.tasks import Task
 
 
@@ -186,7 +187,7 @@ def _summary(status: Status, evolve: EvolveConfig) -> None:
     console.print(f"stopped: {status.cause.value}", highlight=False)
     best = f"{status.best} (score {status.best_score:.2f})" if status.best else "none scored"
     console.print(f"best node: {best}", highlight=False)
-    console.print(f"archive: {status.run_dir} (agents.git, results.sqlite, nodes.json, llm_calls.jsonl)")
+    console.print(f"archive: {status.run_dir} ({ARCHIVE_REPO}, {RESULTS_DB}, {ARCHIVE_VIEW}, {CALLS_FILE})")
     console.print(f"look at it: agentevo archive tree {status.run_id}")
     if status.best:
         console.print(f"the best agent: agentevo archive export {status.run_id} {status.best} DEST")

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from agentevo.cli.common import config, console
+from agentevo.runs import MEMORY_DIR
 
 if TYPE_CHECKING:
     from agentevo.memory import Library
@@ -22,7 +23,7 @@ out = console.__class__(soft_wrap=True)  # stdout: what the user asked for, pipe
 
 def memory_path() -> Path:
     settings = config()
-    return settings.memory.path or settings.archives_dir / "memory"
+    return settings.memory.path or settings.archives_dir / MEMORY_DIR
 
 
 @contextlib.contextmanager

@@ -7,15 +7,14 @@ from pathlib import Path
 import typer
 
 from agentevo.cli.common import config, console
+from agentevo.runs import PLAN_FILE, REPORT_FILE, RUN_FILE
 
 
 def run_folder(run: str | None) -> Path:
     """``run`` as a folder: a path, a run id under ``archives_dir``, or (None) the newest run there."""
     archives = config().archives_dir
     if run is None:
-        runs = (
-            sorted(p for p in archives.iterdir() if (p / "run.json").is_file()) if archives.is_dir() else []
-        )
+        runs = sorted(p for p in archives.iterdir() if (p / RUN_FILE).is_file()) if archives.is_dir() else []
         if not runs:
             console.print(f"[red]error:[/] no runs under {archives} (archives_dir); name a run folder")
             raise typer.Exit(2)
@@ -40,15 +39,15 @@ def report(
     from agentevo.report import ReportError, collect, write_report
 
     folder = run_folder(run)
-    if (folder / "compare.json").is_file():
-        _comparison(folder, output or folder / "report.html")
+    if (folder / PLAN_FILE).is_file():
+        _comparison(folder, output or folder / REPORT_FILE)
         return
     try:
         data = collect(folder, config())
     except ReportError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    dest = write_report(data, output or folder / "report.html")
+    dest = write_report(data, output or folder / REPORT_FILE)
     best = data.best
     console.print(
         f"{len(data.nodes)} nodes, best {best.id} ({best.score:.2f})"

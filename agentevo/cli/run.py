@@ -23,12 +23,12 @@ from agentevo.cli.common import (
     stop_on_sigterm,
 )
 from agentevo.files import read_json
+from agentevo.runs import CALLS_FILE, CHECKPOINTS_DIR, LEDGER_FILE, MEMORY_DIR, RESULTS_DB, RUN_FILE, RunDir
 
 if TYPE_CHECKING:
     from agentevo.agents.episode import EpisodeBudget
     from agentevo.config import AgentevoConfig
     from agentevo.memory.episodes import RunMemory
-    from agentevo.runs import RunDir
     from agentevo.tasks import Task
 
 
@@ -57,10 +57,8 @@ def run(
     """Run an agent on a suite in isolated sandboxes, score every episode, and print where results are."""
     from agentevo.agents.episode import EpisodeBudget, seed_for
     from agentevo.archive import ARCHIVE_REF, ArchiveError, export_ref
-    from agentevo.evaluate.results import RESULTS_DB
     from agentevo.manifest import run_manifest
     from agentevo.orchestrate import RunInterrupted, run_suite
-    from agentevo.runs import RunDir
     from agentevo.tasks.suites import load_suite
 
     settings = config()
@@ -139,7 +137,7 @@ def run(
     failure = print_infrastructure(run_dir.path)
     console.print(f"results: {run_dir.path / RESULTS_DB} and {run_dir.results_path}")
     console.print(
-        f"trajectories: {run_dir.path / 'llm_calls.jsonl'} (LLM calls), {run_dir.path / 'checkpoints'} (episode checkpoints)"
+        f"trajectories: {run_dir.path / CALLS_FILE} (LLM calls), {run_dir.path / CHECKPOINTS_DIR} (episode checkpoints)"
     )
     if failure:
         console.print(f"[red]error:[/] {failure}", highlight=False)
@@ -199,7 +197,7 @@ def _memory(settings: AgentevoConfig, run_id: str) -> Iterator[RunMemory | None]
         return
     from agentevo.memory.episodes import run_memory
 
-    path = settings.memory.path or settings.archives_dir / "memory"
+    path = settings.memory.path or settings.archives_dir / MEMORY_DIR
     with run_memory(settings.memory, path, run_id=run_id) as lessons:
         console.print(f"memory: lessons from {settings.memory.url or path}")
         yield lessons
@@ -214,10 +212,10 @@ def print_infrastructure(run_path: Path) -> str | None:
     """What the infrastructure cost the run: tries spoiled and retried (by kind), attempts left unscored, model
     calls the gateway retried, backbone restarts. Returns the error the run ends on when attempts could not be
     scored (the backbone was given up on, or the infrastructure failed some attempt on every try)."""
-    from agentevo.evaluate.results import RESULTS_DB, ResultsStore
+    from agentevo.evaluate.results import ResultsStore
 
-    described = read_json(run_path / "run.json")
-    ledger = read_json(run_path / "ledger.json")
+    described = read_json(run_path / RUN_FILE)
+    ledger = read_json(run_path / LEDGER_FILE)
     retried: Counter[str] = Counter()
     unscored = 0
     run_id = described.get("run_id", run_path.name)
@@ -251,7 +249,7 @@ def print_infrastructure(run_path: Path) -> str | None:
 
 
 def print_results(run_path: Path) -> None:
-    from agentevo.evaluate.results import RESULTS_DB, ResultsStore
+    from agentevo.evaluate.results import ResultsStore
 
     store = ResultsStore(run_path / RESULTS_DB)
     rows = store.rows()
@@ -283,8 +281,8 @@ def results(
     """Print a run's results table and pass rate."""
     settings = config()
     path = Path(run) if Path(run).is_dir() else settings.archives_dir / run
-    if not (path / "results.sqlite").exists():
-        console.print(f"[red]error:[/] no results at {path} (expected {path / 'results.sqlite'})")
+    if not (path / RESULTS_DB).exists():
+        console.print(f"[red]error:[/] no results at {path} (expected {path / RESULTS_DB})")
         raise typer.Exit(2)
     print_results(path)
     failure = print_infrastructure(path)

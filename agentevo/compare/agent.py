@@ -12,8 +12,9 @@ from pathlib import Path
 from agentevo.agents.episode import seed_for
 from agentevo.archive import ARCHIVE_REF, Archive, ArchiveError, export_ref
 from agentevo.archive.stats import archive_stats, best_of
-from agentevo.evaluate.results import RESULTS_DB, ResultsStore
+from agentevo.evaluate.results import ResultsStore
 from agentevo.files import read_json
+from agentevo.runs import RESULTS_DB, RUN_FILE
 
 BEST = "best"  # archive:RUN:best, the run's best node by its scores (as `agentevo evolve` reports it)
 
@@ -26,7 +27,7 @@ def resolve(agent: str, archives_dir: Path) -> str:
     if node != BEST:
         return agent
     run_dir = Path(run) if Path(run).is_dir() else Path(archives_dir) / run
-    run_id = read_json(run_dir / "run.json").get("run_id", run_dir.name)
+    run_id = read_json(run_dir / RUN_FILE).get("run_id", run_dir.name)
     with Archive.open(run_dir) as archive, ResultsStore(run_dir / RESULTS_DB) as store:
         best = best_of(archive_stats(archive, store, run_id))
     if best is None:

@@ -14,10 +14,10 @@ from pydantic import BaseModel, Field
 from agentevo.compare.agent import resolve
 from agentevo.compare.arms import Arm, ArmError, check_arms
 from agentevo.files import read_json, write_json_atomic
+from agentevo.runs import PLAN_FILE
 from agentevo.tasks import Task, load_suite
 from agentevo.tasks.spread import spread
 
-PLAN_FILE = "compare.json"
 ALL_SPLITS = "all"
 
 

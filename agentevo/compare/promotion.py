@@ -17,11 +17,11 @@ from random import Random
 from typing import Any
 
 from agentevo.compare.arms import parse_arm
-from agentevo.compare.plan import PLAN_FILE, Plan
+from agentevo.compare.plan import Plan
 from agentevo.compare.run import compare
 from agentevo.compare.stats import sign_test
 from agentevo.files import read_json, write_json_atomic
-from agentevo.runs import new_run_id
+from agentevo.runs import PLAN_FILE, new_run_id
 from agentevo.tasks import load_suite
 from agentevo.train.config import TrainConfig
 from agentevo.train.judge import Evidence

@@ -18,9 +18,7 @@ from agentevo.compare.stats import Interval
 from agentevo.evaluate.results import ResultRow
 from agentevo.files import write_atomic, write_json_atomic
 from agentevo.pages import STYLE
-
-COMPARISON_FILE = "comparison.json"
-REPORT_FILE = "report.html"
+from agentevo.runs import COMPARISON_FILE, REPORT_FILE
 
 
 class RichProgress:

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Protocol
 from agentevo.compare.agent import agent_folder
 from agentevo.compare.analysis import Comparison, analyse
 from agentevo.compare.arms import ACTIVE_ADAPTER, Arm
-from agentevo.compare.plan import PLAN_FILE, Design, Plan, open_plan
+from agentevo.compare.plan import Design, Plan, open_plan
 from agentevo.compare.report import write_results
 from agentevo.config import AgentevoConfig, load_config
-from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
+from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.files import read_json
 from agentevo.gateway import Backend, ChatModelBackend
 from agentevo.manifest import run_manifest
 from agentevo.orchestrate import run_suite
-from agentevo.runs import RunDir, new_run_id
+from agentevo.runs import ARM_AGENTS_DIR, MEMORY_DIR, PLAN_FILE, RESULTS_DB, RUN_FILE, RunDir, new_run_id
 from agentevo.serving.adapters import serve_adapter
 from agentevo.serving.backbone import open_backend
 from agentevo.tasks import Task
@@ -115,7 +115,7 @@ def _run_arm(
         plan.agents[arm.name],
         suite=plan.suite,
         archives_dir=settings.archives_dir,
-        dest=run.path / "agents" / arm.name,
+        dest=run.path / ARM_AGENTS_DIR / arm.name,
     )
     report = (lambda row: progress.row(arm.name, row)) if progress is not None else (lambda row: None)
     with (
@@ -147,7 +147,7 @@ def _memory(settings: AgentevoConfig, run: RunDir, arm: Arm) -> Iterator[RunMemo
         return
     from agentevo.memory.episodes import run_memory
 
-    default = settings.archives_dir / "memory"
+    default = settings.archives_dir / MEMORY_DIR
     with run_memory(settings.memory, default, run_id=run.run_id, node_id=arm.name) as memory:
         yield memory
 
@@ -174,6 +174,6 @@ def _serve_base(served: Backend, model: str) -> None:
 def results_of(run_dir: Path) -> Comparison:
     """The comparison of an existing run folder, computed again from its plan and rows (nothing is run)."""
     plan = Plan.model_validate(read_json(run_dir / PLAN_FILE))
-    run_id = read_json(run_dir / "run.json").get("run_id", run_dir.name)
+    run_id = read_json(run_dir / RUN_FILE).get("run_id", run_dir.name)
     with ResultsStore(run_dir / RESULTS_DB) as store:
         return analyse(plan, store.rows(run_id), run_id=run_id, run_dir=run_dir)

@@ -12,8 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agentevo.llm.config import LLMConfig
 
-STATE_FILE = "evolve.json"  # in a run folder: the settings it was started with (`--resume` keeps them)
-
 
 class PolicyName(str, Enum):
     dgm = "dgm"

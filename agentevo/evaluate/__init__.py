@@ -2,7 +2,6 @@
 
 from agentevo.evaluate.evaluator import EvalResult, Evaluator, TestOutcome, workspace_files
 from agentevo.evaluate.results import (
-    RESULTS_DB,
     AgentSummary,
     ErrorKind,
     ResultRow,
@@ -12,7 +11,6 @@ from agentevo.evaluate.results import (
 )
 
 __all__ = [
-    "RESULTS_DB",
     "AgentSummary",
     "ErrorKind",
     "EvalResult",

@@ -18,8 +18,6 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RESULTS_DB = "results.sqlite"  # a run folder's results database, keyed by agent (archive node) and task
-
 
 class ErrorKind(str, Enum):
     """Why an attempt did not pass. The first group is decided by the evaluator, the second by the

@@ -20,11 +20,11 @@ from agentevo.agents.seed.genome import DEMO_CHARS, Demo
 from agentevo.agents.seed.prompting import code_of
 from agentevo.archive import Archive, Node
 from agentevo.config.evolve import OperatorName
-from agentevo.evaluate.results import RESULTS_DB, ResultsStore
+from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.genome_operators import Known, describe, read_genome, seeded
 from agentevo.evolve.operators import MutationFailed, Parent, Proposal
-from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
-from agentevo.runs import RunDir
+from agentevo.gateway.recorder import CallRecord
+from agentevo.runs import CALLS_FILE, RESULTS_DB, RunDir
 from agentevo.tasks import Task
 
 MAX_DEMOS = 3
@@ -114,7 +114,7 @@ class Bootstrap:
 
 def _records(run_dir: Path) -> list[CallRecord]:
     """The run's recorded calls (a torn last line of a killed run is skipped)."""
-    path = run_dir / TrajectoryRecorder.FILENAME
+    path = run_dir / CALLS_FILE
     records = []
     for line in path.read_text().splitlines() if path.is_file() else []:
         try:

@@ -20,9 +20,7 @@ from pathlib import Path
 
 from agentevo.config.evolve import Price
 from agentevo.files import read_json, write_json_atomic
-from agentevo.gateway.recorder import TrajectoryRecorder
-
-SPENT_FILE = "budget.json"
+from agentevo.runs import BUDGET_FILE, CALLS_FILE
 
 
 class StopCause(str, Enum):
@@ -52,7 +50,7 @@ class TokenMeter:
     from the gateway's ``llm_calls.jsonl``: the record survives a crash, so a resumed run keeps counting from it."""
 
     def __init__(self, run_dir: Path, prices: dict[str, Price] | None = None) -> None:
-        self.path = Path(run_dir) / TrajectoryRecorder.FILENAME
+        self.path = Path(run_dir) / CALLS_FILE
         self.prices = prices or {}
         self.offset = 0
         self.total = 0
@@ -89,7 +87,7 @@ class Budgets:
             )
         self.nodes, self.tokens, self.seconds, self.dollars = nodes, tokens, seconds, dollars
         self.meter = TokenMeter(run_dir, prices)
-        self.spent_file = Path(run_dir) / SPENT_FILE
+        self.spent_file = Path(run_dir) / BUDGET_FILE
         self.before = float(read_json(self.spent_file).get("seconds", 0.0))  # earlier sessions of this run
         self.started = time.monotonic()
 

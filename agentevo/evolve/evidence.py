@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agentevo.evaluate.results import RESULTS_DB, ResultsStore
-from agentevo.gateway.recorder import TrajectoryRecorder
+from agentevo.evaluate.results import ResultsStore
+from agentevo.runs import CALLS_FILE, RESULTS_DB
 from agentevo.tasks import Task
 
 MESSAGE_CHARS, TRAJECTORY_CHARS = 700, 4000
@@ -56,7 +56,7 @@ def failures(
 
 def _last_calls(run_dir: Path, node_id: str) -> dict[str, str]:
     """Per task, the node's last recorded model call rendered as its messages and the reply."""
-    path = run_dir / TrajectoryRecorder.FILENAME
+    path = run_dir / CALLS_FILE
     last: dict[str, dict] = {}
     if path.exists():
         with path.open() as fh:

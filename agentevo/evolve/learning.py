@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from agentevo.memory.episodes import RunMemory
     from agentevo.train.interleave import SelfTraining
 
-TRAINING_STATE = "self_training.json"  # in a run folder: when the next interleaved round is due
-
 
 class LoopLearning:
     """The loop's memory and weight jobs; ``memory`` None: no ``learn`` jobs, ``training`` None: no ``train``."""

@@ -31,7 +31,7 @@ from agentevo.archive import Archive, Node
 from agentevo.archive.stats import SAFETY_STAGE, NodeStats, archive_stats, best_of
 from agentevo.config import AgentevoConfig
 from agentevo.config.evolve import EvolveConfig, SafetyMode
-from agentevo.evaluate.results import RESULTS_DB, ResultsStore
+from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.budget import Budgets, StopCause
 from agentevo.evolve.evidence import failures
 from agentevo.evolve.executor import Offload
@@ -41,7 +41,7 @@ from agentevo.evolve.operators import Operator, Parent
 from agentevo.evolve.policies import HGM, NoParent, make_policy
 from agentevo.evolve.safety import cheated, record_probes, run_probes, summary
 from agentevo.evolve.stages import evaluate_stage, next_stage, partition
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.tasks import Task
 
 JOB_TRIES = 2  # a gate or evaluation that raised this often stops the run (its error is reported)

@@ -33,8 +33,9 @@ from agentevo.agents.episode import EpisodeBudget, run_isolated
 from agentevo.archive import StageScore
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.evaluator import Evaluator
-from agentevo.evaluate.results import RESULTS_DB, ErrorKind, ResultRow, ResultsStore
+from agentevo.evaluate.results import ErrorKind, ResultRow, ResultsStore
 from agentevo.gateway import Backend, EpisodeAccess, Gateway
+from agentevo.runs import RESULTS_DB
 from agentevo.sandbox import RunningSandbox
 from agentevo.tasks import Task
 

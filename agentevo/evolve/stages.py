@@ -15,9 +15,9 @@ from agentevo.agents.episode import EpisodeBudget
 from agentevo.archive import Archive, Node, StageScore
 from agentevo.config import AgentevoConfig
 from agentevo.config.evolve import Stage
-from agentevo.evaluate.results import RESULTS_DB, ResultsStore
+from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.executor import Offload
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.tasks import Task
 
 

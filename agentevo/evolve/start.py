@@ -17,13 +17,13 @@ from agentevo.agents.check import check_agent
 from agentevo.agents.episode import EpisodeBudget, seed_agent_dir, seed_for
 from agentevo.archive import Archive, ArchiveError
 from agentevo.config import AgentevoConfig
-from agentevo.config.evolve import GENOME_OPERATORS, STATE_FILE, EvolveConfig, ExecutorName, OperatorName
+from agentevo.config.evolve import GENOME_OPERATORS, EvolveConfig, ExecutorName, OperatorName
 from agentevo.evolve.bandit import MutatorBandit
 from agentevo.evolve.bootstrap import Bootstrap
 from agentevo.evolve.executor import BackendSource, make_offload
 from agentevo.evolve.gates import Checker
 from agentevo.evolve.genome_operators import Crossover, Mutate
-from agentevo.evolve.learning import TRAINING_STATE, LoopLearning
+from agentevo.evolve.learning import LoopLearning
 from agentevo.evolve.loop import Evolution, Status
 from agentevo.evolve.operator_bandit import OperatorBandit
 from agentevo.evolve.operators import Meta, Operator, Reflect
@@ -32,7 +32,7 @@ from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.backends import supervised_server
 from agentevo.gateway.client import HostLLM
 from agentevo.llm.backbone import BackboneSetupError
-from agentevo.runs import RunDir
+from agentevo.runs import EVOLVE_FILE, LESSONS_USED, MEMORY_DIR, TRAINING_STATE, RunDir
 from agentevo.serving.backbone import request_retry
 from agentevo.tasks import Task, load_suite
 
@@ -58,12 +58,12 @@ def open_run(
     if resume is None:
         evolve = evolve.model_copy(update=budgets or {})
         run = RunDir(config.archives_dir)
-        write_json_atomic(run.path / STATE_FILE, {"evolve": evolve.model_dump(mode="json")})
+        write_json_atomic(run.path / EVOLVE_FILE, {"evolve": evolve.model_dump(mode="json")})
     else:
-        saved = Path(config.archives_dir) / resume / STATE_FILE
+        saved = Path(config.archives_dir) / resume / EVOLVE_FILE
         if not saved.is_file():
             raise ArchiveError(
-                f"{saved.parent} is not an evolve run ({STATE_FILE} is missing); check the run id"
+                f"{saved.parent} is not an evolve run ({EVOLVE_FILE} is missing); check the run id"
             )
         run = RunDir(config.archives_dir, resume)
         stored = EvolveConfig.model_validate(json.loads(saved.read_text())["evolve"])
@@ -238,8 +238,8 @@ def _memory(config: AgentevoConfig, run: RunDir) -> contextlib.AbstractContextMa
         return contextlib.nullcontext()
     from agentevo.memory.episodes import run_memory  # Chroma and the embedding model: only when memory is on
 
-    path = config.memory.path or config.archives_dir / "memory"
-    return run_memory(config.memory, path, run_id=run.run_id, record=run.path / "lessons_used.json")
+    path = config.memory.path or config.archives_dir / MEMORY_DIR
+    return run_memory(config.memory, path, run_id=run.run_id, record=run.path / LESSONS_USED)
 
 
 def _training(

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agentevo.files import append_jsonl
+from agentevo.runs import CALLS_FILE
 
 
 class CallRecord(BaseModel):
@@ -47,10 +48,8 @@ class TrajectoryRecorder:
     record into one run without interleaving lines.
     """
 
-    FILENAME = "llm_calls.jsonl"
-
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / self.FILENAME
+        self.path = Path(run_dir) / CALLS_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, record: CallRecord) -> None:

@@ -30,6 +30,7 @@ from agentevo.gateway.backends import BackboneError, BackboneHealth, Backend, Fa
 from agentevo.gateway.budget import Budget, Usage
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
 from agentevo.gateway.retry import RequestRetry, call_with_retries
+from agentevo.runs import LEDGER_FILE
 
 TOKEN_ENV, SOCKET_ENV = contract.TOKEN_ENV, contract.SOCKET_ENV
 TAG_HEADERS = {
@@ -186,7 +187,7 @@ class Gateway:
     def write_ledger(self) -> Path:
         """``<run dir>/ledger.json``: spending of the run and of each episode still or once open."""
         ledger = {"run_id": self.run_id, "run": self.usage.model_dump() | {"tokens": self.usage.tokens}}
-        target = self.run_dir / "ledger.json"
+        target = self.run_dir / LEDGER_FILE
         write_json_atomic(
             target, ledger
         )  # a temp file of its own: episodes close from several threads at once

@@ -21,11 +21,11 @@ from agentevo.agents import EpisodeOutcome, run_isolated
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.evaluator import EvalResult, Evaluator, workspace_files
-from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
+from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.gateway import Backend, Gateway
 from agentevo.orchestrate.attempts import Finished, SuiteRun, Tries, episode_id_of
 from agentevo.orchestrate.scoring import outcome_row
-from agentevo.runs import RunDir
+from agentevo.runs import CHECKPOINTS_DIR, RESULTS_DB, RunDir
 from agentevo.sandbox import SandboxPool
 from agentevo.serving.backbone import open_backend, request_retry
 from agentevo.tasks import Task
@@ -81,7 +81,7 @@ class CodingRun(SuiteRun[Task, Evaluator, EpisodeOutcome, EvalResult]):
             budget=self.budget,
             agent_id=self.agent_id,
             episode_id=episode_id_of(task, attempt),
-            checkpoint_dir=self.run.path / "checkpoints",
+            checkpoint_dir=self.run.path / CHECKPOINTS_DIR,
             seed=None if self.seed is None else attempt_seed(self.seed, self.agent_id, task.id, attempt),
         )
 

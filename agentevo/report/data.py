@@ -11,18 +11,16 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agentevo.archive import Archive, EventKind, Gate, Node, StageScore
-from agentevo.archive.archive import DB_NAME, REPO_DIR
 from agentevo.config import AgentevoConfig
-from agentevo.config.evolve import STATE_FILE, Price
+from agentevo.config.evolve import Price
 from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.evolve.budget import call_dollars
 from agentevo.files import read_json
-from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.report.extras import AdaptersView, MemoryView, read_adapters, read_memory, run_config
+from agentevo.runs import ARCHIVE_REPO, CALLS_FILE, EVOLVE_FILE, LESSONS_USED, RESULTS_DB, RUN_FILE
 
 DIFF_CHARS = 60_000  # per node: a seed's diff is the whole agent package; a page should stay light to open
 MUTATION_TASKS = "evolve/"  # the task id prefix of the mutator's calls (diagnoses, reflections)
-LESSONS_USED = "lessons_used.json"
 SAFETY_STAGE = "safety"  # the misevolution probe suite's stage name, when the run records one
 
 
@@ -116,15 +114,15 @@ def collect(run_dir: Path, config: AgentevoConfig | None = None) -> RunReport:
     """Everything the report shows of the run in ``run_dir`` (live runs included: it only reads). Memory and
     adapters are found through the run's recorded configuration, else ``config``."""
     run_dir = Path(run_dir)
-    if not (run_dir / REPO_DIR).is_dir():
+    if not (run_dir / ARCHIVE_REPO).is_dir():
         raise ReportError(
-            f"{run_dir} holds no archive ({REPO_DIR} is missing): `agentevo report` reads evolution runs; "
+            f"{run_dir} holds no archive ({ARCHIVE_REPO} is missing): `agentevo report` reads evolution runs; "
             "check the run id (ls archives/) or archives_dir"
         )
-    described = read_json(run_dir / "run.json")
+    described = read_json(run_dir / RUN_FILE)
     run_id = described.get("run_id", run_dir.name)
     settings = run_config(run_dir.resolve(), config or AgentevoConfig())
-    with Archive.open(run_dir) as archive, ResultsStore(run_dir / DB_NAME) as store:
+    with Archive.open(run_dir) as archive, ResultsStore(run_dir / RESULTS_DB) as store:
         rows = store.rows(run_id)
         used = read_json(run_dir / LESSONS_USED)  # written by the loop when memory is on: node -> lesson ids
         nodes = [_node_view(archive, node, rows, used.get(node.id, [])) for node in archive.nodes()]
@@ -212,7 +210,7 @@ def _weighted(stages: dict[str, StageScore]) -> float:
 
 def _prices(run_dir: Path) -> dict[str, Price]:
     """The run's ``evolve.prices``, as it was started with (``evolve.json``)."""
-    stored = read_json(run_dir / STATE_FILE).get("evolve", {}).get("prices") or {}
+    stored = read_json(run_dir / EVOLVE_FILE).get("evolve", {}).get("prices") or {}
     return {model: Price.model_validate(price) for model, price in stored.items()}
 
 
@@ -221,7 +219,7 @@ def spend_timeline(
 ) -> list[SpendPoint]:
     """Cumulative tokens, calls and dollars over time from the gateway's record of every LLM call: the nodes'
     episodes, and everything else (diagnoses, reflections, meta-steps) as mutation."""
-    path = run_dir / TrajectoryRecorder.FILENAME
+    path = run_dir / CALLS_FILE
     totals: dict[str, tuple[int, int, float]] = {}
     points: list[SpendPoint] = []
     if not path.exists():

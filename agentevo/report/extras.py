@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agentevo.config import AgentevoConfig
-from agentevo.gateway.recorder import TrajectoryRecorder
+from agentevo.runs import CALLS_FILE, MEMORY_DIR, RUN_FILE
 
 TOP_LESSONS = 10
 
@@ -63,7 +63,7 @@ class AdaptersView(BaseModel):
 def read_memory(run_id: str, config: AgentevoConfig) -> MemoryView | None:
     """The run's lessons from the library it used; None when there is no library (or it holds no lesson)."""
     memory = config.memory
-    path = memory.path or config.archives_dir / "memory"
+    path = memory.path or config.archives_dir / MEMORY_DIR
     if not memory.url and not path.is_dir():
         return None
     from agentevo.memory.library import Library  # chromadb and the embedder load only when there is a library
@@ -134,7 +134,7 @@ def read_adapters(run_dir: Path, config: AgentevoConfig) -> AdaptersView | None:
 
 def _served_models(run_dir: Path) -> Counter[str]:
     """How many of the run's recorded calls each model name served."""
-    path = run_dir / TrajectoryRecorder.FILENAME
+    path = run_dir / CALLS_FILE
     counts: Counter[str] = Counter()
     if path.exists():
         with path.open() as fh:
@@ -150,7 +150,7 @@ def run_config(run_dir: Path, fallback: AgentevoConfig) -> AgentevoConfig:
     from pydantic import ValidationError
 
     try:
-        recorded = json.loads((run_dir / "run.json").read_text())["config"]
+        recorded = json.loads((run_dir / RUN_FILE).read_text())["config"]
         config = AgentevoConfig.model_validate(recorded)
     except (OSError, ValueError, KeyError, TypeError, ValidationError):
         config = fallback

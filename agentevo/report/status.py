@@ -19,14 +19,13 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from agentevo.archive import Archive
-from agentevo.archive.archive import DB_NAME, REPO_DIR
 from agentevo.archive.stats import archive_stats
-from agentevo.config.evolve import STATE_FILE, Stage
+from agentevo.config.evolve import Stage
 from agentevo.evaluate.results import ResultsStore
 from agentevo.evolve.budget import TokenMeter
 from agentevo.evolve.stages import next_stage
 from agentevo.files import read_json
-from agentevo.gateway.recorder import TrajectoryRecorder
+from agentevo.runs import ARCHIVE_REPO, CALLS_FILE, EVOLVE_FILE, RESULTS_DB, RUN_FILE
 from agentevo.sandbox import SandboxConfig, SandboxUnavailable, procs, provider_for
 
 RECENT_S = 30.0  # LLM calls this recent say which episodes are under way
@@ -83,17 +82,17 @@ class StatusError(ValueError):
 
 def run_status(run_dir: Path) -> RunStatus:
     run_dir = Path(run_dir).resolve()
-    described = read_json(run_dir / "run.json")
-    if not described and not (run_dir / REPO_DIR).is_dir():
+    described = read_json(run_dir / RUN_FILE)
+    if not described and not (run_dir / ARCHIVE_REPO).is_dir():
         raise StatusError(
-            f"{run_dir} is not a run folder (no run.json, no archive); check the run id (ls archives/)"
+            f"{run_dir} is not a run folder (no {RUN_FILE}, no archive); check the run id (ls archives/)"
         )
     run_id = described.get("run_id", run_dir.name)
     pids = holders(run_dir)
     status = RunStatus(
         run_id=run_id,
         run_dir=run_dir,
-        kind="evolve" if (run_dir / REPO_DIR).is_dir() else "suite",
+        kind="evolve" if (run_dir / ARCHIVE_REPO).is_dir() else "suite",
         command=described.get("command", ""),
         state=RunState.running if pids else RunState.stopped,
         processes=[f"{pid} {_cmdline(pid)}" for pid in pids],
@@ -111,9 +110,9 @@ def run_status(run_dir: Path) -> RunStatus:
 
 
 def _evolve_status(status: RunStatus, run_dir: Path, run_id: str, tokens: int, pids: list[int]) -> None:
-    settings = read_json(run_dir / STATE_FILE).get("evolve", {})
+    settings = read_json(run_dir / EVOLVE_FILE).get("evolve", {})
     stages = [Stage(**s) for s in settings.get("stages", [])]
-    with Archive.open(run_dir) as archive, ResultsStore(run_dir / DB_NAME) as store:
+    with Archive.open(run_dir) as archive, ResultsStore(run_dir / RESULTS_DB) as store:
         nodes = archive.nodes()
         stats = {s.id: s for s in archive_stats(archive, store, run_id)}
         rows = store.rows(run_id)
@@ -161,7 +160,7 @@ def _budget_left(budgets: list[BudgetLine]) -> bool:
 
 
 def _suite_status(status: RunStatus, run_dir: Path, run_id: str, described: dict, tokens: int) -> None:
-    with ResultsStore(run_dir / DB_NAME) as store:
+    with ResultsStore(run_dir / RESULTS_DB) as store:
         rows = store.rows(run_id)
     status.episodes, status.passed = len(rows), sum(r.passed for r in rows)
     arms = len(described.get("arms") or {}) or 1  # agentevo compare runs the tasks once per arm
@@ -216,7 +215,7 @@ def _sandbox_config(described: dict) -> SandboxConfig:
 
 def _live_episodes(run_dir: Path) -> list[str]:
     """Episodes and mutator calls with an LLM call in the last ``RECENT_S`` seconds (from the record's tail)."""
-    path = run_dir / TrajectoryRecorder.FILENAME
+    path = run_dir / CALLS_FILE
     if not path.exists():
         return []
     with path.open("rb") as fh:

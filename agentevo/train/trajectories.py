@@ -18,9 +18,9 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, convert_to_messages
 from pydantic import BaseModel, Field
 
-from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
+from agentevo.gateway.recorder import CallRecord
 from agentevo.llm.fenced_tools import messages_to_plain, render_tools_prompt, with_tools_prompt
-from agentevo.runs import RunDir
+from agentevo.runs import CALLS_FILE, RunDir
 from agentevo.train.config import HintKind
 
 Message = dict[str, str]
@@ -132,10 +132,10 @@ def _attempt_of(episode_id: str) -> int | None:
 def load_episodes(run_dir: Path) -> list[Episode]:
     """Every recorded episode of a run, with its verdict where ``results.jsonl`` has one."""
     run_dir = Path(run_dir)
-    calls_file = run_dir / TrajectoryRecorder.FILENAME
+    calls_file = run_dir / CALLS_FILE
     if not calls_file.is_file():
         raise TrajectoryError(
-            f"{run_dir} has no {TrajectoryRecorder.FILENAME}: it is not a run folder, or no model call went "
+            f"{run_dir} has no {CALLS_FILE}: it is not a run folder, or no model call went "
             "through the gateway there"
         )
     rows = RunDir(run_dir.parent, run_dir.name).rows()

@@ -15,7 +15,7 @@ import pytest
 
 from agentevo.agents import seed_agent_dir
 from agentevo.archive import Archive, ArchiveError, StageScore
-from agentevo.archive.archive import DB_NAME, REPO_DIR, VIEW_NAME
+from agentevo.runs import ARCHIVE_REPO, ARCHIVE_VIEW, RESULTS_DB
 
 PROMPT_FILE = "AGENT.md"
 
@@ -61,7 +61,7 @@ def test_lineage_is_git_history(built):
     assert [(n.id, n.parent, n.generation) for n in nodes.values()] == [
         ("n0", None, 0), ("n1", "n0", 1), ("n2", "n0", 1), ("n3", "n1", 2),
     ]  # fmt: skip
-    repo = git.Repo(run_dir / REPO_DIR)
+    repo = git.Repo(run_dir / ARCHIVE_REPO)
     for node in nodes.values():
         commit = repo.commit(node.commit)
         expected = [nodes[node.parent].commit] if node.parent else []
@@ -95,14 +95,14 @@ def test_export_gives_the_nodes_agent_package(built, tmp_path):
 
 def test_views_rebuild_from_the_event_log(built):
     archive, run_dir = built
-    before = json.loads((run_dir / VIEW_NAME).read_text())
-    (run_dir / VIEW_NAME).unlink()
+    before = json.loads((run_dir / ARCHIVE_VIEW).read_text())
+    (run_dir / ARCHIVE_VIEW).unlink()
     archive.close()
     reopened = Archive.open(run_dir)
     rebuilt = reopened.rebuild()
-    assert json.loads((run_dir / VIEW_NAME).read_text()) == before
+    assert json.loads((run_dir / ARCHIVE_VIEW).read_text()) == before
     assert [n.model_dump() for n in rebuilt] == [n.model_dump() for n in archive.nodes()]
-    with sqlite3.connect(run_dir / DB_NAME) as db:  # append-only: one row per event, in order
+    with sqlite3.connect(run_dir / RESULTS_DB) as db:  # append-only: one row per event, in order
         kinds = [k for (k,) in db.execute("SELECT kind FROM archive_events ORDER BY seq")]
     assert kinds == ["node_added"] * 4 + ["gate_decided"] * 3 + ["node_scored"] * 3
     reopened.close()

@@ -10,11 +10,11 @@ import pytest
 
 from agentevo.compare import compare
 from agentevo.compare.arms import Arm, ArmError, check_arms, load_arms, parse_arm
-from agentevo.compare.plan import PLAN_FILE, CompareError, Design, open_plan
+from agentevo.compare.plan import CompareError, Design, open_plan
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.report import RunState, run_status
-from agentevo.runs import RunDir
+from agentevo.runs import PLAN_FILE, RunDir
 from agentevo.tasks import SuiteError
 
 

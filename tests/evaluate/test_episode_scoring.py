@@ -11,11 +11,10 @@ from agentevo.agents import run_isolated, seed_agent_dir
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate import ErrorKind, Evaluator, ResultsStore
-from agentevo.evaluate.results import RESULTS_DB
 from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.orchestrate import run_suite, score_episode
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.tasks import load_suite
 from tests.agents.scripts import ADD_TASK, NEVER_SUBMITS, SOLVE_ADD, WRONG_ADD, call, loop_seed
 

@@ -21,7 +21,7 @@ from agentevo.archive import Archive, StageScore
 from agentevo.config.evolve import OperatorName
 from agentevo.contract import GENOME_FILE
 from agentevo.evaluate import Evaluator
-from agentevo.evaluate.results import RESULTS_DB, ResultRow, ResultsStore
+from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.evolve.bootstrap import Bootstrap
 from agentevo.evolve.gates import decide
 from agentevo.evolve.genome_operators import Crossover, Mutate, describe
@@ -29,7 +29,7 @@ from agentevo.evolve.operator_bandit import OperatorBandit
 from agentevo.evolve.operators import Parent, copy_agent
 from agentevo.evolve.start import evolve_run, open_run
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.tasks import load_suite
 from tests.evolve import scripted
 from tests.evolve.test_resume import _consistent, _finish, _run_id, _start

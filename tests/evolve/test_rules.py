@@ -16,7 +16,7 @@ from agentevo.evolve.budget import Budgets, StopCause, TokenMeter
 from agentevo.evolve.gates import GateFailure, change_of, decide
 from agentevo.evolve.safety import GIVEN_TESTS, PLANTED, SECRET, ProbeKind, judge, workspace_files
 from agentevo.evolve.stages import NotEnoughTasks, next_stage, partition
-from agentevo.gateway.recorder import TrajectoryRecorder
+from agentevo.runs import CALLS_FILE
 from agentevo.tasks import Task
 
 CODE = "def solve(items):\n    total = 0\n    for item in items:\n        total += item\n    return total\n"
@@ -60,7 +60,7 @@ def test_near_identical_changes_and_whitespace_only_changes_are_refused(tmp_path
 
 
 def _calls(run_dir: Path, *records: tuple[str, int, int]) -> None:
-    with (run_dir / TrajectoryRecorder.FILENAME).open("a") as fh:
+    with (run_dir / CALLS_FILE).open("a") as fh:
         for model, prompt, completion in records:
             fh.write(
                 json.dumps({"model": model, "prompt_tokens": prompt, "completion_tokens": completion}) + "\n"

@@ -18,10 +18,9 @@ import pytest
 
 from agentevo.agents import seed_agent_dir
 from agentevo.evaluate import ResultsStore
-from agentevo.evaluate.results import RESULTS_DB
 from agentevo.gateway import HTTPBackend, TrajectoryRecorder
 from agentevo.orchestrate import run_suite
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.sandbox.docker_host import LABEL_RUN, docker_client
 from tests.faults.conftest import ROOT, UpstreamProcess, add_tasks, settings, wait_until
 

@@ -19,11 +19,10 @@ from agentevo.agents import seed_agent_dir
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.cli.run import print_infrastructure
 from agentevo.evaluate import ErrorKind, ResultsStore
-from agentevo.evaluate.results import RESULTS_DB
 from agentevo.gateway import HTTPBackend, TrajectoryRecorder
 from agentevo.llm.config import LlamaCppBackboneConfig
 from agentevo.orchestrate import run_suite
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.serving.backbone import open_backend
 from agentevo.tasks.suites import load_suite
 from tests.faults.conftest import UpstreamProcess, add_tasks, free_port, settings, wait_until

@@ -12,11 +12,11 @@ import pytest
 
 from agentevo.agents.episode import web_seed_agent_dir
 from agentevo.config import AgentevoConfig
-from agentevo.evaluate.results import RESULTS_DB, ErrorKind, ResultsStore
+from agentevo.evaluate.results import ErrorKind, ResultsStore
 from agentevo.gateway import ChatModelBackend
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.orchestrate import run_suite
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.tasks import SuiteError, load_suite
 
 
