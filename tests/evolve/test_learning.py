@@ -9,7 +9,9 @@ and promotion themselves are tested in tests/train and tests/llm).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,8 +25,22 @@ from agentevo.train.registry import Decision
 from tests.evolve import scripted
 from tests.memory.conftest import lesson
 
-ADVICE = {"trigger": "a function that returns a constant", "lesson": "write it in solution.py, then submit"}
+ADVICE = {"trigger": "a function that returns a constant", "lesson": "return the very number the task names"}
 REPLY = scripted.ANSWER + "\n" + json.dumps({"lessons": [{**ADVICE, "example": "", "tags": []}]})
+
+
+class LessonFollower(ScriptedChatModel):
+    """The scripted reply, except that with ADVICE's lesson in its prompt it returns the number the task names
+    (without it, always 42): so the lesson wins its paired re-run on t2 and ties on t0 and t1."""
+
+    def _generate(self, messages: list, stop: Any = None, run_manager: Any = None, **kwargs: Any):
+        result = super()._generate(messages, stop, run_manager, **kwargs)
+        prompt = "\n".join(str(m.content) for m in messages)
+        named = re.search(r"returning (\d+)", prompt)
+        if ADVICE["lesson"] in prompt and named:
+            message = result.generations[0].message
+            message.content = str(message.content).replace("return 42", f"return {named.group(1)}")
+        return result
 
 
 def distil_calls(run_dir: Path) -> int:
@@ -43,7 +59,7 @@ def test_each_node_records_the_lessons_it_read_and_taught_and_a_resume_repeats_n
     run, evolve = open_run(
         config, evolve, seed=scripted.weakened_seed(tmp_path / "seed"), budgets={"max_nodes": 2}
     )
-    backend = ChatModelBackend(ScriptedChatModel(replies=[REPLY]), "scripted")
+    backend = ChatModelBackend(LessonFollower(replies=[REPLY]), "scripted")
 
     def evolve_once():
         return evolve_run(
@@ -57,12 +73,14 @@ def test_each_node_records_the_lessons_it_read_and_taught_and_a_resume_repeats_n
         seed, child = archive.nodes()
     # The weakened seed fails every task, and re-running it with the lesson does not help: nothing written.
     assert seed.lessons.written == [] and earlier.id in seed.lessons.used
-    # The fixed child passes t0 and t1; their re-runs with the lesson pass too, so it is written (once: merged).
+    # The fixed child passes t0 and t1 (re-runs with the lesson tie) and fails t2, where the lesson wins its paired
+    # re-run: so it is written (once: merged).
     assert child.scores["small"].tasks_passed == 2 and len(child.lessons.written) == 1
     assert {s.model for n in (seed, child) for s in n.scores.values()} == {"scripted"}
     with run_memory(config.memory, tmp_path / "memory", run_id="check") as memory:
         taught = memory.library.get(child.lessons.written[0])[0]
         assert taught.lesson == ADVICE["lesson"] and taught.verified
+        assert taught.counters.wins > taught.counters.losses  # credited by its paired re-runs
         assert {p.node_id for p in taught.provenance} == {child.id}
     reflections = distil_calls(run.path)
     assert reflections == 6  # one per scored episode: 3 tasks x 2 nodes
