@@ -168,8 +168,9 @@ def bench_improve(root: Path, model_dir: Path, args: argparse.Namespace) -> dict
     ``--base-url`` endpoint), an RFT adapter is trained on the verified ones (the agent's own model calls: the
     format it is served in), and base and adapter are compared on the held-out split through
     ``agentevo.compare``, both served by agentevo's llama.cpp on the same weights (where an adapter can be loaded)."""
-    from agentevo.agents.episode import EpisodeBudget, seed_for
+    from agentevo.agents.episode import EpisodeBudget
     from agentevo.compare import RichProgress, compare, parse_arm, print_table, summary_line
+    from agentevo.kinds import seed_for
     from agentevo.orchestrate import run_suite
     from agentevo.tasks import load_suite
 

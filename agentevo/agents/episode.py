@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -25,9 +25,6 @@ from agentevo.gateway import Budget, EpisodeAccess, Fault, Usage
 from agentevo.sandbox import RunningSandbox, SandboxConfig, SandboxDied, SandboxUnavailable, start_sandbox
 from agentevo.sandbox.derived import with_requirements
 from agentevo.sandbox.errors import ImageBuildError
-from agentevo.tasks import Task
-from agentevo.tasks.miniwob import WebTask
-from agentevo.tasks.suites import is_web_suite
 
 # What every agent sandbox holds besides the agent: the contract package (its core, and the browser tools that web
 # agents act with; standard library only). The agent reads these copies; the host keeps its own.
@@ -65,11 +62,6 @@ def seed_agent_dir() -> Path:
 def web_seed_agent_dir() -> Path:
     """The seed web agent's package folder (never imported by the host)."""
     return Path(__file__).resolve().parent / "web_seed"
-
-
-def seed_for(suite: str) -> Path:
-    """The seed agent for the suite spec ``suite``: the web seed for web suites, the coding seed otherwise."""
-    return web_seed_agent_dir() if is_web_suite(suite) else seed_agent_dir()
 
 
 # The machine's failures, whatever the sandbox provider: no sandbox could be had, or it died under the agent.
@@ -157,6 +149,19 @@ def _infrastructure_fault(access: EpisodeAccess, timed_out: bool) -> StopReason 
     return None
 
 
+class EpisodeTask(Protocol):
+    """What an isolated episode reads of a task, whatever its kind (a coding task, a web task, ...): its id,
+    the files its workspace starts with, and what the agent's task file holds."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def files(self) -> Mapping[str, str]: ...
+
+    def public_view(self) -> dict[str, Any]: ...
+
+
 class EpisodeGateway(Protocol):
     """What an isolated episode uses of the gateway: a ``Gateway``, or a wrapper that watches one (safety probes)."""
 
@@ -183,7 +188,7 @@ class EpisodeGateway(Protocol):
 
 
 def run_isolated(
-    task: Task | WebTask,
+    task: EpisodeTask,
     agent_dir: Path,
     gateway: EpisodeGateway,
     *,
@@ -237,8 +242,7 @@ def run_isolated(
             env={**access.env(), **extras.env},
             binds=extras.binds,
         ) as sb:
-            if isinstance(task, Task):
-                sb.put_files(task.files)
+            sb.put_files(task.files)
             sb.put_dir(agent_dir, contract.AGENT_DIR)
             put_host_modules(sb)
             sb.write_file(contract.TASK_FILE, json.dumps(view or task.public_view()))

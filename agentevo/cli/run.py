@@ -55,8 +55,9 @@ def run(
     ),
 ) -> None:
     """Run an agent on a suite in isolated sandboxes, score every episode, and print where results are."""
-    from agentevo.agents.episode import EpisodeBudget, seed_for
+    from agentevo.agents.episode import EpisodeBudget
     from agentevo.archive import ARCHIVE_REF, ArchiveError, export_ref
+    from agentevo.kinds import seed_for
     from agentevo.manifest import run_manifest
     from agentevo.orchestrate import RunInterrupted, run_suite
     from agentevo.tasks.suites import load_suite

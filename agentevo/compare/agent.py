@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentevo.agents.episode import seed_for
 from agentevo.archive import ARCHIVE_REF, Archive, ArchiveError, export_ref
 from agentevo.archive.stats import archive_stats, best_of
 from agentevo.evaluate.results import ResultsStore
 from agentevo.files import read_json
+from agentevo.kinds import seed_for
 from agentevo.runs import RESULTS_DB, RUN_FILE
 
 BEST = "best"  # archive:RUN:best, the run's best node by its scores (as `agentevo evolve` reports it)

@@ -52,7 +52,7 @@ class Plan(BaseModel):
     attempts: int = Field(ge=1)
     seed: int = Field(
         description="Of the bootstrap, of Monte Carlo permutations, and of every attempt's model calls "
-        "(orchestrate.suite.attempt_seed)."
+        "(orchestrate.attempts.attempt_seed)."
     )
     tasks: list[str] = Field(description="Task ids, in order: the same for every arm.")
     levels: dict[str, int] = Field(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentevo.agents.check import check_agent
-from agentevo.agents.episode import EpisodeBudget, seed_agent_dir, seed_for
+from agentevo.agents.episode import EpisodeBudget, seed_agent_dir
 from agentevo.archive import Archive, ArchiveError
 from agentevo.config import AgentevoConfig
 from agentevo.config.evolve import GENOME_OPERATORS, EvolveConfig, ExecutorName, OperatorName
@@ -31,6 +31,7 @@ from agentevo.files import write_json_atomic
 from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.backends import supervised_server
 from agentevo.gateway.client import HostLLM
+from agentevo.kinds import seed_for
 from agentevo.llm.backbone import BackboneSetupError
 from agentevo.runs import EVOLVE_FILE, LESSONS_USED, MEMORY_DIR, TRAINING_STATE, RunDir
 from agentevo.serving.backbone import request_retry

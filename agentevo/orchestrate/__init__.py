@@ -3,7 +3,8 @@
 It sits above the pieces it joins (agents, gateway, evaluate), so scoring depends on nothing that runs agents.
 """
 
-from agentevo.orchestrate.scoring import episode_error_kind, outcome_row, score_episode
+from agentevo.kinds.base import episode_error_kind
+from agentevo.kinds.coding import outcome_row, score_episode
 from agentevo.orchestrate.suite import RunInterrupted, run_suite
 
 __all__ = ["RunInterrupted", "episode_error_kind", "outcome_row", "run_suite", "score_episode"]

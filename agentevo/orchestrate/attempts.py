@@ -1,35 +1,29 @@
 """What every task kind's run shares: an attempt tried again while the infrastructure spoils it, and Ctrl-C.
 
-A kind (:class:`~agentevo.orchestrate.suite.CodingRun`, :class:`~agentevo.orchestrate.web.WebSuiteRun`) subclasses
-:class:`SuiteRun` with how its episode is played, judged, learnt from and recorded; ``run_suite`` chooses the kind.
+:class:`SuiteRun` asks the run's kind (``agentevo.kinds``) how an episode is played, judged, learnt from and
+recorded, and what its workers share; the tries, retries and Ctrl-C are the same for every kind.
 """
 
 from __future__ import annotations
 
 import threading
-from contextlib import AbstractContextManager
+import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from agentevo.agents import EpisodeOutcome, StopReason
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
-from agentevo.evaluate.results import ErrorKind, ResultRow, ResultsStore, SpoiledTry
+from agentevo.evaluate.results import ErrorKind, ResultsStore, SpoiledTry
 from agentevo.gateway import Backend, Gateway
-from agentevo.orchestrate.scoring import KINDS
+from agentevo.kinds import Attempt, Finished, SuiteTask, TaskKind
+from agentevo.kinds.base import KINDS
 from agentevo.runs import RunDir
 from agentevo.sandbox import provider_for
 from agentevo.serving.backbone import request_retry
 
 if TYPE_CHECKING:  # memory loads Chroma: only runs with memory on import it
     from agentevo.memory.episodes import PinnedLessons, RunMemory
-
-
-class SuiteTask(Protocol):
-    """What the tries of every task kind read of a task (a coding ``Task``, a ``WebTask``)."""
-
-    @property
-    def id(self) -> str: ...
 
 
 TaskT = TypeVar("TaskT", bound=SuiteTask)
@@ -73,24 +67,12 @@ class Tries:
         return retried
 
 
-Finished = tuple[ResultRow, dict | ResultRow]
-"""An attempt's row, and what ``results.jsonl`` keeps of it (the row itself, or a web episode's fuller record)."""
-
-
 class SuiteRun(Generic[TaskT, SharedT, OutcomeT, VerdictT]):
-    """One ``run_suite`` call: the shared pieces its episodes use, and how an attempt is tried.
-
-    A task kind changes how an episode is played (``_episode``), judged (``_judge``), learnt from (``_learn``) and
-    recorded (``_finished``), and what its tries share (``open_shared``); the tries, retries and Ctrl-C are the
-    same for every kind.
-    """
-
-    @staticmethod
-    def open_shared(config: AgentevoConfig, size: int, run_id: str) -> AbstractContextManager[SharedT]:
-        raise NotImplementedError
+    """One ``run_suite`` call: its kind, the shared pieces its episodes use, and how an attempt is tried."""
 
     def __init__(
         self,
+        kind: TaskKind[TaskT, SharedT, OutcomeT, VerdictT],
         config: AgentevoConfig,
         *,
         agent_dir: Path,
@@ -104,7 +86,8 @@ class SuiteRun(Generic[TaskT, SharedT, OutcomeT, VerdictT]):
         memory: RunMemory | PinnedLessons | None = None,
         seed: int | None = None,
     ) -> None:
-        self.config, self.agent_dir, self.run, self.agent_id = config, agent_dir, run, agent_id
+        self.kind, self.config = kind, config
+        self.agent_dir, self.run, self.agent_id = agent_dir, run, agent_id
         self.seed = seed
         self.budget, self.store, self.gateway, self.backend = budget, store, gateway, backend
         self.shared = shared
@@ -115,41 +98,55 @@ class SuiteRun(Generic[TaskT, SharedT, OutcomeT, VerdictT]):
         """The attempt's final row: tried again while the infrastructure spoils it (None once stopping)."""
         limit = self.config.resilience.attempt_retries
         tries = Tries(self.store, self.run.run_id, self.agent_id, task, attempt, limit)
+        setup = self._setup(task, attempt)
         while not self.stopping.is_set():
             given_up = self._backbone_failure()
             if given_up is not None:  # no episode can succeed any more: say so, without starting one
                 tries.record(ErrorKind.backbone_error, given_up, retry=False)
-                return self._spoiled_row(task, attempt, StopReason.backbone_error, given_up)
-            outcome = self._episode(task, attempt)
+                return self._spoiled_row(task, setup, StopReason.backbone_error, given_up)
+            outcome = self.kind.play(task, setup, self.shared)
             if self.stopping.is_set():
                 return None
             if not outcome.stop_reason.infrastructure:
                 verdict = self._judge(task, outcome, tries)
-                self._learn(task, attempt, verdict, outcome)
-                return self._finished(task, outcome, verdict, attempt)
+                self.kind.learn(task, setup, verdict, outcome)
+                return self.kind.row(task, setup, outcome, verdict)
             kind = KINDS[outcome.stop_reason]
             if not tries.record(kind, outcome.error or outcome.stop_reason.value):
-                return self._finished(task, outcome, None, attempt)
+                return self.kind.row(task, setup, outcome, None)
             self._wait_for_recovery(kind)
         return None
 
-    def _episode(self, task: TaskT, attempt: int) -> OutcomeT:
-        raise NotImplementedError
+    def _setup(self, task: TaskT, attempt: int) -> Attempt:
+        """What the kind is given to play the attempt: the run's pieces, its episode id and sampling seed."""
+        return Attempt(
+            config=self.config,
+            agent_dir=self.agent_dir,
+            agent_id=self.agent_id,
+            gateway=self.gateway,
+            run=self.run,
+            budget=self.budget,
+            memory=self.memory,
+            index=attempt,
+            episode_id=episode_id_of(task, attempt),
+            seed=None if self.seed is None else attempt_seed(self.seed, self.agent_id, task.id, attempt),
+        )
 
     def _judge(self, task: TaskT, outcome: OutcomeT, tries: Tries) -> VerdictT:
-        raise NotImplementedError
-
-    def _learn(self, task: TaskT, attempt: int, verdict: VerdictT, outcome: OutcomeT) -> None:
-        """What the run learns from a judged episode: nothing, unless the kind reads experience memory."""
-
-    def _finished(
-        self, task: TaskT, outcome: EpisodeOutcome, verdict: VerdictT | None, attempt: int
-    ) -> Finished:
-        """The attempt's row; ``outcome`` is a plain ``EpisodeOutcome`` when no episode ran (``_spoiled_row``)."""
-        raise NotImplementedError
+        """The kind's verdict; a judging the infrastructure spoiled is done again on the same outcome."""
+        verdict = self.kind.judge(task, outcome, self.shared)
+        spoiled = self.kind.spoiled(verdict)
+        while spoiled is not None:
+            if not tries.record(*spoiled):
+                break
+            self._wait_for_recovery(spoiled[0])
+            verdict = self.kind.judge(task, outcome, self.shared)
+            spoiled = self.kind.spoiled(verdict)
+        return verdict
 
     def _wait_for_recovery(self, kind: ErrorKind) -> None:
-        """Before a retry, give the failed part (bounded) time to come back."""
+        """Before a retry, let the kind drop what broke, and give the failed part (bounded) time to come back."""
+        self.kind.recover(self.shared)
         if kind in (ErrorKind.docker_error, ErrorKind.sandbox_error):
             provider_for(self.config.sandbox).healthy(self.config.resilience.docker_wait)
         health = self.backend.health
@@ -160,11 +157,17 @@ class SuiteRun(Generic[TaskT, SharedT, OutcomeT, VerdictT]):
         health = self.backend.health
         return health.failure if health is not None else None
 
-    def _spoiled_row(self, task: TaskT, attempt: int, reason: StopReason, detail: str) -> Finished:
+    def _spoiled_row(self, task: TaskT, setup: Attempt, reason: StopReason, detail: str) -> Finished:
         outcome = EpisodeOutcome(task_id=task.id, mode="isolated", stop_reason=reason, error=detail)
-        return self._finished(task, outcome, None, attempt)
+        return self.kind.row(task, setup, outcome, None)
 
 
 def episode_id_of(task: SuiteTask, attempt: int) -> str:
     """An attempt's episode id: its task id with no slash (it names files), then the attempt."""
     return f"{task.id.replace('/', '-')}-{attempt}"
+
+
+def attempt_seed(seed: int, agent_id: str, task_id: str, attempt: int) -> int:
+    """The sampling seed of one attempt of a seeded run: its own for every (agent, task, attempt), the same when
+    the attempt is run again."""
+    return zlib.crc32(f"{seed}:{agent_id}:{task_id}:{attempt}".encode()) & 0x7FFFFFFF

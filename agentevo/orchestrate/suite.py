@@ -1,7 +1,8 @@
-"""Run an agent over a suite: isolated episodes in parallel, each scored by the evaluator.
+"""Run an agent over a suite: isolated episodes in parallel, each judged as its task kind says.
 
-This is what ``agentevo run`` does and what evolution calls to score a candidate agent. Coding tasks are judged by
-the evaluator on the episode's final workspace; web tasks (``orchestrate.web``) by the page's own reward. An attempt the
+This is what ``agentevo run`` does and what evolution calls to score a candidate agent. The tasks' kind
+(``agentevo.kinds``: coding tasks are judged by the evaluator's hidden tests, web tasks by the page) plays and
+judges each episode; this module knows no family. An attempt the
 infrastructure spoils (the backbone died, Docker failed, the evaluation sandbox broke) is recorded as a spoiled
 try and run again, up to ``resilience.attempt_retries`` times; if every try is spoiled its row carries an
 infrastructure error kind, which scores leave out. The agent's own failures are never retried.
@@ -11,25 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-import zlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentevo.agents import EpisodeOutcome, run_isolated
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
-from agentevo.evaluate.evaluator import EvalResult, Evaluator, workspace_files
 from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.gateway import Backend, Gateway
-from agentevo.orchestrate.attempts import Finished, SuiteRun, Tries, episode_id_of
-from agentevo.orchestrate.scoring import outcome_row
-from agentevo.runs import CHECKPOINTS_DIR, RESULTS_DB, RunDir
-from agentevo.sandbox import SandboxPool
+from agentevo.kinds import AnyKind, Finished, SuiteTask, kind_of
+from agentevo.orchestrate.attempts import SuiteRun
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.serving.backbone import open_backend, request_retry
-from agentevo.tasks import Task
-from agentevo.tasks.miniwob import WebTask
 from agentevo.tasks.suites import SuiteError
 
 if TYPE_CHECKING:  # memory loads Chroma: only runs with memory on import it
@@ -45,74 +40,9 @@ class RunInterrupted(Exception):
         self.total = total
 
 
-class CodingRun(SuiteRun[Task, Evaluator, EpisodeOutcome, EvalResult]):
-    """Coding tasks: an isolated episode each, judged by the evaluator's hidden tests on its final workspace."""
-
-    @staticmethod
-    @contextlib.contextmanager
-    def open_shared(config: AgentevoConfig, size: int, run_id: str) -> Iterator[Evaluator]:
-        """The evaluator, on a pool of up to ``size`` warm sandboxes started while the episodes run."""
-        with SandboxPool(config.sandbox, size=size, run_id=run_id) as warm:
-            yield Evaluator(pool=warm)
-
-    def _learn(self, task: Task, attempt: int, verdict: EvalResult, outcome: EpisodeOutcome) -> None:
-        """With memory on: the verdict counts on the lessons the episode read, and the episode becomes a case,
-        with the solution the hidden tests passed."""
-        if self.memory is not None:
-            episode_id = episode_id_of(task, attempt)
-            self.memory.after_episode(
-                task_id=task.id,
-                task=task.instructions,
-                episode_id=episode_id,
-                passed=verdict.passed,
-                score=verdict.score,
-                served=self.gateway.lessons_served.get(episode_id, []),
-                solution=_solution(task, outcome) if verdict.passed else "",
-                node_id=self.agent_id,
-            )
-
-    def _episode(self, task: Task, attempt: int) -> EpisodeOutcome:
-        return run_isolated(
-            task,
-            self.agent_dir,
-            self.gateway,
-            sandbox_config=self.config.sandbox,
-            cache_dir=self.config.cache_dir,
-            budget=self.budget,
-            agent_id=self.agent_id,
-            episode_id=episode_id_of(task, attempt),
-            checkpoint_dir=self.run.path / CHECKPOINTS_DIR,
-            seed=None if self.seed is None else attempt_seed(self.seed, self.agent_id, task.id, attempt),
-        )
-
-    def _judge(self, task: Task, outcome: EpisodeOutcome, tries: Tries) -> EvalResult:
-        """The evaluator's verdict; an evaluation the infrastructure spoiled is run again on the same workspace."""
-        verdict = self.shared.evaluate(task, outcome.workspace_tar)
-        while verdict.error_kind is not None and verdict.error_kind.is_infrastructure:
-            if not tries.record(verdict.error_kind, verdict.feedback):
-                break
-            self._wait_for_recovery(verdict.error_kind)
-            verdict = self.shared.evaluate(task, outcome.workspace_tar)
-        return verdict
-
-    def _finished(
-        self, task: Task, outcome: EpisodeOutcome, verdict: EvalResult | None, attempt: int
-    ) -> Finished:
-        row = outcome_row(
-            task, outcome, verdict, run_id=self.run.run_id, agent_id=self.agent_id, attempt=attempt
-        )
-        return row, row
-
-
-def attempt_seed(seed: int, agent_id: str, task_id: str, attempt: int) -> int:
-    """The sampling seed of one attempt of a seeded run: its own for every (agent, task, attempt), the same when
-    the attempt is run again."""
-    return zlib.crc32(f"{seed}:{agent_id}:{task_id}:{attempt}".encode()) & 0x7FFFFFFF
-
-
 def run_suite(
     config: AgentevoConfig,
-    tasks: Sequence[Task | WebTask],
+    tasks: Sequence[SuiteTask],
     *,
     agent_dir: Path,
     run: RunDir,
@@ -129,16 +59,15 @@ def run_suite(
     """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``.
 
     ``only`` keeps the (task id, attempt) pairs to run (a resumed comparison leaves out those it has rows for).
-    ``seed`` seeds the model calls of each coding attempt (``attempt_seed``; web episodes are not seeded).
+    ``seed`` seeds the model calls of each attempt (``attempt_seed``), where the tasks' kind seeds its episodes.
 
-    Web tasks (all of ``tasks`` or none) are played against a browser sandbox per worker and scored by the page
-    (see :mod:`agentevo.orchestrate.web`). For coding tasks the hidden tests run in warm sandboxes (a pool of up to ``parallel``, started while the episodes run), each used
-    once. ``backend`` replaces the configured backbone (a scripted model for tests and benchmarks). With
+    The tasks are all of one kind (``agentevo.kinds``), which plays and judges them with what its workers share
+    (coding: an evaluator on warm sandboxes, up to ``parallel``; web: a browser sandbox per worker). ``backend`` replaces the configured backbone (a scripted model for tests and benchmarks). With
     ``memory``, agents read lessons through the gateway and every scored episode is learnt from
     (:class:`RunMemory`). Raises :class:`RunInterrupted` on Ctrl-C, once the gateway has cut off the calls in
     flight and the running episodes have ended; ``run.json`` then says so.
     """
-    kind = _run_kind(tasks, memory)
+    kind = _kind_of(tasks, memory)
     store = ResultsStore(run.path / RESULTS_DB)
     run.describe(
         agent_id=agent_id, agent_dir=str(agent_dir), tasks=len(tasks), attempts=attempts, started=time.time()
@@ -153,7 +82,8 @@ def run_suite(
         kind.open_shared(config, min(parallel, len(episodes)), run.run_id) as shared,
         ThreadPoolExecutor(max_workers=parallel) as workers,
     ):
-        suite = kind(
+        suite: SuiteRun[Any, Any, Any, Any] = SuiteRun(
+            kind,
             config,
             agent_dir=agent_dir,
             run=run,
@@ -179,32 +109,14 @@ def run_suite(
     return rows
 
 
-def _solution(task: Task, outcome: EpisodeOutcome) -> str:
-    """The solution file of the episode's final workspace ('' when it is missing or not text)."""
-    content, _ = workspace_files(outcome.workspace_tar, task.solution_file).get(task.solution_file, (b"", 0))
-    try:
-        return content.decode()
-    except UnicodeDecodeError:
-        return ""
-
-
-def _run_kind(
-    tasks: Sequence[Task | WebTask], memory: RunMemory | PinnedLessons | None
-) -> type[SuiteRun[Any, Any, Any, Any]]:
-    """How these tasks are run: as coding tasks, or (all of them web tasks) in browser sandboxes (chosen here, at
-    run time: each kind's own types are checked inside it, not across this choice)."""
-    web = [isinstance(task, WebTask) for task in tasks]
-    if not any(web):
-        return CodingRun
-    if not all(web):
+def _kind_of(tasks: Sequence[SuiteTask], memory: RunMemory | PinnedLessons | None) -> AnyKind:
+    """The kind these tasks are run as (chosen here, at run time: each kind's own types are checked inside it)."""
+    kind = kind_of(tasks)
+    if memory is not None and not kind.reads_memory:
         raise SuiteError(
-            "a run is either all web tasks or none: run the web suite and the coding suite apart"
+            f"experience memory is not available for {kind.name} suites yet; run them with --no-memory"
         )
-    if memory is not None:
-        raise SuiteError("experience memory is not available for web suites yet; run them with --no-memory")
-    from agentevo.orchestrate.web import WebSuiteRun  # the browser's pieces load only for web runs
-
-    return WebSuiteRun
+    return kind
 
 
 def _collect(

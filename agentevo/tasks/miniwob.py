@@ -64,13 +64,18 @@ class WebTask(BaseModel):
     def split(self) -> Split:
         return split_of(self.id)
 
+    @property
+    def files(self) -> dict[str, str]:
+        """The workspace starts empty: the task is the page."""
+        return {}
+
     def public_view(self) -> dict[str, Any]:
         """What an agent may see (the contract's task fields); the seed is the host's."""
         return {
             "id": self.id,
             "suite": self.suite,
             "instructions": self.instructions,
-            "files": {},
+            "files": self.files,
             "solution_file": None,
             "entry_point": None,
             "difficulty": self.difficulty,

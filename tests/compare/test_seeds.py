@@ -10,7 +10,7 @@ from agentevo.gateway import ChatModelBackend, Gateway
 from agentevo.gateway.recorder import TrajectoryRecorder
 from agentevo.gateway.server import call_seed
 from agentevo.llm.scripted import ScriptedChatModel
-from agentevo.orchestrate.suite import attempt_seed
+from agentevo.orchestrate.attempts import attempt_seed
 
 BODY = {"messages": [{"role": "user", "content": "hi"}]}
 

@@ -39,5 +39,5 @@ def test_a_web_task_runs_through_run_suite(tmp_path, web_image, sandbox_image) -
 
 def test_web_and_coding_tasks_do_not_share_a_run(tmp_path) -> None:
     tasks = load_suite("miniwob:click-button", split=None) + load_suite("builtin", split=None, limit=1)
-    with pytest.raises(SuiteError, match="all web tasks or none"):
+    with pytest.raises(SuiteError, match="all of one kind, these are coding and web tasks"):
         run_suite(AgentevoConfig(), tasks, agent_dir=web_seed_agent_dir(), run=RunDir(tmp_path))
