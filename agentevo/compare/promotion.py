@@ -21,6 +21,7 @@ from agentevo.compare.plan import Plan
 from agentevo.compare.run import compare
 from agentevo.compare.stats import sign_test
 from agentevo.files import read_json, write_json_atomic
+from agentevo.llm.supervised import AdapterServer
 from agentevo.runs import PLAN_FILE, new_run_id
 from agentevo.tasks import load_suite
 from agentevo.train.config import TrainConfig
@@ -35,7 +36,9 @@ BASE_ARM = "base"
 class ScoreJudge:
     """A scorer's per-task outcomes of both, loaded side by side into ``server``, with the exact sign test."""
 
-    def __init__(self, scorer: Scorer, server: Any, registry: AdapterRegistry, config: TrainConfig) -> None:
+    def __init__(
+        self, scorer: Scorer, server: AdapterServer, registry: AdapterRegistry, config: TrainConfig
+    ) -> None:
         self.scorer, self.server, self.registry, self.config = scorer, server, registry, config
 
     def __call__(self, incumbent: str | None, candidate: str) -> Evidence:
@@ -150,7 +153,7 @@ def _planned(settings: Any, suite: str, split: str, tasks: list[Any], arms: list
     return run_id
 
 
-def live_backend(server: Any, backend: Any, registry: AdapterRegistry) -> BackendFactory:
+def live_backend(server: AdapterServer, backend: Any, registry: AdapterRegistry) -> BackendFactory:
     """Arms served by a running server and its gateway backend (an evolution run's), the arm's adapter loaded."""
 
     @contextlib.contextmanager

@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, convert_to_messages
 
 from agentevo.llm.schema_tools import FAILURE_KEY
 from agentevo.llm.structured import SchemaUnsupported, StructuredFailure, failure_of, requested_schema
-from agentevo.llm.supervised import ServerError
+from agentevo.llm.supervised import AdapterServer, ServerError, served_by
 
 T = TypeVar("T")
 SAMPLING = ("temperature", "top_p", "seed")  # a request's sampling options, passed on to an in-process model
@@ -233,9 +233,9 @@ def _model_fault(exc: Exception) -> BackboneError:
     return BackboneError(502, f"local model failed: {exc.__class__.__name__}: {exc}", Fault.backbone_error)
 
 
-def supervised_server(backend: Any) -> Any | None:
+def supervised_server(backend: Backend) -> AdapterServer | None:
     """The llama.cpp or vLLM server agentevo runs behind ``backend`` (where adapters are loaded), or None."""
-    return getattr(getattr(backend, "chat_model", None), "server", None)
+    return served_by(backend.chat_model) if isinstance(backend, ChatModelBackend) else None
 
 
 def structured_failure(request: dict[str, Any], response: dict[str, Any] | None) -> str | None:

@@ -187,10 +187,8 @@ class LlamaCppServer(SupervisedServer[LlamaCppBackboneConfig]):
         super().__init__(config, served_name, cache_dir, log=log)
         self.binary = install_dir(config, self.cache_dir) / "bin" / "llama-server"
         self.gguf: Path | None = None  # resolved when starting
-        # name -> peft folder, loaded now through this object, in the order of the server's adapter ids
-        self._adapters: dict[str, Path] = {}
-        self._lora_files: dict[str, Path] = {}  # name -> its GGUF LoRA
-        self._used_names: dict[str, Path] = {}  # every name ever loaded through this object
+        # name -> its GGUF LoRA; with ``_adapters``, in the order of the server's adapter ids
+        self._lora_files: dict[str, Path] = {}
 
     # ------------------------------------------------------------------ SupervisedServer hooks
 
@@ -259,11 +257,6 @@ class LlamaCppServer(SupervisedServer[LlamaCppBackboneConfig]):
             served = ", ".join([self.served_name, *ids])
             raise LlamaCppError(f"model {model!r} is not served here; served: {served}")
         return {"lora": [{"id": i, "scale": 1.0 if name == model else 0.0} for name, i in ids.items()]}
-
-    @property
-    def adapters(self) -> dict[str, Path]:
-        """Adapters loaded through this object: name -> folder."""
-        return dict(self._adapters)
 
     def load_adapter(self, name: str, path: str | Path) -> None:
         """Load a peft LoRA adapter folder under ``name`` (a no-op if that exact pair is already loaded).

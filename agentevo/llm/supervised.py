@@ -139,11 +139,32 @@ class ServerSettings(Protocol):
 SettingsT = TypeVar("SettingsT", bound=ServerSettings)
 
 
+class AdapterServer(Protocol):
+    """What adapter serving (``agentevo.serving``, ``agentevo.train``, ``agentevo.compare``) needs of a server:
+    LoRA adapters loaded and unloaded by name, and asked as that name. Every :class:`SupervisedServer` is one."""
+
+    served_name: str
+
+    @property
+    def adapters(self) -> dict[str, Path]:
+        """Adapters loaded through this object: name -> peft folder."""
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Load a peft LoRA folder under ``name``; every adapter version needs a new name."""
+
+    def unload_adapter(self, name: str) -> None:
+        """Drop a loaded adapter."""
+
+    def chat_model(self, model_name: str | None = None, **kw: Any) -> ServedChatModel:
+        """A chat model answering as ``model_name`` (the base or a loaded adapter)."""
+
+
 class SupervisedServer(Generic[SettingsT]):
     """One server process on ``config.host:config.port`` serving ``served_name``: spawned, or found running.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Only a server this object spawned is
-    stopped by it; one found running is reused and left alone.
+    stopped by it; one found running is reused and left alone. An :class:`AdapterServer`: each engine says how
+    it loads and unloads an adapter.
     """
 
     engine: ClassVar[str]  # in messages: "vLLM", "llama.cpp"
@@ -160,6 +181,8 @@ class SupervisedServer(Generic[SettingsT]):
         self._owned = False
         self._started = False
         self.startup_seconds: float | None = None  # spawn to healthy, when this object spawned the server
+        self._adapters: dict[str, Path] = {}  # name -> peft folder, loaded now through this object
+        self._used_names: dict[str, Path] = {}  # every name ever loaded through this object
 
     # ------------------------------------------------------------------ what a subclass provides
 
@@ -175,6 +198,19 @@ class SupervisedServer(Generic[SettingsT]):
     def _describe(self) -> str:
         """What is being started, for the log line."""
         return self.engine
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Load a peft LoRA adapter folder under ``name`` (a no-op if that exact pair is already loaded)."""
+        raise NotImplementedError
+
+    def unload_adapter(self, name: str) -> None:
+        """Drop a loaded adapter; its name stays taken by its folder."""
+        raise NotImplementedError
+
+    @property
+    def adapters(self) -> dict[str, Path]:
+        """Adapters loaded through this object: name -> folder."""
+        return dict(self._adapters)
 
     # ------------------------------------------------------------------ addresses
 
@@ -398,6 +434,11 @@ class SupervisedServer(Generic[SettingsT]):
         )
 
 
+def served_by(chat_model: object) -> SupervisedServer[Any] | None:
+    """The server agentevo supervises behind ``chat_model`` (llama.cpp, vLLM), or None (in-process, remote)."""
+    return chat_model.server if isinstance(chat_model, ServedChatModel) else None
+
+
 class ServedChatModel(ChatOpenAI):
     """A chat model on a server agentevo supervises (``server``: vLLM or llama.cpp), base model or adapter.
 
@@ -409,7 +450,7 @@ class ServedChatModel(ChatOpenAI):
 
     native_tool_calling: ClassVar[bool] = False
     structured_output: ClassVar[bool] = True  # honours response_format (a JSON schema)
-    server: Any = None
+    server: SupervisedServer[Any]
 
     def bind_tools(
         self,

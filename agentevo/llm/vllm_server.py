@@ -98,8 +98,6 @@ class VLLMServer(SupervisedServer[VLLMBackboneConfig]):
         super().__init__(config, served_name, cache_dir, log=log)
         self.model_dir = Path(model_dir)
         self.venv = Path(config.venv) if config.venv else self.cache_dir / "vllm-venv"
-        self._adapters: dict[str, Path] = {}  # loaded now, through this object
-        self._used_names: dict[str, Path] = {}  # every name ever loaded through this object
 
     # ------------------------------------------------------------------ install
 
@@ -188,11 +186,6 @@ class VLLMServer(SupervisedServer[VLLMBackboneConfig]):
 
     # ------------------------------------------------------------------ adapters (``models()`` entries of
     # adapters carry ``root``, their folder, and ``parent``, the base model)
-
-    @property
-    def adapters(self) -> dict[str, Path]:
-        """Adapters loaded through this object: name -> folder."""
-        return dict(self._adapters)
 
     def load_adapter(self, name: str, path: str | Path) -> None:
         """Load a PEFT LoRA adapter folder under ``name`` (a no-op if that exact pair is already loaded).

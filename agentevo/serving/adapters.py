@@ -8,11 +8,11 @@ a rollback by what was active before.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from agentevo.config import AgentevoConfig
-from agentevo.gateway.backends import supervised_server
+from agentevo.gateway.backends import Backend, ChatModelBackend, supervised_server
 from agentevo.llm.backbone import BackboneSetupError
+from agentevo.llm.supervised import AdapterServer
 from agentevo.train.registry import AdapterRegistry, RegistryError, base_fingerprint
 
 ACTIVE = "the active adapter"
@@ -36,7 +36,7 @@ def served_model_dir(config: AgentevoConfig) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def serve_active(config: AgentevoConfig, backend: Any) -> str | None:
+def serve_active(config: AgentevoConfig, backend: Backend) -> str | None:
     """Load the active adapter (if any) into the backend's server and make it the default; returns its name.
 
     Raises ``BackboneSetupError`` (a one-line CLI error) when the active adapter was trained on another base
@@ -47,16 +47,16 @@ def serve_active(config: AgentevoConfig, backend: Any) -> str | None:
     except RegistryError as exc:
         raise _unservable(ACTIVE, exc) from None
     server = supervised_server(backend)
-    if name is None or server is None:
+    if name is None or server is None or not isinstance(backend, ChatModelBackend):
         return None
     return _load(config, backend, server, name, ACTIVE)
 
 
-def serve_adapter(config: AgentevoConfig, backend: Any, name: str) -> str:
+def serve_adapter(config: AgentevoConfig, backend: Backend, name: str) -> str:
     """Load the registry's adapter ``name`` into the backend's server and make it the default (a comparison's
     arm names one); returns the name. ``BackboneSetupError`` when it cannot be served there."""
     server = supervised_server(backend)
-    if server is None:
+    if server is None or not isinstance(backend, ChatModelBackend):
         raise BackboneSetupError(
             f"adapter {name!r} needs a backbone agentevo serves (llm.backbone llamacpp or vllm); an endpoint of "
             "your own serves its adapters under model names of its own (set the model instead)"
@@ -64,7 +64,9 @@ def serve_adapter(config: AgentevoConfig, backend: Any, name: str) -> str:
     return _load(config, backend, server, name, f"adapter {name!r}")
 
 
-def _load(config: AgentevoConfig, backend: Any, server: Any, name: str, what: str) -> str:
+def _load(
+    config: AgentevoConfig, backend: ChatModelBackend, server: AdapterServer, name: str, what: str
+) -> str:
     """Check ``name`` was trained on the served base weights, load it into ``server`` (the backend's) and serve
     it by default."""
     registry = registry_of(config)

@@ -11,6 +11,7 @@ from agentevo.gateway.backends import Backend, ChatModelBackend, HTTPBackend
 from agentevo.gateway.retry import RequestRetry
 from agentevo.llm.backbone import BackboneSetupError, make_chat_model
 from agentevo.llm.local import LocalChatModel
+from agentevo.llm.supervised import served_by
 from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig
 from agentevo.serving.adapters import serve_active
 
@@ -49,7 +50,7 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
         yield backend
         return
     chat_model = make_chat_model(llm, config.cache_dir, concurrent=concurrent)
-    server = getattr(chat_model, "server", None)  # a supervised server this process may own
+    server = served_by(chat_model)  # a supervised server this process may own
     if server is None:
         try:
             yield ChatModelBackend(chat_model, llm.model)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agentevo.files import read_json, write_json_atomic
+from agentevo.llm.supervised import AdapterServer
 from agentevo.progress import Log, progress
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.datasets import DatasetError, build_dataset
@@ -30,7 +31,7 @@ class SelfTraining:
         self,
         config: TrainConfig,
         model_dir: Path,
-        server: Any,
+        server: AdapterServer | None,
         judge: Judge,
         *,
         backend: Any | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentevo.llm.supervised import AdapterServer
 from agentevo.train.config import TrainConfig
 from agentevo.train.judge import Judge, decide
 from agentevo.train.registry import AdapterRegistry, Decision, RegistryError
@@ -24,13 +25,13 @@ def _serve(gateway_backend: Any | None, name: str) -> None:
 
 
 def _settle(
-    registry: AdapterRegistry, server: Any, backend: Any | None, keep: str | None, drop: str | None
+    registry: AdapterRegistry, server: AdapterServer, backend: Any | None, keep: str | None, drop: str | None
 ) -> None:
     """The server after a decision: ``keep`` (None: the base) loaded and served, ``drop`` unloaded."""
     if keep is not None:
         server.load_adapter(keep, registry.path(keep))
     _serve(backend, keep or server.served_name)
-    if drop is not None and drop in getattr(server, "adapters", {}):
+    if drop is not None and drop in server.adapters:
         server.unload_adapter(drop)
 
 
@@ -41,7 +42,7 @@ def promote(
     *,
     base_sha256: str,
     config: TrainConfig,
-    server: Any | None = None,
+    server: AdapterServer | None = None,
     backend: Any | None = None,
 ) -> Decision:
     """Judge ``candidate`` against the active adapter (or the base) and make it active only if the rule says so.
@@ -70,7 +71,9 @@ def promote(
     return decision
 
 
-def rollback(registry: AdapterRegistry, server: Any | None = None, *, backend: Any | None = None) -> Decision:
+def rollback(
+    registry: AdapterRegistry, server: AdapterServer | None = None, *, backend: Any | None = None
+) -> Decision:
     """Make the previously active adapter (or the base) active again; the server and gateway follow when given."""
     dropped = registry.active()
     if dropped is None and not registry.state().replaced:
@@ -85,6 +88,6 @@ def rollback(registry: AdapterRegistry, server: Any | None = None, *, backend: A
         if restored is not None:
             server.load_adapter(restored, registry.path(restored))
         _serve(backend, restored or server.served_name)
-        if dropped is not None and dropped in getattr(server, "adapters", {}):
+        if dropped is not None and dropped in server.adapters:
             server.unload_adapter(dropped)
     return decision

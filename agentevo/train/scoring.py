@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from agentevo.llm.supervised import AdapterServer
 from agentevo.tasks.model import Task
 
 _CODE = re.compile(r"```(?:python|py)?[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -46,7 +47,7 @@ class Scorer(Protocol):
 Ask = Callable[[str, list[dict[str, str]]], str]  # (model name, messages) -> reply text
 
 
-def served_ask(server: Any, max_tokens: int, temperature: float = 0.0) -> Ask:
+def served_ask(server: AdapterServer, max_tokens: int, temperature: float = 0.0) -> Ask:
     """Ask a supervised server (vLLM, llama.cpp) as ``model``: the base or a loaded adapter."""
 
     def ask(model: str, messages: list[dict[str, str]]) -> str:
