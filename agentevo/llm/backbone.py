@@ -55,13 +55,20 @@ def _make_local(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
     )
 
 
-def _make_openai(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
+def openai_api_key(config: LLMConfig) -> str:
+    """The ``openai`` backbone's API key, read from the host variable ``llm.api_key_env`` names; checked once
+    here for the chat model and the gateway's HTTP backend alike."""
     api_key = os.environ.get(config.api_key_env)
     if not api_key:
         raise BackboneSetupError(
             f"llm.backbone is openai but ${config.api_key_env} is not set "
             f"(llm.api_key_env names the environment variable that holds the API key)"
         )
+    return api_key
+
+
+def _make_openai(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
+    api_key = openai_api_key(config)
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(

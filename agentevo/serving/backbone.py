@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 from agentevo.config import AgentevoConfig, ResilienceConfig
 from agentevo.gateway.backends import Backend, ChatModelBackend, HTTPBackend
 from agentevo.gateway.retry import RequestRetry
-from agentevo.llm.backbone import BackboneSetupError, make_chat_model
+from agentevo.llm.backbone import BackboneSetupError, make_chat_model, openai_api_key
 from agentevo.llm.local import LocalChatModel
 from agentevo.llm.supervised import served_by
 from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig
@@ -43,10 +42,9 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
     if llm.backbone == "openai":
         if not llm.base_url:
             raise BackboneSetupError("llm.base_url is required for the openai backbone")
-        key = os.environ.get(llm.api_key_env)
-        if not key:
-            raise BackboneSetupError(f"llm.backbone is openai but ${llm.api_key_env} is not set")
-        backend: Backend = HTTPBackend(llm.base_url, llm.model, api_key=key, timeout=llm.timeout)
+        backend: Backend = HTTPBackend(
+            llm.base_url, llm.model, api_key=openai_api_key(llm), timeout=llm.timeout
+        )
         yield backend
         return
     chat_model = make_chat_model(llm, config.cache_dir, concurrent=concurrent)
