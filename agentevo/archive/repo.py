@@ -56,10 +56,30 @@ class AgentRepo:
         except (ValueError, git.BadName):
             return False
 
-    def diff(self, old: str | None, new: str) -> str:
-        """The unified diff from ``old`` (or the empty tree) to ``new``."""
+    def diff(self, old: str | None, new: str, *, context: int = 3) -> str:
+        """The unified diff from ``old`` (or the empty tree) to ``new``, ``context`` lines around each change."""
         base = old or self.repo.git.hash_object("-t", "tree", os.devnull)
-        return self.repo.git.diff(base, new, "--no-color")
+        return self.repo.git.diff(base, new, f"-U{context}", "--no-color")
+
+    def changed_files(self, old: str, new: str) -> list[str]:
+        """Paths that differ between the commits ``old`` and ``new``."""
+        return self.repo.git.diff(old, new, "--name-only").splitlines()
+
+    def tree_of(self, sha: str) -> str:
+        """The tree id of commit ``sha``: two commits with the same files have the same tree."""
+        return self.repo.git.rev_parse(f"{sha}^{{tree}}")
+
+    def files_at(self, sha: str) -> dict[str, str]:
+        """Every file of commit ``sha``: path -> git blob id (equal ids, equal contents)."""
+        listing = self.repo.git.ls_tree("-r", sha).splitlines()
+        return {line.split("\t", 1)[1]: line.split()[2] for line in listing}
+
+    def read_at(self, sha: str, path: str) -> str:
+        """The text of ``path`` in commit ``sha``; ``KeyError`` when the commit has no such file."""
+        try:
+            return self.repo.git.show(f"{sha}:{path}")
+        except git.GitCommandError:
+            raise KeyError(f"{path} is not in commit {sha}") from None
 
     def diff_lines(self, old: str | None, new: str) -> int:
         """Lines added plus removed (binary files count one each)."""

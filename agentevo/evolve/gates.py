@@ -56,7 +56,7 @@ _TREES: dict[str, str] = {}  # commit -> its tree: commits never change, and a g
 
 def tree_of(archive: Archive, node: Node) -> str:
     if node.commit not in _TREES:
-        _TREES[node.commit] = archive.repo.repo.git.rev_parse(f"{node.commit}^{{tree}}")
+        _TREES[node.commit] = archive.repo.tree_of(node.commit)
     return _TREES[node.commit]
 
 
@@ -90,7 +90,7 @@ def change_of(archive: Archive, node: Node) -> str:
             minus.clear()
             plus.clear()
 
-        for line in archive.repo.repo.git.diff(base, node.commit, "-U0", "--no-color").splitlines():
+        for line in archive.repo.diff(base, node.commit, context=0).splitlines():
             if line.startswith(("diff --git", "@@")):
                 close_hunk()
             elif line.startswith("+++ "):
@@ -163,7 +163,7 @@ def decide(
             and (verdict := near_twin(archive, node, near_duplicate)) is not None
         ):
             return verdict
-        changed = archive.repo.repo.git.diff(parent.commit, node.commit, "--name-only").splitlines()
+        changed = archive.repo.changed_files(parent.commit, node.commit)
         touched = sorted(f for f in changed if any(fnmatch.fnmatch(f, glob) for glob in protected))
         if touched:
             return GateVerdict(

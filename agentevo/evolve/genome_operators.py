@@ -137,9 +137,7 @@ class Known:
 
 def genetic_files(archive: Archive, commit: str) -> dict[str, str]:
     """The genome and prompt files of a node's commit: path -> git blob id, sorted by path."""
-    listing = archive.repo.repo.git.ls_tree("-r", commit).splitlines()
-    entries = sorted((line.split("\t", 1)[1], line.split()[2]) for line in listing)
-    return {path: blob for path, blob in entries if _genetic(path)}
+    return {path: blob for path, blob in sorted(archive.repo.files_at(commit).items()) if _genetic(path)}
 
 
 def gene_groups() -> list[tuple[str, ...]]:
@@ -248,9 +246,7 @@ class Crossover:
 
     def _genes(self, commit: str) -> dict[str, str] | None:
         try:
-            genome = Genome.model_validate_json(
-                self.archive.repo.repo.git.show(f"{commit}:{contract.GENOME_FILE}")
-            )
+            genome = Genome.model_validate_json(self.archive.repo.read_at(commit, contract.GENOME_FILE))
         except Exception:  # noqa: BLE001 - no genome file, or one the schema refuses: not a mate
             return None
         data = genome.model_dump(mode="json")

@@ -83,6 +83,23 @@ def test_diffs_are_against_the_archive_parent(built):
     assert archive.node("n0").diff_lines > 100  # the seed against nothing
 
 
+def test_the_repository_answers_about_commits_by_name(built):
+    """What gates and genome operators ask of the repository: trees, changed files, listings, file texts."""
+    archive, _ = built
+    repo, commit = archive.repo, {n.id: n.commit for n in archive.nodes()}
+    assert repo.tree_of(commit["n0"]) != repo.tree_of(commit["n1"]) == repo.tree_of(commit["n1"])
+    assert repo.changed_files(commit["n1"], commit["n3"]) == ["helpers.py"]
+    assert sorted(repo.changed_files(commit["n0"], commit["n3"])) == [PROMPT_FILE, "helpers.py"]
+    files = repo.files_at(commit["n3"])
+    assert files.keys() - repo.files_at(commit["n1"]).keys() == {"helpers.py"}
+    assert files["run.py"] == repo.files_at(commit["n0"])["run.py"]  # same contents, same blob
+    assert repo.read_at(commit["n3"], "helpers.py").startswith("def tidy")
+    with pytest.raises(KeyError, match="helpers.py is not in commit"):
+        repo.read_at(commit["n1"], "helpers.py")
+    bare = repo.diff(commit["n1"], commit["n3"], context=0)
+    assert "@@ -0,0 +1,2 @@" in bare and "+def tidy(text):" in bare
+
+
 def test_export_gives_the_nodes_agent_package(built, tmp_path):
     archive, _ = built
     out = archive.export("n3", tmp_path / "exported")

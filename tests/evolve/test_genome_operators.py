@@ -71,9 +71,7 @@ def test_mutate_makes_valid_distinct_recorded_children_and_repeats_itself_from_i
             )
             node = archive.add(proposal.folder, parent="n0", operator="mutate", change=proposal.change)
             _gated(archive, node.id, tmp_path)
-            changed = archive.repo.repo.git.diff(
-                archive.node("n0").commit, node.commit, "--name-only"
-            ).split()
+            changed = archive.repo.changed_files(archive.node("n0").commit, node.commit)
             assert changed == [GENOME_FILE]
     with Archive(tmp_path / "again") as again:
         again.add(seed_agent_dir())
@@ -110,7 +108,7 @@ def test_crossover_takes_settings_and_prompt_files_from_a_mate(tmp_path):
                 ).read_text()
             node = archive.add(proposal.folder, parent="n0", operator="crossover", change=proposal.change)
             _gated(archive, node.id, tmp_path)
-            made.add(archive.repo.repo.git.rev_parse(f"{node.commit}^{{tree}}"))
+            made.add(archive.repo.tree_of(node.commit))
         assert len(made) == 4  # distinct children
 
 
