@@ -49,6 +49,15 @@ def backbone_choice(name: str) -> Backbone:
     return name
 
 
+def with_backbone(settings: AgentevoConfig, backbone: str | None) -> AgentevoConfig:
+    """``settings`` with ``--backbone`` (checked) when given: a new configuration for the command to pass down,
+    the shared one loaded for every command left as it was."""
+    if not backbone:
+        return settings
+    llm = settings.llm.model_copy(update={"backbone": backbone_choice(backbone)})
+    return settings.model_copy(update={"llm": llm})
+
+
 def note(line: str) -> None:
     """Tell the user, on one line, something the command did that they may not have expected."""
     console.print(f"[yellow]note:[/] {line}", highlight=False)

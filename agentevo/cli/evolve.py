@@ -12,13 +12,13 @@ from rich.table import Table
 
 from agentevo.cli.common import (
     INTERRUPTED,
-    backbone_choice,
     clear_errors,
     config,
     console,
     interruptible,
     note,
     stop_on_sigterm,
+    with_backbone,
 )
 from agentevo.config import AgentevoConfig
 from agentevo.config.evolve import EvolveConfig, ExecutorName, OperatorName, PolicyName
@@ -60,9 +60,7 @@ def evolve(
     backbone: str | None = typer.Option(None, help="Task backbone: auto | local | llamacpp | vllm | openai."),
 ) -> None:
     """Evolve the seed agent: select a parent, make a child, gate it, score it in stages; repeat within budgets."""
-    settings = config()
-    if backbone:
-        settings.llm.backbone = backbone_choice(backbone)
+    settings = with_backbone(config(), backbone)
     chosen = {
         "suite": suite,
         "split": split,

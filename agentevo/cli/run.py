@@ -14,13 +14,13 @@ from rich.table import Table
 
 from agentevo.cli.common import (
     INTERRUPTED,
-    backbone_choice,
     clear_errors,
     config,
     console,
     interruptible,
     note,
     stop_on_sigterm,
+    with_backbone,
 )
 from agentevo.files import read_json
 from agentevo.runs import CALLS_FILE, CHECKPOINTS_DIR, LEDGER_FILE, MEMORY_DIR, RESULTS_DB, RUN_FILE, RunDir
@@ -62,11 +62,11 @@ def run(
     from agentevo.orchestrate import RunInterrupted, run_suite
     from agentevo.tasks.suites import load_suite
 
-    settings = config()
-    if backbone:
-        settings.llm.backbone = backbone_choice(backbone)
+    settings = with_backbone(config(), backbone)
     if memory is not None:
-        settings.memory.enabled = memory
+        settings = settings.model_copy(
+            update={"memory": settings.memory.model_copy(update={"enabled": memory})}
+        )
     stop_on_sigterm()
     with clear_errors(), _interruptible(run_dir_hint=settings.archives_dir):  # before a run folder exists
         tasks = load_suite(suite, split=None if split == "all" else split, limit=limit, on_note=note)

@@ -28,8 +28,9 @@ def serve(
 
     settings = config()
     stop_on_sigterm()  # like Ctrl-C: the backbone server it started stops too (else it is orphaned)
-    if settings.llm.backbone == "vllm":
-        settings.llm.vllm.host, settings.llm.vllm.port = host, port or settings.llm.vllm.port
+    if settings.llm.backbone == "vllm":  # the vLLM server itself listens where the gateway would
+        vllm = settings.llm.vllm.model_copy(update={"host": host, "port": port or settings.llm.vllm.port})
+        settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"vllm": vllm})})
     # `auto` is llama.cpp on CPUs (ready in about a second), in-process `local` elsewhere: no vLLM start for a few callers.
     with clear_errors(), interruptible("stopped serving"), open_backend(settings) as backend:
         server = supervised_server(backend)
