@@ -1,5 +1,4 @@
-"""A run's folder under the archives directory: its id, the names of its files, its description and its
-append-only results.
+"""A run's folder under the archives directory: its id, the names of its files and its description.
 
 It imports nothing of agentevo but :mod:`agentevo.files`, so every layer can name a run and its files: a file of a
 run folder is spelt only here.
@@ -13,14 +12,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from agentevo.files import append_jsonl, write_json_atomic
+from agentevo.files import write_json_atomic
 
 # The files and folders of a run folder, named here only (the module that writes each is on its right).
 RUN_FILE = "run.json"  # RunDir.describe: the command, resolved configuration and manifest, how it ended
-RESULTS_FILE = "results.jsonl"  # RunDir.append: every finished attempt, whole
-RESULTS_DB = "results.sqlite"  # evaluate.results (rows by agent, task, attempt); the archive's event log
+RESULTS_DB = "results.sqlite"  # evaluate.results: the rows, written here only; the archive's event log
+RESULTS_FILE = "results.jsonl"  # evaluate.results.export_jsonl: a view of the rows, as a suite run ends
 LEDGER_FILE = "ledger.json"  # gateway.server: tokens and calls per episode
 CALLS_FILE = "llm_calls.jsonl"  # gateway.recorder: every model call, with its episode and served model
 CHECKPOINTS_DIR = "checkpoints"  # orchestrate: the episodes' LangGraph checkpoints
@@ -44,7 +41,7 @@ def new_run_id() -> str:
 
 
 class RunDir:
-    """``<archives>/<run id>/`` with ``run.json`` and ``results.jsonl``; appends are atomic per row."""
+    """``<archives>/<run id>/`` with its ``run.json``; its rows are in ``results.sqlite`` (``evaluate.results``)."""
 
     def __init__(self, archives_dir: Path, run_id: str | None = None) -> None:
         self.run_id = run_id or new_run_id()
@@ -53,6 +50,7 @@ class RunDir:
 
     @property
     def results_path(self) -> Path:
+        """The JSONL view of the run's rows (``evaluate.results.export_jsonl`` writes it)."""
         return self.path / RESULTS_FILE
 
     def describe(self, **fields: Any) -> None:
@@ -61,13 +59,3 @@ class RunDir:
         current = json.loads(target.read_text()) if target.exists() else {"run_id": self.run_id}
         current.update(fields)
         write_json_atomic(target, current)
-
-    def append(self, row: BaseModel | dict[str, Any]) -> None:
-        """Append one result row, whole, even with other threads and processes appending (``append_jsonl``)."""
-        data = row.model_dump(mode="json") if isinstance(row, BaseModel) else row
-        append_jsonl(self.results_path, {"run_id": self.run_id, "time": time.time(), **data})
-
-    def rows(self) -> list[dict[str, Any]]:
-        if not self.results_path.exists():
-            return []
-        return [json.loads(line) for line in self.results_path.read_text().splitlines() if line.strip()]

@@ -39,10 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agentevo.config import AgentevoConfig
+from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, VLLMBackboneConfig
 from agentevo.llm.model_store import ensure_embedded_model
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.tasks.builtin import load_builtin
 from agentevo.train import AdapterRegistry, Recipe, TrainConfig, build_dataset, train_adapter
 from agentevo.train.datasets import TRL_COLUMNS, read_rows
@@ -65,6 +66,7 @@ def canonical_run(root: Path) -> Path:
     """A recorded run whose passed episodes are the built-in tasks' canonical solutions (every split)."""
     run = RunDir(root / "archives", "canonical")
     recorder = TrajectoryRecorder(run.path)
+    store = ResultsStore(run.path / RESULTS_DB)
     for task in load_builtin():
         reply = f"```python\n{task.canonical_solution.strip()}\n```"
         recorder.append(
@@ -75,7 +77,8 @@ def canonical_run(root: Path) -> Path:
                 response={"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]},
             )
         )  # fmt: skip
-        run.append({"agent_id": "canonical", "task_id": task.id, "attempt": 0, "passed": True, "score": 1.0})
+        store.add(ResultRow(run_id=run.run_id, agent_id="canonical", task_id=task.id, passed=True, score=1.0))
+    store.close()
     return run.path
 
 

@@ -15,9 +15,10 @@ import tempfile
 from pathlib import Path
 
 from agentevo.config import AgentevoConfig
+from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
 from agentevo.llm.model_store import ensure_embedded_model
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.tasks.model import Split, split_of
 from agentevo.train import AdapterRegistry, Recipe, TrainConfig, build_dataset, train_adapter
 from agentevo.train.datasets import read_card
@@ -26,9 +27,10 @@ QUESTIONS = {"What is 2 + 3?": "5", "What is 10 - 4?": "6", "What is 3 * 3?": "9
 
 
 def record_demo_run(archives: Path) -> Path:
-    """One run folder in the format `agentevo run` writes: llm_calls.jsonl and results.jsonl."""
+    """One run folder in the format `agentevo run` writes: llm_calls.jsonl and results.sqlite."""
     run = RunDir(archives, "demo")
     recorder = TrajectoryRecorder(run.path)
+    store = ResultsStore(run.path / RESULTS_DB)
     for i, (question, answer) in enumerate(QUESTIONS.items()):
         task = next(f"arith/q{i}-{n}" for n in range(100) if split_of(f"arith/q{i}-{n}") is Split.train)
         for attempt, reply in enumerate([answer, "I cannot say."]):
@@ -40,7 +42,12 @@ def record_demo_run(archives: Path) -> Path:
                     response={"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]},
                 )
             )  # fmt: skip
-            run.append({"agent_id": "demo", "task_id": task, "attempt": attempt, "passed": attempt == 0})
+            store.add(
+                ResultRow(
+                    run_id=run.run_id, agent_id="demo", task_id=task, attempt=attempt, passed=attempt == 0
+                )
+            )
+    store.close()
     return run.path
 
 

@@ -3,10 +3,16 @@
 One row per (run, agent, task, attempt): whether the attempt passed, its score, what it cost and,
 when it failed, why (``ErrorKind``). ``ResultsStore`` is safe to share between threads (one
 connection behind a lock) and between processes (WAL journal, busy timeout).
+
+The store is the one place a row is written: a row is committed whole when ``add`` returns, so a run
+killed with SIGKILL keeps every row it finished, and a resumed run reads them back. A run folder's
+``results.jsonl`` is only a view of its store, written on demand by :func:`export_jsonl` (``run_suite``
+writes it when it ends, interrupted or not); readers that want the rows call :func:`run_rows`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import threading
@@ -14,9 +20,12 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from agentevo.files import write_atomic
+from agentevo.runs import RESULTS_DB, RESULTS_FILE
 
 
 class ErrorKind(str, Enum):
@@ -72,6 +81,11 @@ class ResultRow(BaseModel):
     seconds: float = Field(0.0, ge=0.0)
     error_kind: ErrorKind | None = None
     created: datetime = Field(default_factory=_now)
+    detail: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the row's producer keeps beside the verdict (web: the page's rewards and the "
+        "episode's steps; self-training samples: what the reply showed and the hint it got).",
+    )
 
     @property
     def scored(self) -> bool:
@@ -165,6 +179,7 @@ CREATE TABLE IF NOT EXISTS results (
     seconds    REAL    NOT NULL,
     error_kind TEXT,
     created    TEXT    NOT NULL,
+    detail     TEXT    NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, agent_id, task_id, attempt)
 );
 CREATE INDEX IF NOT EXISTS results_run_agent_task ON results (run_id, agent_id, task_id);
@@ -193,6 +208,7 @@ _COLUMNS = (
     "seconds",
     "error_kind",
     "created",
+    "detail",
 )
 _INSERT = f"INSERT OR REPLACE INTO results ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _SPOILED_COLUMNS = (
@@ -225,6 +241,7 @@ class ResultsStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            _add_detail_column(self._conn)
 
     def add(self, row: ResultRow) -> None:
         values = (
@@ -239,6 +256,7 @@ class ResultsStore:
             row.seconds,
             row.error_kind.value if row.error_kind else None,
             row.created.isoformat(),
+            json.dumps(row.detail),
         )
         with self._lock:
             self._conn.execute(_INSERT, values)
@@ -258,7 +276,7 @@ class ResultsStore:
         sql += " ORDER BY run_id, agent_id, task_id, attempt"
         with self._lock:
             fetched = self._conn.execute(sql, args).fetchall()
-        return [ResultRow(**{**dict(zip(_COLUMNS, values)), "passed": bool(values[5])}) for values in fetched]
+        return [_row(values) for values in fetched]
 
     def add_spoiled(self, spoiled: SpoiledTry) -> None:
         """Record a try the infrastructure spoiled (the attempt is run again; its final row goes to ``add``)."""
@@ -351,3 +369,39 @@ class ResultsStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _row(values: tuple[Any, ...]) -> ResultRow:
+    fields = dict(zip(_COLUMNS, values))
+    return ResultRow(**{**fields, "passed": bool(fields["passed"]), "detail": json.loads(fields["detail"])})
+
+
+def _add_detail_column(conn: sqlite3.Connection) -> None:
+    """A store written before rows had a ``detail`` gets the column (empty), so its run can be resumed."""
+    columns = {info[1] for info in conn.execute("PRAGMA table_info(results)")}
+    if "detail" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE results ADD COLUMN detail TEXT NOT NULL DEFAULT '{}'")
+    except sqlite3.OperationalError as exc:  # another process opening the same old store added it first
+        if "duplicate column" not in str(exc):
+            raise
+
+
+def run_rows(run_dir: Path) -> list[ResultRow]:
+    """Every row of a run folder, from its store ([] before its first row): how a reader gets a run's rows."""
+    if not (Path(run_dir) / RESULTS_DB).is_file():
+        return []
+    with ResultsStore(Path(run_dir) / RESULTS_DB) as store:
+        return store.rows()
+
+
+def export_jsonl(run_dir: Path) -> Path:
+    """Write the run folder's ``results.jsonl`` from its store: one JSON row per line, replaced atomically.
+
+    A view for people and tools that read files (``jq``); the store stays the truth, so a run killed before
+    writing it loses nothing, and the next export writes it whole.
+    """
+    target = Path(run_dir) / RESULTS_FILE
+    write_atomic(target, "".join(row.model_dump_json() + "\n" for row in run_rows(run_dir)))
+    return target

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agentevo.kinds import coding, web
-from agentevo.kinds.base import Attempt, Finished, SuiteTask, TaskKind, episode_error_kind
+from agentevo.kinds.base import Attempt, SuiteTask, TaskKind, episode_error_kind
 from agentevo.tasks.suites import SuiteError
 
 AnyKind = TaskKind[Any, Any, Any, Any]  # a kind chosen at run time: its own types are checked inside it
@@ -48,7 +48,6 @@ __all__ = [
     "FAMILIES",
     "AnyKind",
     "Attempt",
-    "Finished",
     "SuiteTask",
     "TaskKind",
     "episode_error_kind",

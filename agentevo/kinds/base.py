@@ -36,9 +36,6 @@ KINDS = {
     StopReason.docker_error: ErrorKind.docker_error,
 }
 
-Finished = tuple[ResultRow, dict | ResultRow]
-"""An attempt's row, and what ``results.jsonl`` keeps of it (the row itself, or a kind's fuller record)."""
-
 
 class SuiteTask(Protocol):
     """What a run reads of any task: its id, and its suite (which chooses its kind)."""
@@ -108,9 +105,9 @@ class TaskKind(Protocol[TaskT_contra, SharedT, OutcomeT, VerdictT]):
 
     def row(
         self, task: TaskT_contra, attempt: Attempt, outcome: EpisodeOutcome, verdict: VerdictT | None
-    ) -> Finished:
-        """The attempt's row; ``outcome`` is a plain ``EpisodeOutcome`` when no episode ran, ``verdict`` None when
-        nothing was judged."""
+    ) -> ResultRow:
+        """The attempt's row (what the kind keeps beyond the verdict goes in its ``detail``); ``outcome`` is a plain
+        ``EpisodeOutcome`` when no episode ran, ``verdict`` None when nothing was judged."""
         ...
 
     def recover(self, shared: SharedT) -> None:

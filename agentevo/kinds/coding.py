@@ -17,7 +17,7 @@ from agentevo.agents.episode import seed_agent_dir
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.evaluator import EvalResult, Evaluator, workspace_files
 from agentevo.evaluate.results import ErrorKind, ResultRow
-from agentevo.kinds.base import Attempt, Finished, TaskKind, episode_error_kind
+from agentevo.kinds.base import Attempt, TaskKind, episode_error_kind
 from agentevo.runs import CHECKPOINTS_DIR
 from agentevo.sandbox import SandboxPool
 from agentevo.tasks import Task
@@ -80,8 +80,8 @@ class CodingKind:
 
     def row(
         self, task: Task, attempt: Attempt, outcome: EpisodeOutcome, verdict: EvalResult | None
-    ) -> Finished:
-        row = outcome_row(
+    ) -> ResultRow:
+        return outcome_row(
             task,
             outcome,
             verdict,
@@ -89,7 +89,6 @@ class CodingKind:
             agent_id=attempt.agent_id,
             attempt=attempt.index,
         )
-        return row, row
 
     def recover(self, shared: Evaluator) -> None:
         """Nothing to drop: every evaluation takes a fresh sandbox of the pool."""

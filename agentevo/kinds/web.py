@@ -3,8 +3,8 @@
 Each worker thread keeps one web sandbox (one Chromium) and starts a fresh, seeded episode on it per task; the
 agent gets a fresh sandbox every episode. A fault of the browser's sandbox spoils the try (recorded and tried
 again on a fresh one, as for any infrastructure fault). Rows go to ``<run>/results.sqlite`` like coding rows
-(``passed`` is the page's verdict, ``score`` its raw reward clipped to [0, 1]); ``results.jsonl`` keeps the page's
-raw and time-decayed rewards beside the episode's cost. Web episodes are not seeded, and read no memory.
+(``passed`` is the page's verdict, ``score`` its raw reward clipped to [0, 1]); the row's ``detail`` keeps the
+episode's record (the page's raw and time-decayed rewards, its steps and how it ended). Web episodes are not seeded, and read no memory.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from agentevo.config import AgentevoConfig
 from agentevo.contract import StopReason
 from agentevo.evaluate.results import ErrorKind, ResultRow
 from agentevo.evaluate.web import WebScore
-from agentevo.kinds.base import KINDS, Attempt, Finished, TaskKind
+from agentevo.kinds.base import KINDS, Attempt, TaskKind
 from agentevo.tasks.miniwob import WebTask
 from agentevo.tasks.suites import is_web_suite
 from agentevo.web.env import WebEnv
@@ -107,14 +107,13 @@ class WebKind:
 
     def row(
         self, task: WebTask, attempt: Attempt, outcome: EpisodeOutcome, verdict: WebScore | None
-    ) -> Finished:
+    ) -> ResultRow:
         # A plain outcome: the backbone was given up on before the episode started.
         if not isinstance(outcome, WebEpisodeOutcome):
             outcome = WebEpisodeOutcome(task_id=task.id, stop_reason=outcome.stop_reason, error=outcome.error)
-        row = web_row(
+        return web_row(
             task, outcome, run_id=attempt.run.run_id, agent_id=attempt.agent_id, attempt=attempt.index
         )
-        return row, {**outcome.model_dump(mode="json", exclude={"log_tail"}), "attempt": attempt.index}
 
     def recover(self, shared: WebEnvs) -> None:
         shared.drop()
@@ -145,4 +144,5 @@ def web_row(
         tokens=outcome.tokens,
         seconds=outcome.seconds,
         error_kind=kind,
+        detail=outcome.model_dump(mode="json", exclude={"log_tail", "task_id", "tokens", "seconds"}),
     )

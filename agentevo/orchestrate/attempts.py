@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from agentevo.agents import EpisodeOutcome, StopReason
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
-from agentevo.evaluate.results import ErrorKind, ResultsStore, SpoiledTry
+from agentevo.evaluate.results import ErrorKind, ResultRow, ResultsStore, SpoiledTry
 from agentevo.gateway import Backend, Gateway
-from agentevo.kinds import Attempt, Finished, SuiteTask, TaskKind
+from agentevo.kinds import Attempt, SuiteTask, TaskKind
 from agentevo.kinds.base import KINDS
 from agentevo.runs import RunDir
 from agentevo.sandbox import provider_for
@@ -94,7 +94,7 @@ class SuiteRun(Generic[TaskT, SharedT, OutcomeT, VerdictT]):
         self.memory = memory
         self.stopping = threading.Event()
 
-    def attempt(self, task: TaskT, attempt: int) -> Finished | None:
+    def attempt(self, task: TaskT, attempt: int) -> ResultRow | None:
         """The attempt's final row: tried again while the infrastructure spoils it (None once stopping)."""
         limit = self.config.resilience.attempt_retries
         tries = Tries(self.store, self.run.run_id, self.agent_id, task, attempt, limit)
@@ -157,7 +157,7 @@ class SuiteRun(Generic[TaskT, SharedT, OutcomeT, VerdictT]):
         health = self.backend.health
         return health.failure if health is not None else None
 
-    def _spoiled_row(self, task: TaskT, setup: Attempt, reason: StopReason, detail: str) -> Finished:
+    def _spoiled_row(self, task: TaskT, setup: Attempt, reason: StopReason, detail: str) -> ResultRow:
         outcome = EpisodeOutcome(task_id=task.id, mode="isolated", stop_reason=reason, error=detail)
         return self.kind.row(task, setup, outcome, None)
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
-from agentevo.evaluate.results import ResultRow, ResultsStore
+from agentevo.evaluate.results import ResultRow, ResultsStore, export_jsonl
 from agentevo.gateway import Backend, Gateway
-from agentevo.kinds import AnyKind, Finished, SuiteTask, kind_of
+from agentevo.kinds import AnyKind, SuiteTask, kind_of
 from agentevo.orchestrate.attempts import SuiteRun
 from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.serving.backbone import open_backend, request_retry
@@ -56,7 +56,8 @@ def run_suite(
     only: Collection[tuple[str, int]] | None = None,
     seed: int | None = None,
 ) -> list[ResultRow]:
-    """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite``.
+    """Every task ``attempts`` times, ``parallel`` episodes at once; rows go to ``<run>/results.sqlite`` as each
+    attempt finishes, and ``<run>/results.jsonl`` is written from it when the run ends (``export_jsonl``).
 
     ``only`` keeps the (task id, attempt) pairs to run (a resumed comparison leaves out those it has rows for).
     ``seed`` seeds the model calls of each attempt (``attempt_seed``), where the tasks' kind seeds its episodes.
@@ -98,13 +99,14 @@ def run_suite(
         )
         futures = [workers.submit(suite.attempt, task, attempt) for task, attempt in episodes]
         try:
-            _collect(futures, store, run, rows, on_result)
+            _collect(futures, store, rows, on_result)
         except KeyboardInterrupt:
             _interrupt(suite, futures, gateway, workers)
             run.describe(interrupted=time.time(), episodes=len(rows))
             raise RunInterrupted(len(rows), len(futures)) from None
         finally:
             _describe_backbone(run, served)
+            export_jsonl(run.path)
     run.describe(finished=time.time(), passed=sum(r.passed for r in rows), episodes=len(rows))
     return rows
 
@@ -120,26 +122,23 @@ def _kind_of(tasks: Sequence[SuiteTask], memory: RunMemory | PinnedLessons | Non
 
 
 def _collect(
-    futures: list[Future[Finished | None]],
+    futures: list[Future[ResultRow | None]],
     store: ResultsStore,
-    run: RunDir,
     rows: list[ResultRow],
     on_result: Callable[[ResultRow], None],
 ) -> None:
     for future in as_completed(futures):
-        finished = future.result()
-        if finished is None:
+        row = future.result()
+        if row is None:
             continue
-        row, record = finished
         store.add(row)
-        run.append(record)
         rows.append(row)
         on_result(row)
 
 
 def _interrupt(
     suite: SuiteRun[Any, Any, Any, Any],
-    futures: list[Future[Finished | None]],
+    futures: list[Future[ResultRow | None]],
     gateway: Gateway,
     workers: ThreadPoolExecutor,
 ) -> None:

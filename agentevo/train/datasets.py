@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agentevo.files import write_json_atomic
+from agentevo.runs import RESULTS_DB
 from agentevo.tasks.model import Split, split_of
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.trajectories import Episode, load_episodes
@@ -224,7 +225,7 @@ def _no_data_reason(recipe: Recipe, episodes: list[Episode], verdicts: Counter[s
             "task with `agentevo run --attempts K`, pick easier tasks, or use --recipe self-consistency)"
         )
     if recipe is Recipe.rft:
-        return f"none of the {len(episodes)} episodes has a verdict that passed (results.jsonl)"
+        return f"none of the {len(episodes)} episodes has a verdict that passed ({RESULTS_DB})"
     if recipe is Recipe.dpo:
         return (
             "no task has a passed and a failed episode that part on a reply: DPO needs both outcomes of one "

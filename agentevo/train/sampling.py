@@ -5,7 +5,7 @@ format ``agentevo run`` produces, so the dataset builders read sampled rounds an
 direct-prompting sampler of STaR/RFT rounds (one call per solution); an agent run through the gateway is the
 other source of trajectories. With ``train.rationalise`` on, a train-split task that none of its k samples
 solved is tried again with a hint (STaR rationalisation, :mod:`agentevo.train.rationalise`); a verified hinted
-answer is recorded as one more attempt under the hint-free prompt, its result row marked ``rationalised``.
+answer is recorded as one more attempt under the hint-free prompt, its result row's ``detail`` marked ``rationalised``.
 
 :func:`sampling_round` is the B-STaR round: a probe at each temperature of ``train.temperatures`` on a few tasks,
 :func:`~agentevo.train.balance.pick_temperature` on their balance, then every other task at the chosen one. Each
@@ -21,8 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.tasks.model import Task
 from agentevo.train.balance import BalanceRecord, Sample, balance_record, pick_temperature
 from agentevo.train.config import TrainConfig
@@ -121,17 +122,19 @@ def record(
             response={"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]},
         )
     )
-    run.append(
-        {
-            "agent_id": model,
-            "task_id": task.id,
-            "suite": task.suite,
-            "attempt": attempt,
-            "passed": passed,
-            "score": score,
-            **extra,
-        }
-    )
+    with ResultsStore(run.path / RESULTS_DB) as store:
+        store.add(
+            ResultRow(
+                run_id=run.run_id,
+                agent_id=model,
+                task_id=task.id,
+                suite=task.suite,
+                attempt=attempt,
+                passed=passed,
+                score=score,
+                detail=extra,
+            )
+        )
 
 
 def record_attempts(

@@ -1,7 +1,7 @@
 """Episodes as the backbone saw them: a run's recorded gateway calls joined with the evaluator's verdicts.
 
 The gateway records every call of a run in ``llm_calls.jsonl`` (request body and response, tagged with task and
-episode); the run's ``results.jsonl`` holds one row per (agent, task, attempt) with ``passed``. An episode's id ends
+episode); the run's rows (``evaluate.results.run_rows``) say per (agent, task, attempt) whether it ``passed``. An episode's id ends
 in ``-<attempt>``, which joins the two; in an evolution run every node attempts the same tasks under the same
 episode ids, so calls and verdicts are joined per agent (the node id the gateway recorded with each call). Each successful call becomes a :class:`Turn`: the context and the reply
 rendered exactly as a text-only backbone reads them (tools in the system prompt, tool calls as fenced action
@@ -18,9 +18,10 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, convert_to_messages
 from pydantic import BaseModel, Field
 
+from agentevo.evaluate.results import ResultRow, run_rows
 from agentevo.gateway.recorder import CallRecord
 from agentevo.llm.fenced_tools import messages_to_plain, render_tools_prompt, with_tools_prompt
-from agentevo.runs import CALLS_FILE, RunDir
+from agentevo.runs import CALLS_FILE
 from agentevo.train.config import HintKind
 
 Message = dict[str, str]
@@ -130,7 +131,7 @@ def _attempt_of(episode_id: str) -> int | None:
 
 
 def load_episodes(run_dir: Path) -> list[Episode]:
-    """Every recorded episode of a run, with its verdict where ``results.jsonl`` has one."""
+    """Every recorded episode of a run, with its verdict where the run has a row for it."""
     run_dir = Path(run_dir)
     calls_file = run_dir / CALLS_FILE
     if not calls_file.is_file():
@@ -138,8 +139,9 @@ def load_episodes(run_dir: Path) -> list[Episode]:
             f"{run_dir} has no {CALLS_FILE}: it is not a run folder, or no model call went "
             "through the gateway there"
         )
-    rows = RunDir(run_dir.parent, run_dir.name).rows()
-    verdicts = {(r.get("agent_id"), r["task_id"], int(r.get("attempt", 0))): r for r in rows}
+    verdicts: dict[tuple[str | None, str, int], ResultRow] = {
+        (r.agent_id, r.task_id, r.attempt): r for r in run_rows(run_dir)
+    }
     calls: dict[tuple[str | None, str], list[CallRecord]] = {}
     for line in calls_file.read_text().splitlines():
         if not line.strip():
@@ -167,10 +169,10 @@ def load_episodes(run_dir: Path) -> list[Episode]:
                 attempt=attempt or 0,
                 model=records[-1].model,
                 turns=turns,
-                passed=None if verdict is None else bool(verdict["passed"]),
-                score=None if verdict is None else float(verdict.get("score", 0.0)),
-                rationalised=None if verdict is None else verdict.get("rationalised"),
-                visible=None if verdict is None else verdict.get("visible"),
+                passed=None if verdict is None else verdict.passed,
+                score=None if verdict is None else verdict.score,
+                rationalised=None if verdict is None else verdict.detail.get("rationalised"),
+                visible=None if verdict is None else verdict.detail.get("visible"),
             )
         )
     return episodes

@@ -8,6 +8,8 @@ import threading
 import pytest
 
 from agentevo.evaluate import ErrorKind, ResultRow, ResultsStore, pass_at_k
+from agentevo.evaluate.results import export_jsonl, run_rows
+from agentevo.runs import RESULTS_DB, RESULTS_FILE
 
 
 def row(task: str, attempt: int, passed: bool, *, run: str = "r1", agent: str = "a", **extra) -> ResultRow:
@@ -145,3 +147,44 @@ def test_row_validation():
         ResultRow(run_id="r", agent_id="a", task_id="t", passed=False, error_kind="no_submit").error_kind
         is ErrorKind.no_submit
     )
+
+
+def test_a_rows_detail_round_trips_and_the_jsonl_view_is_written_from_the_store(tmp_path):
+    """The store is the one place rows are written; results.jsonl is exported from it, whole, in its order."""
+    assert run_rows(tmp_path) == [] and not (tmp_path / RESULTS_DB).exists()  # a reader creates nothing
+    with ResultsStore(tmp_path / RESULTS_DB) as store:
+        store.add(row("t2", 0, False, detail={"stop_reason": "stopped", "score": {"done": False}}))
+        store.add(row("t1", 1, True, error_kind=None))
+        store.add(row("t1", 0, False, error_kind=ErrorKind.tests_failed))
+    rows = run_rows(tmp_path)
+    assert [(r.task_id, r.attempt) for r in rows] == [("t1", 0), ("t1", 1), ("t2", 0)]
+    assert rows[2].detail == {"stop_reason": "stopped", "score": {"done": False}} and rows[0].detail == {}
+    path = export_jsonl(tmp_path)
+    assert path == tmp_path / RESULTS_FILE
+    assert [ResultRow.model_validate_json(line) for line in path.read_text().splitlines()] == rows
+    with ResultsStore(tmp_path / RESULTS_DB) as store:  # a later row: the next export has it too
+        store.add(row("t3", 0, True))
+    assert len(export_jsonl(tmp_path).read_text().splitlines()) == 4
+
+
+def test_a_store_written_before_rows_had_a_detail_opens_and_takes_new_rows(tmp_path):
+    """A run started by an older agentevo can be resumed: its table gets the column, its rows read back."""
+    path = tmp_path / RESULTS_DB
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE results (run_id TEXT NOT NULL, agent_id TEXT NOT NULL, task_id TEXT NOT NULL, "
+            "suite TEXT NOT NULL, attempt INTEGER NOT NULL, passed INTEGER NOT NULL, score REAL NOT NULL, "
+            "tokens INTEGER NOT NULL, seconds REAL NOT NULL, error_kind TEXT, created TEXT NOT NULL, "
+            "PRIMARY KEY (run_id, agent_id, task_id, attempt))"
+        )
+        conn.execute(
+            "INSERT INTO results VALUES ('r1','a','t1','s',0,1,1.0,5,0.5,NULL,'2026-01-01T00:00:00+00:00')"
+        )
+    conn.close()
+    with ResultsStore(path) as store:
+        store.add(row("t2", 0, False, detail={"visible": False}))
+    with ResultsStore(path) as again:  # opening it twice adds nothing twice
+        assert [(r.task_id, r.passed, r.detail) for r in again.rows()] == [
+            ("t1", True, {}),
+            ("t2", False, {"visible": False}),
+        ]

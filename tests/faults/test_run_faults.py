@@ -18,6 +18,7 @@ import pytest
 
 from agentevo.agents import seed_agent_dir
 from agentevo.evaluate import ResultsStore
+from agentevo.evaluate.results import run_rows
 from agentevo.gateway import HTTPBackend, TrajectoryRecorder
 from agentevo.orchestrate import run_suite
 from agentevo.runs import RESULTS_DB, RunDir
@@ -96,9 +97,7 @@ def test_ctrl_c_during_agentevo_run(tmp_path, sandbox_image, upstream_process: U
     )
     try:
         try:
-            wait_until(
-                lambda: any(p.stat().st_size for p in tmp_path.glob("*/results.jsonl")), 180, "the first row"
-            )
+            wait_until(lambda: any(map(run_rows, tmp_path.iterdir())), 180, "the first row")
         except BaseException:
             proc.kill()
             out, err = proc.communicate(timeout=30)
@@ -113,7 +112,7 @@ def test_ctrl_c_during_agentevo_run(tmp_path, sandbox_image, upstream_process: U
     assert proc.returncode == 130, err
     assert "Traceback" not in err + out and "cannot schedule" not in err, err
     assert "interrupted" in err
-    [run_path] = [p.parent for p in tmp_path.glob("*/results.jsonl")]
+    [run_path] = [p.parent for p in tmp_path.glob("*/results.jsonl")]  # the view, written as the run ended
     lines = [json.loads(line) for line in (run_path / "results.jsonl").read_text().splitlines()]
     with ResultsStore(run_path / RESULTS_DB) as store:
         rows = store.rows()

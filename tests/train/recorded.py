@@ -1,15 +1,16 @@
 """Recorded runs for the dataset tests, written through the real gateway recorder and run folder.
 
 An episode is what the gateway records of a two-call agent: a tool call (write the solution), then a submit,
-with the evaluator's verdict as ``results.jsonl`` has it. No model runs here: the builders read files.
+with the evaluator's verdict as a row of the run's store. No model runs here: the builders read files.
 """
 
 from __future__ import annotations
 
 import json
 
+from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.gateway.recorder import CallRecord, TrajectoryRecorder
-from agentevo.runs import RunDir
+from agentevo.runs import RESULTS_DB, RunDir
 from agentevo.tasks.model import Split, split_of
 
 SYSTEM = "You solve coding tasks. Write solution.py, then submit."
@@ -51,7 +52,7 @@ def record_episode(
     time0: float = 1000.0,
     final: str = "Done.",
 ) -> None:
-    """Two calls of one episode into ``llm_calls.jsonl``, and its verdict into ``results.jsonl`` (unless None)."""
+    """Two calls of one episode into ``llm_calls.jsonl``, and its verdict into ``results.sqlite`` (unless None)."""
     recorder = TrajectoryRecorder(run.path)
     episode = f"{task_id.replace('/', '-')}-{attempt}"
     first = [
@@ -74,15 +75,7 @@ def record_episode(
             )
         )  # fmt: skip
     if passed is not None:
-        run.append(
-            {
-                "agent_id": "seed",
-                "task_id": task_id,
-                "attempt": attempt,
-                "passed": passed,
-                "score": 1.0 * passed,
-            }
-        )
+        record_verdict(run, task_id, attempt, passed)
 
 
 def record_answer(
@@ -97,12 +90,16 @@ def record_answer(
             response=_reply(answer),
         )
     )  # fmt: skip
-    run.append(
-        {
-            "agent_id": agent_id,
-            "task_id": task_id,
-            "attempt": attempt,
-            "passed": passed,
-            "score": 1.0 * passed,
-        }
-    )
+    record_verdict(run, task_id, attempt, passed, agent_id)
+
+
+def record_verdict(
+    run: RunDir, task_id: str, attempt: int, passed: bool, agent_id: str = "seed", **detail: object
+) -> None:
+    """The episode's row in the run's store (``detail``: what a sampling round keeps beside it, e.g. ``visible``)."""
+    row = ResultRow(
+        run_id=run.run_id, agent_id=agent_id, task_id=task_id, attempt=attempt, passed=passed,
+        score=1.0 * passed, detail=detail,
+    )  # fmt: skip
+    with ResultsStore(run.path / RESULTS_DB) as store:
+        store.add(row)

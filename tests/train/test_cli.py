@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agentevo.config import AgentevoConfig
+from agentevo.evaluate.results import run_rows
 from agentevo.llm.model_store import ensure_embedded_model
 from agentevo.runs import RunDir
 from agentevo.tasks.model import Split
@@ -119,12 +120,10 @@ def test_finetune_samples_and_plays_on_the_embedded_model_before_training(tmp_pa
     assert gathered["suite"] == "builtin" and gathered["selfplay"]["proposals"] == 1
     (proposal,) = [json.loads(x) for x in (sampled / "proposals.jsonl").read_text().splitlines()]
     assert proposal["kept"] or proposal["refusal"]  # its fate, whatever the 135M model proposed
-    rows = RunDir(tmp_path / "archives", sampled.name).rows()
-    assert [(r["task_id"], r["attempt"]) for r in rows if r["task_id"] == "builtin/add"] == [
-        ("builtin/add", 0)
-    ]
+    rows = run_rows(sampled)
+    assert [(r.task_id, r.attempt) for r in rows if r.task_id == "builtin/add"] == [("builtin/add", 0)]
     assert all(
-        r["visible"] is not None for r in rows if r["task_id"] == "builtin/add"
+        r.detail["visible"] is not None for r in rows if r.task_id == "builtin/add"
     )  # its example was checked
     card = read_card(Path(AdapterRegistry(tmp_path / "ad").get("agent-v1").dataset))
     assert sorted(card.runs) == sorted(["answered", sampled.name])

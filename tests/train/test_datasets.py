@@ -11,7 +11,7 @@ from agentevo.tasks.model import Split, split_of
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.datasets import DatasetError, build_dataset, read_card, read_rows
 from agentevo.train.trajectories import TrajectoryError, load_episodes
-from tests.train.recorded import SYSTEM, record_episode, task_ids
+from tests.train.recorded import SYSTEM, record_episode, record_verdict, task_ids
 
 GOOD = "def add(a, b):\n    return a + b\n"
 BAD = "def add(a, b):\n    return a - b\n"
@@ -145,8 +145,7 @@ def test_self_consistency_votes_on_the_code_among_candidates_that_pass_the_visib
     for task, attempts in plan.items():
         for attempt, (code, visible, final) in enumerate(attempts):
             record_episode(run, task, attempt, code, None, final=final)
-            run.append({"agent_id": "seed", "task_id": task, "attempt": attempt, "passed": visible,
-                        "score": 1.0 * visible, "visible": visible})  # fmt: skip
+            record_verdict(run, task, attempt, visible, visible=visible)
     episodes = load_episodes(run.path)
     assert len({e.trace for e in episodes if e.task_id == a and e.visible}) == 2  # the traces differ...
     assert len({e.answer for e in episodes if e.task_id == a and e.visible}) == 1  # ...the code is the same

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from agentevo.evaluate.evaluator import Evaluator
+from agentevo.evaluate.results import run_rows
 from agentevo.runs import RunDir
 from agentevo.tasks.builtin import load_builtin
 from agentevo.tasks.model import Split, Task
@@ -84,9 +85,9 @@ def test_a_verified_hinted_answer_is_trained_on_without_its_hint(sampled: dict, 
     square = next(t for t in tasks if t.id == FEEDBACK)
     assert "0/4 tests passed" in feedback_hint and not any(test in feedback_hint for test in square.tests)
 
-    rows = {(r["task_id"], r["attempt"]): r for r in run.rows()}
-    assert rows[(REFERENCE, 1)]["rationalised"] == "reference" and rows[(REFERENCE, 1)]["passed"] is True
-    assert rows[(FEEDBACK, 1)]["rationalised"] == "feedback"
+    rows = {(r.task_id, r.attempt): r for r in run_rows(run.path)}
+    assert rows[(REFERENCE, 1)].detail["rationalised"] == "reference" and rows[(REFERENCE, 1)].passed is True
+    assert rows[(FEEDBACK, 1)].detail["rationalised"] == "feedback"
     assert (STUBBORN, 1) not in rows and (HELD, 1) not in rows  # a failed re-attempt adds nothing
     requests = [
         json.loads(line)["request"] for line in (run.path / "llm_calls.jsonl").read_text().splitlines()

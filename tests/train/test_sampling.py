@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from agentevo.evaluate.evaluator import Evaluator
+from agentevo.evaluate.results import run_rows
 from agentevo.runs import RunDir
 from agentevo.tasks.builtin import load_builtin
 from agentevo.train.config import TrainConfig
@@ -38,12 +39,12 @@ def test_the_round_samples_at_the_temperature_of_best_balance(sandbox_image: str
     assert hot.balance > cold.balance and record.temperature == 1.2  # more distinct right answers win
     assert record.round is not None and record.round.temperature == 1.2
     assert [t.task_id for t in record.round.per_task] == ["builtin/square-again"]
-    rows = run.rows()
-    attempts = sorted((r["task_id"], r["attempt"]) for r in rows)
+    rows = run_rows(run.path)
+    attempts = sorted((r.task_id, r.attempt) for r in rows)
     assert attempts == [("builtin/square", a) for a in range(6)] + [
         ("builtin/square-again", a) for a in range(3)
     ]
     assert visible_tests(square) == [0]  # "square(3) returns 9" is shown in its statement
-    assert {r["visible"] for r in rows if r["passed"]} == {True}
+    assert {r.detail["visible"] for r in rows if r.passed} == {True}
     calls = [json.loads(x) for x in (run.path / "llm_calls.jsonl").read_text().splitlines()]
     assert sorted({c["request"]["temperature"] for c in calls}) == [0.4, 1.2] and len(calls) == 9

@@ -35,8 +35,9 @@ def test_agentevo_run_plays_a_web_task_with_the_real_model(
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=840)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if (p / "results.jsonl").exists()]
-    (episode,) = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
-    assert episode["task_id"] == "miniwob/click-button" and episode["calls"] >= 1, episode
+    (row,) = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    episode = row["detail"]  # the episode's record, kept in its row
+    assert row["task_id"] == "miniwob/click-button" and episode["calls"] >= 1, row
     assert episode["stop_reason"] in {"submitted", "step_budget", "stopped"}, episode
     score = episode["score"]
     assert isinstance(score["done"], bool) and isinstance(score["raw_reward"], float), score

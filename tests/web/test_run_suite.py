@@ -30,8 +30,9 @@ def test_a_web_task_runs_through_run_suite(tmp_path, web_image, sandbox_image) -
     (row,) = rows
     assert row.task_id == "miniwob/click-button" and not row.passed and row.score == 0.0
     assert row.error_kind is ErrorKind.no_submit  # it stopped before the page ended the episode
-    (record,) = [json.loads(line) for line in run.results_path.read_text().splitlines()]
-    assert record["stop_reason"] == "stopped" and record["calls"] == 1 and record["score"]["done"] is False
+    (record,) = [json.loads(line) for line in run.results_path.read_text().splitlines()]  # the JSONL view
+    detail = record["detail"]  # the episode's record, kept in the row
+    assert detail["stop_reason"] == "stopped" and detail["calls"] == 1 and detail["score"]["done"] is False
     assert [(r.task_id, r.passed) for r in ResultsStore(run.path / RESULTS_DB).rows()] == [
         (row.task_id, False)
     ]
