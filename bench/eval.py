@@ -147,7 +147,13 @@ def baseline_throughput(ref: str, quick: bool) -> list[dict]:
                 "--json-out",
                 str(out),
             ]
-            subprocess.run(command + (["--quick"] if quick else []), check=True, capture_output=True)
+            done = subprocess.run(command + (["--quick"] if quick else []), capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(
+                    f"the evaluator of {ref} could not be measured (exit {done.returncode}); this script runs "
+                    f"its own code against that tree, so the revision must still have the APIs it calls:\n"
+                    f"{done.stderr[-2000:]}"
+                )
             return json.loads(out.read_text())["evaluator"]
         finally:
             subprocess.run(
