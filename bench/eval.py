@@ -28,6 +28,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -39,15 +40,13 @@ sys.path.insert(0, CODE_ROOT)
 
 from stats import write_report
 
-from agentevo.agents import run_isolated, seed_agent_dir
-from agentevo.agents.episode import EpisodeBudget
-from agentevo.config import AgentevoConfig
+# Only the evaluator and the suites at the top: the episode parts import inside their functions, so the evaluator of
+# an older revision (--baseline-ref, run with --evaluator-only) is measured even where the rest of its API differs.
 from agentevo.evaluate import Evaluator
-from agentevo.gateway import ChatModelBackend, Gateway, TrajectoryRecorder
-from agentevo.llm.scripted import ScriptedChatModel
-from agentevo.orchestrate import score_episode
-from agentevo.serving.backbone import open_backend
 from agentevo.tasks import load_suite
+
+if TYPE_CHECKING:
+    from agentevo.agents.episode import EpisodeBudget
 
 ACT_LINE = re.compile(r"^\[act\] .* seconds=([0-9.]+)$", re.MULTILINE)
 SCRIPTED_REPLIES = ["```python\ndef solve(*args):\n    return None\n```", "done"]
@@ -56,6 +55,10 @@ TARGET_OVERHEAD_SHARE = 0.05
 
 def run_episodes(backend, tasks, parallel: int, budget: EpisodeBudget, evaluator: Evaluator) -> dict:
     """Run ``tasks`` as isolated episodes, ``parallel`` at once, and split their wall time."""
+    from agentevo.agents import run_isolated, seed_agent_dir
+    from agentevo.gateway import Gateway, TrajectoryRecorder
+    from agentevo.orchestrate import score_episode
+
     with (
         tempfile.TemporaryDirectory() as tmp,
         Gateway(backend, run_dir=Path(tmp), run_id="bench-eval") as gateway,
@@ -196,6 +199,12 @@ def main() -> None:
 
 def run_all_episodes(report: dict, suite, quick: bool) -> None:
     """Episodes with the scripted and the embedded model, and the framework-share target."""
+    from agentevo.agents.episode import EpisodeBudget
+    from agentevo.config import AgentevoConfig
+    from agentevo.gateway import ChatModelBackend
+    from agentevo.llm.scripted import ScriptedChatModel
+    from agentevo.serving.backbone import open_backend
+
     evaluator = Evaluator()
 
     scripted_tasks = suite[: 4 if quick else 8]
