@@ -19,9 +19,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from agentevo import contract
-from agentevo.contract import AgentResult, EpisodeArgs, ResultStatus, StopReason
+from agentevo.contract import AgentResult, EpisodeArgs, ResultStatus, StopReason, blame
 from agentevo.files import default_cache_dir
-from agentevo.gateway import Budget, EpisodeAccess, Fault, Usage
+from agentevo.gateway import Budget, EpisodeAccess, Usage
 from agentevo.sandbox import RunningSandbox, SandboxConfig, SandboxDied, SandboxUnavailable, start_sandbox
 from agentevo.sandbox.derived import with_requirements
 from agentevo.sandbox.errors import ImageBuildError
@@ -142,8 +142,7 @@ def _infrastructure_fault(access: EpisodeAccess, timed_out: bool) -> StopReason 
     """Whether the machine spoiled the episode: the gateway answered it with an infrastructure fault, or it ran
     out of time while its calls were being retried across a backbone restart."""
     if access.fault is not None:
-        closing = access.fault in (Fault.gateway_error, Fault.gateway_closing)
-        return StopReason.gateway_error if closing else StopReason.backbone_error
+        return StopReason.spoiled_by(blame(access.fault.value))
     if timed_out and access.usage.retries:
         return StopReason.backbone_error
     return None

@@ -55,6 +55,42 @@ GENOME_FILE = "genome.json"
 TASK_FIELDS = ("id", "suite", "instructions", "files", "solution_file", "entry_point", "difficulty")
 
 
+class Culprit(str, Enum):
+    """Who is to blame for how something ended (an episode, a model call, its judging): the agent, or a part of
+    the infrastructure. An end the infrastructure is to blame for says nothing about the agent: the attempt is
+    run again, and never scored. :func:`blame` says it for every end."""
+
+    agent = "agent"
+    backbone = "backbone"  # the model server: dead, restarting, hung, or answering nonsense
+    gateway = "gateway"  # the LLM gateway failed, or closed while a call was in flight
+    sandbox = "sandbox"  # the sandbox engine failed a sandbox (the agent's or the evaluator's)
+
+    @property
+    def infrastructure(self) -> bool:
+        return self is not Culprit.agent
+
+
+# The ends the infrastructure is to blame for, by wire value. The three vocabularies of an end (``StopReason``
+# here, the gateway's ``Fault``, the results' ``ErrorKind``) spell the same failure the same way; every end not
+# listed here is the agent's.
+_BLAME: Final = {
+    "backbone_error": Culprit.backbone,  # StopReason, Fault, ErrorKind
+    "backbone_unreachable": Culprit.backbone,  # Fault
+    "backbone_timeout": Culprit.backbone,  # Fault
+    "backbone_restarted": Culprit.backbone,  # Fault
+    "backbone_down": Culprit.backbone,  # Fault
+    "gateway_error": Culprit.gateway,  # StopReason, Fault, ErrorKind
+    "gateway_closing": Culprit.gateway,  # Fault
+    "docker_error": Culprit.sandbox,  # StopReason, ErrorKind: the agent's sandbox
+    "sandbox_error": Culprit.sandbox,  # ErrorKind: the evaluation sandbox
+}
+
+
+def blame(end: str) -> Culprit:
+    """Who is to blame for an end, given its wire value (a ``StopReason``, ``Fault`` or ``ErrorKind`` value)."""
+    return _BLAME.get(end, Culprit.agent)
+
+
 class StopReason(str, Enum):
     """How an episode ended. The agent may report only the first group; the host decides the rest."""
 
@@ -74,7 +110,12 @@ class StopReason(str, Enum):
     @property
     def infrastructure(self) -> bool:
         """The machine's fault, not the agent's: the episode is run again and never scored."""
-        return self in (StopReason.backbone_error, StopReason.gateway_error, StopReason.docker_error)
+        return blame(self.value).infrastructure
+
+    @staticmethod
+    def spoiled_by(culprit: Culprit) -> StopReason:
+        """How an episode ends when a part of the infrastructure spoils it."""
+        return _SPOILED_BY[culprit]
 
     @property
     def reportable(self) -> bool:
@@ -91,6 +132,12 @@ _REPORTABLE = frozenset(
         StopReason.stopped,
     }
 )
+
+_SPOILED_BY: Final = {
+    Culprit.backbone: StopReason.backbone_error,
+    Culprit.gateway: StopReason.gateway_error,
+    Culprit.sandbox: StopReason.docker_error,
+}
 
 
 class ResultStatus(str, Enum):

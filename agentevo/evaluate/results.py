@@ -24,13 +24,14 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentevo.contract import Culprit, StopReason, blame
 from agentevo.files import write_atomic
 from agentevo.runs import RESULTS_DB, RESULTS_FILE
 
 
 class ErrorKind(str, Enum):
     """Why an attempt did not pass. The first group is decided by the evaluator, the second by the
-    agent runner, the last by the infrastructure (see ``is_infrastructure``)."""
+    agent runner, the last by the infrastructure (``contract.blame`` says whose each is)."""
 
     # Evaluator: what the hidden tests found.
     no_solution = "no_solution"  # the solution file is missing or empty (deleted workspace included)
@@ -53,12 +54,31 @@ class ErrorKind(str, Enum):
     @property
     def is_infrastructure(self) -> bool:
         """True when the attempt says nothing about the agent: scores and selection must leave it out."""
-        return self in _INFRASTRUCTURE
+        return self.culprit.infrastructure
+
+    @property
+    def culprit(self) -> Culprit:
+        """Who is to blame (``contract.blame``): the agent, or the part of the infrastructure to wait for."""
+        return blame(self.value)
+
+    @staticmethod
+    def of_stop(reason: StopReason) -> ErrorKind:
+        """What a row says of an episode that ended for ``reason`` before any judge spoke. A submitted episode
+        is the judge's to explain; where the judge has nothing to say (a web page left unfinished), ``no_submit``."""
+        return _OF_STOP.get(reason, ErrorKind.no_submit)
 
 
-_INFRASTRUCTURE = frozenset(
-    {ErrorKind.sandbox_error, ErrorKind.backbone_error, ErrorKind.gateway_error, ErrorKind.docker_error}
-)
+_OF_STOP = {
+    StopReason.step_budget: ErrorKind.step_budget,
+    StopReason.token_budget: ErrorKind.token_budget,
+    StopReason.timeout: ErrorKind.timeout,
+    StopReason.agent_crash: ErrorKind.agent_crash,
+    StopReason.llm_error: ErrorKind.agent_crash,  # a call the gateway refused as the agent's own fault
+    StopReason.stopped: ErrorKind.no_submit,
+    StopReason.backbone_error: ErrorKind.backbone_error,
+    StopReason.gateway_error: ErrorKind.gateway_error,
+    StopReason.docker_error: ErrorKind.docker_error,
+}
 
 
 def _now() -> datetime:

@@ -17,6 +17,7 @@ import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, convert_to_messages
 
+from agentevo.contract import blame
 from agentevo.llm.schema_tools import FAILURE_KEY
 from agentevo.llm.structured import SchemaUnsupported, StructuredFailure, failure_of, requested_schema
 from agentevo.llm.supervised import AdapterServer, ServerError, served_by
@@ -58,18 +59,13 @@ class Fault(StrEnum):
     @property
     def infrastructure(self) -> bool:
         """Not the caller's doing: an episode that ends on it is retried and never scored against the agent."""
-        return self in _INFRASTRUCTURE
+        return blame(self.value).infrastructure
 
 
+# Whose fault each is, the contract says (``contract.blame``). Of the backbone's, these are worth a retry: a hung
+# supervised backbone is cut off by its watchdog (backbone_restarted) long before a timeout; a timeout means an
+# unwatched endpoint stopped answering, and asking it again would cost another full timeout.
 _RETRYABLE = frozenset({Fault.backbone_unreachable, Fault.backbone_restarted, Fault.backbone_error})
-# A hung supervised backbone is cut off by its watchdog (backbone_restarted) long before a timeout; a timeout
-# means an unwatched endpoint stopped answering, and asking it again would cost another full timeout.
-_INFRASTRUCTURE = _RETRYABLE | {
-    Fault.backbone_timeout,
-    Fault.backbone_down,
-    Fault.gateway_error,
-    Fault.gateway_closing,
-}
 
 
 class BackboneError(Exception):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from agentevo.agents import EpisodeOutcome, StopReason
+from agentevo.agents import EpisodeOutcome
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
 from agentevo.evaluate.results import ErrorKind, ResultRow
@@ -22,19 +22,6 @@ from agentevo.runs import RunDir
 
 if TYPE_CHECKING:  # memory loads Chroma: only runs with memory on import it
     from agentevo.memory.episodes import PinnedLessons, RunMemory
-
-# Why an episode ended without a submission, as its row says it.
-KINDS = {
-    StopReason.step_budget: ErrorKind.step_budget,
-    StopReason.token_budget: ErrorKind.token_budget,
-    StopReason.timeout: ErrorKind.timeout,
-    StopReason.agent_crash: ErrorKind.agent_crash,
-    StopReason.llm_error: ErrorKind.agent_crash,  # a call the gateway refused as the agent's own fault
-    StopReason.stopped: ErrorKind.no_submit,
-    StopReason.backbone_error: ErrorKind.backbone_error,
-    StopReason.gateway_error: ErrorKind.gateway_error,
-    StopReason.docker_error: ErrorKind.docker_error,
-}
 
 
 class SuiteTask(Protocol):
@@ -119,4 +106,4 @@ def episode_error_kind(outcome: EpisodeOutcome) -> ErrorKind | None:
     """Why an episode ended without a submission (None when it submitted)."""
     if outcome.submitted:
         return None
-    return KINDS[outcome.stop_reason]
+    return ErrorKind.of_stop(outcome.stop_reason)

@@ -20,7 +20,7 @@ from agentevo.config import AgentevoConfig
 from agentevo.contract import StopReason
 from agentevo.evaluate.results import ErrorKind, ResultRow
 from agentevo.evaluate.web import WebScore
-from agentevo.kinds.base import KINDS, Attempt, TaskKind
+from agentevo.kinds.base import Attempt, TaskKind
 from agentevo.tasks.miniwob import WebTask
 from agentevo.tasks.suites import is_web_suite
 from agentevo.web.env import WebEnv
@@ -127,12 +127,10 @@ def web_row(
 ) -> ResultRow:
     """The attempt's row: the page's verdict, or why there is none (the episode ended before the page did)."""
     score = outcome.score
-    if score is not None and score.done:
+    if score is not None and score.done and not outcome.stop_reason.infrastructure:
         kind = None if score.passed else ErrorKind.tests_failed
     else:
-        kind = KINDS.get(outcome.stop_reason, ErrorKind.no_submit)
-    if outcome.stop_reason.infrastructure:
-        kind = KINDS[outcome.stop_reason]
+        kind = ErrorKind.of_stop(outcome.stop_reason)
     return ResultRow(
         run_id=run_id,
         agent_id=agent_id,

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from agentevo.agents import EpisodeOutcome, StopReason
 from agentevo.agents.episode import EpisodeBudget
 from agentevo.config import AgentevoConfig
+from agentevo.contract import Culprit
 from agentevo.evaluate.results import ErrorKind, ResultRow, ResultsStore, SpoiledTry
 from agentevo.gateway import Backend, Gateway
 from agentevo.kinds import Attempt, SuiteTask, TaskKind
-from agentevo.kinds.base import KINDS
 from agentevo.runs import RunDir
 from agentevo.sandbox import provider_for
 from agentevo.serving.backbone import request_retry
@@ -111,7 +111,7 @@ class SuiteRun(Generic[TaskT, SharedT, OutcomeT, VerdictT]):
                 verdict = self._judge(task, outcome, tries)
                 self.kind.learn(task, setup, verdict, outcome)
                 return self.kind.row(task, setup, outcome, verdict)
-            kind = KINDS[outcome.stop_reason]
+            kind = ErrorKind.of_stop(outcome.stop_reason)
             if not tries.record(kind, outcome.error or outcome.stop_reason.value):
                 return self.kind.row(task, setup, outcome, None)
             self._wait_for_recovery(kind)
@@ -147,10 +147,10 @@ class SuiteRun(Generic[TaskT, SharedT, OutcomeT, VerdictT]):
     def _wait_for_recovery(self, kind: ErrorKind) -> None:
         """Before a retry, let the kind drop what broke, and give the failed part (bounded) time to come back."""
         self.kind.recover(self.shared)
-        if kind in (ErrorKind.docker_error, ErrorKind.sandbox_error):
+        if kind.culprit is Culprit.sandbox:
             provider_for(self.config.sandbox).healthy(self.config.resilience.docker_wait)
         health = self.backend.health
-        if kind is ErrorKind.backbone_error and health is not None:
+        if kind.culprit is Culprit.backbone and health is not None:
             health.wait_ready(request_retry(self.config.resilience).ready_timeout)
 
     def _backbone_failure(self) -> str | None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from agentevo import contract
+from agentevo.contract import Culprit, StopReason, blame
 from agentevo.evaluate import ErrorKind, ResultRow, ResultsStore, SpoiledTry
+from agentevo.gateway.backends import Fault
 
 INFRA = [ErrorKind.sandbox_error, ErrorKind.backbone_error, ErrorKind.gateway_error, ErrorKind.docker_error]
 
@@ -71,3 +74,35 @@ def test_retried_tries_are_recorded_and_summarised(store):
     summary = store.summary("r1")["a"]
     assert summary.retried == {"backbone_error": 1, "docker_error": 1}  # the last try of t2 was not retried
     assert (summary.pass_at_1, summary.infrastructure_failures) == (1.0, 1)
+
+
+def test_one_table_says_whose_fault_every_end_is():
+    """StopReason, the gateway's Fault and ErrorKind take the agent/infrastructure split from contract.blame, and
+    an end spelt alike in two vocabularies is the same culprit's in both."""
+    assert {r for r in StopReason if r.infrastructure} == {
+        StopReason.backbone_error, StopReason.gateway_error, StopReason.docker_error,
+    }  # fmt: skip
+    assert {f for f in Fault if f.infrastructure} == {
+        Fault.backbone_unreachable, Fault.backbone_timeout, Fault.backbone_restarted, Fault.backbone_error,
+        Fault.backbone_down, Fault.gateway_error, Fault.gateway_closing,
+    }  # fmt: skip
+    every = {e.value for vocabulary in (StopReason, Fault, ErrorKind) for e in vocabulary}
+    assert {e for e in every if blame(e).infrastructure} == set(contract._BLAME)  # no stale entry
+    assert blame("no_such_end") is Culprit.agent and not Culprit.agent.infrastructure
+
+
+@pytest.mark.parametrize("fault", [f for f in Fault if f.infrastructure])
+def test_an_infrastructure_fault_ends_the_episode_and_its_row_on_the_same_culprit(fault):
+    """A fault the gateway answered with becomes the episode's stop reason, then its row's error kind; each step
+    keeps the culprit, so the run retries it and waits for the part that failed."""
+    reason = StopReason.spoiled_by(blame(fault.value))
+    kind = ErrorKind.of_stop(reason)
+    assert reason.infrastructure and kind.is_infrastructure
+    assert blame(reason.value) is blame(fault.value) is kind.culprit
+
+
+def test_an_agents_own_end_is_never_the_infrastructures():
+    for reason in StopReason:
+        assert ErrorKind.of_stop(reason).is_infrastructure is reason.infrastructure
+    assert ErrorKind.of_stop(StopReason.llm_error) is ErrorKind.agent_crash
+    assert ErrorKind.of_stop(StopReason.submitted) is ErrorKind.no_submit  # a web page left unfinished
