@@ -1,7 +1,7 @@
 """Files that readers and other processes can trust: one helper each for the whole host package.
 
 Atomic replacement, JSONL appends, cross-process locks and the cache folder. The sandbox side has
-its own, standard-library-only helpers (``agentevo/sandbox/procs.py``, ``sandboxd.py``).
+its own, standard-library-only helpers (``agentevo/procs.py``, ``sandboxd.py``).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from rich.console import Console
 from rich.table import Table
 from stats import RESULTS_DIR, stats, write_report  # bench/ is sys.path[0] when run as a script
 
-from agentevo.sandbox import procs
+from agentevo import procs
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = {"max_tokens": 48, "overhead_n": 300, "overhead_warmup": 30}
@@ -283,7 +283,7 @@ def free_port() -> int:
 def run_vllm(config: Any, model_dir: Path, max_tokens: int) -> dict:
     """``vllm``: VLLMServer with the configured settings (a free port), requests straight to it."""
     from agentevo.llm.vllm_server import VLLMServer
-    from agentevo.sandbox.procs import group_members
+    from agentevo.procs import group_members
 
     llm = config.llm
     vcfg = llm.vllm.model_copy(update={"port": free_port(), "startup_timeout": VLLM_STARTUP_TIMEOUT})
@@ -319,7 +319,7 @@ def run_vllm(config: Any, model_dir: Path, max_tokens: int) -> dict:
 def run_llamacpp(config: Any, model_dir: Path, max_tokens: int) -> dict:
     """``llamacpp``: LlamaCppServer with the configured settings (a free port), requests straight to it."""
     from agentevo.llm.llamacpp_server import LlamaCppServer, install_dir
-    from agentevo.sandbox.procs import group_members
+    from agentevo.procs import group_members
 
     llm = config.llm
     lcfg = llm.llamacpp.model_copy(update={"port": free_port()})

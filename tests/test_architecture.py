@@ -32,7 +32,7 @@ SEED_IMPORTERS = {
     "agentevo.evolve.bootstrap": "the demo size limit of the seed's schema and its code extraction",
 }
 AGENT_SIDE_NEVER = {"evaluate", "archive", "evolve"}  # rule 3
-SANDBOX_MAY = {"contract", "files", "progress", "runs"}  # rule 2
+SANDBOX_MAY = {"contract", "files", "procs", "progress", "runs"}  # rule 2
 
 
 @dataclass(frozen=True)

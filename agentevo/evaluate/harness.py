@@ -52,7 +52,7 @@ import types
 
 TYPE_CHECKING = False  # not typing's: the harness runs on the standard library alone, and starts fast
 if TYPE_CHECKING or __package__:  # imported on the host: the evaluator reads the constants below
-    from agentevo.sandbox import procs
+    from agentevo import procs
 else:  # run alone in a sandbox: main() builds procs from the source the spec carries
     procs = None
 
@@ -71,7 +71,7 @@ FAILED_REASON = b"F"  # precedes the judge's reason for a failed test (values of
 JUDGE_MODULE = "agentevo.evaluate.judge"
 CROSSING_MODULE = "agentevo.evaluate.crossing"
 SOLUTION_MODULE = "agentevo.evaluate.solution_host"
-PROCS_MODULE = "agentevo.sandbox.procs"
+PROCS_MODULE = "agentevo.procs"
 # The modules whose sources the evaluator puts in the spec (read from the host package, never the sandbox).
 SHIPPED_MODULES = (CROSSING_MODULE, JUDGE_MODULE, SOLUTION_MODULE, PROCS_MODULE)
 # When a test's judge ends or overruns, its process group is killed this often, a few ms apart.
@@ -102,7 +102,7 @@ def _agentevo_boot():
             data += chunk
         return bytes(data)
     payload = json.loads(read(int.from_bytes(read(4), "big")))
-    for name in ("agentevo", "agentevo.evaluate", "agentevo.sandbox"):
+    for name in ("agentevo", "agentevo.evaluate"):
         package = types.ModuleType(name)
         package.__path__ = []
         sys.modules[name] = package
@@ -112,7 +112,7 @@ def _agentevo_boot():
         sys.modules[name] = module
         exec(marshal.loads(a2b_base64(code)), module.__dict__)
     if payload.get("nondumpable"):  # the judge: same-uid code cannot read or trace it from now on
-        sys.modules["agentevo.sandbox.procs"].make_nondumpable()
+        sys.modules["agentevo.procs"].make_nondumpable()
     sys.modules[payload["main"]].main(payload, fd)
 _agentevo_boot()
 """

@@ -2,9 +2,9 @@
 
 vLLM and llama.cpp's ``llama-server`` are both separate processes answering HTTP on one host:port. What they
 share lives here, once: one starter per port (a file lock), reuse of a healthy server that already serves the
-wanted model, spawning in its own process group with a log file and tethered to its owner (:class:`ServerProcess`,
-which the memory service's Chroma server uses too), waiting for ``/health``, a stop that ends the whole group, and
-the small HTTP API (health, models, a LangChain chat model). A subclass says how to prepare
+wanted model, spawning in its own process group with a log file and tethered to its owner
+(:class:`agentevo.supervision.ServerProcess`, as the memory service's Chroma server is), waiting for ``/health``,
+a stop that ends the whole group, and the small HTTP API (health, models, a LangChain chat model). A subclass says how to prepare
 (install, convert), which command line and environment to run, and which error type to raise.
 """
 
@@ -14,13 +14,11 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
-import weakref
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 from langchain_openai import ChatOpenAI
@@ -28,25 +26,12 @@ from langchain_openai import ChatOpenAI
 from agentevo.files import acquire_lock
 from agentevo.llm.fenced_tools import normalise_tool_choice
 from agentevo.llm.schema_tools import SchemaToolModel, with_schema_tools
-from agentevo.llm.tether import end_group
 from agentevo.progress import Log, progress
-from agentevo.sandbox.procs import kill_group
-
-LOG_TAIL_LINES = 30
-TETHER = Path(__file__).with_name("tether.py")
+from agentevo.supervision import LOG_TAIL_LINES, ServerProcess
 
 
 class ServerError(RuntimeError):
     """A supervised server could not be installed, started, reached or asked to do something."""
-
-
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of a log file, for error messages."""
-    try:
-        with path.open("r", errors="replace") as fh:
-            return "".join(deque(fh, maxlen=lines)).rstrip()
-    except OSError:
-        return "(no log)"
 
 
 def run_installer(cmd: list[str], log: Log, error: type[ServerError], what: str) -> None:
@@ -78,54 +63,6 @@ def read_adapter_config(folder: Path, error: type[ServerError]) -> dict[str, Any
     if not isinstance(data, dict):
         raise error(f"{cfg_file} is not valid adapter config JSON")
     return data
-
-
-class ServerProcess:
-    """A server command in its own session (so ``pid`` is also its process group), tied to this process's life.
-
-    The server must never outlive its owner: an orphan keeps its port, its memory and (Chroma) its directory.
-    A normal exit ends it through a finalizer; a SIGKILLed owner through the tether (``tether.py``), a small
-    child of this process that ends the group once this process is gone, from whichever thread it was spawned.
-    """
-
-    def __init__(
-        self, cmd: list[str], *, log: IO[bytes], env: dict[str, str], cwd: Path | None = None
-    ) -> None:
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-        )
-        self.pid = self.proc.pid
-        self._finalizer = weakref.finalize(self, kill_group, self.pid)
-        try:
-            self._tether = subprocess.Popen(
-                [sys.executable, "-S", "-E", str(TETHER), str(self.pid), str(os.getpid())],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except BaseException:
-            self._finalizer()
-            self.proc.wait()
-            raise
-
-    def poll(self) -> int | None:
-        return self.proc.poll()
-
-    def stop(self, timeout: float) -> None:
-        """SIGTERM to the whole group (servers flush; vLLM's engine core follows its API process), SIGKILL what is
-        left after ``timeout``; then the tether, with nothing left to guard, is ended."""
-        self._finalizer.detach()
-        end_group(self.pid, timeout)
-        self.proc.wait(timeout=10)
-        self._tether.kill()
-        self._tether.wait()
 
 
 class ServerSettings(Protocol):
@@ -313,27 +250,22 @@ class SupervisedServer(Generic[SettingsT]):
 
     def _wait_healthy(self, timeout: float) -> None:
         assert self._proc is not None
-        deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
-            while True:
-                code = self._proc.poll()
-                if code is not None:
-                    raise self.error(
-                        f"{self.engine} exited with code {code} while starting ({self.log_path}); last lines:\n"
-                        f"{tail(self.log_path)}"
-                    )
-                try:
-                    healthy = client.get(f"{self.root_url}/health").status_code == 200
-                    if healthy and self.served_name in self._served_ids(client):
-                        return
-                except (httpx.HTTPError, ValueError, KeyError, TypeError):
-                    pass
-                if time.monotonic() >= deadline:
-                    raise self.error(
-                        f"{self.engine} did not become healthy within {timeout:.0f} s ({self.log_path}); "
-                        f"last lines:\n{tail(self.log_path)}"
-                    )
-                time.sleep(0.25)
+            self._proc.wait_ready(
+                lambda: self._serving(client),
+                timeout,
+                what=self.engine,
+                log_path=self.log_path,
+                error=self.error,
+            )
+
+    def _serving(self, client: httpx.Client) -> bool:
+        """Healthy, and serving ``served_name``."""
+        try:
+            healthy = client.get(f"{self.root_url}/health").status_code == 200
+            return healthy and self.served_name in self._served_ids(client)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return False
 
     def _served_ids(self, client: httpx.Client) -> list[str]:
         return [m["id"] for m in client.get(f"{self.base_url}/models").json()["data"]]

@@ -25,8 +25,8 @@ from typing import Self
 from pydantic import BaseModel, Field
 
 from agentevo.llm.supervised import ServerError, SupervisedServer
+from agentevo.procs import group_members, kill_group
 from agentevo.progress import Log, progress
-from agentevo.sandbox.procs import group_members, kill_group
 
 
 class WatchdogConfig(BaseModel):

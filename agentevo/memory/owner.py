@@ -5,7 +5,7 @@ when its holder dies, however it dies). An owner that serves the directory (``Me
 ``server.json``: the url, its server's pid and its own, each with its kernel start time (a reused pid is not
 the same process). Readers trust a record only while its owner lives. A record found by the next holder of the
 lock was left by an owner that died: a server it names that still runs is ended (normally its tether already
-ended it, ``agentevo/llm/tether.py``), the record is removed, and the new owner says so. Nothing the old server
+ended it, ``agentevo/supervision.py``), the record is removed, and the new owner says so. Nothing the old server
 acknowledged is lost: Chroma commits each write to its SQLite log before it answers.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from agentevo import procs
 from agentevo.files import write_json_atomic
-from agentevo.llm.tether import end_group, running
 from agentevo.progress import Log, progress
-from agentevo.sandbox import procs
+from agentevo.supervision import end_group, running
 
 LOCK_FILE = ".agentevo-memory.lock"
 SERVER_FILE = "server.json"

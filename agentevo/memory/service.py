@@ -14,16 +14,15 @@ import os
 import shutil
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import Self
 
 import httpx
 from filelock import FileLock
 
-from agentevo.llm.supervised import ServerProcess, tail
 from agentevo.memory.owner import remove_record, served_url, write_record
 from agentevo.memory.store import MemoryStoreError, take_lock
+from agentevo.supervision import ServerProcess
 
 LOG_FILE = "server.log"
 HOST = "127.0.0.1"
@@ -98,20 +97,14 @@ class MemoryService:
 
     def _wait(self, log_path: Path) -> None:
         assert self._proc is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while not healthy(self.url):
-            code = self._proc.poll()
-            if code is not None:
-                raise MemoryStoreError(
-                    f"the memory server for {self.path} exited with code {code} while starting "
-                    f"({log_path}); last lines:\n{tail(log_path)}"
-                )
-            if time.monotonic() > deadline:
-                raise MemoryStoreError(
-                    f"the memory server for {self.path} did not answer within {self.startup_timeout:.0f} s "
-                    f"({log_path}); last lines:\n{tail(log_path)}"
-                )
-            time.sleep(0.1)
+        self._proc.wait_ready(
+            lambda: healthy(self.url),
+            self.startup_timeout,
+            what=f"the memory server for {self.path}",
+            log_path=log_path,
+            error=MemoryStoreError,
+            pause=0.1,
+        )
 
     def stop(self) -> None:
         """SIGTERM (Chroma flushes), SIGKILL after ``STOP_GRACE_S``; then release the directory."""

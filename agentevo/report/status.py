@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agentevo import procs
 from agentevo.archive import Archive
 from agentevo.archive.stats import archive_stats
 from agentevo.config.evolve import Stage
@@ -26,7 +27,7 @@ from agentevo.evolve.budget import TokenMeter
 from agentevo.evolve.stages import next_stage
 from agentevo.files import read_json
 from agentevo.runs import ARCHIVE_REPO, CALLS_FILE, EVOLVE_FILE, RESULTS_DB, RUN_FILE
-from agentevo.sandbox import SandboxConfig, SandboxUnavailable, procs, provider_for
+from agentevo.sandbox import SandboxConfig, SandboxUnavailable, provider_for
 
 RECENT_S = 30.0  # LLM calls this recent say which episodes are under way
 TAIL_BYTES = 256 * 1024  # how much of the call record's end is read for them

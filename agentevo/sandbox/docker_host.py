@@ -16,8 +16,8 @@ import docker.errors
 import requests
 from docker.types import Mount, Ulimit
 
+from agentevo import procs
 from agentevo.contract import GATEWAY_SOCKET_IN_SANDBOX
-from agentevo.sandbox import procs
 from agentevo.sandbox.config import SandboxConfig
 from agentevo.sandbox.errors import DockerUnavailable, SandboxUnavailable
 

@@ -7,7 +7,7 @@ import time
 
 import docker
 
-from agentevo.sandbox import procs
+from agentevo import procs
 from agentevo.sandbox.docker_host import LABEL_EXPIRES, LABEL_OWNER, docker_client
 
 

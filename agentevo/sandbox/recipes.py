@@ -35,7 +35,7 @@ def recipe_dir() -> Path:
 def supervisor_files() -> list[Path]:
     """The in-container supervisor and the module it imports, copied into every image's ``/opt/agentevo/``."""
     here = Path(__file__).resolve().parent
-    return [here / "sandboxd.py", here / "procs.py"]
+    return [here / "sandboxd.py", here.parent / "procs.py"]
 
 
 def image_names(recipes: Path | None = None) -> list[str]:

@@ -35,7 +35,7 @@ import time
 from typing import BinaryIO
 
 if __package__:  # imported on the host as agentevo.sandbox.sandboxd
-    from agentevo.sandbox import procs
+    from agentevo import procs
 else:  # run as /opt/agentevo/sandboxd.py in the image: procs.py lies beside it, on sys.path[0]
     import procs  # type: ignore[no-redef]
 

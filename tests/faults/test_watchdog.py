@@ -24,7 +24,7 @@ from agentevo.llm.llamacpp_server import LlamaCppServer
 from agentevo.llm.model_store import ensure_embedded_model
 from agentevo.llm.vllm_server import VLLMServer
 from agentevo.llm.watchdog import BackboneWatchdog, WatchdogConfig, WatchState
-from agentevo.sandbox.procs import group_members
+from agentevo.procs import group_members
 from tests.faults.conftest import free_port, wait_until
 
 pytestmark = pytest.mark.model  # llama.cpp and vLLM servers, killed and restarted

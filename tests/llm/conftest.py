@@ -18,7 +18,7 @@ from agentevo.config import AgentevoConfig
 from agentevo.llm.config import EMBEDDED_MODEL_NAME, LlamaCppBackboneConfig, VLLMBackboneConfig
 from agentevo.llm.llamacpp_server import LlamaCppServer
 from agentevo.llm.vllm_server import VLLMServer
-from agentevo.sandbox.procs import group_members
+from agentevo.procs import group_members
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""Seeing a supervised server die with its owner: its tethers (``agentevo/llm/tether.py``) and its process group."""
+"""Seeing a supervised server die with its owner: its tethers (``agentevo/supervision.py``) and its process group."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from agentevo.llm.supervised import TETHER
-from agentevo.llm.tether import running
-from agentevo.sandbox import procs
+from agentevo import procs
+from agentevo.supervision import TETHER, running
 
 GONE_WITHIN_S = 30.0
 

@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+from agentevo import procs
 from agentevo.memory import Library, MemoryConfig
 from agentevo.memory.episodes import run_memory
 from agentevo.memory.owner import SERVER_FILE, read_record
 from agentevo.memory.service import healthy, running_url
-from agentevo.sandbox import procs
 from tests.llm.orphans import sigkill, tethers, wait_gone
 from tests.memory.conftest import lesson
 

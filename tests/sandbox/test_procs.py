@@ -1,4 +1,4 @@
-"""agentevo.sandbox.procs on real processes: group kills, non-dumpable, /proc/<pid>/stat parsing."""
+"""agentevo.procs on real processes: group kills, non-dumpable, /proc/<pid>/stat parsing."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from agentevo.sandbox import procs
+from agentevo import procs
+from agentevo.sandbox.recipes import supervisor_files
 
-SANDBOX_DIR = Path(procs.__file__).parent
+PROCS_DIR = Path(procs.__file__).parent
 # A command name with a space and both parentheses, as hostile code may choose: the parser must cut at the last ")".
 ODD_NAME = "a) b (c"
 
@@ -106,7 +107,7 @@ def test_group_members_leaves_out_zombies_and_other_groups() -> None:
 def test_make_nondumpable_clears_the_flag_in_that_process_only() -> None:
     check = "import ctypes; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"  # PR_GET_DUMPABLE
     code = (
-        f"import sys; sys.path.insert(0, {str(SANDBOX_DIR)!r}); import procs; {check}; "
+        f"import sys; sys.path.insert(0, {str(PROCS_DIR)!r}); import procs; {check}; "
         f"print(procs.make_nondumpable()); {check}"
     )
     out = subprocess.run(
@@ -118,8 +119,8 @@ def test_make_nondumpable_clears_the_flag_in_that_process_only() -> None:
 
 def test_sandboxd_runs_as_a_script_beside_procs(tmp_path: Path) -> None:
     """As in the image: /opt/agentevo/sandboxd.py runs as a script and imports procs.py beside it."""
-    for name in ("sandboxd.py", "procs.py"):
-        shutil.copy(SANDBOX_DIR / name, tmp_path / name)
+    for path in supervisor_files():  # what every image's /opt/agentevo/ holds
+        shutil.copy(path, tmp_path / path.name)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
         [sys.executable, "-u", str(tmp_path / "sandboxd.py"), "--help"],

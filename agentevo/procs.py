@@ -1,7 +1,7 @@
 """Processes on Linux, the one way agentevo does it: kill a process group, become non-dumpable, read ``/proc``.
 
-Standard library only, because the same file serves three places: the host imports it as
-``agentevo.sandbox.procs``; every sandbox image holds a copy next to its supervisor
+Standard library only, because the same file serves three places: the host imports it as ``agentevo.procs``
+(a leaf: the sandbox, server supervision and the watchdog use it); every sandbox image holds a copy next to its supervisor
 (``/opt/agentevo/procs.py``, which ``sandboxd.py`` imports as a plain module); and the evaluation
 harness receives its source in the spec and builds the module from it in memory (``harness.py``).
 """
