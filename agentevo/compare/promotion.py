@@ -21,6 +21,7 @@ from agentevo.compare.plan import Plan
 from agentevo.compare.run import compare
 from agentevo.compare.stats import sign_test
 from agentevo.files import read_json, write_json_atomic
+from agentevo.gateway.backends import ChatModelBackend
 from agentevo.llm.supervised import AdapterServer
 from agentevo.runs import PLAN_FILE, new_run_id
 from agentevo.tasks import load_suite
@@ -153,7 +154,9 @@ def _planned(settings: Any, suite: str, split: str, tasks: list[Any], arms: list
     return run_id
 
 
-def live_backend(server: AdapterServer, backend: Any, registry: AdapterRegistry) -> BackendFactory:
+def live_backend(
+    server: AdapterServer, backend: ChatModelBackend, registry: AdapterRegistry
+) -> BackendFactory:
     """Arms served by a running server and its gateway backend (an evolution run's), the arm's adapter loaded."""
 
     @contextlib.contextmanager

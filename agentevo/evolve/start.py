@@ -29,7 +29,7 @@ from agentevo.evolve.operator_bandit import OperatorBandit
 from agentevo.evolve.operators import Meta, Operator, Reflect
 from agentevo.files import write_json_atomic
 from agentevo.gateway import Backend, Gateway
-from agentevo.gateway.backends import supervised_server
+from agentevo.gateway.backends import ChatModelBackend, supervised_server
 from agentevo.gateway.client import HostLLM
 from agentevo.kinds import seed_for
 from agentevo.llm.backbone import BackboneSetupError
@@ -251,7 +251,8 @@ def _training(
     if not config.train.interleave_every:
         return None
     server = supervised_server(backend)
-    if server is None or evolve.executor is not ExecutorName.local:
+    local = evolve.executor is ExecutorName.local
+    if server is None or not isinstance(backend, ChatModelBackend) or not local:
         raise BackboneSetupError(
             "train.interleave_every needs the local executor and a backbone agentevo serves adapters on "
             f"(llm.backbone llamacpp or vllm; this run: {config.llm.backbone}, executor {evolve.executor.value})"

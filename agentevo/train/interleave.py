@@ -11,7 +11,6 @@ file in the run folder) the count survives a restart, so a resumed run neither r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from agentevo.files import read_json, write_json_atomic
 from agentevo.llm.supervised import AdapterServer
@@ -19,7 +18,7 @@ from agentevo.progress import Log, progress
 from agentevo.train.config import Recipe, TrainConfig
 from agentevo.train.datasets import DatasetError, build_dataset
 from agentevo.train.judge import Judge
-from agentevo.train.promote import promote
+from agentevo.train.promote import ServesByName, promote
 from agentevo.train.registry import AdapterRegistry, Decision, base_fingerprint
 from agentevo.train.trainer import train_adapter
 
@@ -34,7 +33,7 @@ class SelfTraining:
         server: AdapterServer | None,
         judge: Judge,
         *,
-        backend: Any | None = None,
+        backend: ServesByName | None = None,
         recipe: Recipe = Recipe.rft,
         log: Log = progress,
         state: Path | None = None,

@@ -11,7 +11,7 @@ either call serves the active name at once. ``rollback`` restores the previous a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from agentevo.llm.supervised import AdapterServer
 from agentevo.train.config import TrainConfig
@@ -19,13 +19,24 @@ from agentevo.train.judge import Judge, decide
 from agentevo.train.registry import AdapterRegistry, Decision, RegistryError
 
 
-def _serve(gateway_backend: Any | None, name: str) -> None:
+class ServesByName(Protocol):
+    """The gateway's backend as promotion sees it (``agentevo.gateway.backends.ChatModelBackend``; train never
+    imports the gateway): requests that name no model are answered as the name it is given."""
+
+    def serve(self, name: str) -> None: ...
+
+
+def _serve(gateway_backend: ServesByName | None, name: str) -> None:
     if gateway_backend is not None:
         gateway_backend.serve(name)
 
 
 def _settle(
-    registry: AdapterRegistry, server: AdapterServer, backend: Any | None, keep: str | None, drop: str | None
+    registry: AdapterRegistry,
+    server: AdapterServer,
+    backend: ServesByName | None,
+    keep: str | None,
+    drop: str | None,
 ) -> None:
     """The server after a decision: ``keep`` (None: the base) loaded and served, ``drop`` unloaded."""
     if keep is not None:
@@ -43,7 +54,7 @@ def promote(
     base_sha256: str,
     config: TrainConfig,
     server: AdapterServer | None = None,
-    backend: Any | None = None,
+    backend: ServesByName | None = None,
 ) -> Decision:
     """Judge ``candidate`` against the active adapter (or the base) and make it active only if the rule says so.
 
@@ -72,7 +83,7 @@ def promote(
 
 
 def rollback(
-    registry: AdapterRegistry, server: AdapterServer | None = None, *, backend: Any | None = None
+    registry: AdapterRegistry, server: AdapterServer | None = None, *, backend: ServesByName | None = None
 ) -> Decision:
     """Make the previously active adapter (or the base) active again; the server and gateway follow when given."""
     dropped = registry.active()
