@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage
@@ -25,6 +25,9 @@ from agentevo.llm.config import GEMMA_MODEL_NAME, LLMConfig
 from agentevo.llm.fenced_tools import FencedToolModel, with_fenced_tools
 from agentevo.llm.schema_tools import with_schema_tools
 from agentevo.progress import Log, progress
+
+if TYPE_CHECKING:  # the servers import httpx and the OpenAI client: loaded only for their backbones
+    from agentevo.llm.supervised import SupervisedServer
 
 Factory = Callable[[LLMConfig, Path, Log], BaseChatModel]
 
@@ -82,7 +85,7 @@ def _make_openai(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
     )
 
 
-def _serve(config: LLMConfig, server: Any) -> BaseChatModel:
+def _serve(config: LLMConfig, server: SupervisedServer[Any]) -> BaseChatModel:
     """Start (or reuse) ``server`` and wrap it; it stops with this process if it owns it."""
     from agentevo.llm.supervised import ServedChatModel
 

@@ -71,13 +71,15 @@ def opened_chat_model(settings: Any) -> Iterator[Any]:
     """The configured backbone's chat model (``AgentevoConfig.llm``), closed afterwards: its server ended, its
     in-process generations stopped."""
     from agentevo.llm.backbone import make_chat_model
+    from agentevo.llm.local import LocalChatModel
+    from agentevo.llm.supervised import served_by
 
     chat_model = make_chat_model(settings.llm, settings.cache_dir)
     try:
         yield chat_model
     finally:
-        server = getattr(chat_model, "server", None)
+        server = served_by(chat_model)
         if server is not None:
             server.stop()
-        if hasattr(chat_model, "close"):
+        if isinstance(chat_model, LocalChatModel):
             chat_model.close()
