@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import json
 import threading
 from collections.abc import Iterator
 from typing import ClassVar
@@ -16,26 +15,19 @@ from agentevo.gateway.backends import Backend
 from agentevo.llm.backbone import BackboneSetupError, make_chat_model
 from agentevo.llm.config import LLMConfig
 from agentevo.serving.backbone import open_backend
+from tests.faults.upstream import Handler
 
 KEY_ENV = "AGENTEVO_TEST_KEY"
 
 
-class _Upstream(http.server.BaseHTTPRequestHandler):
-    """An OpenAI-compatible endpoint that answers ``GET /v1/models`` and remembers the Authorization it got."""
+class _Upstream(Handler):
+    """The fault tests' OpenAI-compatible upstream, remembering the Authorization each ``GET`` brought."""
 
     seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen.append(self.headers.get("Authorization", ""))
-        body = json.dumps({"data": [{"id": "upstream"}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        """Quiet: the test reads what was seen, not the log."""
+        super().do_GET()
 
 
 @pytest.fixture
