@@ -11,20 +11,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from random import Random
-from typing import Any
 
-from agentevo.compare.arms import parse_arm
+from agentevo.compare.arms import Arm, parse_arm
 from agentevo.compare.plan import Plan
-from agentevo.compare.run import compare
+from agentevo.compare.run import BackendFactory, CompareProgress, compare
 from agentevo.compare.stats import sign_test
+from agentevo.config import AgentevoConfig
 from agentevo.files import read_json, write_json_atomic
-from agentevo.gateway.backends import ChatModelBackend
+from agentevo.gateway.backends import Backend, ChatModelBackend
 from agentevo.llm.supervised import AdapterServer
 from agentevo.runs import PLAN_FILE, new_run_id
-from agentevo.tasks import load_suite
+from agentevo.tasks import Task, load_suite
 from agentevo.train.config import TrainConfig
 from agentevo.train.judge import Evidence
 from agentevo.train.registry import AdapterRegistry
@@ -65,9 +65,6 @@ class ScoreJudge:
         )
 
 
-BackendFactory = Callable[[Any, Any], contextlib.AbstractContextManager[Any]]
-
-
 class EpisodeJudge:
     """Agent episodes of the seed agent (the format the adapter is trained on) on a fresh validation sample,
     compared by ``agentevo.compare`` (paired, with its test).
@@ -78,18 +75,18 @@ class EpisodeJudge:
 
     def __init__(
         self,
-        settings: Any,
+        settings: AgentevoConfig,
         suite: str,
         *,
         split: str = "validation",
         backend: BackendFactory | None = None,
-        progress: Any | None = None,
+        progress: CompareProgress | None = None,
     ) -> None:
         self.settings, self.suite, self.split = settings, suite, split
         self.backend, self.progress = backend, progress
         self.looks_file = Path(settings.train.adapters_dir) / LOOKS_FILE
 
-    def draw(self) -> tuple[list[Any], int]:
+    def draw(self) -> tuple[list[Task], int]:
         """``train.validation_sample`` tasks of the split, the least looked at first (ties in a seeded order that
         changes every round), and how often the most looked-at of them was looked at before."""
         looks: dict[str, int] = read_json(self.looks_file).get("looks", {})
@@ -135,7 +132,9 @@ class EpisodeJudge:
         write_json_atomic(self.looks_file, {"looks": saved})
 
 
-def _planned(settings: Any, suite: str, split: str, tasks: list[Any], arms: list[Any], attempts: int) -> str:
+def _planned(
+    settings: AgentevoConfig, suite: str, split: str, tasks: list[Task], arms: list[Arm], attempts: int
+) -> str:
     """A new comparison's plan on exactly ``tasks`` (compare goes on with a saved plan); its run id."""
     run_id = new_run_id()
     plan = Plan(
@@ -160,7 +159,7 @@ def live_backend(
     """Arms served by a running server and its gateway backend (an evolution run's), the arm's adapter loaded."""
 
     @contextlib.contextmanager
-    def serve(arm: Any, settings: Any) -> Iterator[Any]:
+    def serve(arm: Arm, settings: AgentevoConfig) -> Iterator[Backend]:
         name = arm.adapter or server.served_name
         if arm.adapter is not None:
             server.load_adapter(name, registry.path(name))
