@@ -92,6 +92,8 @@ def test_results_table_of_a_run(sandbox_image, tmp_path):
     [row] = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     assert row["task_id"].startswith("builtin/") and row["tokens"] > 0 and 0 <= row["score"] <= 1
     assert "pass@1" in done.stderr and str(run_dir / "results.sqlite") in done.stderr
+    (run_dir / "results.jsonl").unlink()  # as after a kill -9: the store has every row, the view is rebuilt
     table = agentevo("results", run_dir.name, env=env)
     assert table.returncode == 0 and row["task_id"] in table.stderr and "pass@1" in table.stderr
+    assert [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()] == [row]
     assert agentevo("results", "no-such-run", env=env).returncode == 2

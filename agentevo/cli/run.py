@@ -279,7 +279,10 @@ def print_results(run_path: Path) -> None:
 def results(
     run: str = typer.Argument(..., help="A run id under the archives folder, or a run folder path."),
 ) -> None:
-    """Print a run's results table and pass rate."""
+    """Print a run's results table and pass rate, and write its ``results.jsonl`` view from the store (a run
+    killed before its end has every row in the store but no view)."""
+    from agentevo.evaluate.results import export_jsonl
+
     settings = config()
     path = Path(run) if Path(run).is_dir() else settings.archives_dir / run
     if not (path / RESULTS_DB).exists():
@@ -287,5 +290,6 @@ def results(
         raise typer.Exit(2)
     print_results(path)
     failure = print_infrastructure(path)
+    console.print(f"rows: {export_jsonl(path)} (written from {path / RESULTS_DB})")
     if failure:
         console.print(f"[red]error:[/] {failure}", highlight=False)
