@@ -8,7 +8,7 @@ transformers' generation with lm-format-enforcer (:mod:`agentevo.llm.local_const
 constrained, the answer parses unless it ran out of tokens.
 
 :func:`ask_structured` is the one caller-side path: ask with the schema, validate with the pydantic model,
-ask once more with the validation error when it fails (the fallback for a backbone that ignores the field),
+ask once more when it fails (with the validation error; a loop is asked afresh, sampled),
 then raise :class:`StructuredOutputError` whose ``reason`` (:class:`StructuredFailure`) is recorded by the
 caller. Bounds: :func:`token_budget` gives each schema a ``max_tokens`` from its own limits (``maxLength``,
 ``maxItems``), and :func:`repetitive` recognises a degenerate loop, so a small model that repeats itself is
@@ -35,6 +35,7 @@ CHARS_PER_TOKEN = 3  # English text and code in SmolLM2's tokenizer: about 3-4 c
 MAX_BUDGET = 2048  # no schema gets more tokens than this, whatever its bounds say
 # A tail that repeats a unit of REPEAT_MIN_CHARS..REPEAT_MAX_PERIOD characters REPEAT_TIMES times in a row.
 REPEAT_MIN_CHARS, REPEAT_MAX_PERIOD, REPEAT_TIMES = 48, 200, 4
+REPAIR_TEMPERATURE = 0.7  # the retry of an answer that looped is sampled at this temperature
 
 
 class StructuredFailure(StrEnum):
@@ -199,9 +200,9 @@ def ask_structured(
     try:
         return parse_as(model, reply)
     except StructuredOutputError as first:
-        repair = [*messages, reply, HumanMessage(repair_prompt(first))]
+        again, again_options = repair(messages, reply, first, options)
         try:
-            return parse_as(model, _reply(invoke, repair, options))
+            return parse_as(model, _reply(invoke, again, again_options))
         except StructuredOutputError as second:
             raise StructuredOutputError(
                 second.reason, f"{second.detail} (after one repair of: {first})", second.text
@@ -222,6 +223,17 @@ def _reply(invoke: Invoke, messages: list[BaseMessage], options: dict[str, Any])
         return cut_off_reply(exc)
     except openai.BadRequestError as exc:
         raise StructuredOutputError(StructuredFailure.refused, str(exc)) from None
+
+
+def repair(
+    messages: Sequence[BaseMessage], reply: AIMessage, error: StructuredOutputError, options: dict[str, Any]
+) -> tuple[list[BaseMessage], dict[str, Any]]:
+    """The second request after ``error``. A loop is greedy decoding's own failure, and a looped answer shown back
+    primes the same loop: the question is asked afresh, sampled (``REPAIR_TEMPERATURE``). Any other failure is
+    shown back to the model with the error."""
+    if error.reason is StructuredFailure.repetition:
+        return list(messages), {**options, "temperature": REPAIR_TEMPERATURE}
+    return [*messages, reply, HumanMessage(repair_prompt(error))], options
 
 
 def repair_prompt(error: StructuredOutputError) -> str:

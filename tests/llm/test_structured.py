@@ -16,7 +16,7 @@ from typing import Literal
 
 import openai
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,7 @@ from agentevo.llm.local import LocalChatModel
 from agentevo.llm.schema_tools import FAILURE_KEY
 from agentevo.llm.scripted import ScriptedChatModel
 from agentevo.llm.structured import (
+    REPAIR_TEMPERATURE,
     StructuredFailure,
     StructuredOutputError,
     ask_structured,
@@ -134,6 +135,30 @@ def test_a_backbone_that_ignores_the_schema_is_repaired_once_then_named() -> Non
     assert info.value.reason is StructuredFailure.schema_mismatch
     assert re.search(r"answer: .*'yes' or 'no'", info.value.detail)
     assert "after one repair of: invalid_json" in info.value.detail
+
+
+def test_an_answer_that_loops_is_asked_afresh_sampled_not_shown_back() -> None:
+    """Scripted (the answers are fixed): a loop shown back primes the same loop, so the repair re-asks the
+    question alone at REPAIR_TEMPERATURE; any other failure is shown back with its error."""
+    looped = '{"answer": "yes", "reason": "' + "Paris is " * 12 + '", "confidence": 9}'
+    good = '{"answer": "yes", "reason": "It is.", "confidence": 9}'
+    asked: list[tuple[list, dict]] = []
+
+    def invoke(messages, **options):
+        asked.append((list(messages), options))
+        return AIMessage([looped, good][len(asked) - 1])
+
+    assert ask_structured(invoke, QUESTION, Verdict).reason == "It is."
+    (first, first_options), (second, second_options) = asked
+    assert second == first == QUESTION
+    assert "temperature" not in first_options and second_options["temperature"] == REPAIR_TEMPERATURE
+    asked.clear()
+    with pytest.raises(StructuredOutputError) as info:
+        ask_structured(
+            lambda messages, **options: invoke(messages, **options) and AIMessage("no"), QUESTION, Verdict
+        )
+    assert info.value.reason is StructuredFailure.invalid_json
+    assert len(asked[1][0]) == len(QUESTION) + 2 and "temperature" not in asked[1][1]
 
 
 def test_the_gateway_passes_response_format_and_records_refusals(
