@@ -177,7 +177,10 @@ def bench_improve(root: Path, model_dir: Path, args: argparse.Namespace) -> dict
     from agentevo.orchestrate import run_suite
     from agentevo.tasks import load_suite
 
-    served = ",backbone=llamacpp,llm.llamacpp.weights=f16,llm.llamacpp.parallel=2"
+    # a port of its own: a llama-server already on the default port (another run's, other weights) is not reused
+    served = (
+        f",backbone=llamacpp,llm.llamacpp.weights=f16,llm.llamacpp.parallel=2,llm.llamacpp.port={free_port()}"
+    )
     sampler = f",base_url={args.base_url},model={args.model}" if args.base_url else served
     settings = AgentevoConfig(archives_dir=root / "archives")
     sampling = parse_arm(f"sample=seed{sampler},temperature={args.temperature}").settings(settings)
