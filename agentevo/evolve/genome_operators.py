@@ -8,7 +8,8 @@
 
 A child is valid by construction: its genome is validated by the seed's schema before it is written, a pair of
 settings that only works together (samples and temperature) travels together, and a genome equal to the parent's or
-to any node's is never proposed. ``change`` records the seed and every setting or file that changed.
+to any node's in what its strategy reads (``Genome.effective``) is never proposed. ``change`` records the seed and
+every setting or file that changed.
 """
 
 from __future__ import annotations
@@ -100,6 +101,17 @@ def _genetic(path: str) -> bool:
     return path == contract.GENOME_FILE or (path.startswith(f"{PROMPTS}/") and path.endswith(".md"))
 
 
+def _mark(path: str, data: bytes) -> str:
+    """A genetic file's fingerprint: its blob id; the genome's is that of its effective form, so a child that
+    differs from a node only in settings its strategy does not read counts as that node."""
+    if path == contract.GENOME_FILE:
+        try:
+            data = dump_genome(Genome.model_validate_json(data).effective()).encode()
+        except ValidationError:
+            pass  # a genome the schema refuses is fingerprinted as it is
+    return _blob(data)
+
+
 class Known:
     """What genome operators change (the genome and prompt files) of every node and of this process's children:
     no child repeats a node's."""
@@ -111,7 +123,7 @@ class Known:
     def claim(self, folder: Path) -> bool:
         """Reserve the child in ``folder``; False when a node (or an earlier child) has its genome and prompts."""
         files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-        mark = "\n".join(f"{f} {_blob((folder / f).read_bytes())}" for f in files if _genetic(f))
+        mark = "\n".join(f"{f} {_mark(f, (folder / f).read_bytes())}" for f in files if _genetic(f))
         with self.lock:
             for node in self.archive.nodes():
                 if node.commit not in self.cache:
@@ -132,7 +144,11 @@ class Known:
         return None
 
     def _fingerprint(self, commit: str) -> str:
-        return "\n".join(f"{path} {blob}" for path, blob in genetic_files(self.archive, commit).items())
+        files = genetic_files(self.archive, commit)
+        if contract.GENOME_FILE in files:
+            text = self.archive.repo.read_at(commit, contract.GENOME_FILE)
+            files[contract.GENOME_FILE] = _mark(contract.GENOME_FILE, text.encode())
+        return "\n".join(f"{path} {mark}" for path, mark in files.items())
 
 
 def genetic_files(archive: Archive, commit: str) -> dict[str, str]:
@@ -169,7 +185,8 @@ class Mutate:
         rng, label = seeded(self.seed, self.name, parent.id, self.archive)
         for _ in range(DRAWS):
             child = mutated(genome, rng)
-            if child is not None and child != genome and (folder := self.known.new(parent, workdir, child)):
+            fresh = child is not None and child.effective() != genome.effective()
+            if fresh and child and (folder := self.known.new(parent, workdir, child)):
                 change = "; ".join(describe(genome, child))
                 return Proposal(folder=folder, change=f"mutate ({label}): {change}")
         raise MutationFailed(f"mutate found no new valid genome for {parent.id} in {DRAWS} draws ({label})")
@@ -249,7 +266,7 @@ class Crossover:
             genome = Genome.model_validate_json(self.archive.repo.read_at(commit, contract.GENOME_FILE))
         except Exception:  # noqa: BLE001 - no genome file, or one the schema refuses: not a mate
             return None
-        data = genome.model_dump(mode="json")
+        data = genome.effective().model_dump(mode="json")  # mates differ in what their strategies read
         genes = {group[0]: json.dumps([data[n] for n in group]) for group in gene_groups()}
         files = genetic_files(self.archive, commit)
         return genes | {path: blob for path, blob in files.items() if path != contract.GENOME_FILE}

@@ -16,7 +16,7 @@ import pytest
 
 from agentevo.agents.check import check_agent
 from agentevo.agents.episode import seed_agent_dir
-from agentevo.agents.seed.genome import Genome, dump_genome, load_genome
+from agentevo.agents.seed.genome import CandidateFilter, Genome, dump_genome, load_genome
 from agentevo.archive import Archive, StageScore
 from agentevo.config.evolve import OperatorName
 from agentevo.contract import GENOME_FILE
@@ -24,7 +24,7 @@ from agentevo.evaluate import Evaluator
 from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.evolve.bootstrap import Bootstrap
 from agentevo.evolve.gates import decide
-from agentevo.evolve.genome_operators import Crossover, Mutate, describe
+from agentevo.evolve.genome_operators import Crossover, Known, Mutate, describe
 from agentevo.evolve.operator_bandit import OperatorBandit
 from agentevo.evolve.operators import Parent, copy_agent
 from agentevo.evolve.start import evolve_run, open_run
@@ -59,12 +59,13 @@ def test_mutate_makes_valid_distinct_recorded_children_and_repeats_itself_from_i
         _admit(archive, "n0", 0.5)
         mutate = Mutate(archive, seed=7)
         seed_genome = load_genome(seed_agent_dir())
-        seen = {dump_genome(seed_genome)}
+        seen = {dump_genome(seed_genome.effective())}
         for _ in range(12):
             proposal = mutate.propose(_parent(archive, "n0", tmp_path), tmp_path / "work")
             child = Genome.model_validate_json((proposal.folder / GENOME_FILE).read_text())  # valid
-            assert dump_genome(child) not in seen  # distinct from the parent and every earlier child
-            seen.add(dump_genome(child))
+            # distinct from the parent and every earlier child in what its strategy reads
+            assert dump_genome(child.effective()) not in seen
+            seen.add(dump_genome(child.effective()))
             assert (
                 proposal.change.startswith("mutate (7/mutate/n0/")
                 and "; ".join(describe(seed_genome, child)) in proposal.change
@@ -80,6 +81,23 @@ def test_mutate_makes_valid_distinct_recorded_children_and_repeats_itself_from_i
         assert (
             first.change == archive.node("n1").change
         )  # the same seed, parent and archive size: the same child
+
+
+def test_a_child_that_differs_only_in_settings_its_strategy_does_not_read_is_no_new_child(tmp_path):
+    """The direct strategy with one sample keeps its only answer whatever the filter, and never runs the loop's
+    step budget: a child changing only those would be scored as its parent, so it is never proposed."""
+    seed_genome = load_genome(seed_agent_dir())
+    unread = seed_genome.model_copy(update={"filter": CandidateFilter.examples, "max_steps": 4})
+    sampled = unread.model_copy(update={"samples": 4, "temperature": 0.7})
+    assert unread.effective() == seed_genome.effective() != sampled.effective()
+    assert sampled.effective().filter is CandidateFilter.examples
+    assert "filter" not in seed_genome.read() and "filter" in Genome(strategy="loop").read()
+    with Archive(tmp_path / "run") as archive:
+        archive.add(seed_agent_dir())
+        known, parent = Known(archive), _parent(archive, "n0", tmp_path)
+        assert known.new(parent, tmp_path / "work", unread) is None
+        assert known.new(parent, tmp_path / "work", sampled) is not None
+        assert known.new(parent, tmp_path / "work", sampled.model_copy(update={"max_steps": 3})) is None
 
 
 def test_crossover_takes_settings_and_prompt_files_from_a_mate(tmp_path):

@@ -116,9 +116,21 @@ class Genome(BaseModel):
         return self
 
     def read(self) -> list[str]:
-        """The settings its strategy reads (the others change nothing on a one-function task)."""
-        common = ["strategy", "temperature", "filter", "demos", "sections", "reply_tokens"]
-        return common + (["samples"] if self.strategy is Strategy.direct else ["max_steps", "tools"])
+        """The settings its strategy reads on a one-function task, each free to change on its own: the direct
+        strategy's filter is not, as it follows its samples (the examples filter for k > 1, a no-op for one)."""
+        common = ["strategy", "temperature", "demos", "sections", "reply_tokens"]
+        if self.strategy is Strategy.direct:
+            return [*common, "samples"]
+        return [*common, "filter", "max_steps", "tools"]
+
+    def effective(self) -> Genome:
+        """The same agent on a one-function task with what its strategy does not read at the defaults: two genomes
+        with equal ``effective()`` answer alike, so a search that has tried one need not try the other."""
+        unread = {"samples", "filter", "max_steps", "tools"} - set(self.read())
+        data = self.model_dump() | {name: getattr(DEFAULTS, name) for name in unread}
+        if self.strategy is Strategy.direct and self.samples > 1:
+            data["filter"] = CandidateFilter.examples
+        return Genome.model_validate(data)
 
     def direct_for(self, task: dict[str, Any]) -> bool:
         """Whether ``task`` is answered directly: the strategy says so, and the task is one function, given as a
@@ -137,6 +149,9 @@ class Genome(BaseModel):
         """``base`` followed by the genome's sections, read from the agent's own library."""
         texts = [(folder / SECTIONS_DIR / f"{s.value}.md").read_text().strip() for s in self.sections]
         return "\n\n".join([base.strip(), *texts])
+
+
+DEFAULTS = Genome()
 
 
 def load_genome(folder: Path = FOLDER) -> Genome:
