@@ -12,10 +12,12 @@ Adding a backbone: write ``_make_<name>(config, cache_dir, log) -> BaseChatModel
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage
@@ -25,6 +27,8 @@ from agentevo.llm.config import GEMMA_MODEL_NAME, LLMConfig
 from agentevo.llm.fenced_tools import FencedToolModel, with_fenced_tools
 from agentevo.llm.schema_tools import with_schema_tools
 from agentevo.progress import Log, progress
+
+LOOPBACK_KEY = "none"  # what a key-less local server is sent: the OpenAI client refuses an empty key
 
 if TYPE_CHECKING:  # the servers import httpx and the OpenAI client: loaded only for their backbones
     from agentevo.llm.supervised import SupervisedServer
@@ -60,14 +64,28 @@ def _make_local(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:
 
 def openai_api_key(config: LLMConfig) -> str:
     """The ``openai`` backbone's API key, read from the host variable ``llm.api_key_env`` names; checked once
-    here for the chat model and the gateway's HTTP backend alike."""
+    here for the chat model and the gateway's HTTP backend alike. A server on this machine (vLLM, llama-server,
+    a loopback ``base_url``) asks for none unless it was started with one, so it gets a placeholder."""
     api_key = os.environ.get(config.api_key_env)
+    if not api_key and on_loopback(config.base_url):
+        return LOOPBACK_KEY
     if not api_key:
         raise BackboneSetupError(
             f"llm.backbone is openai but ${config.api_key_env} is not set "
             f"(llm.api_key_env names the environment variable that holds the API key)"
         )
     return api_key
+
+
+def on_loopback(url: str | None) -> bool:
+    """Whether ``url`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = urlsplit(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _make_openai(config: LLMConfig, cache_dir: Path, log: Log) -> BaseChatModel:

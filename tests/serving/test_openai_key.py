@@ -12,7 +12,7 @@ import pytest
 
 from agentevo.config import AgentevoConfig
 from agentevo.gateway.backends import Backend
-from agentevo.llm.backbone import BackboneSetupError, make_chat_model
+from agentevo.llm.backbone import LOOPBACK_KEY, BackboneSetupError, make_chat_model, on_loopback
 from agentevo.llm.config import LLMConfig
 from agentevo.serving.backbone import open_backend
 from tests.faults.upstream import Handler
@@ -56,10 +56,11 @@ def _config(url: str) -> AgentevoConfig:
 
 
 def test_a_missing_key_is_refused_the_same_way_by_the_chat_model_and_the_gateway_backend(
-    monkeypatch, upstream_url, tmp_path
+    monkeypatch, tmp_path
 ):
+    """A remote endpoint (never contacted: the check comes first) with no key is refused before any call."""
     monkeypatch.delenv(KEY_ENV, raising=False)
-    config = _config(upstream_url)
+    config = _config("https://models.invalid/v1")
     with pytest.raises(BackboneSetupError) as by_model:
         make_chat_model(config.llm, tmp_path)
     with pytest.raises(BackboneSetupError) as by_backend, open_backend(config):
@@ -75,3 +76,19 @@ def test_the_gateway_backend_sends_the_key_it_read(monkeypatch, upstream_url):
         models = asyncio.run(_models(backend))
     assert models == ["upstream"]
     assert _Upstream.seen == ["Bearer sk-test"]
+
+
+def test_a_server_on_this_machine_needs_no_key(monkeypatch, upstream_url):
+    """vLLM and llama-server ask for no key unless started with one: a loopback endpoint gets a placeholder."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    _Upstream.seen.clear()
+    with open_backend(_config(upstream_url.replace("127.0.0.1", "localhost"))) as backend:
+        assert asyncio.run(_models(backend)) == ["upstream"]
+    assert _Upstream.seen == [f"Bearer {LOOPBACK_KEY}"]
+    assert [
+        on_loopback(u) for u in ("http://[::1]:8000/v1", "http://127.0.0.2/v1", "https://models.invalid/v1")
+    ] == [
+        True,
+        True,
+        False,
+    ]
