@@ -122,17 +122,39 @@ class HTTPBackend:
     """Forwards to an OpenAI-compatible server (vLLM, a hosted API), adding the API key on the way."""
 
     def __init__(
-        self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
     ) -> None:
+        """``temperature`` and ``max_tokens`` (``llm.temperature``, ``llm.max_tokens``) do what they do for an
+        in-process model: the temperature of a request that names none (a server's own default is not greedy),
+        and the most tokens a request may ask for."""
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.temperature, self.max_tokens = temperature, max_tokens
         self.health: BackboneHealth | None = None  # a remote API: nobody here can restart it
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
         self._timeout = timeout
 
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._send("POST", "/chat/completions", body)
+        return await self._send("POST", "/chat/completions", self._with_settings(body))
+
+    def _with_settings(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with the backbone's temperature where it names none, and its token limit capped."""
+        out = dict(body)
+        if out.get("temperature") is None and self.temperature is not None:
+            out["temperature"] = self.temperature
+        if self.max_tokens:
+            key = "max_completion_tokens" if out.get("max_completion_tokens") else "max_tokens"
+            asked = out.get(key)
+            out[key] = min(int(asked), self.max_tokens) if asked else self.max_tokens
+        return out
 
     async def models(self) -> list[str]:
         listing = await self._send("GET", "/models", None)

@@ -43,7 +43,12 @@ def open_backend(config: AgentevoConfig, *, concurrent: bool = False) -> Iterato
         if not llm.base_url:
             raise BackboneSetupError("llm.base_url is required for the openai backbone")
         backend: Backend = HTTPBackend(
-            llm.base_url, llm.model, api_key=openai_api_key(llm), timeout=llm.timeout
+            llm.base_url,
+            llm.model,
+            api_key=openai_api_key(llm),
+            timeout=llm.timeout,
+            temperature=llm.temperature,
+            max_tokens=llm.max_tokens,
         )
         yield backend
         return

@@ -34,6 +34,7 @@ class Upstream:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.seen_keys: list[str] = []
+        self.seen_bodies: list[dict] = []
         app = FastAPI()
 
         @app.post("/v1/chat/completions")
@@ -43,6 +44,7 @@ class Upstream:
                 return JSONResponse({"error": {"message": "bad key"}}, status_code=401)
             await asyncio.sleep(self.delay)
             body = await request.json()
+            self.seen_bodies.append(body)
             text = f"upstream saw {len(body['messages'])} message(s)"
             return JSONResponse(
                 {

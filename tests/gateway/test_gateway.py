@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import socket
@@ -33,6 +34,30 @@ def local_client(gateway: Gateway, token: str = "") -> httpx.Client:
         headers={"Authorization": f"Bearer {token}"},
         timeout=60,
     )
+
+
+def test_an_http_backbone_gets_the_configured_temperature_and_token_cap(upstream):
+    """A server's own default temperature is not greedy (llama-server 0.8, OpenAI 1.0): a request that names none
+    is sent ``llm.temperature``, as an in-process model would use it; ``llm.max_tokens`` caps what is asked."""
+    backend = HTTPBackend(upstream.url, "m", api_key=UPSTREAM_KEY, temperature=0.0, max_tokens=64)
+    asked = [
+        {"temperature": None},
+        {"temperature": 0.7, "max_tokens": 500},
+        {"max_tokens": 16},
+        {"max_completion_tokens": 900},
+    ]
+
+    async def send_all() -> None:
+        for extra in asked:
+            await backend.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}], **extra})
+        await backend.aclose()
+
+    asyncio.run(send_all())
+    sent = [
+        (b.get("temperature"), b.get("max_tokens"), b.get("max_completion_tokens"))
+        for b in upstream.seen_bodies
+    ]
+    assert sent == [(0.0, 64, None), (0.7, 64, None), (0.0, 16, None), (0.0, None, 64)]
 
 
 def test_sandbox_reaches_backbone_through_socket_without_the_key(
