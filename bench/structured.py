@@ -25,6 +25,7 @@ records give each call's tokens and seconds); tool calls go to the chat model di
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -70,8 +71,16 @@ PROVENANCE = Provenance(source="bench-structured")
 COLUMNS = ("kind", "variant", "answers", "valid", "changed", "calls", "tokens/call", "s/call", "failures")
 
 
+MOVED = {
+    "agentevo.evolve.config": "agentevo.config.evolve"
+}  # modules moved since BEFORE: old name -> today's
+
+
 def module_at(rev: str, path: str, name: str) -> types.ModuleType:
-    """The module ``path`` as it was at ``rev`` (imported under ``name``, beside today's code)."""
+    """The module ``path`` as it was at ``rev`` (imported under ``name``, beside today's code); what it imports
+    from a module that has moved since is found at the module's new place."""
+    for old, new in MOVED.items():
+        sys.modules.setdefault(old, importlib.import_module(new))
     source = subprocess.run(
         ["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
