@@ -281,16 +281,27 @@ class Crossover:
         weights = [
             0.1 + (n.scores[self.first_stage].score if self.first_stage in n.scores else 0) for n in mates
         ]
-        mate = rng.choices(mates, weights=weights)[0]
         ours = (read_genome(parent.folder, parent.id), prompt_files(parent.folder))
-        folder = self.export(mate.id, workdir / f"mate-{mate.id}-{uuid.uuid4().hex[:8]}")
-        theirs = (read_genome(folder, mate.id), prompt_files(folder))
-        for _ in range(DRAWS):
-            genome, files, taken = crossed(ours, theirs, rng)
-            if taken and (child := self.known.new(parent, workdir, genome, files)):
-                change = f"crossover ({label}) with {mate.id}: from {mate.id}: {', '.join(taken)}"
-                return Proposal(folder=child, change=change)
-        raise MutationFailed(f"crossover of {parent.id} and {mate.id} made nothing new ({label})")
+        for mate in weighted_order(mates, weights, rng):  # the next mate when one gives only known children
+            folder = self.export(mate.id, workdir / f"mate-{mate.id}-{uuid.uuid4().hex[:8]}")
+            theirs = (read_genome(folder, mate.id), prompt_files(folder))
+            for _ in range(DRAWS):
+                genome, files, taken = crossed(ours, theirs, rng)
+                if taken and (child := self.known.new(parent, workdir, genome, files)):
+                    change = f"crossover ({label}) with {mate.id}: from {mate.id}: {', '.join(taken)}"
+                    return Proposal(folder=child, change=change)
+        raise MutationFailed(
+            f"crossover of {parent.id} made nothing new with any of {len(mates)} mates ({label})"
+        )
+
+
+def weighted_order(items: list[Node], weights: list[float], rng: random.Random) -> list[Node]:
+    """``items`` in a random order drawn without replacement, each next one with probability ∝ its weight."""
+    left, order = list(zip(items, weights, strict=True)), []
+    while left:
+        index = rng.choices(range(len(left)), weights=[w for _, w in left])[0]
+        order.append(left.pop(index)[0])
+    return order
 
 
 def crossed(

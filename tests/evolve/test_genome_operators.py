@@ -130,6 +130,29 @@ def test_crossover_takes_settings_and_prompt_files_from_a_mate(tmp_path):
         assert len(made) == 4  # distinct children
 
 
+def test_crossover_goes_on_to_another_mate_when_one_gives_only_known_children(tmp_path):
+    """Every mix of n0 and the favoured mate A is already a node; B, drawn less often, still gives a child."""
+    genomes = {
+        "A": Genome(sections=["stdlib"], reply_tokens=256),
+        "sections only": Genome(sections=["stdlib"]),
+        "reply_tokens only": Genome(reply_tokens=256),
+        "B": Genome(temperature=0.5, sections=["concise"]),
+    }
+    with Archive(tmp_path / "run") as archive:
+        archive.add(seed_agent_dir())
+        _admit(archive, "n0", 0.2)
+        for name, genome in genomes.items():
+            folder = copy_agent(seed_agent_dir(), tmp_path / name.replace(" ", "-"))
+            (folder / GENOME_FILE).write_text(dump_genome(genome))
+            node = archive.add(folder, parent="n0", operator="manual", change=name)
+            _admit(archive, node.id, 1.0 if name == "A" else 0.0)
+        for seed in range(6):
+            crossover = Crossover(archive, seed=seed, first_stage="small", export=archive.export)
+            assert {n.id for n in crossover.mates("n0")} == {"n1", "n4"}  # A and B: two genes away from n0
+            proposal = crossover.propose(_parent(archive, "n0", tmp_path), tmp_path / f"work{seed}")
+            assert " with n4: " in proposal.change
+
+
 def test_bootstrap_keeps_only_demos_the_evaluator_verifies(tmp_path, sandbox_image):
     """Two train episodes recorded as passed: one answer is right, the other (a forged record) is wrong; only the
     right one becomes a demo, as the hidden tests judge it again."""
