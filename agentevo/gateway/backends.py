@@ -19,7 +19,13 @@ from langchain_core.messages import AIMessage, convert_to_messages
 
 from agentevo.contract import blame
 from agentevo.llm.schema_tools import FAILURE_KEY
-from agentevo.llm.structured import SchemaUnsupported, StructuredFailure, failure_of, requested_schema
+from agentevo.llm.structured import (
+    SchemaUnsupported,
+    StructuredFailure,
+    cut_off_reply,
+    failure_of,
+    requested_schema,
+)
 from agentevo.llm.supervised import AdapterServer, ServerError, served_by
 
 T = TypeVar("T")
@@ -314,6 +320,10 @@ class ChatModelBackend:
             options["max_tokens"] = min(int(limit), ceiling) if ceiling else int(limit)
         try:
             reply = await in_daemon_thread(runnable.invoke, messages, **options)
+        except openai.LengthFinishReasonError as exc:  # a ChatOpenAI answer held to a schema, cut off: the
+            reply = cut_off_reply(
+                exc
+            )  # caller gets it with finish_reason length (named truncated), not a 502
         except Exception as exc:  # noqa: BLE001 - the model's failure is reported, the gateway stays up
             raise _model_fault(exc) from None
         return self._response(reply)

@@ -9,7 +9,9 @@ import socket
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
+from openai.types.chat import ChatCompletion
 
 from agentevo.gateway import Budget, CallRecord, ChatModelBackend, Gateway, HTTPBackend, TrajectoryRecorder
 from agentevo.llm.scripted import ScriptedChatModel
@@ -58,6 +60,30 @@ def test_an_http_backbone_gets_the_configured_temperature_and_token_cap(upstream
         for b in upstream.seen_bodies
     ]
     assert sent == [(0.0, 64, None), (0.7, 64, None), (0.0, 16, None), (0.0, None, 64)]
+
+
+class _CutOff(ScriptedChatModel):
+    """Scripted (the answer is fixed): raises as ChatOpenAI does for a schema-held answer cut off by max_tokens."""
+
+    def _generate(self, *args, **kwargs):
+        completion = ChatCompletion.model_validate(
+            {
+                "id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "length",
+                             "message": {"role": "assistant", "content": '{"answer": "ye'}}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11},
+            }
+        )  # fmt: skip
+        raise openai.LengthFinishReasonError(completion=completion)
+
+
+def test_an_answer_cut_off_by_its_token_limit_is_a_reply_named_truncated_not_a_502():
+    body = {"model": "m", "messages": [{"role": "user", "content": "yes or no?"}], "response_format": {
+        "type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}}  # fmt: skip
+    reply = asyncio.run(ChatModelBackend(_CutOff(replies=["unused"]), "m").chat(body))
+    [choice] = reply["choices"]
+    assert choice["finish_reason"] == "length" and choice["message"]["content"] == '{"answer": "ye'
+    assert reply["usage"]["completion_tokens"] == 4
 
 
 def test_sandbox_reaches_backbone_through_socket_without_the_key(
