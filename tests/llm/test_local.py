@@ -214,7 +214,9 @@ def test_make_chat_model_openai(monkeypatch, cache_dir):
         backbone="openai", base_url="http://127.0.0.1:9/v1", model="m", api_key_env="AGENTEVO_TEST_KEY"
     )
     monkeypatch.delenv("AGENTEVO_TEST_KEY", raising=False)
-    with pytest.raises(BackboneSetupError, match=r"\$AGENTEVO_TEST_KEY is not set"):  # remote: a key is needed
+    with pytest.raises(
+        BackboneSetupError, match=r"\$AGENTEVO_TEST_KEY is not set"
+    ):  # remote: a key is needed
         make_chat_model(config.model_copy(update={"base_url": "https://models.invalid/v1"}), cache_dir)
     monkeypatch.setenv("AGENTEVO_TEST_KEY", "sk-test")
     chat = make_chat_model(config, cache_dir)
