@@ -185,8 +185,11 @@ class Mutate:
         rng, label = seeded(self.seed, self.name, parent.id, self.archive)
         for _ in range(DRAWS):
             child = mutated(genome, rng)
-            fresh = child is not None and child.effective() != genome.effective()
-            if fresh and child and (folder := self.known.new(parent, workdir, child)):
+            if (
+                child is not None
+                and child.effective() != genome.effective()
+                and (folder := self.known.new(parent, workdir, child))
+            ):
                 change = "; ".join(describe(genome, child))
                 return Proposal(folder=folder, change=f"mutate ({label}): {change}")
         raise MutationFailed(f"mutate found no new valid genome for {parent.id} in {DRAWS} draws ({label})")

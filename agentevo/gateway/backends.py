@@ -320,10 +320,10 @@ class ChatModelBackend:
             options["max_tokens"] = min(int(limit), ceiling) if ceiling else int(limit)
         try:
             reply = await in_daemon_thread(runnable.invoke, messages, **options)
-        except openai.LengthFinishReasonError as exc:  # a ChatOpenAI answer held to a schema, cut off: the
-            reply = cut_off_reply(
-                exc
-            )  # caller gets it with finish_reason length (named truncated), not a 502
+        except openai.LengthFinishReasonError as exc:
+            # ChatOpenAI raises a schema-held answer cut off by max_tokens: the caller gets it with finish_reason
+            # length (its failure named truncated, repaired once), not a 502.
+            reply = cut_off_reply(exc)
         except Exception as exc:  # noqa: BLE001 - the model's failure is reported, the gateway stays up
             raise _model_fault(exc) from None
         return self._response(reply)
