@@ -30,6 +30,7 @@ SEED_IMPORTERS = {
     "agentevo.agents.sdk": "SDK mode runs the seed agent in this process, on purpose",
     "agentevo.evolve.genome_operators": "the genome operators edit genome.json against the seed's schema",
     "agentevo.evolve.bootstrap": "the demo size limit of the seed's schema and its code extraction",
+    "agentevo.evolve.operators": "reflect edits only the prompt files the seed's genome reads",
 }
 AGENT_SIDE_NEVER = {"evaluate", "archive", "evolve"}  # rule 3
 SANDBOX_MAY = {"contract", "files", "procs", "progress", "runs"}  # rule 2

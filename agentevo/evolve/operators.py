@@ -20,10 +20,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentevo import contract
 from agentevo.agents.episode import EpisodeBudget, run_isolated
+from agentevo.agents.seed.genome import Genome
 from agentevo.config.evolve import OperatorName
 from agentevo.evolve.diagnose import diagnose
 from agentevo.evolve.evidence import FailedEpisode
@@ -69,11 +70,23 @@ def copy_agent(source: Path, dest: Path) -> Path:
     return dest
 
 
+def prompts_read(folder: Path) -> set[str] | None:
+    """The prompt files of an agent that declares a genome (``Genome.prompt_files``); None for one that does not,
+    whose every surface may be read."""
+    try:
+        return set(Genome.model_validate_json((folder / contract.GENOME_FILE).read_text()).prompt_files())
+    except (OSError, ValidationError):
+        return None
+
+
 REFLECT_SYSTEM = """You improve the prompts of a coding agent from the episodes it failed. Edit the text files
 below so the agent avoids these failures on any task (do not mention specific tasks). Answer with a JSON object
 {"edits": [...]}; each edit is either {"path": <a file below>, "search": <one line of it, copied exactly>,
 "replace": <the new text for that line>} or {"path": <a file below>, "content": <the whole new file>}."""
 MAX_EDITS = 2
+# Sampled: a parent is reflected on more than once with the same failed episodes, and greedy decoding would answer
+# the same edits each time (children refused as duplicates of their siblings).
+REFLECT_TEMPERATURE = 0.7
 MAX_LINES = 60  # lines of a file offered to `search` (the first ones, distinct and non-empty)
 LINE_CHARS = 300  # longer lines cannot be searched for (rewrite the file instead)
 REPLACE_CHARS = 300
@@ -181,14 +194,21 @@ class Reflect:
         self.mutator, self.surfaces = mutator, surfaces
 
     def _surfaces(self, folder: Path) -> list[str]:
+        """The files matching the surface globs that the agent reads: an edit of a prompt section its genome leaves
+        off would make a child that behaves as its parent does."""
         files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-        return [f for f in files if any(fnmatch.fnmatch(f, glob) for glob in self.surfaces)]
+        read = prompts_read(folder)
+        return [
+            f
+            for f in files
+            if any(fnmatch.fnmatch(f, glob) for glob in self.surfaces) and (read is None or f in read)
+        ]
 
     def propose(self, parent: Parent, workdir: Path) -> Proposal:
         surfaces = self._surfaces(parent.folder)
         if not surfaces:
             raise MutationFailed(
-                f"{parent.id} declares no text surface matching {self.surfaces}; use operator meta"
+                f"{parent.id} reads no text surface matching {self.surfaces}; use operator meta"
             )
         files = {f: (parent.folder / f).read_text() for f in surfaces}
         new, dropped = apply_edits(self._ask(parent, files), files)
@@ -210,6 +230,7 @@ class Reflect:
                 f"# Files\n{current}\n\n# Failed episodes\n{episodes}",
                 Edits,
                 schema=edits_schema(files),
+                temperature=REFLECT_TEMPERATURE,
                 agent_id=parent.id,
                 purpose="reflect",
             )

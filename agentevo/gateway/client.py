@@ -66,9 +66,10 @@ class HostLLM:
         purpose: str,
         schema: dict[str, Any] | None = None,
         max_tokens: int | None = None,
+        temperature: float | None = None,
     ) -> T:
         """The answer as a ``model``, the backbone held to its JSON schema (or the tighter ``schema``) through
-        ``response_format``, repaired once.
+        ``response_format``, repaired once; sampled at ``temperature`` when given.
 
         Raises StructuredOutputError (its ``reason`` names why) when no valid answer came, HostLLMError when the
         call itself failed.
@@ -76,7 +77,9 @@ class HostLLM:
         invoke = partial(self._invoke, agent_id=agent_id, purpose=purpose)
         messages = [SystemMessage(system), HumanMessage(user)]
         try:
-            return ask_structured(invoke, messages, model, schema=schema, max_tokens=max_tokens)
+            return ask_structured(
+                invoke, messages, model, schema=schema, max_tokens=max_tokens, temperature=temperature
+            )
         except StructuredOutputError:
             raise
         except Exception as exc:  # any failure of the call abandons what it was for, nothing more

@@ -186,6 +186,7 @@ def ask_structured(
     *,
     schema: dict[str, Any] | None = None,
     max_tokens: int | None = None,
+    temperature: float | None = None,
 ) -> T:
     """Ask for a ``model`` through ``invoke``, with its schema and a budget fitted to it; repair once.
 
@@ -193,9 +194,12 @@ def ask_structured(
     types do (enums of the files and lines that exist); the answer is still validated as a ``model``. A refusal
     of the schema (SchemaUnsupported, a 400) is the named failure ``schema_refused``, not repaired: asking again
     the same way will not help. An answer that fails to parse or validate is shown back with the error, once.
+    ``temperature`` (None: the backbone's) is for callers that ask the same question more than once.
     """
     fmt = response_format(schema or model, name=model.__name__)
     options = {"response_format": fmt, "max_tokens": max_tokens or token_budget(requested_schema(fmt) or {})}
+    if temperature is not None:
+        options["temperature"] = temperature
     reply = _reply(invoke, list(messages), options)
     try:
         return parse_as(model, reply)

@@ -1,5 +1,5 @@
 """``agentevo demo`` end to end on the real embedded model (the llama.cpp backbone on a CPU machine): the seed is
-gated and scored on ladder train tasks, the genome operators make children that pass their gates and are scored on
+gated and scored on ladder train tasks, the genome operators and reflect make children that pass their gates and are scored on
 the same tasks, the table of nodes is printed, and ``agentevo compare`` sets the best node against the seed on
 held-out ladder tasks. Shortened: two tasks, three nodes, no safety probes.
 """
@@ -36,7 +36,9 @@ def test_demo_admits_children_prints_them_and_compares_the_best_with_the_seed(sa
     nodes = {n["id"]: n for n in json.loads((run_dir / "nodes.json").read_text())}
     assert nodes["n0"]["gate"]["passed"] and nodes["n0"]["scores"]["train"]["tasks"] == 2
     children = [n for n in nodes.values() if n["parent"]]
-    assert children and all(n["operator"] in {"mutate", "crossover", "bootstrap"} for n in children)
+    assert children and all(
+        n["operator"] in {"mutate", "crossover", "bootstrap", "reflect"} for n in children
+    )
     assert all(n["gate"]["passed"] for n in children if n["gate"]), [n["gate"] for n in children]
     out = " ".join(done.stderr.split())  # rich wraps long lines
     assert f"nodes of {run_dir.name}" in out and "vs parent" in out, done.stderr[-3000:]

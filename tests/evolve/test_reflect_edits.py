@@ -17,12 +17,14 @@ from langchain_core.language_models import BaseChatModel
 
 from agentevo.config import AgentevoConfig
 from agentevo.evolve.operators import (
+    REFLECT_TEMPERATURE,
     Edits,
     MutationFailed,
     Parent,
     Reflect,
     ReflectFailure,
     apply_edits,
+    copy_agent,
     edits_schema,
 )
 from agentevo.gateway import ChatModelBackend, Gateway
@@ -35,6 +37,7 @@ from tests.llm.conftest import free_port, llamacpp_test_config
 
 PROMPT = "You are a careful programmer.\nTest your code with bash.\nCall submit when done.\n"
 FILES = {"prompts/system.md": PROMPT}
+SEED = Path(__file__).resolve().parents[2] / "agentevo" / "agents" / "seed"
 
 
 @pytest.fixture
@@ -126,3 +129,37 @@ def test_the_embedded_model_answers_edits_that_apply(tmp_path, llamacpp_chat_mod
     assert proposal.change == "reflect: rewrote prompts/system.md"
     assert (proposal.folder / "run.py").read_text() == "print('run')\n"
     assert (proposal.folder / "prompts" / "system.md").read_text() != PROMPT
+
+
+def _offered_paths(request: dict) -> set[str]:
+    schema = request["response_format"]["json_schema"]["schema"]
+    return {b["properties"]["path"]["enum"][0] for b in schema["properties"]["edits"]["items"]["anyOf"]}
+
+
+@pytest.mark.parametrize(
+    ("sections", "offered"),
+    [
+        ([], {"prompts/direct.md", "prompts/system.md"}),
+        (["concise"], {"prompts/direct.md", "prompts/system.md", "prompts/sections/concise.md"}),
+    ],
+)
+def test_reflect_offers_only_the_prompt_files_the_genome_reads(tmp_path, sections, offered):
+    """Scripted: the seed's own folder, whose `prompts/*.md` glob also matches the section library. Only the
+    strategy's base prompts and the genome's sections are offered; an edit of an unread section would make a child
+    that behaves as its parent. The reflection is sampled, so that a second one of the same parent may differ."""
+    folder = copy_agent(SEED, tmp_path / "parent")
+    genome = json.loads((folder / "genome.json").read_text()) | {"sections": sections}
+    (folder / "genome.json").write_text(json.dumps(genome))
+    edit = {
+        "path": "prompts/direct.md",
+        "search": "You are an expert Python programmer.",
+        "replace": "Be exact.",
+    }
+    reply = json.dumps({"edits": [edit]})
+    reflect, gateway = _reflect(tmp_path, ChatModelBackend(ScriptedChatModel(replies=[reply]), "m"))
+    with gateway:
+        proposal = reflect.propose(Parent(id="n0", folder=folder, failed=[]), tmp_path / "work")
+    [record] = [json.loads(line) for line in (tmp_path / "run" / "llm_calls.jsonl").read_text().splitlines()]
+    assert _offered_paths(record["request"]) == offered
+    assert record["request"]["temperature"] == REFLECT_TEMPERATURE
+    assert (proposal.folder / "prompts" / "direct.md").read_text().startswith("Be exact.\n")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, Field
 
-from .genome import CandidateFilter, Demo, Genome, Tool
+from .genome import FOLDER, SYSTEM_FILE, CandidateFilter, Demo, Genome, Tool
 
-PROMPTS = Path(__file__).resolve().parent / "prompts"
 # A declared text surface: the reflect operator may rewrite it; the agent reads it at import.
-SYSTEM_PROMPT = (PROMPTS / "system.md").read_text().strip()
+SYSTEM_PROMPT = (FOLDER / SYSTEM_FILE).read_text().strip()
 
 NUDGE = "Please use one of the tools. When your solution is written and tested, call submit."
 SAVED_CODE = (

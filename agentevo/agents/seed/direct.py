@@ -16,9 +16,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from .candidates import choose, run_trial
-from .config import PROMPTS
 from .examples import Example, visible_examples
-from .genome import CandidateFilter, Genome
+from .genome import DIRECT_FILE, FOLDER, CandidateFilter, Genome
 from .prompting import code_of, demo_messages, lesson_tips
 from .workspace import Workspace
 
@@ -44,7 +43,7 @@ def direct_messages(
     stub = (task.get("files") or {}).get(file, "")
     shown = f"\n\n`{file}` now holds:\n```python\n{stub.strip()}\n```" if stub.strip() else ""
     ask = f"{task['instructions'].strip()}{shown}{lesson_tips(lessons)}\n\n{ASK.format(file=file)}"
-    system = genome.system_prompt((PROMPTS / "direct.md").read_text())
+    system = genome.system_prompt((FOLDER / DIRECT_FILE).read_text())
     return [SystemMessage(system), *demo_messages(genome.demos, task["id"]), HumanMessage(ask)]
 
 

@@ -21,6 +21,8 @@ from .examples import visible_examples
 
 FOLDER = Path(__file__).resolve().parent
 SECTIONS_DIR = "prompts/sections"  # the library of prompt sections, one ``<name>.md`` each
+SYSTEM_FILE = "prompts/system.md"  # the loop's system prompt
+DIRECT_FILE = "prompts/direct.md"  # the direct strategy's system prompt
 DEMO_CHARS = 2000
 
 
@@ -144,6 +146,13 @@ class Genome(BaseModel):
     def sampling(self) -> dict[str, float]:
         """Options for every model call: the temperature, when the genome sets one."""
         return {} if self.temperature is None else {"temperature": self.temperature}
+
+    def prompt_files(self) -> list[str]:
+        """The prompt files this agent reads (relative to its folder): its strategy's base prompts (the direct
+        strategy answers a task that is no one function with the loop) and its sections; the other sections of the
+        library are read by no episode, so an edit of them changes nothing."""
+        bases = [DIRECT_FILE, SYSTEM_FILE] if self.strategy is Strategy.direct else [SYSTEM_FILE]
+        return [*bases, *(f"{SECTIONS_DIR}/{s.value}.md" for s in self.sections)]
 
     def system_prompt(self, base: str, folder: Path = FOLDER) -> str:
         """``base`` followed by the genome's sections, read from the agent's own library."""
