@@ -137,29 +137,28 @@ def _offered_paths(request: dict) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("sections", "offered"),
+    ("settings", "offered"),
     [
-        ([], {"prompts/direct.md", "prompts/system.md"}),
-        (["concise"], {"prompts/direct.md", "prompts/system.md", "prompts/sections/concise.md"}),
+        ({"sections": []}, {"prompts/direct.md"}),
+        ({"sections": ["concise"]}, {"prompts/direct.md", "prompts/sections/concise.md"}),
+        ({"strategy": "loop", "sections": ["concise"]}, {"prompts/system.md", "prompts/sections/concise.md"}),
     ],
 )
-def test_reflect_offers_only_the_prompt_files_the_genome_reads(tmp_path, sections, offered):
-    """Scripted: the seed's own folder, whose `prompts/*.md` glob also matches the section library. Only the
-    strategy's base prompts and the genome's sections are offered; an edit of an unread section would make a child
-    that behaves as its parent. The reflection is sampled, so that a second one of the same parent may differ."""
+def test_reflect_offers_only_the_prompt_files_the_genome_reads(tmp_path, settings, offered):
+    """Scripted: the seed's own folder, whose `prompts/*.md` glob also matches the section library and the other
+    strategy's prompt. Only the strategy's own prompt and the genome's sections are offered (the files it reads on a
+    one-function task); an edit of an unread file would make a child that behaves as its parent. The reflection is
+    sampled, so that a second one of the same parent may differ."""
     folder = copy_agent(SEED, tmp_path / "parent")
-    genome = json.loads((folder / "genome.json").read_text()) | {"sections": sections}
+    genome = json.loads((folder / "genome.json").read_text()) | settings
     (folder / "genome.json").write_text(json.dumps(genome))
-    edit = {
-        "path": "prompts/direct.md",
-        "search": "You are an expert Python programmer.",
-        "replace": "Be exact.",
-    }
-    reply = json.dumps({"edits": [edit]})
+    base = "prompts/system.md" if settings.get("strategy") == "loop" else "prompts/direct.md"
+    first = (folder / base).read_text().splitlines()[0]
+    reply = json.dumps({"edits": [{"path": base, "search": first, "replace": "Be exact."}]})
     reflect, gateway = _reflect(tmp_path, ChatModelBackend(ScriptedChatModel(replies=[reply]), "m"))
     with gateway:
         proposal = reflect.propose(Parent(id="n0", folder=folder, failed=[]), tmp_path / "work")
     [record] = [json.loads(line) for line in (tmp_path / "run" / "llm_calls.jsonl").read_text().splitlines()]
     assert _offered_paths(record["request"]) == offered
     assert record["request"]["temperature"] == REFLECT_TEMPERATURE
-    assert (proposal.folder / "prompts" / "direct.md").read_text().startswith("Be exact.\n")
+    assert (proposal.folder / base).read_text().startswith("Be exact.\n")

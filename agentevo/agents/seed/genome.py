@@ -148,11 +148,10 @@ class Genome(BaseModel):
         return {} if self.temperature is None else {"temperature": self.temperature}
 
     def prompt_files(self) -> list[str]:
-        """The prompt files this agent reads (relative to its folder): its strategy's base prompts (the direct
-        strategy answers a task that is no one function with the loop) and its sections; the other sections of the
-        library are read by no episode, so an edit of them changes nothing."""
-        bases = [DIRECT_FILE, SYSTEM_FILE] if self.strategy is Strategy.direct else [SYSTEM_FILE]
-        return [*bases, *(f"{SECTIONS_DIR}/{s.value}.md" for s in self.sections)]
+        """The prompt files it reads on a one-function task (as ``read``), relative to its folder: its strategy's
+        system prompt and its sections. An edit of any other prompt file changes nothing on such a task."""
+        base = DIRECT_FILE if self.strategy is Strategy.direct else SYSTEM_FILE
+        return [base, *(f"{SECTIONS_DIR}/{s.value}.md" for s in self.sections)]
 
     def system_prompt(self, base: str, folder: Path = FOLDER) -> str:
         """``base`` followed by the genome's sections, read from the agent's own library."""
