@@ -38,8 +38,7 @@ def demo(
     """Evolve the seed agent on ladder train tasks with the genome operators, reflect and the embedded model; print the
     nodes, then compare the best with the seed on held-out ladder tasks."""
     from agentevo.cli.evolve import run_evolution
-    from agentevo.tasks import load_suite
-    from agentevo.tasks.spread import spread
+    from agentevo.tasks.spread import chosen
 
     started = time.monotonic()
     settings = config()
@@ -65,9 +64,12 @@ def demo(
         f"demo: evolving the seed on {tasks} ladder train tasks with {', '.join(o.value for o in OPERATORS)}, "
         f"at most {max_nodes} nodes and {evolving / 60:.1f} minutes ({settings.llm.backbone} backbone)"
     )
-    chosen = spread(load_suite("ladder", split="train"), tasks)
     status = run_evolution(
-        settings, wanted, None, {"max_nodes": max_nodes, "max_seconds": evolving}, tasks=chosen
+        settings,
+        wanted,
+        None,
+        {"max_nodes": max_nodes, "max_seconds": evolving},
+        tasks=chosen("ladder", "train", tasks, spread_out=True),
     )
     per_episode = print_nodes(status.run_dir, status.run_id)
     left = minutes * 60 - (time.monotonic() - started)

@@ -19,6 +19,9 @@ def finetune(
         None, "--sample", help="First sample the served model on this suite's train split (a new run)."
     ),
     limit: int | None = typer.Option(None, min=1, help="With --sample: at most N train tasks."),
+    spread: bool = typer.Option(
+        False, "--spread/--first", help="With --limit: N train tasks spread over levels and templates."
+    ),
     k: int | None = typer.Option(None, min=1, help="With --sample: samples per task (default: train.k)."),
     rationalise: bool | None = typer.Option(
         None, "--rationalise/--no-rationalise", help="With --sample: hinted re-attempts of unsolved tasks."
@@ -58,7 +61,7 @@ def finetune(
         raise typer.Exit(2)
     with train_errors():
         if sample is not None:
-            runs.append(_gather(settings, train, sample, limit))
+            runs.append(_gather(settings, train, sample, limit, spread))
         registry = registry_of(settings)
         dataset = build_dataset(runs, recipe, registry.root / "datasets", train)
         card = read_card(dataset)
@@ -79,7 +82,7 @@ def finetune(
             promote_adapter(lineage.name, sample, None)
 
 
-def _gather(settings: Any, train: Any, suite: str, limit: int | None) -> Path:
+def _gather(settings: Any, train: Any, suite: str, limit: int | None, spread: bool) -> Path:
     """A sampling round (B-STaR temperature, rationalisation, self-play as ``train`` says) into a new run."""
     from agentevo.evaluate.evaluator import Evaluator
     from agentevo.runs import RunDir
@@ -95,6 +98,7 @@ def _gather(settings: Any, train: Any, suite: str, limit: int | None) -> Path:
             model=settings.llm.model,
             config=train,
             limit=limit,
+            spread_out=spread,
         )
     s, played = done.sampling, done.selfplay
     picked = s.round or next(p for p in s.probes if p.temperature == s.temperature)

@@ -16,7 +16,7 @@ from agentevo.compare.arms import Arm, ArmError, check_arms
 from agentevo.files import read_json, write_json_atomic
 from agentevo.runs import PLAN_FILE
 from agentevo.tasks import Task, load_suite
-from agentevo.tasks.spread import spread
+from agentevo.tasks.spread import chosen
 
 ALL_SPLITS = "all"
 
@@ -96,10 +96,7 @@ def _new(arms: list[Arm], given: Design) -> Plan:
     suite = design.suite
     assert suite is not None  # DEFAULTS names one
     split = None if design.split == ALL_SPLITS else design.split
-    if design.spread and design.limit:
-        tasks = spread(load_suite(suite, split=split), design.limit)
-    else:
-        tasks = load_suite(suite, split=split, limit=design.limit)
+    tasks = chosen(suite, split, design.limit, bool(design.spread))
     if not tasks:
         raise CompareError(f"suite {design.suite}, split {design.split}: no tasks to compare on")
     fields = design.model_dump(exclude={"limit"})

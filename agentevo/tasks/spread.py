@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from agentevo.tasks.model import Task
+from agentevo.tasks.suites import load_suite
 
 
 def spread(tasks: list[Task], count: int) -> list[Task]:
@@ -28,3 +29,10 @@ def spread(tasks: list[Task], count: int) -> list[Task]:
     while len(picked) < count and any(queues):
         picked += [queue.pop(0) for queue in queues if queue][: count - len(picked)]
     return picked
+
+
+def chosen(suite: str, split: str | None, limit: int | None, spread_out: bool) -> list[Task]:
+    """The tasks of a split: all, its first ``limit``, or ``limit`` of them spread over levels (``spread_out``)."""
+    if spread_out and limit:
+        return spread(load_suite(suite, split=split), limit)
+    return load_suite(suite, split=split, limit=limit)

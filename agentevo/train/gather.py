@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from agentevo.files import write_json_atomic
 from agentevo.runs import RunDir
 from agentevo.tasks import load_suite
+from agentevo.tasks.spread import chosen
 from agentevo.train.config import TrainConfig
 from agentevo.train.sampling import SamplingRecord, model_chat, sampling_round
 from agentevo.train.selfplay import SelfPlay, SelfPlayRecord
@@ -42,10 +43,12 @@ def gather(
     model: str,
     config: TrainConfig,
     limit: int | None = None,
+    spread_out: bool = False,
 ) -> Gathered:
-    """Sample the suite's train split (at most ``limit`` tasks) and, with ``config.proposals``, play."""
+    """Sample the suite's train split (at most ``limit`` tasks, the first or spread over levels) and, with
+    ``config.proposals``, play."""
     run.describe(command="agentevo finetune --sample", suite=suite, model=model)
-    tasks = load_suite(suite, split="train", limit=limit)
+    tasks = chosen(suite, "train", limit, spread_out)
     chat = model_chat(chat_model)
     sampled = sampling_round(chat, tasks, evaluator, run, model=model, config=config)
     played = None

@@ -10,7 +10,7 @@ from agentevo.compare.plan import CompareError, Design, open_plan
 from agentevo.compare.stats import sign_test
 from agentevo.evaluate.results import ResultRow
 from agentevo.tasks import load_suite
-from agentevo.tasks.spread import spread
+from agentevo.tasks.spread import chosen, spread
 
 
 def test_a_spread_limit_spans_every_level_and_is_kept_by_the_plan(tmp_path):
@@ -35,6 +35,14 @@ def test_spread_takes_one_level_in_turn_and_every_template_before_a_second_insta
     templates = [t.metadata["template"] for t in tasks]
     assert len(set(templates)) == len(templates)  # 20 tasks, 20 templates
     assert len(spread(tasks, 100)) == 20  # never more than there are
+
+
+def test_chosen_gives_the_split_its_first_tasks_or_a_spread_as_finetune_samples_them():
+    train = load_suite("ladder", split="train")
+    assert [t.id for t in chosen("ladder", "train", None, True)] == [t.id for t in train]
+    assert [t.id for t in chosen("ladder", "train", 12, False)] == [t.id for t in train[:12]]
+    assert {t.difficulty for t in chosen("ladder", "train", 12, False)} == {1}
+    assert [t.id for t in chosen("ladder", "train", 12, True)] == [t.id for t in spread(train, 12)]
 
 
 def test_held_out_ladder_tasks_are_grouped_and_tested_per_group(tmp_path):
