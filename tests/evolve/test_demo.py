@@ -39,7 +39,10 @@ def test_demo_admits_children_prints_them_and_compares_the_best_with_the_seed(sa
     assert children and all(
         n["operator"] in {"mutate", "crossover", "bootstrap", "reflect"} for n in children
     )
-    assert all(n["gate"]["passed"] for n in children if n["gate"]), [n["gate"] for n in children]
+    gated = [n["gate"] for n in children if n["gate"]]
+    # reflect samples its edit, and two reflections may still write the same one: that refusal is the gate's job
+    assert all(g["passed"] or g["failure"] in {"duplicate", "near_duplicate"} for g in gated), gated
+    assert any(g["passed"] for g in gated), gated
     out = " ".join(done.stderr.split())  # rich wraps long lines
     assert f"nodes of {run_dir.name}" in out and "vs parent" in out, done.stderr[-3000:]
     for child in children:
