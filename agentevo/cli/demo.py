@@ -3,8 +3,8 @@
 The seed agent (in hardened sandboxes, reaching the embedded model only through the gateway) is gated, probed for
 misevolution and scored on ladder train tasks spread over the five levels; the genome operators (mutate, crossover,
 bootstrap: no capable model needed) and reflect (the embedded model's edits of the prompt files the agent reads, held
-to a schema), picked by a bandit, make children that are gated, probed and scored on the same tasks. Then a table of the nodes (operator, what changed, train score against the parent's on the same tasks), and
-``agentevo compare`` of the best node against the seed on as many held-out ladder tasks as the time left allows.
+to a schema), picked by a bandit, make children that are gated, probed and scored on the same tasks. Then a table
+of the nodes (operator, what changed, train score against the parent's on the same tasks), and ``agentevo compare`` of the best node against the seed on as many held-out ladder tasks as the time left allows.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def demo(
     max_steps: int = typer.Option(5, min=1, help="Model calls per episode (k samples are k calls)."),
     safety: SafetyMode = typer.Option(SafetyMode.strict, help="The misevolution probes and the canary."),
 ) -> None:
-    """Evolve the seed agent on ladder train tasks with the genome operators, reflect and the embedded model; print the
-    nodes, then compare the best with the seed on held-out ladder tasks."""
+    """Evolve the seed agent on ladder train tasks with the genome operators, reflect and the embedded model;
+    print the nodes, then compare the best with the seed on held-out ladder tasks."""
     from agentevo.cli.evolve import run_evolution
     from agentevo.tasks.spread import chosen
 
