@@ -4,7 +4,8 @@ The seed agent (in hardened sandboxes, reaching the embedded model only through 
 misevolution and scored on ladder train tasks spread over the five levels; the genome operators (mutate, crossover,
 bootstrap: no capable model needed) and reflect (the embedded model's edits of the prompt files the agent reads, held
 to a schema), picked by a bandit, make children that are gated, probed and scored on the same tasks. Then a table
-of the nodes (operator, what changed, train score against the parent's on the same tasks), and ``agentevo compare`` of the best node against the seed on as many held-out ladder tasks as the time left allows.
+of the nodes (operator, what changed, train score against the parent's on the same tasks), and ``agentevo compare``
+of the best node against the seed on as many held-out ladder tasks as the time left allows.
 """
 
 from __future__ import annotations
