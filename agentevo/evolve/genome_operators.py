@@ -6,10 +6,10 @@
   the second is an admitted node drawn with weight 0.1 + its first-stage score.
 * ``bootstrap`` (DSPy's BootstrapFewShot) lives in ``bootstrap.py``.
 
-A child is valid by construction: its genome is validated by the seed's schema before it is written, a pair of
-settings that only works together (samples and temperature) travels together, and a genome equal to the parent's or
-to any node's in what its strategy reads (``Genome.effective``) is never proposed. ``change`` records the seed and
-every setting or file that changed.
+A child is valid by construction: its genome is validated by the seed's schema before it is written, settings
+that only work together (samples, temperature and what shapes the batch) travel together, and a genome equal to the
+parent's or to any node's in what its strategy reads (``Genome.effective``) is never proposed. ``change`` records
+the seed and every setting or file that changed.
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ CHOICES: dict[str, list[Any]] = {
     "strategy": list(Strategy),
     "samples": [1, 2, 4, 6, 8],
     "temperature": [None, 0.0, 0.3, 0.5, 0.7, 1.0],
+    "greedy_first": [False, True],
+    "rounds": [1, 2, 3],
     "filter": list(CandidateFilter),
     "max_steps": [2, 3, 4, 6, 8, 12],
     "reply_tokens": [128, 256, 384, 512],
 }
 LINKED = [
-    ("samples", "temperature", "filter")
+    ("samples", "temperature", "filter", "greedy_first", "rounds")
 ]  # settings crossover takes from the same parent (they work together)
 
 
@@ -203,6 +205,8 @@ def mutated(genome: Genome, rng: random.Random) -> Genome | None:
     if data["samples"] > 1:  # settings that only work together: repaired, not refused
         data["temperature"] = data["temperature"] or rng.choice([t for t in CHOICES["temperature"] if t])
         data["filter"] = CandidateFilter.examples
+    else:
+        data["greedy_first"], data["rounds"] = False, 1
     try:
         return Genome.model_validate(data)
     except ValidationError:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from agentevo.agents import run_isolated, seed_agent_dir
 from agentevo.agents.episode import EpisodeBudget
-from agentevo.agents.seed.direct import _inputs, _keep
+from agentevo.agents.seed.direct import Judge, _inputs
 from agentevo.agents.seed.genome import (
     CandidateFilter,
     Demo,
@@ -80,6 +80,7 @@ def test_the_schema_refuses_incoherent_genomes_and_names_the_fix():
         "contract": {"contract": 2},
         "Extra inputs are not permitted": {"samples_k": 2},
         "less than or equal to 8": {"samples": 9, "temperature": 0.5},
+        "need samples > 1": {"rounds": 2},
     }
     for reason, settings in refused.items():
         with pytest.raises(ValidationError, match=reason):
@@ -108,6 +109,25 @@ def test_k_samples_and_the_example_filter_keep_the_right_answer_among_wrong_ones
     assert all(c.request["stop"] == ["\n```\n"] and "tools" not in c.request for c in calls)
 
 
+def test_rounds_sample_again_only_while_no_answer_passes_and_greedy_first_decodes_one_greedily(
+    tmp_path, sandbox_image
+):
+    """Two samples a batch, three rounds at most, the first sample greedy. Two wrong answers: a second batch is
+    asked, holds the right one, and no third follows. A right answer in the first batch: no second batch."""
+    settings = {"samples": 2, "temperature": 0.7, "filter": "examples", "greedy_first": True, "rounds": 3}
+    replies = [fenced(WRONG[0]), fenced(WRONG[1]), fenced(SOLVED), fenced(WRONG[2]), fenced(SOLVED)]
+    again, passed, calls, _ = episode(tmp_path / "r", agent(tmp_path / "r", **settings), replies)
+    assert again.stop_reason == "submitted" and again.calls == 4 and passed, again.log_tail
+    assert sorted((c.request["seed"], c.request["temperature"]) for c in calls) == [
+        (0, 0.0),
+        (1, 0.7),
+        (2, 0.7),
+        (3, 0.7),
+    ]
+    first, passed_first, _, _ = episode(tmp_path / "1", agent(tmp_path / "1", **settings), replies[2:])
+    assert first.stop_reason == "submitted" and first.calls == 2 and passed_first, first.log_tail
+
+
 def test_without_examples_answers_that_agree_on_the_models_inputs_are_kept(tmp_path):
     """In-process (the order of the answers fixed): a stub and no example in the statement; two right answers,
     written differently, agree on the model's inputs; two wrong ones do not; one right answer is kept."""
@@ -121,9 +141,9 @@ def test_without_examples_answers_that_agree_on_the_models_inputs_are_kept(tmp_p
     reply = json.dumps({"calls": ["double(3)", "double(-1)", "len([])", "print(1)"]})
     probes, _ = _inputs(ScriptedChatModel(replies=[f"Here: {reply}"]), task)
     assert probes == ["double(3)", "double(-1)"]  # only calls of the entry point
-    kept = _keep(LocalWorkspace(str(tmp_path)), answers, "double", [], probes, CandidateFilter.examples)
+    kept = Judge(LocalWorkspace(str(tmp_path)), "double", [], probes, CandidateFilter.examples).keep(answers)
     assert kept in (answers[1], answers[3])
-    first = _keep(LocalWorkspace(str(tmp_path)), answers, "double", [], probes, CandidateFilter.none)
+    first = Judge(LocalWorkspace(str(tmp_path)), "double", [], probes, CandidateFilter.none).keep(answers)
     assert first == answers[0]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from agentevo.evaluate import Evaluator
 from agentevo.evaluate.results import ResultRow, ResultsStore
 from agentevo.evolve.bootstrap import Bootstrap
 from agentevo.evolve.gates import decide
-from agentevo.evolve.genome_operators import Crossover, Known, Mutate, describe
+from agentevo.evolve.genome_operators import Crossover, Known, Mutate, describe, mutated
 from agentevo.evolve.operator_bandit import OperatorBandit
 from agentevo.evolve.operators import Parent, copy_agent
 from agentevo.evolve.start import evolve_run, open_run
@@ -83,6 +84,23 @@ def test_mutate_makes_valid_distinct_recorded_children_and_repeats_itself_from_i
         )  # the same seed, parent and archive size: the same child
 
 
+def test_mutation_reaches_every_setting_the_direct_strategy_reads_and_repairs_the_batch_settings():
+    """From one sample or from eight, 300 seeded draws change every setting the strategy reads, greedy_first and
+    rounds included; a child with one sample never keeps a batch setting (the schema would refuse it)."""
+    for parent in (
+        Genome(),
+        Genome(samples=8, temperature=0.5, filter="examples", rounds=2, greedy_first=True),
+    ):
+        changed: set[str] = set()
+        for seed in range(300):
+            child = mutated(parent, random.Random(seed))
+            if child is None:
+                continue
+            changed |= {line.split(":")[0] for line in describe(parent, child)}
+            assert child.samples > 1 or (child.rounds, child.greedy_first) == (1, False)
+        assert set(parent.read()) - {"demos"} <= changed, set(parent.read()) - changed
+
+
 def test_a_child_that_differs_only_in_settings_its_strategy_does_not_read_is_no_new_child(tmp_path):
     """The direct strategy with one sample keeps its only answer whatever the filter, and never runs the loop's
     step budget: a child changing only those would be scored as its parent, so it is never proposed."""
@@ -118,8 +136,8 @@ def test_crossover_takes_settings_and_prompt_files_from_a_mate(tmp_path):
             child = Genome.model_validate_json((proposal.folder / GENOME_FILE).read_text())
             taken = proposal.change.split("from n1: ")[1].split(", ")
             assert proposal.change.startswith("crossover (3/crossover/n0/") and taken
-            if "samples" in taken:  # samples and temperature travel together: the pair stays valid
-                assert (child.samples, child.temperature) == (4, 0.7)
+            if "samples" in taken:  # samples, temperature and the batch travel together: they stay valid
+                assert (child.samples, child.temperature, child.rounds) == (4, 0.7, 1)
             if "prompts/direct.md" in taken:
                 assert (proposal.folder / "prompts/direct.md").read_text() == (
                     mate / "prompts/direct.md"

@@ -2,7 +2,8 @@
 
 The k calls go out together, so a backbone with parallel slots (llama-server's ``-np``) decodes them in one batch.
 Each call is one step of the episode's budget; with the ``examples`` filter and no example in the statement, one
-more call asks the model for inputs to compare the answers on (CodeT), in the same batch.
+more call asks the model for inputs to compare the answers on (CodeT), in the same batch. With ``rounds`` > 1, a
+further batch is sampled while no answer passes every example the statement shows, as long as the budget lasts.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from .candidates import choose, run_trial
+from .candidates import Trial, choose, run_trial
 from .examples import Example, visible_examples
 from .genome import DIRECT_FILE, FOLDER, CandidateFilter, Genome
 from .prompting import code_of, demo_messages, lesson_tips
@@ -70,20 +71,42 @@ def solve_directly(
     k = max(1, min(genome.samples, calls - wants_inputs))
     messages = direct_messages(task, genome, lessons)
     with ThreadPoolExecutor(max_workers=k + 1) as pool:
-        asked = [pool.submit(_ask, llm, messages, stop=STOP, seed=i, **genome.sampling()) for i in range(k)]
         inputs = pool.submit(_inputs, llm, task) if wants_inputs and calls > k else None
-        replies = [r for r in (f.result() for f in asked) if r is not None]
+        replies = _batch(pool, llm, messages, genome, range(k))
         probes, inputs_reply = inputs.result() if inputs else ([], None)
+        judge = Judge(workspace, entry, examples, probes, genome.filter)
+        left = calls - k - (inputs is not None)
+        for batch in range(1, genome.rounds):
+            if left < 1 or not judge.wants_more(_codes(replies, entry)):
+                break
+            seeds = range(batch * k, batch * k + min(k, left))
+            replies += _batch(pool, llm, messages, genome, seeds)
+            left -= len(seeds)
     answered = [r for r in [*replies, inputs_reply] if r is not None]
     tokens = sum(r.usage_metadata["total_tokens"] if r.usage_metadata else 0 for r in answered)
     state = {"steps": len(answered), "tokens": tokens}
-    codes = [c for c in (code_of(str(r.content), entry) for r in replies) if c]
+    codes = _codes(replies, entry)
     if not codes:
         reason = "no reply held code" if replies else "every model call failed"
         return {**state, "stop_reason": "stopped" if replies else "llm_error", "error": reason}
-    kept = _keep(workspace, codes, entry, examples, probes, genome.filter)
-    workspace.write(task.get("solution_file") or "solution.py", kept)
+    workspace.write(task.get("solution_file") or "solution.py", judge.keep(codes))
     return {**state, "stop_reason": "submitted"}
+
+
+def _batch(
+    pool: ThreadPoolExecutor,
+    llm: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    genome: Genome,
+    seeds: range,
+) -> list[AIMessage]:
+    """A batch of samples, asked at once (one seed each); the calls that failed left out."""
+    asked = [pool.submit(_ask, llm, messages, stop=STOP, seed=i, **genome.sampling(i)) for i in seeds]
+    return [r for r in (f.result() for f in asked) if r is not None]
+
+
+def _codes(replies: list[AIMessage], entry: str) -> list[str]:
+    return [c for c in (code_of(str(r.content), entry) for r in replies) if c]
 
 
 def _inputs(llm: BaseChatModel, task: dict[str, Any]) -> tuple[list[str], AIMessage | None]:
@@ -99,27 +122,45 @@ def _inputs(llm: BaseChatModel, task: dict[str, Any]) -> tuple[list[str], AIMess
     return [c for c in calls if isinstance(c, str) and c.strip().startswith(f"{entry}(")], reply
 
 
-def _keep(
-    workspace: Workspace,
-    codes: list[str],
-    entry: str,
-    examples: list[Example],
-    probes: list[str],
-    how: CandidateFilter,
-) -> str:
-    """The answer to write: the first, or the one the filter ranks best (each distinct answer is run once)."""
-    distinct = list(dict.fromkeys(codes))
-    if how is CandidateFilter.none or (len(distinct) == 1 and not examples):
-        print(f"[direct] kept answer 1 of {len(codes)} ({len(distinct)} distinct), unchecked", flush=True)
-        return codes[0]
-    checks = [e.check for e in examples]
-    probes = [e.call for e in examples if e.call] or probes
-    trials = [run_trial(workspace, code, entry, checks, probes) for code in distinct]
-    index = choose(trials, [codes.count(code) for code in distinct])
-    passed = sum(trials[index].passed)
-    print(
-        f"[direct] kept answer {index + 1} of {len(distinct)} distinct ({len(codes)} sampled): "
-        f"{passed}/{len(checks)} examples pass, {len(probes)} probes",
-        flush=True,
-    )
-    return distinct[index]
+class Judge:
+    """Ranks answers by the filter: each distinct answer is run once on the examples (or probes) and remembered."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        entry: str,
+        examples: list[Example],
+        probes: list[str],
+        how: CandidateFilter,
+    ) -> None:
+        self.workspace, self.entry, self.how = workspace, entry, how
+        self.examples, self.checks = examples, [e.check for e in examples]
+        self.probes = [e.call for e in examples if e.call] or probes
+        self.trials: dict[str, Trial] = {}
+
+    def wants_more(self, codes: list[str]) -> bool:
+        """Whether another batch could help: the statement shows examples and no answer yet passes them all."""
+        if self.how is CandidateFilter.none or not self.checks:
+            return False
+        return not any(t.defines and all(t.passed) for t in self._tried(codes))
+
+    def keep(self, codes: list[str]) -> str:
+        """The answer to write: the first, or the one the filter ranks best."""
+        distinct = list(dict.fromkeys(codes))
+        if self.how is CandidateFilter.none or (len(distinct) == 1 and not self.examples):
+            print(f"[direct] kept answer 1 of {len(codes)} ({len(distinct)} distinct), unchecked", flush=True)
+            return codes[0]
+        trials = self._tried(distinct)
+        index = choose(trials, [codes.count(code) for code in distinct])
+        print(
+            f"[direct] kept answer {index + 1} of {len(distinct)} distinct ({len(codes)} sampled): "
+            f"{sum(trials[index].passed)}/{len(self.checks)} examples pass, {len(self.probes)} probes",
+            flush=True,
+        )
+        return distinct[index]
+
+    def _tried(self, codes: list[str]) -> list[Trial]:
+        for code in dict.fromkeys(codes):
+            if code not in self.trials:
+                self.trials[code] = run_trial(self.workspace, code, self.entry, self.checks, self.probes)
+        return [self.trials[code] for code in codes]

@@ -84,6 +84,18 @@ class Genome(BaseModel):
     temperature: float | None = Field(
         None, ge=0.0, le=1.2, description="Sampling temperature of every model call (None: the backbone's)."
     )
+    greedy_first: bool = Field(
+        False,
+        description="The first of the samples decoded greedily (T 0): the one-answer agent's answer is always "
+        "among the candidates, and it wins ties (direct, samples > 1).",
+    )
+    rounds: int = Field(
+        1,
+        ge=1,
+        le=3,
+        description="Batches of samples at most (direct, samples > 1): another batch only while no answer passes "
+        "every example the statement shows, so the hard tasks get the extra calls.",
+    )
     filter: CandidateFilter = CandidateFilter.none
     demos: list[Demo] = Field(default_factory=list, max_length=3)
     cases: int = Field(
@@ -115,6 +127,8 @@ class Genome(BaseModel):
             raise ValueError("samples > 1 need a temperature above 0 (else they are one answer k times)")
         if self.samples > 1 and self.filter is CandidateFilter.none:
             raise ValueError("samples > 1 need filter: examples (without it only the first answer is read)")
+        if self.samples == 1 and (self.greedy_first or self.rounds > 1):
+            raise ValueError("greedy_first and rounds > 1 need samples > 1 (they shape a batch of samples)")
         return self
 
     def read(self) -> list[str]:
@@ -122,13 +136,13 @@ class Genome(BaseModel):
         strategy's filter is not, as it follows its samples (the examples filter for k > 1, a no-op for one)."""
         common = ["strategy", "temperature", "demos", "sections", "reply_tokens"]
         if self.strategy is Strategy.direct:
-            return [*common, "samples"]
+            return [*common, "samples", "greedy_first", "rounds"]
         return [*common, "filter", "max_steps", "tools"]
 
     def effective(self) -> Genome:
         """The same agent on a one-function task with what its strategy does not read at the defaults: two genomes
         with equal ``effective()`` answer alike, so a search that has tried one need not try the other."""
-        unread = {"samples", "filter", "max_steps", "tools"} - set(self.read())
+        unread = {"samples", "greedy_first", "rounds", "filter", "max_steps", "tools"} - set(self.read())
         data = self.model_dump() | {name: getattr(DEFAULTS, name) for name in unread}
         if self.strategy is Strategy.direct and self.samples > 1:
             data["filter"] = CandidateFilter.examples
@@ -143,8 +157,11 @@ class Genome(BaseModel):
         stub = (task.get("files") or {}).get(task.get("solution_file") or "solution.py", "")
         return f"def {entry}(" in stub or bool(visible_examples(task.get("instructions", ""), entry))
 
-    def sampling(self) -> dict[str, float]:
-        """Options for every model call: the temperature, when the genome sets one."""
+    def sampling(self, sample: int | None = None) -> dict[str, float]:
+        """Options for a model call (``sample``: its index in the direct strategy's samples): the temperature,
+        when the genome sets one; T 0 for the first sample under ``greedy_first``."""
+        if self.greedy_first and sample == 0:
+            return {"temperature": 0.0}
         return {} if self.temperature is None else {"temperature": self.temperature}
 
     def prompt_files(self) -> list[str]:
