@@ -43,7 +43,9 @@ def compare(
     ),
     parallel: int = typer.Option(2, min=1, help="Episodes at once."),
     run: str | None = typer.Option(
-        None, "--run", help="Go on with this comparison (run id or folder): resume it, or add the arms given."
+        None,
+        "--run",
+        help="Go on with this comparison (run id or folder): resume it, or add the arms given (only those run).",
     ),
 ) -> None:
     """Run every arm on the same tasks, k attempts each, and compare them with the first: pass@1 with 95 %

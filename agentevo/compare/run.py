@@ -4,7 +4,7 @@ Each arm is a ``run_suite`` call (``agentevo run``'s machinery: isolated episode
 the infrastructure spoils) with ``agent_id`` = the arm's name, so its rows are keyed by (arm, task, attempt) in the
 run's ``results.sqlite``. Before an arm runs, the attempts it already has a scored row for are left out: after
 ``kill -9`` the same call (or ``agentevo compare --run RUN``) runs only what is missing, and an arm added later runs
-alone, the others untouched. Arms run one after another, each on its own backbone, memory and adapter.
+alone, the others untouched (only the arms a call names run; a call naming none runs every arm). Arms run one after another, each on its own backbone, memory and adapter.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def compare(
     ``suite``/``split``/``limit``/``attempts``/``seed`` default to builtin, test, all, 1 and 0 on a new run
     (``spread``: the limit's tasks spread over levels and templates, not the first N); with
     ``run_id`` of an earlier comparison they default to its plan (and must agree with it), and ``arms`` may add
-    arms to it. Writes ``compare.json`` (the plan), ``comparison.json`` and ``report.html`` into the run folder.
+    arms to it. Only the arms named run (with none named, every arm of the plan), so an arm can be added while
+    another process still runs the others. Writes ``compare.json`` (the plan), ``comparison.json`` and ``report.html`` into the run folder.
     Raises ``RunInterrupted`` on Ctrl-C (the finished episodes' rows are kept: call again with the run id).
     """
     settings = config or load_config()
@@ -83,8 +84,9 @@ def compare(
     run.describe(
         command="agentevo compare", arms={a.name: a.describe() for a in plan.arms}, **run_manifest(settings)
     )
+    named = {arm.name for arm in arms}
     with ResultsStore(run.path / RESULTS_DB) as store:
-        for arm in plan.arms:
+        for arm in [a for a in plan.arms if not named or a.name in named]:
             _run_arm(arm, arm_settings[arm.name], plan, tasks, run, store, parallel, progress, backend)
         comparison = analyse(plan, store.rows(run.run_id), run_id=run.run_id, run_dir=run.path)
     write_results(comparison)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -148,6 +149,19 @@ def test_the_command_line_against_an_endpoint_and_an_arm_added_later(tmp_path, s
         result = json.loads((run_dir / "comparison.json").read_text())
         assert [a["name"] for a in result["arms"]] == ["base", "short", "hot"]
         assert [a["episodes"] for a in result["arms"]] == [1, 1, 1]
+        # A call that names arms runs only those; one that names none runs every arm's missing episodes.
+        with sqlite3.connect(run_dir / "results.sqlite") as db:
+            db.execute("DELETE FROM results WHERE agent_id = 'short'")
+        cold = f"cold={seed},{endpoint},temperature=0.1"
+        named = agentevo("compare", "--run", run_dir.name, "--arm", cold, archives=tmp_path)
+        assert named.returncode == 0, named.stderr[-3000:]
+        calls = Counter(c.agent_id for c in TrajectoryRecorder(run_dir).read())
+        assert calls == {"base": 2, "short": 1, "hot": 2, "cold": 2}  # short, not named, was not run again
+        every = agentevo("compare", "--run", run_dir.name, archives=tmp_path)
+        assert every.returncode == 0, every.stderr[-3000:]
+        assert Counter(c.agent_id for c in TrajectoryRecorder(run_dir).read()) == {**calls, "short": 2}
+        result = json.loads((run_dir / "comparison.json").read_text())
+        assert [a["episodes"] for a in result["arms"]] == [1, 1, 1, 1]
         refused = agentevo("compare", "--run", run_dir.name, "--attempts", "3", archives=tmp_path)
         assert refused.returncode == 2 and "runs attempts 1, not 3: leave --attempts out" in refused.stderr
         (run_dir / "report.html").unlink()
