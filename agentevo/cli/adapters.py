@@ -141,6 +141,22 @@ def promote(
 
 
 @app.command()
+def scale(
+    name: str = typer.Argument(..., help="The adapter version, e.g. agent-v3."),
+    factor: float = typer.Argument(
+        ..., help="Its strength in the new version, e.g. 0.5 (half way to the base)."
+    ),
+) -> None:
+    """A new version with NAME's weights at FACTOR of their strength (lora_alpha x FACTOR); promote or compare it
+    like any other (e.g. an adapter that breaks tasks unlike its training data may keep them at 0.5)."""
+    from agentevo.serving.adapters import registry_of
+
+    with train_errors():
+        made = registry_of(config()).scaled(name, factor)
+    out.print(f"adapter {made.name}: {name} at scale {factor} ({registry_of(config()).path(made.name)})")
+
+
+@app.command()
 def rollback() -> None:
     """Make the previously active adapter (or the base model) active again; gateways opened later serve it."""
     from agentevo.serving.adapters import registry_of

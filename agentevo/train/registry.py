@@ -143,6 +143,25 @@ class AdapterRegistry:
             os.rename(staged, self.path(name))
         return record
 
+    def scaled(self, name: str, factor: float) -> Lineage:
+        """A new version: ``name``'s weights at ``factor`` of their strength (``lora_alpha`` x factor). Below 1 it
+        lies between the base model and the adapter, as WiSE-FT's weight interpolation does: a full-strength adapter
+        trained on a few templates can break tasks unlike them, and a weaker one may keep both."""
+        if not 0 < factor <= 2:
+            raise RegistryError(
+                f"scale {factor} is out of range: give a factor above 0 and at most 2, e.g. 0.5"
+            )
+        source = self.get(name)
+        staged = self.staging()
+        for file in ADAPTER_FILES:
+            shutil.copy2(self.path(name) / file, staged / file)
+        settings = json.loads((staged / "adapter_config.json").read_text())
+        settings["lora_alpha"] = settings.get("lora_alpha", settings.get("r", 8)) * factor
+        write_json_atomic(staged / "adapter_config.json", settings)
+        lineage = source.model_dump(exclude={"name", "family", "version", "created", "metrics"})
+        metrics = {**source.metrics, "scaled_from": name, "scale": factor}
+        return self.commit(staged, {**lineage, "parent": name, "metrics": metrics})
+
     def clean_staging(self, older_than: float = 0.0) -> int:
         """Remove staging folders that a killed writer left (older than ``older_than`` seconds)."""
         removed = 0

@@ -100,3 +100,23 @@ def test_an_adapter_of_another_base_model_is_refused(tmp_path: Path) -> None:
     assert registry.check_base("agent-v1", "a" * 64).name == "agent-v1"
     with pytest.raises(RegistryError, match="trained on another base model .*train one on this base"):
         registry.check_base("agent-v1", "c" * 64)
+
+
+def test_a_scaled_version_keeps_the_weights_and_scales_lora_alpha(tmp_path: Path) -> None:
+    registry = AdapterRegistry(tmp_path, "agent")
+    folder = staged(registry)
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8, "lora_alpha": 16}))
+    registry.commit(folder, {**LINEAGE, "metrics": {"steps": 70}})
+    half = registry.scaled("agent-v1", 0.5)
+    assert (half.name, half.parent, half.dataset) == ("agent-v2", "agent-v1", "/data/rft-1")
+    assert half.metrics == {"steps": 70, "scaled_from": "agent-v1", "scale": 0.5}
+    config = json.loads((registry.path("agent-v2") / "adapter_config.json").read_text())
+    assert config == {"peft_type": "LORA", "r": 8, "lora_alpha": 8.0}
+    weights = [
+        (registry.path(n) / "adapter_model.safetensors").read_bytes() for n in ("agent-v1", "agent-v2")
+    ]
+    assert weights[0] == weights[1]
+    with pytest.raises(RegistryError, match="give a factor above 0"):
+        registry.scaled("agent-v1", 0)
+    with pytest.raises(RegistryError, match="no adapter 'agent-v7'"):
+        registry.scaled("agent-v7", 0.5)
