@@ -152,8 +152,9 @@ def scale(
     from agentevo.serving.adapters import registry_of
 
     with train_errors():
-        made = registry_of(config()).scaled(name, factor)
-    out.print(f"adapter {made.name}: {name} at scale {factor} ({registry_of(config()).path(made.name)})")
+        registry = registry_of(config())
+        made = registry.scaled(name, factor)
+    out.print(f"adapter {made.name}: {name} at scale {factor} ({registry.path(made.name)})")
 
 
 @app.command()
