@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from .candidates import Trial, choose, run_trial
 from .examples import Example, visible_examples
-from .genome import DIRECT_FILE, FOLDER, CandidateFilter, Genome
+from .genome import DIRECT_FILE, FOLDER, CandidateFilter, Demo, Genome
 from .prompting import code_of, demo_messages, lesson_tips
 from .workspace import Workspace
 
@@ -63,8 +63,11 @@ def solve_directly(
     *,
     calls: int,
     lessons: list[dict[str, Any]] | None = None,
+    retry_demos: Sequence[Demo] = (),
 ) -> dict[str, Any]:
-    """Answer ``task`` in at most ``calls`` model calls; the episode's end as the loop's state reports it."""
+    """Answer ``task`` in at most ``calls`` model calls; the episode's end as the loop's state reports it.
+    ``retry_demos`` (solved cases under ``cases_when: retry``) are shown only in one more batch, asked when no
+    answer passes the statement's examples; the examples then also choose between the answers."""
     entry = task["entry_point"]
     examples = visible_examples(task["instructions"], entry)
     wants_inputs = genome.filter is CandidateFilter.examples and not examples and genome.samples > 1
@@ -74,7 +77,8 @@ def solve_directly(
         inputs = pool.submit(_inputs, llm, task) if wants_inputs and calls > k else None
         replies = _batch(pool, llm, messages, genome, range(k))
         probes, inputs_reply = inputs.result() if inputs else ([], None)
-        judge = Judge(workspace, entry, examples, probes, genome.filter)
+        how = CandidateFilter.examples if retry_demos else genome.filter
+        judge = Judge(workspace, entry, examples, probes, how)
         left = calls - k - (inputs is not None)
         for batch in range(1, genome.rounds):
             if left < 1 or not judge.wants_more(_codes(replies, entry)):
@@ -82,6 +86,11 @@ def solve_directly(
             seeds = range(batch * k, batch * k + min(k, left))
             replies += _batch(pool, llm, messages, genome, seeds)
             left -= len(seeds)
+        if retry_demos and left > 0 and judge.wants_more(_codes(replies, entry)):
+            informed = direct_messages(task, genome.with_demos(list(retry_demos)), lessons)
+            print(f"[direct] retry with {len(retry_demos)} solved cases", flush=True)
+            done = calls - left - (inputs is not None)
+            replies += _batch(pool, llm, informed, genome, range(done, done + min(k, left)))
     answered = [r for r in [*replies, inputs_reply] if r is not None]
     tokens = sum(r.usage_metadata["total_tokens"] if r.usage_metadata else 0 for r in answered)
     state = {"steps": len(answered), "tokens": tokens}

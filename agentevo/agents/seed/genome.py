@@ -40,6 +40,13 @@ class CandidateFilter(StrEnum):
     examples = "examples"  # the statement's examples run in the sandbox; with none, agreement on model-written inputs
 
 
+class CaseUse(StrEnum):
+    """When the solved cases memory serves are shown (direct strategy; the loop always shows them)."""
+
+    always = "always"  # before every answer, as worked examples
+    retry = "retry"  # only in one more batch after the first answers fail the statement's examples
+
+
 class Tool(StrEnum):
     bash = "bash"
     view = "view"
@@ -105,6 +112,12 @@ class Genome(BaseModel):
         description="Verified solutions of similar tasks fetched from memory and shown after the demos (only when "
         "the host turns memory on).",
     )
+    cases_when: CaseUse = Field(
+        CaseUse.retry,
+        description="Solved cases before every answer (always), or only in a retry once the first answers fail "
+        "the statement's examples (retry): the answer the agent gives alone is kept where it passes, so a case "
+        "that distracts the small model costs nothing there.",
+    )
     sections: list[Section] = Field(default_factory=list)
     max_steps: int = Field(
         12, ge=1, le=30, description="Model calls of the loop (the episode budget caps it)."
@@ -163,6 +176,10 @@ class Genome(BaseModel):
         if self.greedy_first and sample == 0:
             return {"temperature": 0.0}
         return {} if self.temperature is None else {"temperature": self.temperature}
+
+    def with_demos(self, demos: list[Demo]) -> Genome:
+        """The same genome with ``demos`` shown after its own worked examples."""
+        return self.model_copy(update={"demos": [*self.demos, *demos]}) if demos else self
 
     def prompt_files(self) -> list[str]:
         """The prompt files it reads on a one-function task (as ``read``), relative to its folder: its strategy's

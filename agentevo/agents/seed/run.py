@@ -16,7 +16,7 @@ from agentevo import contract
 
 from .config import loop_config
 from .direct import solve_directly
-from .genome import Genome, load_genome
+from .genome import CaseUse, Genome, load_genome
 from .graph import build_agent, initial_state, run_config
 from .lessons import cases_as_demos, fetch_cases, fetch_lessons
 from .llm import GatewayChatModel
@@ -63,12 +63,21 @@ def main() -> None:
     cases = cases_as_demos(fetch_cases(task["instructions"], genome.cases)) if genome.cases else []
     if cases:
         print(f"[memory] {len(cases)} solved cases: {', '.join(c.task_id for c in cases)}", flush=True)
-        genome = genome.model_copy(update={"demos": [*genome.demos, *cases]})
     if genome.direct_for(task):
         workspace = LocalWorkspace(args.workspace)
-        state = solve_directly(llm, workspace, task, genome, calls=args.max_steps, lessons=lessons)
+        retry = genome.cases_when is CaseUse.retry
+        shown, later = ([], cases) if retry else (cases, [])
+        state = solve_directly(
+            llm,
+            workspace,
+            task,
+            genome.with_demos(shown),
+            calls=args.max_steps,
+            lessons=lessons,
+            retry_demos=later,
+        )
     else:
-        state = run_loop(llm, args, task, genome, lessons)
+        state = run_loop(llm, args, task, genome.with_demos(cases), lessons)
     line = contract.result_line(
         args.episode,
         state.get("stop_reason") or "stopped",
