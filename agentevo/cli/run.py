@@ -43,6 +43,11 @@ def run(
     ),
     split: str | None = typer.Option("test", help="train | validation | test | all"),
     limit: int | None = typer.Option(None, help="Run only the first N tasks of the split."),
+    spread: bool = typer.Option(
+        False,
+        "--spread/--first",
+        help="With --limit: N tasks spread over levels and templates, not the first N.",
+    ),
     backbone: str | None = typer.Option(
         None,
         help="auto | local | llamacpp | vllm | openai (default: from config; auto = llama.cpp on CPUs once built).",
@@ -60,7 +65,7 @@ def run(
     from agentevo.kinds import seed_for
     from agentevo.manifest import run_manifest
     from agentevo.orchestrate import RunInterrupted, run_suite
-    from agentevo.tasks.suites import load_suite
+    from agentevo.tasks.spread import chosen
 
     settings = with_backbone(config(), backbone)
     if memory is not None:
@@ -69,7 +74,7 @@ def run(
         )
     stop_on_sigterm()
     with clear_errors(), _interruptible(run_dir_hint=settings.archives_dir):  # before a run folder exists
-        tasks = load_suite(suite, split=None if split == "all" else split, limit=limit, on_note=note)
+        tasks = chosen(suite, None if split == "all" else split, limit, spread, on_note=note)
     run_dir = RunDir(settings.archives_dir)
     agent_id = "seed"
     if agent.startswith(ARCHIVE_REF):
@@ -93,6 +98,7 @@ def run(
             suite=suite,
             split=split,
             limit=limit,
+            spread=spread,
             attempts=attempts,
             max_steps=max_steps,
             backbone=settings.llm.backbone,

@@ -8,6 +8,7 @@ a level one instance of each template before any template twice, keeping the sui
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 from agentevo.tasks.model import Task
 from agentevo.tasks.suites import load_suite
@@ -31,8 +32,14 @@ def spread(tasks: list[Task], count: int) -> list[Task]:
     return picked
 
 
-def chosen(suite: str, split: str | None, limit: int | None, spread_out: bool) -> list[Task]:
+def chosen(
+    suite: str,
+    split: str | None,
+    limit: int | None,
+    spread_out: bool,
+    on_note: Callable[[str], None] = lambda note: None,
+) -> list[Task]:
     """The tasks of a split: all, its first ``limit``, or ``limit`` of them spread over levels (``spread_out``)."""
     if spread_out and limit:
-        return spread(load_suite(suite, split=split), limit)
-    return load_suite(suite, split=split, limit=limit)
+        return spread(load_suite(suite, split=split, on_note=on_note), limit)
+    return load_suite(suite, split=split, limit=limit, on_note=on_note)
