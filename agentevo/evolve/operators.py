@@ -87,6 +87,9 @@ MAX_EDITS = 2
 # Sampled: a parent is reflected on more than once with the same failed episodes, and greedy decoding would answer
 # the same edits each time (children refused as duplicates of their siblings).
 REFLECT_TEMPERATURE = 0.7
+# Answers asked per expansion: at T 0.7 a small model's next answer differs, so an answer that changes nothing (or
+# does not parse) costs one more call instead of the whole expansion.
+REFLECT_TRIES = 3
 MAX_LINES = 60  # lines of a file offered to `search` (the first ones, distinct and non-empty)
 LINE_CHARS = 300  # longer lines cannot be searched for (rewrite the file instead)
 REPLACE_CHARS = 300
@@ -168,11 +171,17 @@ def apply_edits(edits: Edits, files: dict[str, str]) -> tuple[dict[str, str], li
                 if isinstance(edit, RewriteEdit)
                 else current.replace(edit.search, edit.replace, 1)
             )
-            if text.strip() == current.strip():
+            if tidy(text) == tidy(current):
                 dropped.append(f"{ReflectFailure.no_change.value}: {edit.path}")
             else:
-                new[edit.path] = text
+                new[edit.path] = tidy(text)
     return new, dropped
+
+
+def tidy(text: str) -> str:
+    """The text as a surface is written: no trailing spaces, one final newline (an edit that only changes
+    those is no change, and would make a child refused as a near-duplicate of its sibling)."""
+    return "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
 
 
 class ReflectFailure(StrEnum):
@@ -211,13 +220,24 @@ class Reflect:
                 f"{parent.id} reads no text surface matching {self.surfaces}; use operator meta"
             )
         files = {f: (parent.folder / f).read_text() for f in surfaces}
-        new, dropped = apply_edits(self._ask(parent, files), files)
-        if not new:
-            raise MutationFailed(f"reflect changed no file: {'; '.join(dropped)}")
+        new = self._changes(parent, files)
         child = copy_agent(parent.folder, workdir / f"child-{uuid.uuid4().hex[:8]}")
         for path, text in new.items():
-            (child / path).write_text(text.strip() + "\n")
+            (child / path).write_text(text)
         return Proposal(folder=child, change=f"reflect: rewrote {', '.join(new)}")
+
+    def _changes(self, parent: Parent, files: dict[str, str]) -> dict[str, str]:
+        """The first of ``REFLECT_TRIES`` answers that changes a file; failing that, why each one did not."""
+        why: list[str] = []
+        for _ in range(REFLECT_TRIES):
+            try:
+                new, dropped = apply_edits(self._ask(parent, files), files)
+            except MutationFailed as exc:
+                new, dropped = {}, [str(exc)]
+            if new:
+                return new
+            why.append("; ".join(dropped))
+        raise MutationFailed(f"reflect changed no file in {REFLECT_TRIES} answers: {' | '.join(why)}")
 
     def _ask(self, parent: Parent, files: dict[str, str]) -> Edits:
         current = "\n\n".join(f"=== FILE: {f} ===\n{text}\n=== END ===" for f, text in files.items())

@@ -18,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from agentevo.config import AgentevoConfig
 from agentevo.evolve.operators import (
     REFLECT_TEMPERATURE,
+    REFLECT_TRIES,
     Edits,
     MutationFailed,
     Parent,
@@ -85,33 +86,58 @@ def test_edits_apply_or_are_dropped_with_a_reason():
     assert apply_edits(same, FILES) == ({}, [f"{ReflectFailure.no_change.value}: prompts/system.md"])
 
 
+UNCHANGED = {
+    "path": "prompts/system.md",
+    "search": "Call submit when done.",
+    "replace": "Call submit when done.",
+}
+SPACES = {
+    "path": "prompts/system.md",
+    "search": "Call submit when done.",
+    "replace": "Call submit when done.   ",
+}
+
+
+def _answers(*edits: dict) -> list[str]:
+    return [json.dumps({"edits": [edit]}) for edit in edits]
+
+
 def test_a_reflection_that_changes_nothing_fails_by_name(tmp_path):
-    """Scripted: the answer repeats a line as it is, so no child is made and the reason says so."""
-    unchanged = {
-        "path": "prompts/system.md",
-        "search": "Call submit when done.",
-        "replace": "Call submit when done.",
-    }
+    """Scripted: every answer repeats a line as it is (or adds trailing spaces), so after REFLECT_TRIES answers no
+    child is made and the reason names each."""
     reflect, gateway = _reflect(
-        tmp_path, ChatModelBackend(ScriptedChatModel(replies=[json.dumps({"edits": [unchanged]})]), "m")
+        tmp_path, ChatModelBackend(ScriptedChatModel(replies=_answers(UNCHANGED, SPACES)), "m")
     )
-    with (
-        gateway,
-        pytest.raises(MutationFailed, match="reflect changed no file: no_change: prompts/system.md"),
-    ):
+    with gateway, pytest.raises(MutationFailed, match=f"no file in {REFLECT_TRIES} answers") as failed:
         reflect.propose(_parent(tmp_path), tmp_path / "work")
+    assert str(failed.value).count("no_change: prompts/system.md") == REFLECT_TRIES
     assert not (tmp_path / "work").exists()
 
 
+def test_an_answer_that_changes_nothing_costs_a_call_not_the_expansion(tmp_path):
+    """Scripted: a line repeated, then only trailing spaces added, then a real edit: one child, from the third
+    answer, and three calls recorded."""
+    real = {**UNCHANGED, "replace": "Run the examples before you submit."}
+    reflect, gateway = _reflect(
+        tmp_path, ChatModelBackend(ScriptedChatModel(replies=_answers(UNCHANGED, SPACES, real)), "m")
+    )
+    with gateway:
+        proposal = reflect.propose(_parent(tmp_path), tmp_path / "work")
+    written = (proposal.folder / "prompts" / "system.md").read_text()
+    assert written == PROMPT.replace("Call submit when done.", real["replace"])
+    assert len((tmp_path / "run" / "llm_calls.jsonl").read_text().splitlines()) == 3
+
+
 def test_garbage_twice_is_a_named_failure_and_both_calls_are_recorded(tmp_path):
-    """Scripted: a backbone that ignores the schema; the repair is asked once, then the failure is named."""
+    """Scripted: a backbone that ignores the schema; each answer's repair is asked once, then the failure is
+    named."""
     reflect, gateway = _reflect(
         tmp_path, ChatModelBackend(ScriptedChatModel(replies=["I would edit it."]), "m")
     )
     with gateway, pytest.raises(MutationFailed, match=StructuredFailure.invalid_json.value):
         reflect.propose(_parent(tmp_path), tmp_path / "work")
     records = [json.loads(line) for line in (tmp_path / "run" / "llm_calls.jsonl").read_text().splitlines()]
-    assert [r["structured_failure"] for r in records] == ["invalid_json", "invalid_json"]
+    assert [r["structured_failure"] for r in records] == ["invalid_json"] * 2 * REFLECT_TRIES
     assert all(r["request"]["response_format"]["json_schema"]["name"] == "Edits" for r in records)
 
 
