@@ -27,13 +27,13 @@ from agentevo.evolve.learning import LoopLearning
 from agentevo.evolve.loop import Evolution, Status
 from agentevo.evolve.operator_bandit import OperatorBandit
 from agentevo.evolve.operators import Meta, Operator, Reflect
-from agentevo.files import write_json_atomic
+from agentevo.files import read_json, write_json_atomic
 from agentevo.gateway import Backend, Gateway
 from agentevo.gateway.backends import ChatModelBackend, supervised_server
 from agentevo.gateway.client import HostLLM
 from agentevo.kinds import seed_for
 from agentevo.llm.backbone import BackboneSetupError
-from agentevo.runs import EVOLVE_FILE, LESSONS_USED, MEMORY_DIR, TRAINING_STATE, RunDir
+from agentevo.runs import EVOLVE_FILE, EVOLVE_TASKS, LESSONS_USED, MEMORY_DIR, TRAINING_STATE, RunDir
 from agentevo.serving.backbone import request_retry
 from agentevo.tasks import Task, load_suite
 
@@ -124,7 +124,7 @@ def evolve_run(
     bandit (``bandit.py``). ``operator``, ``checker`` and ``tasks`` replace the configured ones (tests); the
     contract check is ``check_agent`` unless ``evolve.contract_check`` is off. ``backend_source`` opens the task
     backbone in Ray workers (``executor: ray``)."""
-    tasks = tasks if tasks is not None else load_suite(evolve.suite, split=evolve.split)
+    tasks = run_tasks(run, evolve, tasks)
     if checker is None and evolve.contract_check:
         checker = partial(
             check_agent,
@@ -217,6 +217,26 @@ def _one_operator(
         name: make_operator(config, evolve, archive, run, g) for name, g in zip(names, gateways, strict=True)
     }
     return MutatorBandit(operators, archive.nodes, evolve.stages[0].name, evolve.seed)
+
+
+def run_tasks(run: RunDir, evolve: EvolveConfig, tasks: list[Task] | None) -> list[Task]:
+    """The tasks the run evolves on: those given, recorded so that ``--resume`` scores its nodes on the same ones;
+    else those recorded when the run started; else the configured split in the suite's order."""
+    path = run.path / EVOLVE_TASKS
+    if tasks is not None:
+        write_json_atomic(path, {"tasks": [t.id for t in tasks]})
+        return tasks
+    split = load_suite(evolve.suite, split=evolve.split)
+    recorded = read_json(path).get("tasks")
+    if not recorded:
+        return split
+    by_id = {t.id: t for t in split}
+    if missing := [i for i in recorded if i not in by_id]:
+        raise ValueError(
+            f"{path} names tasks the {evolve.suite} {evolve.split} split no longer has ({', '.join(missing[:3])}); "
+            "resume with the suite the run started with, or start a new run"
+        )
+    return [by_id[i] for i in recorded]
 
 
 def genome_operator(

@@ -145,3 +145,25 @@ def test_ctrl_c_waits_for_the_running_evaluation_and_says_so(archives):
         assert Counter(r.agent_id for r in store.rows(run_id))["n1"] == 3
     _finish(archives, run_id, 4)  # and the run resumes from there
     _consistent(archives / run_id, 4).close()
+
+
+def test_a_resumed_run_evolves_on_the_tasks_it_was_given(tmp_path):
+    """A demo gives its run a spread of tasks; ``agentevo evolve --resume`` gives none, and must not fall back to
+    the split's first tasks (every node is compared on the same tasks). A run given none uses the split."""
+    from agentevo.config.evolve import EvolveConfig
+    from agentevo.evolve.start import run_tasks
+    from agentevo.runs import RunDir
+    from agentevo.tasks.spread import chosen
+
+    evolve = EvolveConfig(suite="ladder", split="train")
+    given = chosen("ladder", "train", 6, True)
+    run = RunDir(tmp_path)
+    assert run_tasks(run, evolve, given) == given
+    resumed = run_tasks(RunDir(tmp_path, run.run_id), evolve, None)
+    assert (
+        [t.id for t in resumed]
+        == [t.id for t in given]
+        != [t.id for t in chosen("ladder", "train", 6, False)]
+    )
+    fresh = run_tasks(RunDir(tmp_path), evolve, None)
+    assert [t.id for t in fresh] == [t.id for t in chosen("ladder", "train", None, False)]
