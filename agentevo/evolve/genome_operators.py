@@ -64,7 +64,8 @@ def read_genome(folder: Path, node: str) -> Genome:
 def write_child(parent: Parent, workdir: Path, genome: Genome, files: dict[str, str] | None = None) -> Path:
     """A copy of the parent with ``genome`` and the prompt ``files`` (relative path -> text) written in."""
     child = copy_agent(parent.folder, workdir / f"child-{uuid.uuid4().hex[:8]}")
-    (child / contract.GENOME_FILE).write_text(dump_genome(genome))
+    declared = json.loads((parent.folder / contract.GENOME_FILE).read_text())
+    (child / contract.GENOME_FILE).write_text(dump_genome(genome, declared))
     for path, text in (files or {}).items():
         (child / path).parent.mkdir(parents=True, exist_ok=True)
         (child / path).write_text(text)

@@ -292,3 +292,22 @@ def test_kill_9_while_a_genome_operator_records_its_child_then_resume(tmp_path, 
     with _consistent(archives / run_id, 3) as archive:
         assert {n.operator for n in archive.nodes()[1:]} <= {"mutate", "crossover", "bootstrap"}
         assert json.loads((archives / run_id / "nodes.json").read_text())[1]["change"]
+
+
+def test_a_child_names_no_setting_its_parents_file_leaves_out_unless_it_changes_it(tmp_path):
+    """A parent whose code predates a setting (its genome.json lacks ``cases_when``, as a run archived before it
+    was added): a child's file leaves the setting out too, so the parent's own schema still reads it; the child
+    carries it only when set away from the default."""
+    old = copy_agent(seed_agent_dir(), tmp_path / "old")
+    declared = json.loads((old / GENOME_FILE).read_text())
+    del declared["cases_when"]
+    (old / GENOME_FILE).write_text(json.dumps(declared, indent=2))
+    with Archive(tmp_path / "run") as archive:
+        archive.add(old)
+        _admit(archive, "n0", 0.5)
+        proposal = Mutate(archive, seed=3).propose(_parent(archive, "n0", tmp_path), tmp_path / "work")
+        child = json.loads((proposal.folder / GENOME_FILE).read_text())
+        assert "cases_when" not in child and child != declared
+        assert set(child) == set(declared)
+    changed = load_genome(old).model_copy(update={"cases_when": "always"})
+    assert json.loads(dump_genome(changed, declared))["cases_when"] == "always"

@@ -9,6 +9,7 @@ does (see AGENT.md for which strategy reads which setting).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -204,6 +205,12 @@ def load_genome(folder: Path = FOLDER) -> Genome:
     return Genome.model_validate(json.loads(path.read_text()))
 
 
-def dump_genome(genome: Genome) -> str:
-    """The file text of ``genome`` (stable: sorted fields as declared, two-space indent)."""
-    return json.dumps(genome.model_dump(mode="json"), indent=2) + "\n"
+def dump_genome(genome: Genome, declared: Collection[str] | None = None) -> str:
+    """The file text of ``genome`` (stable: fields as declared, two-space indent). With ``declared`` (the settings
+    a parent's file names), only those and the ones set away from their defaults: an agent whose code predates a
+    setting still reads a child's file, unless the child needs that setting."""
+    data = genome.model_dump(mode="json")
+    if declared is not None:
+        defaults = DEFAULTS.model_dump(mode="json")
+        data = {name: value for name, value in data.items() if name in declared or value != defaults[name]}
+    return json.dumps(data, indent=2) + "\n"
