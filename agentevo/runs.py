@@ -24,9 +24,7 @@ CHECKPOINTS_DIR = "checkpoints"  # orchestrate: the episodes' LangGraph checkpoi
 ARCHIVE_REPO = "agents.git"  # archive: the agent variants as git commits
 ARCHIVE_VIEW = "nodes.json"  # archive: the nodes, derived from the event log
 EVOLVE_FILE = "evolve.json"  # evolve.start: the settings it was started with (``--resume`` keeps them)
-EVOLVE_TASKS = (
-    "evolve_tasks.json"  # evolve.start: the tasks a run was given (a demo's spread); --resume keeps them
-)
+EVOLVE_TASKS = "evolve_tasks.json"  # evolve.start: the tasks a run was given; --resume keeps them
 BUDGET_FILE = "budget.json"  # evolve.budget: what was spent, across resumes
 TRAINING_STATE = "self_training.json"  # evolve.learning: when the next interleaved training round is due
 LESSONS_USED = "lessons_used.json"  # evolve.start (memory on): the lessons each node read

@@ -87,7 +87,7 @@ def solve_directly(
             replies += _batch(pool, llm, messages, genome, seeds)
             left -= len(seeds)
         if retry_demos and left > 0 and judge.wants_more(_codes(replies, entry)):
-            informed = direct_messages(task, genome.with_demos(list(retry_demos)), lessons)
+            informed = direct_messages(task, genome.with_demos(retry_demos), lessons)
             print(f"[direct] retry with {len(retry_demos)} solved cases", flush=True)
             done = calls - left - (inputs is not None)
             replies += _batch(pool, llm, informed, genome, range(done, done + min(k, left)))

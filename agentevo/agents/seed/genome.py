@@ -9,7 +9,7 @@ does (see AGENT.md for which strategy reads which setting).
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -178,7 +178,7 @@ class Genome(BaseModel):
             return {"temperature": 0.0}
         return {} if self.temperature is None else {"temperature": self.temperature}
 
-    def with_demos(self, demos: list[Demo]) -> Genome:
+    def with_demos(self, demos: Sequence[Demo]) -> Genome:
         """The same genome with ``demos`` shown after its own worked examples."""
         return self.model_copy(update={"demos": [*self.demos, *demos]}) if demos else self
 
